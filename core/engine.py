@@ -1,0 +1,397 @@
+"""The accrual engine: payments and refunds in, points and tiers out.
+
+Idempotent on transaction_id and refund_id; integer money and points; time only
+from the inputs and `advance(now)`. Rejections return a named Code and change
+nothing; broken internal state is an AssertionError. Membership, lifecycle and
+queries live in their own modules as mixins of this one class.
+"""
+
+from __future__ import annotations
+
+import heapq
+import pickle
+from array import array
+from collections.abc import Sequence
+
+from core import limits
+from core.accounts import Accounts, lots_add, lots_take
+from core.feed import parse
+from core.ids import ID_RE
+from core.ledger import CAUSE_PAYMENT, CAUSE_REFUND, Ledger
+from core.lifecycle import LifecycleMixin
+from core.membership import MembershipMixin
+from core.program import Program
+from core.queries import QueryMixin
+from core.rules import DAY_S, Compiled, compile_program, points_for
+from core.types import Bucket, Code, Entry, Outcome, Payment, Refund
+
+_DUP = Outcome(Code.DUPLICATE, 0, "already applied")
+_EARN, _PENDING, _REVERSE = int(Entry.EARN), int(Entry.PENDING), int(Entry.REVERSE)
+_AV, _PE, _SH, _SP = (int(Bucket.AVAILABLE), int(Bucket.PENDING), int(Bucket.SHADOW),
+                      int(Bucket.SHADOW_PENDING))
+
+
+_METHODS = {"payment": "pay", "refund": "refund", "event": "engage", "binding": "bind",
+            "enrollment": "enroll", "spend": "spend", "coupon": "issue_coupon"}
+
+
+def reject(code: Code, message: str) -> Outcome:
+    """An Outcome for a rejection: `code` with a readable `message`."""
+    return Outcome(code, 0, message)
+
+
+class Engine(MembershipMixin, LifecycleMixin, QueryMixin):
+    """In-memory payment-to-membership engine over one or more programs (brands)."""
+
+    def __init__(self, programs: Sequence[Program]) -> None:
+        """Build an empty engine for `programs`; raises ValueError on overlapping ids."""
+        if not programs:
+            raise ValueError("an engine needs at least one program")
+        self.programs = list(programs)
+        self.rules: list[Compiled] = [compile_program(p) for p in self.programs]
+        self.prog_index: dict[str, int] = {}
+        self.mch: dict[str, tuple[int, str, int]] = {}  # mchid -> (prog, channel, pct)
+        self.app_prog: dict[str, int] = {}
+        for pi, p in enumerate(self.programs):
+            if p.id in self.prog_index:
+                raise ValueError(f"program id {p.id!r} appears twice")
+            self.prog_index[p.id] = pi
+            for mchid, channel in p.merchants.items():
+                if mchid in self.mch:
+                    raise ValueError(f"mchid {mchid!r} belongs to two programs")
+                self.mch[mchid] = (pi, channel, p.channel_pct[channel])
+            for appid in p.appids:
+                if appid in self.app_prog:
+                    raise ValueError(f"appid {appid!r} belongs to two programs")
+                self.app_prog[appid] = pi
+        self.qual_w = max(p.tier_window_months for p in self.programs)
+        self.acc = Accounts(self.programs, self.qual_w)
+        self.ledger = Ledger()
+        # Payments, columnar by payment number.
+        self.pay_index: dict[str, int] = {}
+        self.pay_txid: list[str] = []
+        self.pay_acct = array("q")
+        self.pay_prog = array("h")
+        self.pay_time = array("q")
+        self.pay_total = array("q")  # in the payment's currency
+        self.pay_home = array("q")  # earning basis in home fen
+        self.pay_points = array("q")
+        self.pay_refunded = array("q")
+        self.pay_reversed = array("q")  # points due back so far (floor of the refunded share)
+        self.pay_pending = array("q")  # of its points, still pending
+        self.shortfall = 0  # reversals that found no points left (allow_negative = false)
+        # Refunds: refund_id -> (transaction_id, refund_fen); held until the payment arrives.
+        self.refund_seen: dict[str, tuple[str, int]] = {}
+        self.refund_ids: list[str] = []
+        self.held: dict[str, list[Refund]] = {}
+        self.held_count = 0
+        self.pending_heap: list[tuple[int, int]] = []  # (unlock_s, payment)
+        self.expiry_heap: list[tuple[int, int]] = []  # (expiry day, account)
+        self.clock_s = 0
+        self.month_base: int | None = None  # month (since 1970) of the first advance
+        self.month_rel = 0  # months since month_base: the tier window's current slot
+        self.counts: dict[str, int] = {}
+        MembershipMixin.__init__(self)
+
+    # ----------------------------------------------------------------- dict API
+    def submit(self, kind: str, data: object) -> Outcome:
+        """Apply one input given as plain data (notification JSON shapes); never raises on
+        bad data: a malformed input gets a rejection Code and changes nothing."""
+        x = parse(kind, data)
+        if type(x) is Outcome:
+            return x
+        if kind == "advance":
+            if x < self.clock_s:
+                return reject(Code.TIME_BEFORE_CLOCK, f"clock is at {self.clock_s}, not {x}")
+            rep = self.advance(x)
+            return Outcome(Code.APPLIED, rep.unlocked - rep.expired,
+                           f"unlocked {rep.unlocked}, expired {rep.expired}, "
+                           f"tier changes {rep.tier_changes}")
+        return getattr(self, _METHODS[kind])(x)
+
+    def snapshot(self) -> bytes:
+        """The engine's whole state as bytes (pickle of integer columns and maps).
+
+        Only for snapshots this engine wrote itself: never load one from elsewhere.
+        """
+        return pickle.dumps(self.__dict__, protocol=pickle.HIGHEST_PROTOCOL)
+
+    @classmethod
+    def from_snapshot(cls, data: bytes) -> Engine:
+        """Rebuild an engine from `snapshot()` bytes; raises ValueError if they are not one."""
+        try:
+            state = pickle.loads(data)
+        except Exception as e:  # any unpickling failure means "not a snapshot"
+            raise ValueError(f"not an engine snapshot: {e}") from None
+        if not isinstance(state, dict) or "acc" not in state:
+            raise ValueError("not an engine snapshot")
+        eng = cls.__new__(cls)
+        eng.__dict__.update(state)
+        return eng
+
+    # ----------------------------------------------------------------- payments
+    def pay(self, p: Payment) -> Outcome:
+        """Apply a successful payment `p`; a repeated transaction_id is DUPLICATE."""
+        i = self.pay_index.get(p.transaction_id)
+        if i is not None:
+            if self.pay_total[i] != p.total_fen:
+                return reject(Code.TRANSACTION_ID_CONFLICT,
+                              f"transaction_id {p.transaction_id!r} was applied with total "
+                              f"{self.pay_total[i]}, now {p.total_fen}")
+            return _DUP
+        checked = self._check_payment(p)
+        if type(checked) is Outcome:
+            return checked
+        pi, channel, chan_pct, home_fen, basis_fen, c = checked  # type: ignore[misc]
+        acc = self.acc
+        a = acc.open_account(pi, p.appid, p.openid)
+        member = acc.member[a]
+        t = p.time_s
+        pts = points_for(c, basis_fen, channel, chan_pct,
+                         c.tier_pct[acc.tier[a]] if member else 100, t)
+        idx = len(self.pay_txid)
+        self.pay_index[p.transaction_id] = idx
+        self.pay_txid.append(p.transaction_id)
+        self.pay_acct.append(a)
+        self.pay_prog.append(pi)
+        self.pay_time.append(t)
+        self.pay_total.append(p.total_fen)
+        self.pay_home.append(basis_fen)
+        self.pay_points.append(pts)
+        self.pay_refunded.append(0)
+        self.pay_reversed.append(0)
+        led = self.ledger
+        cause = idx << 3 | CAUSE_PAYMENT
+        if pts:
+            if c.window_s:
+                self.pay_pending.append(pts)
+                heapq.heappush(self.pending_heap, (t + c.window_s, idx))
+                if member:
+                    acc.pend[a] += pts
+                    led.add(_PENDING, _PE, a, pts, t, cause)
+                else:
+                    acc.shad_pend[a] += pts
+                    led.add(_PENDING, _SP, a, pts, t, cause)
+            else:
+                self.pay_pending.append(0)
+                if member:
+                    acc.avail[a] += pts
+                    led.add(_EARN, _AV, a, pts, t, cause)
+                    if c.keep_member_lots:
+                        self._credit_lot(a, c, t, pts)
+                else:
+                    acc.shad[a] += pts
+                    led.add(_EARN, _SH, a, pts, t, cause)
+                    self._credit_lot(a, c, t, pts)
+            self._qualify(a, c, pts, basis_fen, member)
+        else:
+            self.pay_pending.append(0)
+            if c.spend_basis:
+                self._qualify(a, c, 0, basis_fen, member)
+        if p.coupon_ids:
+            self._redeem_coupons(a, p, home_fen)
+        if self.held and p.transaction_id in self.held:
+            self._release_held(p.transaction_id, idx)
+        offer = invite = False
+        if not member:
+            prog = c.program
+            offer = prog.pay_to_join and basis_fen >= prog.pay_to_join_min_fen
+            if prog.friend_min_visits:
+                invite = self._visit(a, c, t)
+        return Outcome(Code.APPLIED, pts, "", offer, invite)
+
+    def preview(self, p: Payment) -> Outcome:
+        """The points payment `p` would earn now, booking nothing (DUPLICATE if applied)."""
+        if p.transaction_id in self.pay_index:
+            return _DUP
+        checked = self._check_payment(p)
+        if type(checked) is Outcome:
+            return checked
+        _pi, channel, chan_pct, _home, basis_fen, c = checked  # type: ignore[misc]
+        a = self.acc.by_app[p.appid].get(p.openid)
+        tier_pct = 100
+        if a is not None:
+            a = self.acc.find(a)
+            if self.acc.member[a]:
+                tier_pct = c.tier_pct[self.acc.tier[a]]
+        pts = points_for(c, basis_fen, channel, chan_pct, tier_pct, p.time_s)
+        return Outcome(Code.APPLIED, pts, "preview: nothing booked")
+
+    def _check_payment(self, p: Payment) -> Outcome | tuple:
+        m = self.mch.get(p.mchid)
+        if m is None:
+            return reject(Code.UNKNOWN_MERCHANT, f"mchid {p.mchid!r} is in no program")
+        pi, channel, chan_pct = m
+        api = self.app_prog.get(p.appid)
+        if api is None:
+            return reject(Code.UNKNOWN_APP, f"appid {p.appid!r} is in no program")
+        if api != pi:
+            return reject(Code.APP_MERCHANT_MISMATCH,
+                          f"appid {p.appid!r} and mchid {p.mchid!r} belong to different programs")
+        total = p.total_fen
+        if type(total) is not int or not 0 < total <= limits.AMOUNT_FEN_MAX:
+            return reject(Code.BAD_VALUE, f"amount.total must be 1..{limits.AMOUNT_FEN_MAX}")
+        payer = p.payer_total_fen
+        if payer == -1:
+            payer = total
+        elif type(payer) is not int or not 0 <= payer <= total:
+            return reject(Code.BAD_VALUE, "amount.payer_total must be 0..amount.total")
+        t = p.time_s
+        if type(t) is not int or not limits.TIME_S_MIN <= t < limits.TIME_S_MAX:
+            return reject(Code.BAD_TIME, "success_time is out of range")
+        if not 0 < len(p.transaction_id) <= limits.REF_LEN_MAX:
+            return reject(Code.BAD_ID, "transaction_id must be 1..64 characters")
+        if p.openid not in self.acc.by_app[p.appid] and not ID_RE.match(p.openid):
+            return reject(Code.BAD_ID, "payer.openid must be 1..64 of [A-Za-z0-9_-]")
+        c = self.rules[pi]
+        if p.currency == c.home:
+            home, basis = total, payer
+        else:
+            fx = c.fx.get(p.currency)
+            if fx is None:
+                return reject(Code.UNKNOWN_CURRENCY,
+                              f"currency {p.currency!r} has no rate in program {c.program.id!r}")
+            home, basis = total * fx[0] // fx[1], payer * fx[0] // fx[1]
+        return pi, channel, chan_pct, home, basis, c
+
+    def _credit_lot(self, a: int, c: Compiled, t: int, pts: int) -> None:
+        """Record `pts`, already added to account `a`'s available/shadow balance, as a lot.
+
+        Points that pay off a negative balance make no lot: sum(lots) == max(0, balance).
+        """
+        acc = self.acc
+        member = acc.member[a]
+        if member:
+            new = acc.avail[a]
+            pts = max(0, new) - max(0, new - pts)
+            if not pts:
+                return
+        day = (t + c.off_s) // DAY_S
+        if lots_add(acc.lots, a, day, pts) and member:
+            heapq.heappush(self.expiry_heap, (self.expiry_day(c, day), a))
+
+    def _qualify(self, a: int, c: Compiled, pts: int, basis_fen: int, member: int) -> None:
+        """Count a payment toward account `a`'s tier and upgrade a member at once."""
+        q = basis_fen if c.spend_basis else pts
+        acc = self.acc
+        acc.qual[a] += q
+        slot = self.month_rel % self.qual_w
+        acc.qual_buckets[a * self.qual_w + slot] += q
+        if member:
+            tier = acc.tier[a]
+            nxt = c.tier_next
+            while acc.qual[a] >= nxt[tier]:
+                tier += 1
+            acc.tier[a] = tier
+
+    # ------------------------------------------------------------------ refunds
+    def refund(self, r: Refund) -> Outcome:
+        """Apply a successful refund `r`, reversing the refunded share of the payment's points.
+
+        A refund before its payment is HELD; a repeated refund_id is DUPLICATE.
+        """
+        seen = self.refund_seen.get(r.refund_id)
+        if seen is not None:
+            if seen != (r.transaction_id, r.refund_fen):
+                return reject(Code.REFUND_ID_CONFLICT,
+                              f"refund_id {r.refund_id!r} was seen for {seen[0]!r} "
+                              f"amount {seen[1]}")
+            return _DUP
+        if not 0 < len(r.refund_id) <= limits.REF_LEN_MAX:
+            return reject(Code.BAD_ID, "refund_id must be 1..64 characters")
+        if not 0 < len(r.transaction_id) <= limits.REF_LEN_MAX:
+            return reject(Code.BAD_ID, "transaction_id must be 1..64 characters")
+        if type(r.refund_fen) is not int or not 0 < r.refund_fen <= limits.AMOUNT_FEN_MAX:
+            return reject(Code.BAD_VALUE, f"amount.refund must be 1..{limits.AMOUNT_FEN_MAX}")
+        if type(r.total_fen) is not int or not 0 < r.total_fen <= limits.AMOUNT_FEN_MAX:
+            return reject(Code.BAD_VALUE, f"amount.total must be 1..{limits.AMOUNT_FEN_MAX}")
+        if r.refund_fen > r.total_fen:
+            return reject(Code.REFUND_EXCEEDS_PAYMENT, "amount.refund exceeds amount.total")
+        if type(r.time_s) is not int or not limits.TIME_S_MIN <= r.time_s < limits.TIME_S_MAX:
+            return reject(Code.BAD_TIME, "success_time is out of range")
+        if r.mchid not in self.mch:
+            return reject(Code.UNKNOWN_MERCHANT, f"mchid {r.mchid!r} is in no program")
+        i = self.pay_index.get(r.transaction_id)
+        if i is None:
+            if self.held_count >= limits.HELD_REFUNDS_MAX:
+                return reject(Code.LIMIT_EXCEEDED, "too many refunds wait for their payments")
+            self.held.setdefault(r.transaction_id, []).append(r)
+            self.held_count += 1
+            self.refund_seen[r.refund_id] = (r.transaction_id, r.refund_fen)
+            return Outcome(Code.HELD, 0, "payment not seen yet; applied when it arrives")
+        out = self._apply_refund(i, r)
+        if out.code is Code.APPLIED:
+            self.refund_seen[r.refund_id] = (r.transaction_id, r.refund_fen)
+        return out
+
+    def _apply_refund(self, i: int, r: Refund) -> Outcome:
+        acc = self.acc
+        pi = self.pay_prog[i]
+        if self.mch[r.mchid][0] != pi:
+            return reject(Code.REFUND_MEMBER_MISMATCH,
+                          "refund's mchid belongs to another program than the payment")
+        total = self.pay_total[i]
+        if r.total_fen != total:
+            return reject(Code.BAD_VALUE, f"amount.total {r.total_fen} differs from the "
+                                          f"payment's total {total}")
+        a = acc.find(self.pay_acct[i])
+        if r.openid:
+            apps = acc.by_app.get(r.appid)
+            who = apps.get(r.openid) if apps is not None else None
+            if who is None or acc.find(who) != a:
+                return reject(Code.REFUND_MEMBER_MISMATCH,
+                              "the refunded payment belongs to another member")
+        refunded = self.pay_refunded[i] + r.refund_fen
+        if refunded > total:
+            return reject(Code.REFUND_EXCEEDS_PAYMENT,
+                          f"refunds would total {refunded} fen of a {total} fen payment")
+        # Cumulative floor: after refunds totalling R of T, floor(P*R/T) points are due
+        # back, so any split of a full refund takes back exactly P.
+        due = self.pay_points[i] * refunded // total
+        rev = due - self.pay_reversed[i]
+        self.pay_refunded[i] = refunded
+        self.pay_reversed[i] = due
+        self.refund_ids.append(r.refund_id)
+        cause = (len(self.refund_ids) - 1) << 3 | CAUSE_REFUND
+        c = self.rules[pi]
+        member = acc.member[a]
+        t = r.time_s
+        led = self.ledger
+        if rev:
+            from_pend = min(rev, self.pay_pending[i])
+            if from_pend:
+                self.pay_pending[i] -= from_pend
+                if member:
+                    acc.pend[a] -= from_pend
+                    led.add(_REVERSE, _PE, a, -from_pend, t, cause)
+                else:
+                    acc.shad_pend[a] -= from_pend
+                    led.add(_REVERSE, _SP, a, -from_pend, t, cause)
+            rest = rev - from_pend
+            if rest:
+                bal = acc.avail if member else acc.shad
+                have = bal[a]
+                take = rest if (c.program.allow_negative and member) else min(rest, max(have, 0))
+                self.shortfall += rest - take
+                if take:
+                    bal[a] = have - take
+                    led.add(_REVERSE, _AV if member else _SH, a, -take, t, cause)
+                    lots_take(acc.lots, a, take)
+        q = (self.pay_home[i] * refunded // total - self.pay_home[i] * (refunded - r.refund_fen)
+             // total) if c.spend_basis else rev
+        if q:
+            acc.qual[a] -= q
+            slot = self.month_rel % self.qual_w
+            acc.qual_buckets[a * self.qual_w + slot] -= q
+        return Outcome(Code.APPLIED, -rev, "")
+
+    def _release_held(self, txid: str, i: int) -> None:
+        """Apply the refunds that waited for payment `i`, in arrival order."""
+        for r in self.held.pop(txid):
+            self.held_count -= 1
+            out = self._apply_refund(i, r)
+            if out.code is not Code.APPLIED:
+                # The refund was acknowledged (HELD) but cannot apply: keep the record
+                # so a redelivery stays a duplicate, and count it for the reports.
+                self.counts["held_refund_rejected:" + out.code.value] = (
+                    self.counts.get("held_refund_rejected:" + out.code.value, 0) + 1)

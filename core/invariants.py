@@ -1,0 +1,94 @@
+"""The invariant checker: the engine's state checked from outside, against its ledger.
+
+Run after every test, simulation and load test. Returns the violations found
+(an empty list means every invariant holds); it never changes state.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from core.types import Bucket, Entry
+
+if TYPE_CHECKING:
+    from core.engine import Engine
+
+_PAIRED = (Entry.UNLOCK, Entry.MERGE_OUT, Entry.MERGE_IN, Entry.CONVERT)
+
+
+def check_invariants(eng: Engine, limit: int = 20) -> list[str]:
+    """Check `eng`; return up to `limit` human-readable violations ([] when all hold).
+
+    Checked: every balance equals the sum of its ledger entries; no transaction_id
+    applied twice; unlocks, merges and conversions conserve points; no negative
+    balance a rule forbids; merged accounts are empty; per-payment refund and
+    reversal bounds; pending points match the payments they came from; lots match
+    balances.
+    """
+    out: list[str] = []
+    acc = eng.acc
+    n = len(acc)
+    led = eng.ledger.views()
+    cols = {Bucket.AVAILABLE: np.array(acc.avail, dtype=np.int64),
+            Bucket.PENDING: np.array(acc.pend, dtype=np.int64),
+            Bucket.SHADOW: np.array(acc.shad, dtype=np.int64),
+            Bucket.SHADOW_PENDING: np.array(acc.shad_pend, dtype=np.int64)}
+    for bucket, bal in cols.items():
+        sums = np.zeros(n, dtype=np.int64)
+        sel = led["bucket"] == bucket
+        np.add.at(sums, led["account"][sel], led["points"][sel])
+        bad = np.nonzero(sums != bal)[0]
+        for a in bad[:limit]:
+            out.append(f"account {a} {bucket.name.lower()}: balance {bal[a]} != ledger {sums[a]}")
+    for kind in _PAIRED:
+        total = int(led["points"][led["kind"] == kind].sum())
+        if total:
+            out.append(f"{kind.name.lower()} entries do not conserve points (sum {total})")
+    if len(eng.pay_index) != len(eng.pay_txid) or len(set(eng.pay_txid)) != len(eng.pay_txid):
+        out.append("a transaction_id was applied twice")
+    root = np.array(acc.root, dtype=np.int64)
+    merged = root != np.arange(n)
+    for bucket, bal in cols.items():
+        if (bal[merged] != 0).any():
+            out.append(f"a merged account still holds {bucket.name.lower()} points")
+        if bucket != Bucket.AVAILABLE and (bal < 0).any():
+            out.append(f"negative {bucket.name.lower()} balance")
+    prog = np.array(acc.prog, dtype=np.int64)
+    member = np.array(acc.member, dtype=np.int8).astype(bool)
+    for pi, p in enumerate(eng.programs):
+        if not p.allow_negative and (cols[Bucket.AVAILABLE][prog == pi] < 0).any():
+            out.append(f"negative available balance in program {p.id!r}")
+    if (cols[Bucket.AVAILABLE][~member] != 0).any() or (cols[Bucket.PENDING][~member] != 0).any():
+        out.append("a shadow account holds member points")
+    if (cols[Bucket.SHADOW][member] != 0).any() or (cols[Bucket.SHADOW_PENDING][member] != 0).any():
+        out.append("a member account still holds shadow points")
+    points = np.array(eng.pay_points, dtype=np.int64)
+    reversed_ = np.array(eng.pay_reversed, dtype=np.int64)
+    refunded = np.array(eng.pay_refunded, dtype=np.int64)
+    total = np.array(eng.pay_total, dtype=np.int64)
+    pending = np.array(eng.pay_pending, dtype=np.int64)
+    if ((reversed_ < 0) | (reversed_ > points) | (refunded < 0) | (refunded > total)).any():
+        out.append("a payment's refunds or reversals are out of bounds")
+    if ((pending < 0) | (pending > points - reversed_)).any():
+        out.append("a payment's pending points are out of bounds")
+    if len(points):
+        owner = np.array([acc.find(a) for a in eng.pay_acct], dtype=np.int64)
+        pend_sum = np.zeros(n, dtype=np.int64)
+        np.add.at(pend_sum, owner, pending)
+        if (pend_sum != cols[Bucket.PENDING] + cols[Bucket.SHADOW_PENDING]).any():
+            out.append("pending balances differ from the payments' pending points")
+    for a, lots in acc.lots.items():
+        bal = cols[Bucket.AVAILABLE][a] if member[a] else cols[Bucket.SHADOW][a]
+        if sum(p for _, p in lots) != max(0, bal) or any(p <= 0 for _, p in lots):
+            out.append(f"account {a}: lots {sum(p for _, p in lots)} != balance {bal}")
+            if len(out) >= limit:
+                break
+    return out[:limit]
+
+
+def assert_invariants(eng: Engine) -> None:
+    """Raise AssertionError listing the violations when any invariant fails."""
+    bad = check_invariants(eng)
+    assert not bad, "invariants violated:\n" + "\n".join(bad)

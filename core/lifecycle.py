@@ -1,0 +1,187 @@
+"""Time-based work, done only by an explicit `advance(now)`: unlocking pending points
+after the return window, expiring points, expiring coupons, and the monthly roll of
+the tier window with upgrades and downgrades.
+
+A mixin of Engine; tier work is vectorised over numpy views of the columns.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import heapq
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from core.ledger import CAUSE_PAYMENT
+from core.rules import DAY_S, Compiled
+from core.types import AdvanceReport, Bucket, Entry
+
+if TYPE_CHECKING:
+    from core.engine import Engine
+
+_NEVER = 1 << 40
+
+
+def month_of(time_s: int) -> int:
+    """Months since 1970-01 (UTC) of epoch second `time_s`."""
+    d = dt.datetime.fromtimestamp(time_s, dt.UTC)
+    return (d.year - 1970) * 12 + d.month - 1
+
+
+class LifecycleMixin:
+    """advance(now): unlock, expire, coupon expiry, tier window roll (mixed into Engine)."""
+
+    def expiry_day(self: Engine, c: Compiled, day: int) -> int:
+        """First local day on which points that arrived on `day` are expired."""
+        p = c.program
+        if p.expiry == "rolling":
+            return day + p.expiry_days
+        if p.expiry == "none":
+            return _NEVER
+        d = dt.date(1970, 1, 1) + dt.timedelta(days=day + p.expiry_days)
+        if p.expiry == "year_end":
+            end = dt.date(d.year + 1, 1, 1)
+        else:
+            end = dt.date(d.year + (d.month == 12), d.month % 12 + 1, 1)
+        return (end - dt.date(1970, 1, 1)).days
+
+    def advance(self: Engine, now_s: int) -> AdvanceReport:
+        """Move the engine's clock to `now_s` and do all time-based work due by then.
+
+        A time before the current clock changes nothing (the report says so).
+        """
+        report = AdvanceReport(now_s)
+        if type(now_s) is not int or now_s < self.clock_s:
+            report.notes.append(f"clock stays at {self.clock_s}: time does not go back")
+            return report
+        self.clock_s = now_s
+        report.unlocked = self._unlock(now_s)
+        report.expired = self._expire(now_s)
+        report.coupons_expired = self._expire_coupons(now_s)
+        report.tier_changes = self._roll_months(month_of(now_s))
+        return report
+
+    def _unlock(self: Engine, now_s: int) -> int:
+        acc = self.acc
+        led = self.ledger
+        heap = self.pending_heap
+        total = 0
+        while heap and heap[0][0] <= now_s:
+            unlock_s, i = heapq.heappop(heap)
+            pts = self.pay_pending[i]
+            if not pts:
+                continue
+            self.pay_pending[i] = 0
+            a = acc.find(self.pay_acct[i])
+            c = self.rules[acc.prog[a]]
+            cause = i << 3 | CAUSE_PAYMENT
+            if acc.member[a]:
+                acc.pend[a] -= pts
+                acc.avail[a] += pts
+                led.add(Entry.UNLOCK, Bucket.PENDING, a, -pts, unlock_s, cause)
+                led.add(Entry.UNLOCK, Bucket.AVAILABLE, a, pts, unlock_s, cause)
+                if c.keep_member_lots:
+                    self._credit_lot(a, c, unlock_s, pts)
+            else:
+                acc.shad_pend[a] -= pts
+                acc.shad[a] += pts
+                led.add(Entry.UNLOCK, Bucket.SHADOW_PENDING, a, -pts, unlock_s, cause)
+                led.add(Entry.UNLOCK, Bucket.SHADOW, a, pts, unlock_s, cause)
+                self._credit_lot(a, c, unlock_s, pts)
+            total += pts
+        return total
+
+    def _expire(self: Engine, now_s: int) -> int:
+        acc = self.acc
+        heap = self.expiry_heap
+        total = 0
+        later: list[tuple[int, int]] = []
+        horizon = (now_s + 14 * 3600) // DAY_S  # the furthest-ahead local day of any program
+        while heap and heap[0][0] <= horizon:
+            due_day, a = heapq.heappop(heap)
+            a = acc.find(a)
+            c = self.rules[acc.prog[a]]
+            today = (now_s + c.off_s) // DAY_S
+            if due_day > today:
+                later.append((due_day, a))
+                continue
+            if not acc.member[a]:
+                continue  # shadow points do not expire; the lookback window bounds them
+            lots = acc.lots.get(a)
+            gone = 0
+            while lots and self.expiry_day(c, lots[0][0]) <= today:
+                gone += lots.pop(0)[1]
+            if gone:
+                acc.avail[a] -= gone
+                cause = self.ledger.note(f"expiry on local day {today}")
+                self.ledger.add(Entry.EXPIRE, Bucket.AVAILABLE, a, -gone, now_s, cause)
+                total += gone
+        for item in later:
+            heapq.heappush(heap, item)
+        return total
+
+    def _expire_coupons(self: Engine, now_s: int) -> int:
+        n = 0
+        heap = self.coupon_heap
+        while heap and heap[0][0] <= now_s:
+            _, cid = heapq.heappop(heap)
+            cp = self.coupons[cid]
+            if cp[4] == 0:
+                cp[4] = 2
+                n += 1
+        if n:
+            self.counts["coupons_expired"] = self.counts.get("coupons_expired", 0) + n
+        return n
+
+    def _roll_months(self: Engine, month: int) -> int:
+        """Advance the tier window to `month`: drop months that leave each program's window,
+        then re-tier every member by the program's downgrade rule. Returns tier changes."""
+        if self.month_base is None:
+            self.month_base = month
+            return 0
+        rel = month - self.month_base
+        if rel <= self.month_rel:
+            return 0
+        acc = self.acc
+        w = acc.qual_slots
+        n = len(acc)
+        if n == 0:
+            self.month_rel = rel
+            return 0
+        qb = np.frombuffer(acc.qual_buckets, dtype=np.int64).reshape(n, w)
+        qual = np.frombuffer(acc.qual, dtype=np.int64)
+        prog = np.frombuffer(acc.prog, dtype=np.int16)
+        tier = np.frombuffer(acc.tier, dtype=np.int8)
+        member = np.frombuffer(acc.member, dtype=np.int8)
+        alive = np.frombuffer(acc.root, dtype=np.int64) == np.arange(n)
+        changes = 0
+        for r in range(self.month_rel + 1, min(rel, self.month_rel + w) + 1):
+            for pi, c in enumerate(self.rules):
+                old = r - c.window_months
+                if old >= 0:
+                    mask = prog == pi
+                    slot = old % w
+                    qual[mask] -= qb[mask, slot]
+            qb[:, r % w] = 0
+        if rel - self.month_rel > w:  # everything left every window
+            qb[:] = 0
+            qual[:] = 0
+        for pi, c in enumerate(self.rules):
+            mask = (prog == pi) & (member == 1) & alive
+            if not mask.any():
+                continue
+            earned = np.searchsorted(np.asarray(c.thresholds), qual[mask], side="right") - 1
+            cur = tier[mask].astype(np.int64)
+            rule = c.program.downgrade
+            if rule == "never":
+                new = np.maximum(cur, earned)
+            elif rule == "one_level":
+                new = np.where(earned < cur, cur - 1, earned)
+            else:
+                new = earned
+            changes += int(np.count_nonzero(new != cur))
+            tier[mask] = new.astype(np.int8)
+        self.month_rel = rel
+        del qb, qual, prog, tier, member  # release buffer exports: the arrays must grow
+        return changes

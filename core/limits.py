@@ -1,0 +1,54 @@
+"""Every limit of the engine, in one place, related to each other once."""
+
+from __future__ import annotations
+
+# Identifiers: openid/unionid are 28-29 chars of [A-Za-z0-9_-]; we accept a
+# little more so that test ids and other platforms fit, but bound it.
+ID_LEN_MAX = 64
+# The platform's own ids (transaction_id 32, refund_id 32..64, out_* 32..64).
+REF_LEN_MAX = 64
+ATTACH_LEN_MAX = 128
+
+# One payment at most 10^10 fen (100 million yuan): far above any real payment.
+AMOUNT_FEN_MAX = 10**10
+MULTIPLIER_PCT_MAX = 10_000  # 100x
+POINTS_PER_UNIT_MAX = 1000
+# Points of one input are computed exactly (Python ints) and capped here, so a
+# million capped inputs on one account still fit an int64 column.
+POINTS_PER_INPUT_MAX = 10**12
+assert POINTS_PER_INPUT_MAX * 10**6 < 2**63
+
+PROMOTIONS_PER_PAYMENT_MAX = 16
+REFUNDS_PER_PAYMENT_MAX = 64
+HELD_REFUNDS_MAX = 1_000_000  # refunds waiting for their payment
+TIERS_MAX = 16
+CAMPAIGNS_MAX = 64
+TIER_WINDOW_MONTHS_MAX = 24
+
+# The platform retries an unacknowledged notification for 24h04m
+# (15s,15s,30s,3m,10m,20m,30m,30m,30m,60m,3h,3h,3h,6h,6h).
+RETRY_SCHEDULE_S = (15, 15, 30, 180, 600, 1200, 1800, 1800, 1800, 3600,
+                    10800, 10800, 10800, 21600, 21600)
+RETRY_WINDOW_S = sum(RETRY_SCHEDULE_S)
+assert RETRY_WINDOW_S == 24 * 3600 + 4 * 60
+
+# Times: 2000-01-01 .. 2100-01-01 UTC.
+TIME_S_MIN = 946_684_800
+TIME_S_MAX = 4_102_444_800
+
+LINE_BYTES_MAX = 64 * 1024  # one JSON line of a feed
+
+# --- Durability: journal and snapshots (core/journal.py, core/snapshot.py) ---
+# One encoded payment at most: its ids, three integers, and its coupons.
+PAYMENT_ENCODED_BYTES_MAX = (5 * REF_LEN_MAX + 3 * ID_LEN_MAX + 3 * 8
+                             + PROMOTIONS_PER_PAYMENT_MAX * (REF_LEN_MAX + 1))
+JOURNAL_PAYMENTS_PER_RECORD_MAX = 4096  # one compact payments record (a group commit's run)
+JOURNAL_RECORD_BYTES_MAX = 16 * 1024 * 1024
+assert JOURNAL_PAYMENTS_PER_RECORD_MAX * PAYMENT_ENCODED_BYTES_MAX <= JOURNAL_RECORD_BYTES_MAX
+assert LINE_BYTES_MAX <= JOURNAL_RECORD_BYTES_MAX  # any feed line fits one JSON record
+JOURNAL_SEGMENT_BYTES_MAX = 256 * 1024 * 1024  # rotate to a new segment file past this
+assert JOURNAL_RECORD_BYTES_MAX < JOURNAL_SEGMENT_BYTES_MAX
+JOURNAL_GROUP_BYTES_MAX = 8 * 1024 * 1024  # a group larger than this is written out early
+JOURNAL_FSYNC_INTERVAL_MS_MAX = 60_000
+SNAPSHOT_BYTES_MAX = 1 << 36  # 64 GiB: 10M members at 64 B/member is 640 MB
+SNAPSHOTS_KEPT = 2  # the journal is kept back to the oldest of these

@@ -1,0 +1,102 @@
+"""Read-only questions to the engine: balances, ledger history, totals.
+
+A mixin of Engine; nothing here changes state.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from core.ledger import CAUSE_EVENT, CAUSE_PAYMENT, CAUSE_REFUND
+from core.types import Balance, Bucket, Entry, LedgerRow, Outcome
+
+if TYPE_CHECKING:
+    from core.engine import Engine
+
+
+class QueryMixin:
+    """balance(), history(), stats() (mixed into Engine)."""
+
+    def account_of(self: Engine, program: str, unionid: str = "", appid: str = "",
+                   openid: str = "") -> int | None:
+        """The surviving account number of a shopper, or None when unknown or bad."""
+        pi = self.prog_index.get(program)
+        if pi is None:
+            return None
+        a = self._resolve(pi, unionid, appid, openid, create=False)
+        return None if type(a) is Outcome else a  # type: ignore[return-value]
+
+    def balance(self: Engine, program: str, unionid: str = "", appid: str = "",
+                openid: str = "") -> Balance | None:
+        """Balances and tier of a shopper named by unionid or (appid, openid); None if unknown."""
+        a = self.account_of(program, unionid, appid, openid)
+        if a is None:
+            return None
+        acc = self.acc
+        c = self.rules[acc.prog[a]]
+        return Balance(available=acc.avail[a], pending=acc.pend[a], shadow=acc.shad[a],
+                       shadow_pending=acc.shad_pend[a],
+                       tier=c.program.tiers[acc.tier[a]].name, member=bool(acc.member[a]),
+                       qualifying=acc.qual[a])
+
+    def history(self: Engine, program: str, unionid: str = "", appid: str = "",
+                openid: str = "") -> list[LedgerRow]:
+        """Every ledger entry of a shopper, merged-in accounts included, each with its cause."""
+        a = self.account_of(program, unionid, appid, openid)
+        if a is None:
+            return []
+        accounts = {a, *self.merged_from.get(a, ())}
+        led = self.ledger
+        return [LedgerRow(seq, led.time_s[seq], Entry(led.kind[seq]), Bucket(led.bucket[seq]),
+                          led.points[seq], self.cause_text(led.cause[seq]))
+                for seq in led.rows_of(accounts)]
+
+    def cause_text(self: Engine, cause: int) -> str:
+        """Name the input behind ledger cause number `cause`."""
+        tag, idx = cause & 7, cause >> 3
+        if tag == CAUSE_PAYMENT:
+            return "payment " + self.pay_txid[idx]
+        if tag == CAUSE_REFUND:
+            return "refund " + self.refund_ids[idx]
+        if tag == CAUSE_EVENT:
+            return "event " + self.event_ids[idx]
+        return self.ledger.notes[idx]
+
+    def stats(self: Engine) -> dict[str, Any]:
+        """Totals: payments, refunds, accounts, members, shadow members, points issued
+        and outstanding, ledger size, and counters of notable results."""
+        acc = self.acc
+        n = len(acc)
+        alive = np.frombuffer(acc.root, dtype=np.int64) == np.arange(n) if n else np.zeros(0, bool)
+        member = np.frombuffer(acc.member, dtype=np.int8).astype(bool) if n else alive
+        avail = np.frombuffer(acc.avail, dtype=np.int64) if n else np.zeros(0, np.int64)
+        pend = np.frombuffer(acc.pend, dtype=np.int64) if n else avail
+        shad = np.frombuffer(acc.shad, dtype=np.int64) if n else avail
+        shad_pend = np.frombuffer(acc.shad_pend, dtype=np.int64) if n else avail
+        kinds = np.frombuffer(self.ledger.kind, dtype=np.int8) if len(self.ledger) else None
+        pts = np.frombuffer(self.ledger.points, dtype=np.int64) if len(self.ledger) else None
+        issued = 0
+        if kinds is not None and pts is not None:
+            issuing = np.isin(kinds, (Entry.EARN, Entry.PENDING, Entry.BONUS))
+            issued = int(pts[issuing].sum())
+        out = {
+            "programs": len(self.programs),
+            "payments": len(self.pay_txid),
+            "refunds": len(self.refund_ids),
+            "refunds_held": self.held_count,
+            "accounts": int(alive.sum()),
+            "members": int((alive & member).sum()),
+            "shadow_members": int((alive & ~member).sum()),
+            "points_issued": issued,
+            "points_outstanding": int(avail.sum() + pend.sum()),
+            "points_available": int(avail.sum()),
+            "points_pending": int(pend.sum()),
+            "shadow_points": int(shad.sum() + shad_pend.sum()),
+            "reversal_shortfall": self.shortfall,
+            "ledger_entries": len(self.ledger),
+            "counts": dict(sorted(self.counts.items())),
+        }
+        del alive, member, avail, pend, shad, shad_pend, kinds, pts
+        return out

@@ -1,0 +1,3 @@
+from paymember.cli import main
+
+raise SystemExit(main())
