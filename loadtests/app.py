@@ -1,0 +1,322 @@
+"""The ASGI application: notification endpoints, the internal API, health and metrics.
+
+A bare ASGI callable (no framework): routing is a dict lookup and every
+answer is pre-encoded JSON, so the cost per request is the engine's plus a
+few microseconds. One `Service` owns one engine (one shard).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs, unquote
+
+import orjson
+
+from loadtests import errors, limits
+from loadtests.aead import ALGORITHM, Aead, DecryptError
+from loadtests.auth import Authenticator
+from loadtests.errors import Rejection
+from loadtests.metrics import Metrics
+from loadtests.types import EngineLike, Journal
+
+log = logging.getLogger("paymember.service")
+
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+SUCCESS_BODY = b'{"code":"SUCCESS"}'
+_JSON = [(b"content-type", b"application/json")]
+_TEXT = [(b"content-type", b"text/plain; version=0.0.4; charset=utf-8")]
+PAYMENT_EVENTS = frozenset({"TRANSACTION.SUCCESS"})
+REFUND_EVENTS = frozenset({"REFUND.SUCCESS", "REFUND.ABNORMAL", "REFUND.CLOSED"})
+PLAINTEXT = "NONE"  # resource.algorithm of a plaintext resource, when configured
+BATCH_REJECTIONS_LISTED_MAX = 100
+
+
+@dataclass(slots=True)
+class ServiceConfig:
+    """How one shard authenticates and decodes: verifiers (None = off), APIv3 key, shard."""
+
+    notify_auth: Authenticator
+    api_auth: Authenticator
+    aead: Aead | None
+    allow_plaintext: bool = False
+    programs: tuple[str, ...] = ()
+    shard: int = 0
+    shards: int = 1
+
+
+class _Disconnected(Exception):
+    pass
+
+
+class Service:
+    """ASGI app serving one engine shard; `journal` (optional) is flushed before each 200."""
+
+    def __init__(self, config: ServiceConfig, engine: EngineLike,
+                 journal: Journal | None = None, shard_of: Callable[[str, int], int] | None = None,
+                 check_invariants: Callable[[Any], list[str]] | None = None) -> None:
+        self.config, self.engine, self.journal = config, engine, journal
+        self.shard_of, self.check_invariants = shard_of, check_invariants
+        self.metrics = Metrics(config.shard)
+        self.in_flight = 0
+        self._post: dict[str, tuple[str, Callable[..., Awaitable[bytes]]]] = {
+            "/v3/notify/transaction": ("notify_transaction", self._notify_transaction),
+            "/v3/notify/refund": ("notify_refund", self._notify_refund),
+            "/v1/events:batch": ("events_batch", self._batch),
+            "/v1/bindings": ("bindings", self._binding),
+            "/v1/enrollments": ("enrollments", self._enrollment),
+        }
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve one ASGI connection scope (http or lifespan)."""
+        kind = scope["type"]
+        if kind == "http":
+            await self._http(scope, receive, send)
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        t0 = time.perf_counter()
+        path, method = scope["path"], scope["method"]
+        self.in_flight += 1
+        route = "unknown"
+        try:
+            if method == "POST" and path in self._post:
+                route, handler = self._post[path]
+                body = await _read_body(scope, receive, _limit(path))
+                status, payload, headers = 200, await handler(scope, body), _JSON
+            elif method == "GET":
+                route, status, payload, headers = self._get(scope, path)
+            elif path in self._post or path in ("/healthz", "/metrics"):
+                raise Rejection(405, "method_not_allowed", f"{method} not allowed on {path}")
+            else:
+                raise Rejection(404, "not_found", f"no route {path}")
+        except Rejection as r:
+            self.metrics.reject(r.code)
+            status, headers = r.status, _JSON
+            payload = orjson.dumps({"code": "FAIL", "message": r.message})
+        except _Disconnected:
+            self.in_flight -= 1
+            return
+        except Exception:
+            log.exception("internal error on %s %s", method, path)
+            self.metrics.reject("internal_error")
+            status, headers = 500, _JSON
+            payload = b'{"code":"FAIL","message":"internal error"}'
+        await send({"type": "http.response.start", "status": status,
+                    "headers": [*headers, (b"content-length", b"%d" % len(payload))]})
+        await send({"type": "http.response.body", "body": payload})
+        self.in_flight -= 1
+        self.metrics.observe(route, status, time.perf_counter() - t0)
+
+    def _get(self, scope: Scope, path: str) -> tuple[str, int, bytes, list]:
+        if path == "/healthz":
+            return "healthz", 200, orjson.dumps(
+                {"status": "ok", "shard": self.config.shard, "shards": self.config.shards}), _JSON
+        if path == "/metrics":
+            return "metrics", 200, self.metrics.render().encode(), _TEXT
+        if path.startswith("/v1/members/"):
+            self.config.api_auth.check(scope["headers"], b"", ("GET", path))
+            return "members", 200, self._member(unquote(path[len("/v1/members/"):]),
+                                                scope.get("query_string", b"")), _JSON
+        if path == "/v1/admin/state":
+            self.config.api_auth.check(scope["headers"], b"", ("GET", path))
+            return "admin_state", 200, self._state(), _JSON
+        if path in self._post:
+            raise Rejection(405, "method_not_allowed", f"GET not allowed on {path}")
+        raise Rejection(404, "not_found", f"no route {path}")
+
+    # --- notifications -------------------------------------------------------
+
+    async def _notify_transaction(self, scope: Scope, body: bytes) -> bytes:
+        self.config.notify_auth.check(scope["headers"], body)
+        data = self._resource(body, PAYMENT_EVENTS, "transaction")
+        return self._apply("payment", data)
+
+    async def _notify_refund(self, scope: Scope, body: bytes) -> bytes:
+        self.config.notify_auth.check(scope["headers"], body)
+        data = self._resource(body, REFUND_EVENTS, "refund")
+        return self._apply("refund", data)
+
+    def _resource(self, body: bytes, event_types: frozenset[str], original: str) -> dict:
+        env = _loads(body)
+        event_type = env.get("event_type")
+        if not isinstance(event_type, str):
+            raise errors.bad_type("event_type must be a string")
+        if event_type not in event_types:
+            raise errors.bad_value(f"unexpected event_type {event_type[:40]!r}")
+        if not isinstance(env.get("id"), str):
+            raise errors.bad_type("id must be a string")
+        res = env.get("resource")
+        if not isinstance(res, dict):
+            raise errors.bad_type("resource must be an object")
+        algorithm = res.get("algorithm")
+        if algorithm == PLAINTEXT and self.config.allow_plaintext:
+            data = res.get("plaintext")
+            if not isinstance(data, dict):
+                raise errors.bad_type("resource.plaintext must be an object")
+            return data
+        if algorithm != ALGORITHM:
+            raise errors.bad_value(f"resource.algorithm must be {ALGORITHM}")
+        ct, nonce, ad = res.get("ciphertext"), res.get("nonce"), res.get("associated_data", "")
+        if not (isinstance(ct, str) and isinstance(nonce, str) and isinstance(ad, str)):
+            raise errors.bad_type("resource ciphertext, nonce, associated_data must be strings")
+        if self.config.aead is None:
+            raise Rejection(400, "no_apiv3_key", "encrypted resource but no APIv3 key configured")
+        try:
+            plain = self.config.aead.decrypt(ct, nonce, ad)
+        except DecryptError as e:
+            raise Rejection(400, "decrypt_failed", str(e)) from None
+        data = _loads(plain)
+        return data
+
+    # --- internal API ----------------------------------------------------------
+
+    async def _binding(self, scope: Scope, body: bytes) -> bytes:
+        self.config.api_auth.check(scope["headers"], body, ("POST", scope["path"]))
+        return self._apply("binding", _loads(body))
+
+    async def _enrollment(self, scope: Scope, body: bytes) -> bytes:
+        self.config.api_auth.check(scope["headers"], body, ("POST", scope["path"]))
+        return self._apply("enrollment", _loads(body))
+
+    async def _batch(self, scope: Scope, body: bytes) -> bytes:
+        self.config.api_auth.check(scope["headers"], body, ("POST", scope["path"]))
+        doc = _loads(body)
+        events = doc.get("events")
+        if not isinstance(events, list):
+            raise errors.bad_type("events must be a list")
+        if len(events) > limits.BATCH_EVENTS_MAX:
+            raise errors.bad_value(f"at most {limits.BATCH_EVENTS_MAX} events a batch")
+        submit, counts = self.engine.submit, {}
+        rejected: list[dict[str, Any]] = []
+        journal = self.journal
+        for i, ev in enumerate(events):
+            if not isinstance(ev, dict) or not isinstance(kind := ev.get("kind"), str):
+                code, message, ok = "bad_type", "event must be {kind, data}", False
+            else:
+                out = submit(kind, ev.get("data"))
+                code, message, ok = out.code, out.message, out.ok
+                if journal is not None and ok:
+                    journal.append(kind, ev.get("data"))
+                self.metrics.event(kind, code)
+            counts[code] = counts.get(code, 0) + 1
+            if not ok and len(rejected) < BATCH_REJECTIONS_LISTED_MAX:
+                rejected.append({"index": i, "code": code, "message": message})
+        if journal is not None:
+            journal.flush()
+        return orjson.dumps({"code": "SUCCESS", "results": counts, "rejected": rejected})
+
+    def _member(self, unionid: str, query: bytes) -> bytes:
+        if not unionid or len(unionid) > 64:
+            raise errors.bad_value("unionid must be 1..64 characters")
+        wanted = parse_qs(query.decode("latin-1")).get("program")
+        programs = tuple(wanted) if wanted else self.config.programs
+        found = {}
+        for pid in programs:
+            bal = self.engine.balance(pid, unionid=unionid)
+            if bal is not None:
+                found[pid] = {"available": bal.available, "pending": bal.pending,
+                              "shadow": bal.shadow, "shadow_pending": bal.shadow_pending,
+                              "tier": bal.tier, "member": bal.member,
+                              "qualifying": bal.qualifying}
+        if not found:
+            raise Rejection(404, "unknown_member", "no such member")
+        return orjson.dumps({"code": "SUCCESS", "unionid": unionid, "programs": found})
+
+    def _state(self) -> bytes:
+        violations = self.check_invariants(self.engine) if self.check_invariants else []
+        return orjson.dumps({"code": "SUCCESS", "shard": self.config.shard,
+                             "shards": self.config.shards, "stats": self.engine.stats(),
+                             "invariant_violations": violations[:100],
+                             "invariants_ok": not violations})
+
+    # --- applying ------------------------------------------------------------
+
+    def _apply(self, kind: str, data: Any) -> bytes:
+        if self.config.shards > 1 and self.shard_of is not None:
+            key = _owner_key(kind, data)
+            if key and self.shard_of(key, self.config.shards) != self.config.shard:
+                raise Rejection(421, "wrong_shard", "this shard does not own that openid")
+        out = self.engine.submit(kind, data)
+        self.metrics.event(kind, out.code)
+        if not out.ok:
+            raise Rejection(422, str(out.code), out.message or str(out.code))
+        if self.journal is not None and out.code != "duplicate":
+            self.journal.append(kind, data)
+            self.journal.flush()
+        return SUCCESS_BODY
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            msg = await receive()
+            if msg["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif msg["type"] == "lifespan.shutdown":
+                # uvicorn has drained the requests in flight; make them durable.
+                if self.journal is not None:
+                    self.journal.close()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+def _limit(path: str) -> int:
+    return limits.BATCH_BODY_BYTES_MAX if path == "/v1/events:batch" \
+        else limits.NOTIFY_BODY_BYTES_MAX
+
+
+async def _read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            if not value.isdigit():
+                raise errors.malformed("bad Content-Length")
+            if int(value) > limit:
+                raise errors.too_large(limit)
+            break
+    msg = await receive()
+    if msg["type"] == "http.disconnect":
+        raise _Disconnected
+    body = msg.get("body", b"")
+    if not msg.get("more_body", False):
+        if len(body) > limit:
+            raise errors.too_large(limit)
+        return body
+    parts, size = [body], len(body)
+    while True:  # bounded: each round adds bytes or ends, and size is capped
+        msg = await receive()
+        if msg["type"] == "http.disconnect":
+            raise _Disconnected
+        chunk = msg.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise errors.too_large(limit)
+        parts.append(chunk)
+        if not msg.get("more_body", False):
+            return b"".join(parts)
+
+
+def _loads(raw: bytes) -> dict:
+    try:
+        doc = orjson.loads(raw)
+    except orjson.JSONDecodeError as e:
+        raise errors.malformed(f"malformed JSON: {str(e)[:80]}") from None
+    if not isinstance(doc, dict):
+        raise errors.bad_type("body must be a JSON object")
+    return doc
+
+
+def _owner_key(kind: str, data: Any) -> str:
+    if not isinstance(data, dict):
+        return ""
+    if kind == "payment":
+        payer = data.get("payer")
+        key = payer.get("openid") if isinstance(payer, dict) else None
+    else:
+        key = data.get("openid")
+    return key if isinstance(key, str) else ""

@@ -1,0 +1,68 @@
+"""Command line: `paymember serve`, `paymember loadtest` and `paymember bench service`."""
+
+from __future__ import annotations
+
+import argparse
+
+from loadtests import limits
+
+
+def register(sub: argparse._SubParsersAction, bench: argparse._SubParsersAction) -> None:
+    """Add `serve` and `loadtest` to `sub` and `service` to `bench`."""
+    s = sub.add_parser("serve", help="run the HTTP service (N shard processes)")
+    s.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    s.add_argument("--port", type=int, default=8080,
+                   help="port of shard 0; shard i listens on port+i (0: free ports)")
+    s.add_argument("--shards", type=int, default=1, help="shard processes, one engine each")
+    s.add_argument("--journal", metavar="DIR", help="journal directory (one subdir per shard)")
+    s.add_argument("--program", action="append", default=[], metavar="FILE",
+                   help="loyalty program TOML (repeatable)")
+    s.add_argument("--verify", choices=("hmac", "rsa"), default="hmac",
+                   help="notification signatures: shared-key HMAC-SHA256 or platform RSA-SHA256")
+    s.add_argument("--insecure-no-verify", action="store_true",
+                   help="accept unsigned requests (loopback benchmarks only)")
+    s.add_argument("--plaintext", action="store_true",
+                   help="also accept plaintext resources (algorithm NONE)")
+    s.add_argument("--urls-file", metavar="FILE", help="write the shards' URLs here as JSON")
+    s.set_defaults(func=_serve)
+
+    lt = sub.add_parser("loadtest", help="start the service and Locust, run a load scenario")
+    lt.add_argument("scenario", help="load scenario TOML (scenarios/load_*.toml)")
+    lt.add_argument("--duration", type=float, help="override the scenario's duration, seconds")
+    lt.add_argument("--out", default="reports/runs/loadtest", help="output directory")
+    lt.add_argument("--shards", type=int, help="override the scenario's shard count")
+    lt.add_argument("--processes", type=int, help="Locust worker processes (default: scenario)")
+    lt.set_defaults(func=_loadtest)
+
+    b = bench.add_parser("service", help="service throughput against a trivial endpoint (wrk)")
+    b.add_argument("--duration", type=float, default=10.0, help="seconds per measurement")
+    b.add_argument("--connections", type=int, default=64)
+    b.add_argument("--threads", type=int, default=1, help="wrk threads")
+    b.set_defaults(func=_bench_service)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from loadtests.server import run
+    from loadtests.settings import Settings
+
+    settings = Settings(host=args.host, port=args.port, shards=args.shards,
+                        programs=tuple(args.program), journal=args.journal,
+                        verify="off" if args.insecure_no_verify else args.verify,
+                        allow_plaintext=args.plaintext, urls_file=args.urls_file)
+    return run(settings)
+
+
+def _loadtest(args: argparse.Namespace) -> int:
+    from loadtests.runner import run_loadtest
+
+    if args.duration is not None and not 0 < args.duration <= limits.LOADTEST_DURATION_S_MAX:
+        print(f"paymember loadtest: --duration must be in (0, {limits.LOADTEST_DURATION_S_MAX}]")
+        return 2
+    return run_loadtest(args.scenario, args.out, duration_s=args.duration, shards=args.shards,
+                        processes=args.processes)
+
+
+def _bench_service(args: argparse.Namespace) -> int:
+    from loadtests.bench import run_bench
+
+    return run_bench(args.duration, args.connections, args.threads)

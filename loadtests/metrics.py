@@ -1,0 +1,67 @@
+"""Service metrics in Prometheus text format: requests, latency, events applied, rejections."""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections import defaultdict
+
+# Upper bounds in seconds; loopback requests take 50 us .. a few ms.
+LATENCY_BUCKETS_S = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                     0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
+class Metrics:
+    """Counters and a latency histogram per route, rendered as Prometheus text."""
+
+    def __init__(self, shard: int = 0) -> None:
+        self.shard = shard
+        self.requests: defaultdict[tuple[str, int], int] = defaultdict(int)
+        self.events: defaultdict[tuple[str, str], int] = defaultdict(int)
+        self.rejections: defaultdict[str, int] = defaultdict(int)
+        self._buckets: dict[str, list[int]] = {}
+        self._sum_s: defaultdict[str, float] = defaultdict(float)
+
+    def observe(self, route: str, status: int, seconds: float) -> None:
+        """Count one request to `route` answered with `status` after `seconds`."""
+        self.requests[route, status] += 1
+        counts = self._buckets.get(route)
+        if counts is None:
+            counts = self._buckets[route] = [0] * (len(LATENCY_BUCKETS_S) + 1)
+        counts[bisect_left(LATENCY_BUCKETS_S, seconds)] += 1
+        self._sum_s[route] += seconds
+
+    def event(self, kind: str, code: str, n: int = 1) -> None:
+        """Count `n` engine inputs of `kind` that ended with result `code`."""
+        self.events[kind, code] += n
+
+    def reject(self, reason: str) -> None:
+        """Count one request refused before reaching the engine, for `reason`."""
+        self.rejections[reason] += 1
+
+    def render(self) -> str:
+        """Return every metric in the Prometheus text exposition format (version 0.0.4)."""
+        shard = f'shard="{self.shard}"'
+        out = ["# HELP paymember_requests_total HTTP requests by route and status.",
+               "# TYPE paymember_requests_total counter"]
+        for (route, status), n in sorted(self.requests.items()):
+            out.append(f'paymember_requests_total{{{shard},route="{route}",status="{status}"}} {n}')
+        out += ["# HELP paymember_request_seconds Time from request to answer, in the service.",
+                "# TYPE paymember_request_seconds histogram"]
+        for route, counts in sorted(self._buckets.items()):
+            cum = 0
+            for le, n in zip((*LATENCY_BUCKETS_S, "+Inf"), counts, strict=True):
+                cum += n
+                out.append(f'paymember_request_seconds_bucket{{{shard},route="{route}",'
+                           f'le="{le}"}} {cum}')
+            out.append(f'paymember_request_seconds_sum{{{shard},route="{route}"}} '
+                       f'{self._sum_s[route]:.6f}')
+            out.append(f'paymember_request_seconds_count{{{shard},route="{route}"}} {cum}')
+        out += ["# HELP paymember_events_total Engine inputs by kind and result code.",
+                "# TYPE paymember_events_total counter"]
+        for (kind, code), n in sorted(self.events.items()):
+            out.append(f'paymember_events_total{{{shard},kind="{kind}",code="{code}"}} {n}')
+        out += ["# HELP paymember_rejections_total Requests refused before the engine, by reason.",
+                "# TYPE paymember_rejections_total counter"]
+        for reason, n in sorted(self.rejections.items()):
+            out.append(f'paymember_rejections_total{{{shard},reason="{reason}"}} {n}')
+        return "\n".join(out) + "\n"

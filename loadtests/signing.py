@@ -1,0 +1,103 @@
+"""Signatures over `timestamp\\nnonce\\nbody\\n`: HMAC-SHA256 (shared key) or RSA-SHA256.
+
+Signers are used by the load generator and the tests; verifiers by the service.
+"""
+
+from __future__ import annotations
+
+import binascii
+import hmac
+from typing import Protocol
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+
+def signed_message(timestamp: str, nonce: str, body: bytes) -> bytes:
+    """Return the bytes a signature covers for `timestamp`, `nonce` and `body`."""
+    return b"%s\n%s\n%s\n" % (timestamp.encode(), nonce.encode(), body)
+
+
+class Signer(Protocol):
+    """Signs a message; `scheme` names the algorithm for the Wechatpay-Serial header."""
+
+    serial: str
+
+    def sign(self, message: bytes) -> str:
+        """Return the base64 signature of `message`."""
+        ...
+
+
+class Verifier(Protocol):
+    """Checks a base64 signature over a message."""
+
+    def verify(self, message: bytes, signature: str, serial: str) -> bool:
+        """Return True when `signature` (base64) signs `message` with the key named `serial`."""
+        ...
+
+
+def _b64(raw: bytes) -> str:
+    return binascii.b2a_base64(raw, newline=False).decode()
+
+
+def _unb64(text: str) -> bytes | None:
+    try:
+        return binascii.a2b_base64(text, strict_mode=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
+class HmacSigner:
+    """HMAC-SHA256 signer with shared `key`; `serial` is sent as Wechatpay-Serial."""
+
+    def __init__(self, key: bytes, serial: str = "hmac") -> None:
+        self.key, self.serial = key, serial
+
+    def sign(self, message: bytes) -> str:
+        """Return the base64 HMAC-SHA256 of `message`."""
+        return _b64(hmac.digest(self.key, message, "sha256"))
+
+
+class HmacVerifier:
+    """HMAC-SHA256 verifier with shared `key` (the serial is not checked)."""
+
+    def __init__(self, key: bytes) -> None:
+        self.key = key
+
+    def verify(self, message: bytes, signature: str, serial: str) -> bool:
+        """Return True when `signature` is the base64 HMAC-SHA256 of `message`."""
+        raw = _unb64(signature)
+        return raw is not None and hmac.compare_digest(
+            raw, hmac.digest(self.key, message, "sha256"))
+
+
+class RsaSigner:
+    """RSA-SHA256 (PKCS#1 v1.5) signer with the platform's `private_key`, as WeChat Pay v3."""
+
+    def __init__(self, private_key: rsa.RSAPrivateKey, serial: str) -> None:
+        self.key, self.serial = private_key, serial
+
+    def sign(self, message: bytes) -> str:
+        """Return the base64 RSA-SHA256 signature of `message`."""
+        return _b64(self.key.sign(message, padding.PKCS1v15(), hashes.SHA256()))
+
+
+class RsaVerifier:
+    """RSA-SHA256 verifier with the platform's public key; checks the serial when one is set."""
+
+    def __init__(self, public_key: rsa.RSAPublicKey, serial: str = "") -> None:
+        self.key, self.serial = public_key, serial
+
+    def verify(self, message: bytes, signature: str, serial: str) -> bool:
+        """Return True when `signature` is a valid RSA-SHA256 signature of `message`."""
+        if self.serial and serial != self.serial:
+            return False
+        raw = _unb64(signature)
+        if raw is None:
+            return False
+        try:
+            self.key.verify(raw, message, padding.PKCS1v15(), hashes.SHA256())
+        except InvalidSignature:
+            return False
+        return True
