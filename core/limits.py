@@ -39,9 +39,10 @@ TIME_S_MAX = 4_102_444_800
 LINE_BYTES_MAX = 64 * 1024  # one JSON line of a feed
 
 # --- Durability: journal and snapshots (core/journal.py, core/snapshot.py) ---
-# One encoded payment at most: its ids, three integers, and its coupons.
-PAYMENT_ENCODED_BYTES_MAX = (5 * REF_LEN_MAX + 3 * ID_LEN_MAX + 3 * 8
-                             + PROMOTIONS_PER_PAYMENT_MAX * (REF_LEN_MAX + 1))
+# One payment in the compact form at most: three int64, four dictionary indices, a
+# coupon count, four ids and its coupon ids (each id with a 4-byte length at worst).
+PAYMENT_ENCODED_BYTES_MAX = (3 * 8 + 4 * 2 + 1 + 4 * (4 + REF_LEN_MAX)
+                             + PROMOTIONS_PER_PAYMENT_MAX * (4 + REF_LEN_MAX))
 JOURNAL_PAYMENTS_PER_RECORD_MAX = 4096  # one compact payments record (a group commit's run)
 JOURNAL_RECORD_BYTES_MAX = 16 * 1024 * 1024
 assert JOURNAL_PAYMENTS_PER_RECORD_MAX * PAYMENT_ENCODED_BYTES_MAX <= JOURNAL_RECORD_BYTES_MAX

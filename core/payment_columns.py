@@ -11,8 +11,10 @@ Layout (little-endian), after a 24-byte head `<IHHHHIQ`
   int64[n] total_fen, payer_total_fen, time_s;
   uint16[n] index into each of the four dictionaries (appid, mchid, currency, trade_type);
   uint8[n] coupon count;
-  then text sections, each `<I` byte length + UTF-8 items joined by NUL:
-  the four dictionaries, transaction_id, openid, out_trade_no, device_id, coupon ids.
+  then text sections, each `<BI` (form, byte length) + UTF-8 items, either joined by
+  NUL (form 0, decoded by one split) or, when an item holds a NUL, `<I` lengths then
+  the items (form 1): the four dictionaries, transaction_id, openid, out_trade_no,
+  device_id, coupon ids.
 """
 
 from __future__ import annotations
@@ -27,13 +29,9 @@ from core import limits
 from core.types import Payment
 
 _HEAD = struct.Struct("<IHHHHIQ")
-_LEN = struct.Struct("<I")
+_SECTION = struct.Struct("<BI")
 _SEP = "\x00"
 _DICT_MAX = 0xFFFF
-
-
-class NotEncodable(ValueError):
-    """A payment has a field the compact form cannot hold (a NUL in an id, too many coupons)."""
 
 
 @dataclass(slots=True)
@@ -113,37 +111,30 @@ def concat(parts: Sequence[PaymentColumns]) -> PaymentColumns:
 
 
 def _text(items: Sequence[str]) -> bytes:
-    data = _SEP.join(items).encode()
-    return _LEN.pack(len(data)) + data
+    joined = _SEP.join(items)
+    if joined.count(_SEP) == max(len(items) - 1, 0):
+        data = joined.encode()
+        return _SECTION.pack(0, len(data)) + data
+    encoded = [s.encode() for s in items]
+    data = struct.pack(f"<{len(items)}I", *map(len, encoded)) + b"".join(encoded)
+    return _SECTION.pack(1, len(data)) + data
 
 
 def _dictionary(column: Sequence[str]) -> tuple[list[str], np.ndarray]:
     values = list(dict.fromkeys(column))
-    if len(values) > _DICT_MAX:
-        raise NotEncodable(f"more than {_DICT_MAX} distinct values in one record")
+    assert len(values) <= _DICT_MAX  # n <= JOURNAL_PAYMENTS_PER_RECORD_MAX
     where = {v: i for i, v in enumerate(values)}
     return values, np.fromiter((where[v] for v in column), dtype=np.uint16, count=len(column))
 
 
 def encode(cols: PaymentColumns) -> bytes:
-    """The compact binary form of `cols` (1..JOURNAL_PAYMENTS_PER_RECORD_MAX payments).
-
-    Raises NotEncodable when a text field holds a NUL or a payment has too many coupons;
-    the journal then writes those payments as JSON records instead.
-    """
+    """The compact binary form of `cols` (1..JOURNAL_PAYMENTS_PER_RECORD_MAX payments)."""
     n = len(cols)
     assert 0 < n <= limits.JOURNAL_PAYMENTS_PER_RECORD_MAX, n
     texts = (cols.transaction_id, cols.openid, cols.out_trade_no, cols.device_id)
-    for column in (*texts, cols.appid, cols.mchid, cols.currency, cols.trade_type):
-        for item in column:
-            if _SEP in item:
-                raise NotEncodable("a text field holds a NUL character")
     counts = [len(c) for c in cols.coupon_ids]
-    if max(counts) > limits.PROMOTIONS_PER_PAYMENT_MAX:
-        raise NotEncodable(f"more than {limits.PROMOTIONS_PER_PAYMENT_MAX} coupons")
+    assert max(counts) <= 255  # the engine accepts at most PROMOTIONS_PER_PAYMENT_MAX
     coupons = [c for ids in cols.coupon_ids for c in ids]
-    if any(_SEP in c for c in coupons):
-        raise NotEncodable("a coupon id holds a NUL character")
     dicts = [_dictionary(c) for c in (cols.appid, cols.mchid, cols.currency, cols.trade_type)]
     parts = [
         _HEAD.pack(n, *(len(v) for v, _ in dicts), len(coupons), 0),
@@ -178,11 +169,17 @@ def decode(payload: bytes | memoryview) -> PaymentColumns:
 
         def text(expect: int) -> list[str]:
             nonlocal off
-            (size,) = _LEN.unpack_from(payload, off)
-            off += 4
+            form, size = _SECTION.unpack_from(payload, off)
+            off += _SECTION.size
             if off + size > len(payload):
                 raise ValueError("text section overruns the record")
-            items = str(payload[off:off + size], "utf-8").split(_SEP) if size or expect else []
+            if form == 0:
+                items = str(payload[off:off + size], "utf-8").split(_SEP) if size or expect \
+                    else []
+            elif form == 1:
+                items = _items(payload[off:off + size], expect)
+            else:
+                raise ValueError(f"text section form {form}")
             off += size
             if len(items) != expect:
                 raise ValueError(f"text section has {len(items)} items, expected {expect}")
@@ -210,5 +207,17 @@ def decode(payload: bytes | memoryview) -> PaymentColumns:
                           ints[n:2 * n], expanded[2], expanded[3], otn, dev, coupon_ids)
 
 
-__all__ = ["NotEncodable", "PaymentColumns", "concat", "count_of", "decode", "encode",
+def _items(data: bytes | memoryview, k: int) -> list[str]:
+    """Items of a form-1 text section: k lengths, then the items back to back."""
+    lengths = struct.unpack_from(f"<{k}I", data, 0)
+    out, pos = [], 4 * k
+    for size in lengths:
+        out.append(str(data[pos:pos + size], "utf-8"))
+        pos += size
+    if pos != len(data):
+        raise ValueError("text section lengths do not add up")
+    return out
+
+
+__all__ = ["PaymentColumns", "concat", "count_of", "decode", "encode",
            "from_payments"]
