@@ -208,10 +208,11 @@ class Service:
                 self.metrics.event(kind, code)
             counts[code] = counts.get(code, 0) + 1
             if not ok and len(rejected) < BATCH_REJECTIONS_LISTED_MAX:
-                rejected.append({"index": i, "code": code, "message": message})
+                rejected.append({"index": i, "code": str(code), "message": message})
         if journal is not None:
             journal.flush()
-        return orjson.dumps({"code": "SUCCESS", "results": counts, "rejected": rejected})
+        results = {str(code): n for code, n in counts.items()}
+        return orjson.dumps({"code": "SUCCESS", "results": results, "rejected": rejected})
 
     def _member(self, unionid: str, query: bytes) -> bytes:
         if not unionid or len(unionid) > 64:
@@ -247,7 +248,8 @@ class Service:
         out = self.engine.submit(kind, data)
         self.metrics.event(kind, out.code)
         if not out.ok:
-            raise Rejection(422, str(out.code), out.message or str(out.code))
+            code = str(out.code)
+            raise Rejection(422, code, f"{code}: {out.message}" if out.message else code)
         if self.journal is not None and out.code != "duplicate":
             self.journal.append(kind, data)
             self.journal.flush()
