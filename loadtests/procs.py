@@ -1,0 +1,95 @@
+"""Starting and stopping the processes of a run: the service and Locust, by their own ids."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import psutil
+
+from loadtests import limits
+
+
+class RunError(Exception):
+    """A process of the run failed to start or to answer; the message says which and why."""
+
+
+def start(cmd: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen:
+    """Start `cmd` in its own session with output to `log`; return the process."""
+    with log.open("wb") as f:
+        return subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, env=env,
+                                start_new_session=True)
+
+
+def stop(proc: subprocess.Popen, timeout_s: float = limits.SHUTDOWN_DRAIN_S + 5) -> int:
+    """SIGTERM `proc` (it drains and stops its children), wait `timeout_s`, then SIGKILL its group.
+
+    Returns the exit code. Only the leader gets SIGTERM: uvicorn treats a second
+    signal as "exit now", so the shards must not get one from us and one from it.
+    """
+    if proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    return proc.returncode
+
+
+def wait_for_urls(proc: subprocess.Popen, urls_file: Path, log: Path,
+                  timeout_s: float = limits.STARTUP_WAIT_S) -> list[str]:
+    """Wait until the service wrote `urls_file` and every shard answers /healthz; return URLs.
+
+    Raises RunError (with the service's log) when it exits or does not answer in time.
+    """
+    deadline = time.monotonic() + timeout_s
+    urls: list[str] = []
+    while time.monotonic() < deadline:  # bounded in time
+        if proc.poll() is not None:
+            raise RunError(f"the service exited ({proc.returncode}):\n{log.read_text()[-2000:]}")
+        if not urls and urls_file.exists():
+            urls = json.loads(urls_file.read_text())["urls"]
+        if urls and all(healthy(u) for u in urls):
+            return urls
+        time.sleep(0.1)
+    raise RunError(f"the service did not answer within {timeout_s} s:\n{log.read_text()[-2000:]}")
+
+
+def healthy(url: str) -> bool:
+    """True when `url`/healthz answers 200."""
+    try:
+        with urllib.request.urlopen(url + "/healthz", timeout=1) as r:
+            return r.status == 200
+    except OSError:
+        return False
+
+
+def cpu_seconds(pid: int) -> float:
+    """Return user+system CPU seconds of process `pid` and its children so far (0 if gone)."""
+    try:
+        p = psutil.Process(pid)
+        procs = [p, *p.children(recursive=True)]
+    except psutil.Error:
+        return 0.0
+    total = 0.0
+    for q in procs:
+        try:
+            t = q.cpu_times()
+            total += t.user + t.system
+        except psutil.Error:
+            continue
+    return total
+
+
+def python() -> str:
+    """Return the interpreter of this process (the project's venv)."""
+    return sys.executable

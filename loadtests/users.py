@@ -1,0 +1,138 @@
+"""Locust users and load shape for the scenario's mix; loaded by locustfiles only.
+
+Locust (gevent) must be imported before anything else: import this module only
+from a locustfile, never from the service, the runner or the tests.
+"""
+
+# ruff: noqa: I001 - locust is imported first (gevent monkey-patching), out of sort order.
+import locust
+
+import json
+import os
+import random
+import time
+from typing import ClassVar
+
+from locust import LoadTestShape, User, events, task
+from locust.contrib.fasthttp import FastHttpSession
+from locust.runners import MasterRunner
+
+from loadtests import env
+from loadtests.aead import Aead
+from loadtests.client import Notifier
+from loadtests.keys import load_keys
+from loadtests.mix import MixDriver, Planned
+from loadtests.pacing import Pacer
+from loadtests.population import brands_of, slice_of
+from loadtests.results import ProcessResults
+from loadtests.scenario import load_scenario
+from loadtests.signing import HmacSigner
+
+SCENARIO = load_scenario(os.environ[env.SCENARIO])
+if os.environ.get(env.DURATION):
+    SCENARIO = SCENARIO.with_duration(float(os.environ[env.DURATION]))
+URLS: list[str] = json.loads(os.environ[env.URLS])
+OUT = os.environ[env.OUT]
+PROCESSES = max(1, int(os.environ.get(env.PROCESSES, "1")))
+BRANDS = brands_of(SCENARIO.programs)
+RESULTS = ProcessResults()
+STATE: dict[str, float] = {"start_s": 0.0}
+USERS_MAX = max(s.users for s in SCENARIO.stages) if SCENARIO.stages else 1
+
+
+def make_notifier() -> Notifier:
+    """Return a Notifier with the keys from the environment (unsigned when verification is off)."""
+    keys = load_keys()
+    signed = os.environ.get(env.SIGNED, "1") != "0"
+    signer = HmacSigner(keys.hmac_key) if signed and keys.hmac_key else None
+    return Notifier(signer, Aead(keys.apiv3_key) if keys.apiv3_key else None)
+
+
+@events.test_start.add_listener
+def _on_test_start(environment: locust.env.Environment, **_: object) -> None:
+    STATE["start_s"] = RESULTS.start_s = time.time()
+
+
+@events.quitting.add_listener
+def _on_quitting(environment: locust.env.Environment, **_: object) -> None:
+    if not isinstance(environment.runner, MasterRunner):
+        RESULTS.write(OUT)
+
+
+def current_rate(now_s: float) -> float:
+    """Return the per-user offered rate of the stage running at `now_s` (0: closed loop)."""
+    found = SCENARIO.stage_at(now_s - (STATE["start_s"] or now_s))
+    if found is None:
+        return 0.0
+    stage = found[1]
+    return stage.rate_per_s / stage.users
+
+
+def send(user: User, sessions: list[FastHttpSession], p: Planned, intended_s: float,
+         answered: object) -> None:
+    """Send `p` to its shard, record its latency from `intended_s`, and book the answer."""
+    RESULTS.recorder.offered(intended_s)
+    sent = time.time()
+    with sessions[p.shard].request(p.method, p.path, data=p.body, headers=p.headers,
+                                   name=p.kind, catch_response=True) as resp:
+        done = time.time()
+        status = resp.status_code or 0
+        ok = answered(p, status, resp.content or b"")  # type: ignore[operator]
+        if ok:
+            resp.success()
+        else:
+            resp.failure(f"{p.kind}: HTTP {status}")
+    RESULTS.recorder.record(intended_s, sent, done, ok, p.events)
+
+
+class MixUser(User):
+    """Sends the scenario's mix at its stage's rate, to the shard owning each openid."""
+
+    _free: ClassVar[list[MixDriver]] = []
+    _slots: ClassVar[list[int]] = [0]
+
+    def on_start(self) -> None:
+        """Take a free driver (a member slice with its books) or make a new one."""
+        self.sessions = [FastHttpSession(url, self.environment.events.request, self,
+                                         concurrency=1) for url in URLS]
+        if self._free:
+            self.driver = self._free.pop()
+        else:
+            local = self._slots[0]
+            self._slots[0] += 1
+            worker = max(0, getattr(self.environment.runner, "worker_index", 0))
+            slot = local * PROCESSES + worker
+            members = slice_of(slot, USERS_MAX + PROCESSES, SCENARIO.members)
+            if not members:
+                members = range(slot, slot + 1)  # more users than members: one each
+            self.driver = MixDriver(SCENARIO, BRANDS[slot % len(BRANDS)], make_notifier(),
+                                    members, len(URLS), RESULTS.books, random.Random(slot))
+        self.pacer = Pacer(time.time())
+
+    def on_stop(self) -> None:
+        """Give the driver back, so that a later user continues its member slice."""
+        self._free.append(self.driver)
+
+    def wait_time(self) -> float:
+        """Sleep until the next intended send of this user's schedule."""
+        now = time.time()
+        return self.pacer.advance(now, current_rate(now))
+
+    @task
+    def next_request(self) -> None:
+        """Draw the next request of the mix and send it."""
+        now = time.time()
+        intended = self.pacer.due(now)
+        send(self, self.sessions, self.driver.next(now), intended, self.driver.answered)
+
+
+class StagesShape(LoadTestShape):
+    """Users per stage as the scenario says; stops after the last stage."""
+
+    def tick(self) -> tuple[int, float] | None:
+        """Return (users, spawn rate) of the stage now running, or None at the end."""
+        found = SCENARIO.stage_at(self.get_run_time())
+        if found is None:
+            return None
+        users = found[1].users
+        return users, float(max(users, 10))
