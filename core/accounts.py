@@ -14,17 +14,40 @@ from __future__ import annotations
 
 from array import array
 
+import numpy as np
+
 from core.program import Program
 
 
 class Accounts:
     """Columns indexed by account number, plus the id -> account maps."""
 
-    __slots__ = ("_zeros", "avail", "by_app", "by_union", "keys", "lots", "member", "pend",
-                 "prog", "qual", "qual_buckets", "qual_slots", "root", "shad", "shad_pend",
-                 "tier", "union_of", "visits")
+    __slots__ = (
+        "avail",
+        "by_app",
+        "by_union",
+        "cap",
+        "lots",
+        "member",
+        "n",
+        "pend",
+        "prog",
+        "qual",
+        "qual_base",
+        "qual_buckets",
+        "qual_slots",
+        "root",
+        "shad",
+        "shad_pend",
+        "tier",
+        "union_of",
+        "visit_n",
+        "visit_ring",
+        "visit_slots",
+    )
 
     def __init__(self, programs: list[Program], qual_slots: int) -> None:
+        """Empty columns for `programs`; `qual_slots` months of tier window per account."""
         self.prog = array("h")
         self.avail = array("q")
         self.pend = array("q")
@@ -34,33 +57,74 @@ class Accounts:
         self.member = array("b")
         self.tier = array("b")
         self.root = array("q")  # itself, or the account it was merged into
+        # Tier qualification: `qual` is the total over the window, the only column the
+        # per-event path touches. At each month end the month's amount (qual - qual_base)
+        # goes into its bucket (account * qual_slots + month % qual_slots), and the month
+        # leaving the window is taken off qual.
+        self.qual_base = array("q")  # qual right after the last month end
         self.qual_slots = qual_slots
-        self.qual_buckets = array("q")  # account * qual_slots + month slot
-        self._zeros = array("q", [0]) * qual_slots
+        self.qual_buckets = array("q")
         self.by_app: dict[str, dict[str, int]] = {a: {} for p in programs for a in p.appids}
         self.by_union: list[dict[str, int]] = [{} for _ in programs]
         self.union_of: dict[int, str] = {}
-        self.keys: dict[int, list[tuple[str, str]]] = {}  # account -> its (appid, openid)s
         self.lots: dict[int, list[list[int]]] = {}
-        self.visits: dict[int, list[int]] = {}  # Friend Membership: recent visit days
+        # Friend Membership: the days of each account's last `visit_slots` visits (a ring),
+        # enough to tell whether the k-th latest visit lies within d days.
+        self.visit_slots = max(p.friend_min_visits for p in programs)
+        self.visit_ring = array("i")
+        self.visit_n = array("i")
+        # Columns are allocated ahead (capacity `cap`, zero-filled) so that creating an
+        # account on the hot path writes two cells instead of appending to every column.
+        self.n = 0
+        self.cap = 0
 
     def __len__(self) -> int:
-        return len(self.prog)
+        return self.n
 
     def create(self, prog: int) -> int:
-        """Append a new shadow account of program `prog`; returns its number."""
-        a = len(self.prog)
-        self.prog.append(prog)
-        self.avail.append(0)
-        self.pend.append(0)
-        self.shad.append(0)
-        self.shad_pend.append(0)
-        self.qual.append(0)
-        self.member.append(0)
-        self.tier.append(0)
-        self.root.append(a)
-        self.qual_buckets.extend(self._zeros)
+        """Add a new shadow account of program `prog`; returns its number."""
+        a = self.n
+        if a == self.cap:
+            self._grow()
+        self.n = a + 1
+        self.prog[a] = prog
         return a
+
+    def _grow(self) -> None:
+        old = self.cap
+        more = max(4096, old // 4)  # 25% headroom at most, amortised O(1)
+        for col in (self.prog, self.member, self.tier, self.avail, self.pend, self.shad,
+                    self.shad_pend, self.qual, self.qual_base):
+            col.frombytes(bytes(more * col.itemsize))
+        self.root.extend(range(old, old + more))
+        self.qual_buckets.frombytes(bytes(8 * more * self.qual_slots))
+        if self.visit_slots:
+            self.visit_n.frombytes(bytes(4 * more))
+            self.visit_ring.frombytes(bytes(4 * more * self.visit_slots))
+        self.cap = old + more
+
+    def view(self, name: str) -> np.ndarray:
+        """A numpy view of column `name` over the live accounts (2-D for the per-account
+        slot columns). Delete it before creating accounts: it pins the buffer."""
+        col = getattr(self, name)
+        width = {"qual_buckets": self.qual_slots, "visit_ring": self.visit_slots}.get(name, 1)
+        v = np.frombuffer(col, dtype=col.typecode)[: self.n * width]
+        return v.reshape(self.n, width) if width != 1 else v
+
+    def visit_days(self, a: int) -> list[int]:
+        """Days of account `a`'s remembered visits, oldest first."""
+        k = self.visit_slots
+        n = self.visit_n[a] if k else 0
+        return [self.visit_ring[a * k + j % k] for j in range(max(0, n - k), n)]
+
+    def set_visit_days(self, a: int, days: list[int]) -> None:
+        """Replace account `a`'s remembered visits with the latest `visit_slots` of `days`."""
+        k = self.visit_slots
+        keep = sorted(days)[-k:] if k else []
+        for j, d in enumerate(keep):
+            self.visit_ring[a * k + j] = d
+        if k:
+            self.visit_n[a] = len(keep)
 
     def find(self, a: int) -> int:
         """The surviving account for `a`, compressing the path of merges."""
@@ -81,7 +145,6 @@ class Accounts:
         if a is None:
             a = self.create(prog)
             apps[openid] = a
-            self.keys[a] = [(appid, openid)]
             return a
         return self.find(a)
 

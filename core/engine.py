@@ -20,16 +20,33 @@ from core.ids import ID_RE
 from core.ledger import CAUSE_PAYMENT, CAUSE_REFUND, Ledger
 from core.lifecycle import LifecycleMixin
 from core.membership import MembershipMixin
+from core.payments import (
+    P_ACCT,
+    P_BASIS,
+    P_PENDING,
+    P_POINTS,
+    P_PROG,
+    P_REFUNDED,
+    P_REVERSED,
+    P_TOTAL,
+    PF,
+)
 from core.program import Program
 from core.queries import QueryMixin
-from core.rules import DAY_S, Compiled, compile_program, points_for
+from core.rules import DAY_S, Compiled, campaign_pct_memo, compile_program, points_for
 from core.types import Bucket, Code, Entry, Outcome, Payment, Refund
 
+_new = tuple.__new__  # builds an Outcome without a Python-level __new__ frame
+_APPLIED = Code.APPLIED
 _DUP = Outcome(Code.DUPLICATE, 0, "already applied")
 _EARN, _PENDING, _REVERSE = int(Entry.EARN), int(Entry.PENDING), int(Entry.REVERSE)
 _AV, _PE, _SH, _SP = (int(Bucket.AVAILABLE), int(Bucket.PENDING), int(Bucket.SHADOW),
                       int(Bucket.SHADOW_PENDING))
 
+
+_AMOUNT_MAX, _POINTS_MAX, _REF_MAX = (limits.AMOUNT_FEN_MAX, limits.POINTS_PER_INPUT_MAX,
+                                      limits.REF_LEN_MAX)
+_T_MIN, _T_MAX = limits.TIME_S_MIN, limits.TIME_S_MAX
 
 _METHODS = {"payment": "pay", "refund": "refund", "event": "engage", "binding": "bind",
             "enrollment": "enroll", "spend": "spend", "coupon": "issue_coupon"}
@@ -50,46 +67,50 @@ class Engine(MembershipMixin, LifecycleMixin, QueryMixin):
         self.programs = list(programs)
         self.rules: list[Compiled] = [compile_program(p) for p in self.programs]
         self.prog_index: dict[str, int] = {}
-        self.mch: dict[str, tuple[int, str, int]] = {}  # mchid -> (prog, channel, pct)
+        # mchid -> (prog, channel, channel pct, rules, points_per_unit * channel pct,
+        #           the channel's campaign memo)
+        self.mch: dict[str, tuple[int, str, int, Compiled, int, dict[int, int]]] = {}
         self.app_prog: dict[str, int] = {}
-        for pi, p in enumerate(self.programs):
+        for pi, (p, c) in enumerate(zip(self.programs, self.rules, strict=True)):
             if p.id in self.prog_index:
                 raise ValueError(f"program id {p.id!r} appears twice")
             self.prog_index[p.id] = pi
             for mchid, channel in p.merchants.items():
                 if mchid in self.mch:
                     raise ValueError(f"mchid {mchid!r} belongs to two programs")
-                self.mch[mchid] = (pi, channel, p.channel_pct[channel])
+                pct = p.channel_pct[channel]
+                self.mch[mchid] = (pi, channel, pct, c, p.points_per_unit * pct,
+                                   c.camp_memo[channel])
             for appid in p.appids:
                 if appid in self.app_prog:
                     raise ValueError(f"appid {appid!r} belongs to two programs")
                 self.app_prog[appid] = pi
         self.qual_w = max(p.tier_window_months for p in self.programs)
         self.acc = Accounts(self.programs, self.qual_w)
+        # appid -> (program, that app's openid -> account map): one lookup on the hot path
+        self.app_of = {appid: (pi, self.acc.by_app[appid]) for appid, pi in self.app_prog.items()}
         self.ledger = Ledger()
         # Payments, columnar by payment number.
         self.pay_index: dict[str, int] = {}
         self.pay_txid: list[str] = []
-        self.pay_acct = array("q")
-        self.pay_prog = array("h")
-        self.pay_time = array("q")
-        self.pay_total = array("q")  # in the payment's currency
-        self.pay_home = array("q")  # earning basis in home fen
-        self.pay_points = array("q")
-        self.pay_refunded = array("q")
-        self.pay_reversed = array("q")  # points due back so far (floor of the refunded share)
-        self.pay_pending = array("q")  # of its points, still pending
+        self.pays = array("q")  # PF integers a payment: see the P_* offsets
         self.shortfall = 0  # reversals that found no points left (allow_negative = false)
         # Refunds: refund_id -> (transaction_id, refund_fen); held until the payment arrives.
         self.refund_seen: dict[str, tuple[str, int]] = {}
         self.refund_ids: list[str] = []
         self.held: dict[str, list[Refund]] = {}
         self.held_count = 0
-        self.pending_heap: list[tuple[int, int]] = []  # (unlock_s, payment)
+        # Payments with pending points, by unlock time: a FIFO of payment numbers while
+        # unlock times arrive in order (the usual case: 8 bytes a payment, no tuple), and
+        # a heap of (unlock_s, payment) for the few that arrive out of order.
+        self.pending_fifo = array("q")
+        self.pending_head = 0
+        self.pending_last_s = 0
+        self.pending_heap: list[tuple[int, int]] = []
         self.expiry_heap: list[tuple[int, int]] = []  # (expiry day, account)
         self.clock_s = 0
         self.month_base: int | None = None  # month (since 1970) of the first advance
-        self.month_rel = 0  # months since month_base: the tier window's current slot
+        self.month_rel = 0  # months since month_base
         self.counts: dict[str, int] = {}
         MembershipMixin.__init__(self)
 
@@ -131,74 +152,121 @@ class Engine(MembershipMixin, LifecycleMixin, QueryMixin):
 
     # ----------------------------------------------------------------- payments
     def pay(self, p: Payment) -> Outcome:
-        """Apply a successful payment `p`; a repeated transaction_id is DUPLICATE."""
-        i = self.pay_index.get(p.transaction_id)
+        """Apply a successful payment `p`; a repeated transaction_id is DUPLICATE.
+
+        The hot path: everything is inlined; any doubt falls back to `_check_payment`,
+        which names the fault.
+        """
+        txid = p.transaction_id
+        i = self.pay_index.get(txid)
         if i is not None:
-            if self.pay_total[i] != p.total_fen:
+            if self.pays[i * PF + P_TOTAL] != p.total_fen:
                 return reject(Code.TRANSACTION_ID_CONFLICT,
-                              f"transaction_id {p.transaction_id!r} was applied with total "
-                              f"{self.pay_total[i]}, now {p.total_fen}")
+                              f"transaction_id {txid!r} was applied with total "
+                              f"{self.pays[i * PF + P_TOTAL]}, now {p.total_fen}")
             return _DUP
-        checked = self._check_payment(p)
-        if type(checked) is Outcome:
-            return checked
-        pi, channel, chan_pct, home_fen, basis_fen, c = checked  # type: ignore[misc]
-        acc = self.acc
-        a = acc.open_account(pi, p.appid, p.openid)
-        member = acc.member[a]
+        m = self.mch.get(p.mchid)
+        app = self.app_of.get(p.appid)
+        total = p.total_fen
+        payer = p.payer_total_fen
         t = p.time_s
-        pts = points_for(c, basis_fen, channel, chan_pct,
-                         c.tier_pct[acc.tier[a]] if member else 100, t)
+        if (m is None or app is None or app[0] != m[0]
+                or type(total) is not int or not 0 < total <= _AMOUNT_MAX
+                or type(t) is not int or not _T_MIN <= t < _T_MAX
+                or not 0 < len(txid) <= _REF_MAX
+                or (payer != -1 and (type(payer) is not int or not 0 <= payer <= total))):
+            return self._check_payment(p)  # type: ignore[return-value]
+        pi, channel, _pct, c, rate, memo = m
+        apps = app[1]
+        acc = self.acc
+        if p.currency == c.home:
+            home = total
+            basis = total if payer == -1 else payer
+        else:
+            checked = self._check_payment(p)
+            if type(checked) is Outcome:
+                return checked
+            home, basis = checked[3], checked[4]  # type: ignore[index]
+        openid = p.openid
+        a = apps.get(openid)
+        if a is None:
+            if not ID_RE.match(openid):
+                return reject(Code.BAD_ID, "payer.openid must be 1..64 of [A-Za-z0-9_-]")
+            a = acc.create(pi)
+            apps[openid] = a
+        elif acc.root[a] != a:
+            a = acc.find(a)
+        member = acc.member[a]
+        if basis < c.min_order_fen:
+            pts = 0
+        else:
+            if c.camp_lo <= t < c.camp_hi:
+                camp = memo.get((t + c.off_s) // 3600) or campaign_pct_memo(c, channel, t)
+            else:
+                camp = 100
+            pts = (basis * rate * (c.tier_pct[acc.tier[a]] if member else 100) * camp
+                   // 100_000_000)
+            if c.cap and pts > c.cap:
+                pts = c.cap
+            elif pts > _POINTS_MAX:
+                pts = _POINTS_MAX
         idx = len(self.pay_txid)
-        self.pay_index[p.transaction_id] = idx
-        self.pay_txid.append(p.transaction_id)
-        self.pay_acct.append(a)
-        self.pay_prog.append(pi)
-        self.pay_time.append(t)
-        self.pay_total.append(p.total_fen)
-        self.pay_home.append(basis_fen)
-        self.pay_points.append(pts)
-        self.pay_refunded.append(0)
-        self.pay_reversed.append(0)
-        led = self.ledger
-        cause = idx << 3 | CAUSE_PAYMENT
+        self.pay_index[txid] = idx
+        self.pay_txid.append(txid)
+        window = c.window_s
+        pending = pts if window else 0
+        self.pays.extend((a, pi, t, total, basis, pts, 0, 0, pending))
         if pts:
-            if c.window_s:
-                self.pay_pending.append(pts)
-                heapq.heappush(self.pending_heap, (t + c.window_s, idx))
+            cause = idx << 3 | CAUSE_PAYMENT
+            if window:
+                if t + window >= self.pending_last_s:
+                    self.pending_fifo.append(idx)
+                    self.pending_last_s = t + window
+                else:
+                    heapq.heappush(self.pending_heap, (t + window, idx))
                 if member:
                     acc.pend[a] += pts
-                    led.add(_PENDING, _PE, a, pts, t, cause)
+                    self.ledger.rows.extend((_PENDING, _PE, a, pts, t, cause))
                 else:
                     acc.shad_pend[a] += pts
-                    led.add(_PENDING, _SP, a, pts, t, cause)
-            else:
-                self.pay_pending.append(0)
-                if member:
-                    acc.avail[a] += pts
-                    led.add(_EARN, _AV, a, pts, t, cause)
-                    if c.keep_member_lots:
-                        self._credit_lot(a, c, t, pts)
-                else:
-                    acc.shad[a] += pts
-                    led.add(_EARN, _SH, a, pts, t, cause)
+                    self.ledger.rows.extend((_PENDING, _SP, a, pts, t, cause))
+            elif member:
+                acc.avail[a] += pts
+                self.ledger.rows.extend((_EARN, _AV, a, pts, t, cause))
+                if c.keep_member_lots:
                     self._credit_lot(a, c, t, pts)
-            self._qualify(a, c, pts, basis_fen, member)
-        else:
-            self.pay_pending.append(0)
-            if c.spend_basis:
-                self._qualify(a, c, 0, basis_fen, member)
+            else:
+                acc.shad[a] += pts
+                self.ledger.rows.extend((_EARN, _SH, a, pts, t, cause))
+                self._credit_lot(a, c, t, pts)
+        q = basis if c.spend_basis else pts
+        if q:
+            acc.qual[a] += q
+            if member:
+                tier = acc.tier[a]
+                if acc.qual[a] >= c.tier_next[tier]:
+                    self._upgrade(a, c)
         if p.coupon_ids:
-            self._redeem_coupons(a, p, home_fen)
-        if self.held and p.transaction_id in self.held:
-            self._release_held(p.transaction_id, idx)
-        offer = invite = False
-        if not member:
-            prog = c.program
-            offer = prog.pay_to_join and basis_fen >= prog.pay_to_join_min_fen
-            if prog.friend_min_visits:
-                invite = self._visit(a, c, t)
-        return Outcome(Code.APPLIED, pts, "", offer, invite)
+            self._redeem_coupons(a, p, home)
+        if self.held and txid in self.held:
+            self._release_held(txid, idx)
+        if member:
+            return _new(Outcome, (_APPLIED, pts, "", False, False))
+        invite = False
+        k = c.friend_k
+        if k:  # Friend Membership: is the k-th latest visit within d days?
+            k_max = acc.visit_slots
+            n = acc.visit_n[a]
+            base = a * k_max
+            day = (t + c.off_s) // DAY_S
+            acc.visit_ring[base + n % k_max] = day
+            n += 1
+            acc.visit_n[a] = n
+            if n >= k and day - acc.visit_ring[base + (n - k) % k_max] < c.friend_days:
+                invite = self._invite(a)
+        prog = c.program
+        return _new(Outcome, (_APPLIED, pts, "",
+                              prog.pay_to_join and basis >= prog.pay_to_join_min_fen, invite))
 
     def preview(self, p: Payment) -> Outcome:
         """The points payment `p` would earn now, booking nothing (DUPLICATE if applied)."""
@@ -218,10 +286,12 @@ class Engine(MembershipMixin, LifecycleMixin, QueryMixin):
         return Outcome(Code.APPLIED, pts, "preview: nothing booked")
 
     def _check_payment(self, p: Payment) -> Outcome | tuple:
+        """Validate payment `p` fully: a rejection Outcome, or the tuple
+        (prog, channel, channel_pct, home_fen, basis_fen, compiled rules)."""
         m = self.mch.get(p.mchid)
         if m is None:
             return reject(Code.UNKNOWN_MERCHANT, f"mchid {p.mchid!r} is in no program")
-        pi, channel, chan_pct = m
+        pi, channel, chan_pct, c, _rate, _memo = m
         api = self.app_prog.get(p.appid)
         if api is None:
             return reject(Code.UNKNOWN_APP, f"appid {p.appid!r} is in no program")
@@ -229,21 +299,20 @@ class Engine(MembershipMixin, LifecycleMixin, QueryMixin):
             return reject(Code.APP_MERCHANT_MISMATCH,
                           f"appid {p.appid!r} and mchid {p.mchid!r} belong to different programs")
         total = p.total_fen
-        if type(total) is not int or not 0 < total <= limits.AMOUNT_FEN_MAX:
-            return reject(Code.BAD_VALUE, f"amount.total must be 1..{limits.AMOUNT_FEN_MAX}")
+        if type(total) is not int or not 0 < total <= _AMOUNT_MAX:
+            return reject(Code.BAD_VALUE, f"amount.total must be 1..{_AMOUNT_MAX}")
         payer = p.payer_total_fen
         if payer == -1:
             payer = total
         elif type(payer) is not int or not 0 <= payer <= total:
             return reject(Code.BAD_VALUE, "amount.payer_total must be 0..amount.total")
         t = p.time_s
-        if type(t) is not int or not limits.TIME_S_MIN <= t < limits.TIME_S_MAX:
+        if type(t) is not int or not _T_MIN <= t < _T_MAX:
             return reject(Code.BAD_TIME, "success_time is out of range")
-        if not 0 < len(p.transaction_id) <= limits.REF_LEN_MAX:
+        if not 0 < len(p.transaction_id) <= _REF_MAX:
             return reject(Code.BAD_ID, "transaction_id must be 1..64 characters")
         if p.openid not in self.acc.by_app[p.appid] and not ID_RE.match(p.openid):
             return reject(Code.BAD_ID, "payer.openid must be 1..64 of [A-Za-z0-9_-]")
-        c = self.rules[pi]
         if p.currency == c.home:
             home, basis = total, payer
         else:
@@ -269,20 +338,6 @@ class Engine(MembershipMixin, LifecycleMixin, QueryMixin):
         day = (t + c.off_s) // DAY_S
         if lots_add(acc.lots, a, day, pts) and member:
             heapq.heappush(self.expiry_heap, (self.expiry_day(c, day), a))
-
-    def _qualify(self, a: int, c: Compiled, pts: int, basis_fen: int, member: int) -> None:
-        """Count a payment toward account `a`'s tier and upgrade a member at once."""
-        q = basis_fen if c.spend_basis else pts
-        acc = self.acc
-        acc.qual[a] += q
-        slot = self.month_rel % self.qual_w
-        acc.qual_buckets[a * self.qual_w + slot] += q
-        if member:
-            tier = acc.tier[a]
-            nxt = c.tier_next
-            while acc.qual[a] >= nxt[tier]:
-                tier += 1
-            acc.tier[a] = tier
 
     # ------------------------------------------------------------------ refunds
     def refund(self, r: Refund) -> Outcome:
@@ -326,31 +381,31 @@ class Engine(MembershipMixin, LifecycleMixin, QueryMixin):
 
     def _apply_refund(self, i: int, r: Refund) -> Outcome:
         acc = self.acc
-        pi = self.pay_prog[i]
+        pi = self.pays[i * PF + P_PROG]
         if self.mch[r.mchid][0] != pi:
             return reject(Code.REFUND_MEMBER_MISMATCH,
                           "refund's mchid belongs to another program than the payment")
-        total = self.pay_total[i]
+        total = self.pays[i * PF + P_TOTAL]
         if r.total_fen != total:
             return reject(Code.BAD_VALUE, f"amount.total {r.total_fen} differs from the "
                                           f"payment's total {total}")
-        a = acc.find(self.pay_acct[i])
+        a = acc.find(self.pays[i * PF + P_ACCT])
         if r.openid:
             apps = acc.by_app.get(r.appid)
             who = apps.get(r.openid) if apps is not None else None
             if who is None or acc.find(who) != a:
                 return reject(Code.REFUND_MEMBER_MISMATCH,
                               "the refunded payment belongs to another member")
-        refunded = self.pay_refunded[i] + r.refund_fen
+        refunded = self.pays[i * PF + P_REFUNDED] + r.refund_fen
         if refunded > total:
             return reject(Code.REFUND_EXCEEDS_PAYMENT,
                           f"refunds would total {refunded} fen of a {total} fen payment")
         # Cumulative floor: after refunds totalling R of T, floor(P*R/T) points are due
         # back, so any split of a full refund takes back exactly P.
-        due = self.pay_points[i] * refunded // total
-        rev = due - self.pay_reversed[i]
-        self.pay_refunded[i] = refunded
-        self.pay_reversed[i] = due
+        due = self.pays[i * PF + P_POINTS] * refunded // total
+        rev = due - self.pays[i * PF + P_REVERSED]
+        self.pays[i * PF + P_REFUNDED] = refunded
+        self.pays[i * PF + P_REVERSED] = due
         self.refund_ids.append(r.refund_id)
         cause = (len(self.refund_ids) - 1) << 3 | CAUSE_REFUND
         c = self.rules[pi]
@@ -358,15 +413,15 @@ class Engine(MembershipMixin, LifecycleMixin, QueryMixin):
         t = r.time_s
         led = self.ledger
         if rev:
-            from_pend = min(rev, self.pay_pending[i])
+            from_pend = min(rev, self.pays[i * PF + P_PENDING])
             if from_pend:
-                self.pay_pending[i] -= from_pend
+                self.pays[i * PF + P_PENDING] -= from_pend
                 if member:
                     acc.pend[a] -= from_pend
-                    led.add(_REVERSE, _PE, a, -from_pend, t, cause)
+                    led.rows.extend((_REVERSE, _PE, a, -from_pend, t, cause))
                 else:
                     acc.shad_pend[a] -= from_pend
-                    led.add(_REVERSE, _SP, a, -from_pend, t, cause)
+                    led.rows.extend((_REVERSE, _SP, a, -from_pend, t, cause))
             rest = rev - from_pend
             if rest:
                 bal = acc.avail if member else acc.shad
@@ -375,14 +430,13 @@ class Engine(MembershipMixin, LifecycleMixin, QueryMixin):
                 self.shortfall += rest - take
                 if take:
                     bal[a] = have - take
-                    led.add(_REVERSE, _AV if member else _SH, a, -take, t, cause)
+                    led.rows.extend((_REVERSE, _AV if member else _SH, a, -take, t, cause))
                     lots_take(acc.lots, a, take)
-        q = (self.pay_home[i] * refunded // total - self.pay_home[i] * (refunded - r.refund_fen)
-             // total) if c.spend_basis else rev
+        basis = self.pays[i * PF + P_BASIS]
+        q = (basis * refunded // total - basis * (refunded - r.refund_fen) // total
+             if c.spend_basis else rev)
         if q:
             acc.qual[a] -= q
-            slot = self.month_rel % self.qual_w
-            acc.qual_buckets[a * self.qual_w + slot] -= q
         return Outcome(Code.APPLIED, -rev, "")
 
     def _release_held(self, txid: str, i: int) -> None:

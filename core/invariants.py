@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from core.payments import P_ACCT, P_PENDING, P_POINTS, P_REFUNDED, P_REVERSED, P_TOTAL, PF
 from core.types import Bucket, Entry
 
 if TYPE_CHECKING:
@@ -31,10 +32,10 @@ def check_invariants(eng: Engine, limit: int = 20) -> list[str]:
     acc = eng.acc
     n = len(acc)
     led = eng.ledger.views()
-    cols = {Bucket.AVAILABLE: np.array(acc.avail, dtype=np.int64),
-            Bucket.PENDING: np.array(acc.pend, dtype=np.int64),
-            Bucket.SHADOW: np.array(acc.shad, dtype=np.int64),
-            Bucket.SHADOW_PENDING: np.array(acc.shad_pend, dtype=np.int64)}
+    cols = {Bucket.AVAILABLE: acc.view("avail").copy(),
+            Bucket.PENDING: acc.view("pend").copy(),
+            Bucket.SHADOW: acc.view("shad").copy(),
+            Bucket.SHADOW_PENDING: acc.view("shad_pend").copy()}
     for bucket, bal in cols.items():
         sums = np.zeros(n, dtype=np.int64)
         sel = led["bucket"] == bucket
@@ -48,15 +49,15 @@ def check_invariants(eng: Engine, limit: int = 20) -> list[str]:
             out.append(f"{kind.name.lower()} entries do not conserve points (sum {total})")
     if len(eng.pay_index) != len(eng.pay_txid) or len(set(eng.pay_txid)) != len(eng.pay_txid):
         out.append("a transaction_id was applied twice")
-    root = np.array(acc.root, dtype=np.int64)
+    root = acc.view("root").copy()
     merged = root != np.arange(n)
     for bucket, bal in cols.items():
         if (bal[merged] != 0).any():
             out.append(f"a merged account still holds {bucket.name.lower()} points")
         if bucket != Bucket.AVAILABLE and (bal < 0).any():
             out.append(f"negative {bucket.name.lower()} balance")
-    prog = np.array(acc.prog, dtype=np.int64)
-    member = np.array(acc.member, dtype=np.int8).astype(bool)
+    prog = acc.view("prog").astype(np.int64)
+    member = acc.view("member").astype(bool)
     for pi, p in enumerate(eng.programs):
         if not p.allow_negative and (cols[Bucket.AVAILABLE][prog == pi] < 0).any():
             out.append(f"negative available balance in program {p.id!r}")
@@ -64,17 +65,15 @@ def check_invariants(eng: Engine, limit: int = 20) -> list[str]:
         out.append("a shadow account holds member points")
     if (cols[Bucket.SHADOW][member] != 0).any() or (cols[Bucket.SHADOW_PENDING][member] != 0).any():
         out.append("a member account still holds shadow points")
-    points = np.array(eng.pay_points, dtype=np.int64)
-    reversed_ = np.array(eng.pay_reversed, dtype=np.int64)
-    refunded = np.array(eng.pay_refunded, dtype=np.int64)
-    total = np.array(eng.pay_total, dtype=np.int64)
-    pending = np.array(eng.pay_pending, dtype=np.int64)
+    pays = np.array(eng.pays, dtype=np.int64).reshape(-1, PF)
+    points, reversed_, refunded = pays[:, P_POINTS], pays[:, P_REVERSED], pays[:, P_REFUNDED]
+    total, pending = pays[:, P_TOTAL], pays[:, P_PENDING]
     if ((reversed_ < 0) | (reversed_ > points) | (refunded < 0) | (refunded > total)).any():
         out.append("a payment's refunds or reversals are out of bounds")
     if ((pending < 0) | (pending > points - reversed_)).any():
         out.append("a payment's pending points are out of bounds")
     if len(points):
-        owner = np.array([acc.find(a) for a in eng.pay_acct], dtype=np.int64)
+        owner = np.array([acc.find(a) for a in pays[:, P_ACCT].tolist()], dtype=np.int64)
         pend_sum = np.zeros(n, dtype=np.int64)
         np.add.at(pend_sum, owner, pending)
         if (pend_sum != cols[Bucket.PENDING] + cols[Bucket.SHADOW_PENDING]).any():

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from core.ledger import CAUSE_PAYMENT
+from core.payments import P_ACCT, P_PENDING, P_PROG, P_TIME, PF
 from core.rules import DAY_S, Compiled
 from core.types import AdvanceReport, Bucket, Entry
 
@@ -63,34 +64,51 @@ class LifecycleMixin:
         return report
 
     def _unlock(self: Engine, now_s: int) -> int:
-        acc = self.acc
-        led = self.ledger
-        heap = self.pending_heap
+        """Make pending points of payments whose return window closed by `now_s` available."""
         total = 0
+        fifo, pays, rules = self.pending_fifo, self.pays, self.rules
+        head = self.pending_head
+        while head < len(fifo):
+            i = fifo[head]
+            unlock_s = pays[i * PF + P_TIME] + rules[pays[i * PF + P_PROG]].window_s
+            if unlock_s > now_s:
+                break
+            head += 1
+            total += self._unlock_one(i, unlock_s)
+        if head > 65_536 and head * 2 > len(fifo):
+            del fifo[:head]
+            head = 0
+        self.pending_head = head
+        heap = self.pending_heap
         while heap and heap[0][0] <= now_s:
             unlock_s, i = heapq.heappop(heap)
-            pts = self.pay_pending[i]
-            if not pts:
-                continue
-            self.pay_pending[i] = 0
-            a = acc.find(self.pay_acct[i])
-            c = self.rules[acc.prog[a]]
-            cause = i << 3 | CAUSE_PAYMENT
-            if acc.member[a]:
-                acc.pend[a] -= pts
-                acc.avail[a] += pts
-                led.add(Entry.UNLOCK, Bucket.PENDING, a, -pts, unlock_s, cause)
-                led.add(Entry.UNLOCK, Bucket.AVAILABLE, a, pts, unlock_s, cause)
-                if c.keep_member_lots:
-                    self._credit_lot(a, c, unlock_s, pts)
-            else:
-                acc.shad_pend[a] -= pts
-                acc.shad[a] += pts
-                led.add(Entry.UNLOCK, Bucket.SHADOW_PENDING, a, -pts, unlock_s, cause)
-                led.add(Entry.UNLOCK, Bucket.SHADOW, a, pts, unlock_s, cause)
-                self._credit_lot(a, c, unlock_s, pts)
-            total += pts
+            total += self._unlock_one(i, unlock_s)
         return total
+
+    def _unlock_one(self: Engine, i: int, unlock_s: int) -> int:
+        pts = self.pays[i * PF + P_PENDING]
+        if not pts:
+            return 0
+        acc = self.acc
+        led = self.ledger
+        self.pays[i * PF + P_PENDING] = 0
+        a = acc.find(self.pays[i * PF + P_ACCT])
+        c = self.rules[acc.prog[a]]
+        cause = i << 3 | CAUSE_PAYMENT
+        if acc.member[a]:
+            acc.pend[a] -= pts
+            acc.avail[a] += pts
+            led.rows.extend((Entry.UNLOCK, Bucket.PENDING, a, -pts, unlock_s, cause))
+            led.rows.extend((Entry.UNLOCK, Bucket.AVAILABLE, a, pts, unlock_s, cause))
+            if c.keep_member_lots:
+                self._credit_lot(a, c, unlock_s, pts)
+        else:
+            acc.shad_pend[a] -= pts
+            acc.shad[a] += pts
+            led.rows.extend((Entry.UNLOCK, Bucket.SHADOW_PENDING, a, -pts, unlock_s, cause))
+            led.rows.extend((Entry.UNLOCK, Bucket.SHADOW, a, pts, unlock_s, cause))
+            self._credit_lot(a, c, unlock_s, pts)
+        return pts
 
     def _expire(self: Engine, now_s: int) -> int:
         acc = self.acc
@@ -135,8 +153,9 @@ class LifecycleMixin:
         return n
 
     def _roll_months(self: Engine, month: int) -> int:
-        """Advance the tier window to `month`: drop months that leave each program's window,
-        then re-tier every member by the program's downgrade rule. Returns tier changes."""
+        """Advance the tier window to `month`: close each month into its bucket, take the
+        months leaving each program's window off, then re-tier every member by the
+        program's downgrade rule. Returns the number of tier changes."""
         if self.month_base is None:
             self.month_base = month
             return 0
@@ -149,26 +168,25 @@ class LifecycleMixin:
         if n == 0:
             self.month_rel = rel
             return 0
-        qb = np.frombuffer(acc.qual_buckets, dtype=np.int64).reshape(n, w)
-        qual = np.frombuffer(acc.qual, dtype=np.int64)
-        prog = np.frombuffer(acc.prog, dtype=np.int16)
-        tier = np.frombuffer(acc.tier, dtype=np.int8)
-        member = np.frombuffer(acc.member, dtype=np.int8)
-        alive = np.frombuffer(acc.root, dtype=np.int64) == np.arange(n)
-        changes = 0
-        for r in range(self.month_rel + 1, min(rel, self.month_rel + w) + 1):
+        qb = acc.view("qual_buckets")
+        qual = acc.view("qual")
+        base = acc.view("qual_base")
+        prog = acc.view("prog")
+        tier = acc.view("tier")
+        member = acc.view("member")
+        alive = acc.view("root") == np.arange(n)
+        masks = [prog == pi for pi in range(len(self.rules))]
+        # After w + 1 quiet months every window is empty: no need to step further.
+        for r in range(self.month_rel, min(rel, self.month_rel + w + 1)):
+            qb[:, r % w] = qual - base  # close month r
             for pi, c in enumerate(self.rules):
-                old = r - c.window_months
-                if old >= 0:
-                    mask = prog == pi
-                    slot = old % w
-                    qual[mask] -= qb[mask, slot]
-            qb[:, r % w] = 0
-        if rel - self.month_rel > w:  # everything left every window
-            qb[:] = 0
-            qual[:] = 0
+                leaving = r + 1 - c.window_months
+                if leaving >= 0:
+                    qual[masks[pi]] -= qb[masks[pi], leaving % w]
+            base[:] = qual
+        changes = 0
         for pi, c in enumerate(self.rules):
-            mask = (prog == pi) & (member == 1) & alive
+            mask = masks[pi] & (member == 1) & alive
             if not mask.any():
                 continue
             earned = np.searchsorted(np.asarray(c.thresholds), qual[mask], side="right") - 1
@@ -183,5 +201,5 @@ class LifecycleMixin:
             changes += int(np.count_nonzero(new != cur))
             tier[mask] = new.astype(np.int8)
         self.month_rel = rel
-        del qb, qual, prog, tier, member  # release buffer exports: the arrays must grow
+        del qb, qual, base, prog, tier, member  # release buffer exports: arrays must grow
         return changes

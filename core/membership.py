@@ -89,12 +89,10 @@ class MembershipMixin:
         if o is None and u is None:
             a = acc.create(pi)
             apps[b.openid] = a
-            acc.keys[a] = [(b.appid, b.openid)]
             unions[b.unionid] = a
             acc.union_of[a] = b.unionid
         elif o is None:
             apps[b.openid] = u
-            acc.keys[u].append((b.appid, b.openid))
         elif u is None:
             unions[b.unionid] = o
             acc.union_of[o] = b.unionid
@@ -120,8 +118,8 @@ class MembershipMixin:
             if x:
                 col[src] = 0
                 col[dst] += x
-                led.add(Entry.MERGE_OUT, bucket, src, -x, t, cause)
-                led.add(Entry.MERGE_IN, bucket, dst, x, t, cause)
+                led.rows.extend((Entry.MERGE_OUT, bucket, src, -x, t, cause))
+                led.rows.extend((Entry.MERGE_IN, bucket, dst, x, t, cause))
                 moved += x
         lots_merge(acc.lots, src, dst)
         if acc.member[dst]:
@@ -139,15 +137,16 @@ class MembershipMixin:
             qb[dst * w + k] += qb[src * w + k]
             qb[src * w + k] = 0
         acc.qual[dst] += acc.qual[src]
-        acc.qual[src] = 0
+        acc.qual_base[dst] += acc.qual_base[src]
+        acc.qual[src] = acc.qual_base[src] = 0
         acc.tier[dst] = max(acc.tier[dst], acc.tier[src])
         acc.tier[src] = 0
         self._upgrade(dst, c)
         acc.root[src] = dst
         self.merged_from.setdefault(dst, []).extend([src, *self.merged_from.pop(src, [])])
-        acc.keys[dst].extend(acc.keys.pop(src, []))
-        if src in acc.visits:
-            acc.visits[dst] = sorted(acc.visits.pop(src) + acc.visits.get(dst, []))
+        if acc.visit_slots:
+            acc.set_visit_days(dst, acc.visit_days(src) + acc.visit_days(dst))
+            acc.set_visit_days(src, [])
         if src in self.invited:
             self.invited.add(dst)
         return moved
@@ -195,10 +194,10 @@ class MembershipMixin:
         keep = acc.shad[a] - old
         assert keep >= 0 and sum(p for _, p in lots) == acc.shad[a], "shadow lots out of step"
         if old:
-            led.add(Entry.FORFEIT, Bucket.SHADOW, a, -old, t, cause)
+            led.rows.extend((Entry.FORFEIT, Bucket.SHADOW, a, -old, t, cause))
         if keep:
-            led.add(Entry.CONVERT, Bucket.SHADOW, a, -keep, t, cause)
-            led.add(Entry.CONVERT, Bucket.AVAILABLE, a, keep, t, cause)
+            led.rows.extend((Entry.CONVERT, Bucket.SHADOW, a, -keep, t, cause))
+            led.rows.extend((Entry.CONVERT, Bucket.AVAILABLE, a, keep, t, cause))
             acc.avail[a] += keep
             if c.keep_member_lots:
                 kept = [lot for lot in lots if lot[0] >= cutoff]
@@ -208,14 +207,20 @@ class MembershipMixin:
         acc.shad[a] = 0
         sp = acc.shad_pend[a]
         if sp:
-            led.add(Entry.CONVERT, Bucket.SHADOW_PENDING, a, -sp, t, cause)
-            led.add(Entry.CONVERT, Bucket.PENDING, a, sp, t, cause)
+            led.rows.extend((Entry.CONVERT, Bucket.SHADOW_PENDING, a, -sp, t, cause))
+            led.rows.extend((Entry.CONVERT, Bucket.PENDING, a, sp, t, cause))
             acc.pend[a] += sp
             acc.shad_pend[a] = 0
         acc.member[a] = 1
         self._upgrade(a, c)
         self.invited.discard(a)
         return keep
+
+    def _qualify(self: Engine, a: int, c: Compiled, q: int) -> None:
+        """Count `q` toward account `a`'s tier (current month) and upgrade a member."""
+        acc = self.acc
+        acc.qual[a] += q
+        self._upgrade(a, c)
 
     def _upgrade(self: Engine, a: int, c: Compiled) -> None:
         acc = self.acc
@@ -239,7 +244,6 @@ class MembershipMixin:
                 a = acc.create(pi)
                 acc.by_union[pi][unionid] = a
                 acc.union_of[a] = unionid
-                acc.keys[a] = []
                 return a
             return acc.find(a)
         if not appid or not openid:
@@ -297,7 +301,8 @@ class MembershipMixin:
             _count_cap(self.caps, (a, e.kind), periods)
             if rule.points:
                 self._credit(a, c, rule.points, e.time_s, cause, Entry.EARN)
-                self._qualify(a, c, rule.points, 0, self.acc.member[a])
+                if not c.spend_basis:
+                    self._qualify(a, c, rule.points)
         return Outcome(Code.APPLIED, rule.points * len(accounts), "")
 
     def _credit(self: Engine, a: int, c: Compiled, pts: int, t: int, cause: int,
@@ -388,20 +393,13 @@ class MembershipMixin:
             else:
                 self._count("coupons_not_usable")
 
-    def _visit(self: Engine, a: int, c: Compiled, t: int) -> bool:
-        """Count a payment as a visit; True when it first reaches Friend Membership's bar."""
-        day = (t + c.off_s) // DAY_S
-        prog = c.program
-        days = self.acc.visits.setdefault(a, [])
-        days.append(day)
-        low = day - prog.friend_days + 1
-        if days[0] < low:
-            days[:] = [d for d in days if d >= low]
-        if len(days) >= prog.friend_min_visits and a not in self.invited:
-            self.invited.add(a)
-            self._count("friend_invites")
-            return True
-        return False
+    def _invite(self: Engine, a: int) -> bool:
+        """Invite account `a` to Friend Membership unless it was invited already."""
+        if a in self.invited:
+            return False
+        self.invited.add(a)
+        self._count("friend_invites")
+        return True
 
     def _count(self: Engine, key: str) -> None:
         self.counts[key] = self.counts.get(key, 0) + 1

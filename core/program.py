@@ -176,7 +176,8 @@ def _read_program(s: Section) -> Program:
         tiers = [Tier("member", 0, 100)]
     if len(tiers) > limits.TIERS_MAX:
         raise s.error("tiers", f"at most {limits.TIERS_MAX} tiers")
-    if tiers[0].threshold != 0 or any(a.threshold >= b.threshold for a, b in itertools.pairwise(tiers)):
+    if tiers[0].threshold != 0 or any(
+            a.threshold >= b.threshold for a, b in itertools.pairwise(tiers)):
         raise s.error("tiers", "thresholds must start at 0 and strictly increase")
     tr = s.table("tier_rules")
     basis = tr.get("basis", str, "points", check=one_of("points", "spend"))

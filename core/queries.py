@@ -49,9 +49,12 @@ class QueryMixin:
             return []
         accounts = {a, *self.merged_from.get(a, ())}
         led = self.ledger
-        return [LedgerRow(seq, led.time_s[seq], Entry(led.kind[seq]), Bucket(led.bucket[seq]),
-                          led.points[seq], self.cause_text(led.cause[seq]))
-                for seq in led.rows_of(accounts)]
+        out = []
+        for seq in led.rows_of(accounts):
+            kind, bucket, _acct, points, time_s, cause = led.row(seq)
+            out.append(LedgerRow(seq, time_s, Entry(kind), Bucket(bucket), points,
+                                 self.cause_text(cause)))
+        return out
 
     def cause_text(self: Engine, cause: int) -> str:
         """Name the input behind ledger cause number `cause`."""
@@ -69,18 +72,16 @@ class QueryMixin:
         and outstanding, ledger size, and counters of notable results."""
         acc = self.acc
         n = len(acc)
-        alive = np.frombuffer(acc.root, dtype=np.int64) == np.arange(n) if n else np.zeros(0, bool)
-        member = np.frombuffer(acc.member, dtype=np.int8).astype(bool) if n else alive
-        avail = np.frombuffer(acc.avail, dtype=np.int64) if n else np.zeros(0, np.int64)
-        pend = np.frombuffer(acc.pend, dtype=np.int64) if n else avail
-        shad = np.frombuffer(acc.shad, dtype=np.int64) if n else avail
-        shad_pend = np.frombuffer(acc.shad_pend, dtype=np.int64) if n else avail
-        kinds = np.frombuffer(self.ledger.kind, dtype=np.int8) if len(self.ledger) else None
-        pts = np.frombuffer(self.ledger.points, dtype=np.int64) if len(self.ledger) else None
+        alive = acc.view("root") == np.arange(n)
+        member = acc.view("member").astype(bool)
+        avail, pend = acc.view("avail"), acc.view("pend")
+        shad, shad_pend = acc.view("shad"), acc.view("shad_pend")
         issued = 0
-        if kinds is not None and pts is not None:
-            issuing = np.isin(kinds, (Entry.EARN, Entry.PENDING, Entry.BONUS))
-            issued = int(pts[issuing].sum())
+        if len(self.ledger):
+            rows = np.frombuffer(self.ledger.rows, dtype=np.int64).reshape(-1, 6)
+            issuing = np.isin(rows[:, 0], (Entry.EARN, Entry.PENDING, Entry.BONUS))
+            issued = int(rows[issuing, 3].sum())
+            del rows
         out = {
             "programs": len(self.programs),
             "payments": len(self.pay_txid),
@@ -98,5 +99,5 @@ class QueryMixin:
             "ledger_entries": len(self.ledger),
             "counts": dict(sorted(self.counts.items())),
         }
-        del alive, member, avail, pend, shad, shad_pend, kinds, pts
+        del alive, member, avail, pend, shad, shad_pend
         return out

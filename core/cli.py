@@ -1,0 +1,92 @@
+"""Subcommands of core: `ingest`, `bench engine`, and `demo` (until the simulation lands)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import orjson
+
+from core.bench import DEFAULT_PROGRAM, format_report, run
+from core.config import ConfigError
+from core.engine import Engine
+from core.ingest import ingest_file
+from core.program import load_program
+
+EXAMPLE_FEED = Path(__file__).resolve().parent.parent / "scenarios/example_feed.jsonl"
+
+
+def register(sub: argparse._SubParsersAction, bench: argparse._SubParsersAction) -> None:
+    """Add core's commands to the `paymember` parser."""
+    p = sub.add_parser("ingest", help="feed a JSON-lines file through a fresh engine")
+    p.add_argument("file", type=Path, help="JSON lines: {\"kind\": ..., \"data\": {...}}")
+    p.add_argument("--program", type=Path, action="append", default=None,
+                   help="program TOML (repeat for several brands; default: the example)")
+    p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    p.set_defaults(func=_ingest)
+    b = bench.add_parser("engine", help="per-event throughput and memory of the engine")
+    b.add_argument("--members", type=int, default=1_000_000)
+    b.add_argument("--events", type=int, default=2_000_000)
+    b.add_argument("--seed", type=int, default=1)
+    b.add_argument("--program", type=Path, default=DEFAULT_PROGRAM)
+    b.add_argument("--json", action="store_true", help="print one JSON object")
+    b.set_defaults(func=_bench_engine)
+
+
+def load_programs(paths: list[Path] | None) -> list | None:
+    """Load program files, printing a ConfigError (file, key, reason) to stderr on failure."""
+    try:
+        return [load_program(p) for p in (paths or [DEFAULT_PROGRAM])]
+    except ConfigError as e:
+        print(f"paymember: {e}", file=sys.stderr)
+        return None
+
+
+def _ingest(args: argparse.Namespace) -> int:
+    programs = load_programs(args.program)
+    if programs is None:
+        return 2
+    try:
+        engine = Engine(programs)
+    except ValueError as e:
+        print(f"paymember: programs conflict: {e}", file=sys.stderr)
+        return 2
+    try:
+        rep = ingest_file(engine, args.file)
+    except OSError as e:
+        print(f"paymember: cannot read {args.file}: {e.strerror}", file=sys.stderr)
+        return 2
+    s = rep.summary()
+    if args.json:
+        sys.stdout.buffer.write(orjson.dumps(s) + b"\n")
+    else:
+        for n, reason in rep.bad_lines:
+            print(f"{args.file}:{n}: {reason}", file=sys.stderr)
+        print(f"{args.file}: {s['lines']} lines")
+        print(f"  applied {s['applied']}, duplicates {s['duplicates']}, held {s['held']}, "
+              f"ignored {s['ignored']}, malformed lines "
+              f"{sum(1 for _, r in rep.bad_lines if ':' not in r or r.startswith('not JSON'))}")
+        for code, k in s["rejections"].items():
+            print(f"  rejected {code}: {k}")
+        print(f"  members {s['members']}, shadow members {s['shadow_members']}")
+        print(f"  points issued {s['points_issued']}, outstanding {s['points_outstanding']}, "
+              f"shadow {s['shadow_points']}")
+        print(f"  invariants {'ok' if s['invariants_ok'] else 'VIOLATED'}")
+    return 0 if s["invariants_ok"] else 1
+
+
+def _bench_engine(args: argparse.Namespace) -> int:
+    programs = load_programs([args.program])
+    if programs is None:
+        return 2
+    try:
+        r = run(args.members, args.events, args.seed, programs[0], progress=not args.json)
+    except ValueError as e:
+        print(f"paymember: {e}", file=sys.stderr)
+        return 2
+    if args.json:
+        sys.stdout.buffer.write(orjson.dumps(r) + b"\n")
+    else:
+        print(format_report(r))
+    return 0 if r["invariants_ok"] else 1
