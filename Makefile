@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/paymember demo
+	$(BIN)/paymember ingest scenarios/example_feed.jsonl
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -107,9 +107,9 @@ class Accounts:
         """A numpy view of column `name` over the live accounts (2-D for the per-account
         slot columns). Delete it before creating accounts: it pins the buffer."""
         col = getattr(self, name)
-        width = {"qual_buckets": self.qual_slots, "visit_ring": self.visit_slots}.get(name, 1)
-        v = np.frombuffer(col, dtype=col.typecode)[: self.n * width]
-        return v.reshape(self.n, width) if width != 1 else v
+        width = {"qual_buckets": self.qual_slots, "visit_ring": self.visit_slots}.get(name)
+        v = np.frombuffer(col, dtype=col.typecode)[: self.n * (width or 1)]
+        return v.reshape(self.n, width) if width is not None else v
 
     def visit_days(self, a: int) -> list[int]:
         """Days of account `a`'s remembered visits, oldest first."""

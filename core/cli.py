@@ -65,8 +65,7 @@ def _ingest(args: argparse.Namespace) -> int:
             print(f"{args.file}:{n}: {reason}", file=sys.stderr)
         print(f"{args.file}: {s['lines']} lines")
         print(f"  applied {s['applied']}, duplicates {s['duplicates']}, held {s['held']}, "
-              f"ignored {s['ignored']}, malformed lines "
-              f"{sum(1 for _, r in rep.bad_lines if ':' not in r or r.startswith('not JSON'))}")
+              f"ignored {s['ignored']}, malformed lines {s['malformed_lines']}")
         for code, k in s["rejections"].items():
             print(f"  rejected {code}: {k}")
         print(f"  members {s['members']}, shadow members {s['shadow_members']}")

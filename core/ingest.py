@@ -27,7 +27,8 @@ class IngestReport:
     engine: Engine
     lines: int = 0
     results: Counter[str] = field(default_factory=Counter)
-    bad_lines: list[tuple[int, str]] = field(default_factory=list)
+    malformed: int = 0  # lines that are not a JSON input object at all
+    bad_lines: list[tuple[int, str]] = field(default_factory=list)  # malformed or rejected
 
     def summary(self) -> dict[str, Any]:
         """The summary as plain data (what `--json` prints)."""
@@ -41,7 +42,8 @@ class IngestReport:
             "held": self.results.get(Code.HELD.value, 0),
             "ignored": self.results.get(Code.IGNORED.value, 0),
             "rejections": rejections,
-            "malformed_lines": [{"line": n, "reason": r} for n, r in self.bad_lines],
+            "malformed_lines": self.malformed,
+            "problems": [{"line": n, "reason": r} for n, r in self.bad_lines],
             "members": s["members"],
             "shadow_members": s["shadow_members"],
             "points_outstanding": s["points_outstanding"],
@@ -67,14 +69,17 @@ def ingest_lines(engine: Engine, lines: Iterable[bytes],
         if not line:
             continue
         if len(line) > limits.LINE_BYTES_MAX:
+            rep.malformed += 1
             rep.bad_lines.append((n, f"line longer than {limits.LINE_BYTES_MAX} bytes"))
             continue
         try:
             obj = orjson.loads(line)
         except orjson.JSONDecodeError as e:
+            rep.malformed += 1
             rep.bad_lines.append((n, f"not JSON: {e}"))
             continue
         if not isinstance(obj, dict) or "kind" not in obj or "data" not in obj:
+            rep.malformed += 1
             rep.bad_lines.append((n, 'expected an object {"kind": ..., "data": {...}}'))
             continue
         out = engine.submit(obj["kind"], obj["data"])

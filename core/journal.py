@@ -42,6 +42,14 @@ class RecordTooLarge(ValueError):
     """An input's payload exceeds limits.JOURNAL_RECORD_BYTES_MAX."""
 
 
+class JournalFailed(OSError):
+    """A write or fsync failed: the journal takes nothing more, nothing unsynced may be acked.
+
+    After a failed fsync the kernel may have dropped the dirty pages, so retrying could
+    "succeed" over lost data; the process must stop and recover from disk.
+    """
+
+
 @dataclass(frozen=True, slots=True)
 class FsyncPolicy:
     """When the journal fsyncs: "always" (each commit), every `interval_ms`, or "off"."""
@@ -96,6 +104,7 @@ class Journal:
         self.written_seq = next_seq  # inputs below this are written to the OS
         self.durable_seq = next_seq  # inputs below this survive a crash under the policy
         self._synced_at = clock()
+        self._failed: OSError | None = None
 
     @classmethod
     def open(cls, directory: str | Path, policy: FsyncPolicy | str = "always", *,
@@ -233,32 +242,47 @@ class Journal:
         return self.durable_seq
 
     def _write(self) -> None:
+        if self._failed:
+            raise JournalFailed(f"journal failed earlier: {self._failed}")
         if not self._frames:
             return
         data = b"".join(self._frames)
-        if (self._offset + len(data) > self._segment_bytes_max
-                and self._offset > SEGMENT_HEAD.size):
-            self._rotate()
-        view = memoryview(data)
-        while view:
-            n = os.write(self._fd, view)
-            view = view[n:]
+        try:
+            if (self._offset + len(data) > self._segment_bytes_max
+                    and self._offset > SEGMENT_HEAD.size):
+                self._rotate()
+            view = memoryview(data)
+            while view:
+                n = os.write(self._fd, view)
+                view = view[n:]
+        except OSError as e:
+            self._failed = e
+            raise JournalFailed(f"journal write failed: {e}") from e
         self._offset += len(data)
         self._frames.clear()
         self._frames_bytes = 0
         self.written_seq = self._framed_seq
 
     def _rotate(self) -> None:
-        """Close the current segment (synced unless the policy is "off") and start the next."""
-        if self.policy.mode != "off":
-            self._fsync()
+        """Close the current segment, synced whatever the policy, and start the next.
+
+        Syncing here means a newer segment on disk always follows a whole older one.
+        """
+        _sync(self._fd)
+        self.durable_seq = self.written_seq
         os.close(self._fd)
         self._base_seq = self.written_seq
         self._fd = self._create_segment(self.directory, self._base_seq)
         self._offset = SEGMENT_HEAD.size
 
     def _fsync(self) -> None:
-        _sync(self._fd)
+        if self._failed:
+            raise JournalFailed(f"journal failed earlier: {self._failed}")
+        try:
+            _sync(self._fd)
+        except OSError as e:
+            self._failed = e
+            raise JournalFailed(f"journal fsync failed: {e}") from e
         self.durable_seq = self.written_seq
         self._synced_at = self._clock()
 
@@ -278,12 +302,12 @@ class Journal:
     def close(self) -> None:
         """Commit what is pending and close the segment file."""
         if self._fd >= 0:
-            if self.policy.mode == "off":
-                self.commit()
-            else:
-                self.sync()
-            os.close(self._fd)
-            self._fd = -1
+            try:
+                if self._failed is None:
+                    self.commit() if self.policy.mode == "off" else self.sync()
+            finally:
+                os.close(self._fd)
+                self._fd = -1
 
     def __enter__(self) -> Journal:
         """Return the journal itself."""
@@ -294,4 +318,4 @@ class Journal:
         self.close()
 
 
-__all__ = ["FsyncPolicy", "Journal", "RecordTooLarge", "fsync_dir"]
+__all__ = ["FsyncPolicy", "Journal", "JournalFailed", "RecordTooLarge", "fsync_dir"]

@@ -83,7 +83,7 @@ class MembershipMixin:
                 return _DUP
             if bound is not None:
                 return _reject(Code.OPENID_BOUND_ELSEWHERE,
-                               f"openid is bound to another unionid ({bound!r})")
+                               "openid is already bound to another unionid")
         if u is not None:
             u = acc.find(u)
         if o is None and u is None:

@@ -26,6 +26,7 @@ from loadtests import (
     payment_data,
     refund_data,
 )
+from loadtests.inprocess import call_app as call
 from loadtests.limits import BATCH_EVENTS_MAX, NOTIFY_BODY_BYTES_MAX
 
 HMAC_KEY = b"test-hmac-key-0123456789abcdef!!"
@@ -57,33 +58,6 @@ def make_service(verifier: Any = "hmac", shards: int = 1, shard: int = 0,
                            programs=("loadshop",), shard=shard, shards=shards)
     engine = Engine([load_program("scenarios/load_program.toml")])
     return Service(config, engine, shard_of=shard_of, check_invariants=check_invariants)
-
-
-def call(app: Service, method: str, path: str, body: bytes = b"",
-         headers: dict[str, str] | None = None, query: bytes = b"",
-         chunks: int = 1) -> tuple[int, Any]:
-    """Send one request to `app` in-process; return (status, decoded JSON or text)."""
-    size = max(1, -(-len(body) // chunks))
-    parts = [body[i:i + size] for i in range(0, len(body), size)] or [b""]
-    msgs = [{"type": "http.request", "body": p, "more_body": i < len(parts) - 1}
-            for i, p in enumerate(parts)]
-    sent: list[dict] = []
-
-    async def receive() -> dict:
-        return msgs.pop(0) if msgs else {"type": "http.disconnect"}
-
-    async def send(m: dict) -> None:
-        sent.append(m)
-
-    hdrs = [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
-    scope = {"type": "http", "method": method, "path": path, "query_string": query,
-             "headers": hdrs}
-    asyncio.run(app(scope, receive, send))
-    status, payload = sent[0]["status"], sent[1]["body"]
-    try:
-        return status, orjson.loads(payload)
-    except orjson.JSONDecodeError:
-        return status, payload.decode()
 
 
 @pytest.fixture
