@@ -9,6 +9,7 @@ from loadtests.app import Service, ServiceConfig
 from loadtests.auth import Authenticator
 from loadtests.client import Notifier
 from loadtests.errors import Rejection
+from loadtests.inprocess import call_app, call_app_async
 from loadtests.keys import KeyConfigError, Keys, load_keys
 from loadtests.metrics import Metrics
 from loadtests.nonces import NonceCache
@@ -42,6 +43,8 @@ __all__ = [
     "Settings",
     "StartupError",
     "binding_data",
+    "call_app",
+    "call_app_async",
     "enrollment_data",
     "event_data",
     "load_keys",

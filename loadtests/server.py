@@ -43,11 +43,18 @@ def serve_socket(app: Service, sock: socket.socket) -> None:
     """Serve `app` on the listening `sock` with uvicorn (uvloop, httptools) until signalled."""
     import uvicorn
 
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            super().handle_exit(sig, frame)
+            # uvicorn re-raises the signal after draining, which turns a clean
+            # stop into "killed by SIGTERM"; a drained stop is exit status 0.
+            self._captured_signals.clear()
+
     config = uvicorn.Config(app, loop="uvloop", http="httptools", lifespan="on",
                             access_log=False, log_level="warning", server_header=False,
                             date_header=False, backlog=2048,
                             timeout_graceful_shutdown=limits.SHUTDOWN_DRAIN_S)
-    uvicorn.Server(config).run(sockets=[sock])
+    Server(config).run(sockets=[sock])
 
 
 def _shard_main(settings: Settings, shard: int, sock: socket.socket) -> None:
@@ -99,10 +106,15 @@ def _supervise(settings: Settings, socks: list[socket.socket]) -> int:
     for p in procs:
         p.start()
 
+    signalled: set[int] = set()
+
     def stop(signum: int, frame: FrameType | None) -> None:
-        for p in procs:
-            if p.is_alive() and p.pid is not None:
-                p.terminate()  # SIGTERM: uvicorn drains and runs lifespan shutdown
+        # One SIGTERM per shard: uvicorn drains on the first and treats a second
+        # one that lands after it restored its handlers as "die now".
+        for i, p in enumerate(procs):
+            if i not in signalled and p.is_alive():
+                signalled.add(i)
+                p.terminate()
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
@@ -110,13 +122,14 @@ def _supervise(settings: Settings, socks: list[socket.socket]) -> int:
     while all(p.is_alive() for p in procs):
         multiprocessing.connection.wait([p.sentinel for p in procs])
     stop(signal.SIGTERM, None)
-    deadline = limits.SHUTDOWN_DRAIN_S + 5
     for p in procs:
-        p.join(deadline)
+        p.join(limits.SHUTDOWN_DRAIN_S + 5)
         if p.is_alive():
             p.kill()
             p.join()
     codes = [p.exitcode or 0 for p in procs]
     if 2 in codes:
         return 2
-    return 0 if not any(codes) else 1
+    # A shard that got a terminal's SIGINT as well as our SIGTERM may end "by signal".
+    clean = (0, -signal.SIGTERM, -signal.SIGINT) if signalled else (0,)
+    return 0 if all(c in clean for c in codes) else 1

@@ -37,6 +37,7 @@ PROCESSES = max(1, int(os.environ.get(env.PROCESSES, "1")))
 BRANDS = brands_of(SCENARIO.programs)
 RESULTS = ProcessResults()
 STATE: dict[str, float] = {"start_s": 0.0}
+IDLE_S = 1.0  # sleep between checks once the stages are over
 USERS_MAX = max(s.users for s in SCENARIO.stages) if SCENARIO.stages else 1
 
 
@@ -59,11 +60,14 @@ def _on_quitting(environment: locust.env.Environment, **_: object) -> None:
         RESULTS.write(OUT)
 
 
-def current_rate(now_s: float) -> float:
-    """Return the per-user offered rate of the stage running at `now_s` (0: closed loop)."""
+def current_rate(now_s: float) -> float | None:
+    """Return the per-user offered rate of the stage running at `now_s` (0: closed loop).
+
+    None after the last stage: nothing more is offered while the users are stopped.
+    """
     found = SCENARIO.stage_at(now_s - (STATE["start_s"] or now_s))
     if found is None:
-        return 0.0
+        return None
     stage = found[1]
     return stage.rate_per_s / stage.users
 
@@ -116,7 +120,8 @@ class MixUser(User):
     def wait_time(self) -> float:
         """Sleep until the next intended send of this user's schedule."""
         now = time.time()
-        return self.pacer.advance(now, current_rate(now))
+        rate = current_rate(now)
+        return IDLE_S if rate is None else self.pacer.advance(now, rate)
 
     @task
     def next_request(self) -> None:

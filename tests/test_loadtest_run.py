@@ -1,4 +1,4 @@
-"""`paymember loadtest` end to end: service and Locust in subprocesses, a few seconds, correctness."""
+"""`paymember loadtest` end to end: service and Locust as subprocesses, checking correctness."""
 
 from __future__ import annotations
 
