@@ -8,7 +8,7 @@ import orjson
 import pytest
 
 from core import limits
-from core.journal import FsyncPolicy, Journal, RecordTooLarge
+from core.journal import FsyncPolicy, Journal, JournalFailed, RecordTooLarge
 from core.journal_format import FRAME, JournalCorrupt, Record, list_segments
 from core.recovery import replay
 from core.types import Payment
@@ -272,3 +272,29 @@ def test_empty_journal_starts_at_start_seq(tmp_path: Path) -> None:
         assert j.append("event", b'{"i": 5}') == 77
     assert list_segments(tmp_path)[0][0] == 77
     assert read_all(tmp_path, 77) == [5]
+
+
+def test_failed_write_fails_the_journal_for_good(tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """After a write error (disk full) commit raises JournalFailed now and ever after."""
+    import errno
+    import os
+
+    j = Journal.open(tmp_path, "always")
+    j.append_payment(pay(0))
+    j.commit()
+
+    def full(fd: int, data: object) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "write", full)
+    j.append_payment(pay(1))
+    with pytest.raises(JournalFailed):
+        j.commit()
+    monkeypatch.undo()
+    j.append_payment(pay(2))
+    with pytest.raises(JournalFailed):
+        j.commit()
+    assert j.durable_seq == 1
+    j.close()
+    assert read_all(tmp_path) == [pay(0)]

@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 import orjson
+import pytest
 
 from core.journal import Journal
 from core.journal_format import Record
@@ -69,10 +70,10 @@ class Folded:
         return orjson.dumps({"n": self.n, "total": self.total}) + b"\n" + b"#" * pad
 
 
-def child(directory: str, seed: int) -> None:
-    """Recover, then journal and acknowledge inputs until killed."""
+def child(directory: str, seed: int, policy: str) -> None:
+    """Recover, then journal and acknowledge inputs (those below durable_seq) until killed."""
     state, report = recover(directory, Folded, Folded.apply)
-    j = Journal.open(directory, "always", start_seq=report.end_seq,
+    j = Journal.open(directory, policy, start_seq=report.end_seq,
                      segment_bytes_max=SEGMENT_BYTES)
     assert j.next_seq == state.n
     out = sys.stdout
@@ -110,10 +111,11 @@ def expected_total(n: int, cache: dict[int, int]) -> int:
     return total
 
 
-def run_and_kill(directory: Path, seed: int, rng: random.Random) -> tuple[int, int]:
+def run_and_kill(directory: Path, seed: int, policy: str,
+                 rng: random.Random) -> tuple[int, int]:
     """Start a child, let it run a random while, SIGKILL it; returns (recovered at start, acked)."""
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
-    proc = subprocess.Popen([sys.executable, __file__, str(directory), str(seed)],
+    proc = subprocess.Popen([sys.executable, __file__, str(directory), str(seed), policy],
                             stdout=subprocess.PIPE, env=env)
     assert proc.stdout is not None
     fd = proc.stdout.fileno()
@@ -150,14 +152,16 @@ def run_and_kill(directory: Path, seed: int, rng: random.Random) -> tuple[int, i
     return start_n, acked
 
 
-def test_sigkill_at_random_moments_loses_and_repeats_nothing(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("policy", "kills"), [("always", 10), ("2ms", 4), ("off", 3)])
+def test_sigkill_at_random_moments_loses_and_repeats_nothing(tmp_path: Path, policy: str,
+                                                             kills: int) -> None:
     """After each SIGKILL, recovery holds every acknowledged input exactly once, in order."""
     rng = random.Random(20261123)
     cache: dict[int, int] = {}
     acked = 0
     torn = 0
-    for cycle in range(10):
-        start_n, acked_now = run_and_kill(tmp_path, cycle, rng)
+    for cycle in range(kills):
+        start_n, acked_now = run_and_kill(tmp_path, cycle, policy, rng)
         assert start_n >= acked, f"cycle {cycle}: restart at {start_n} lost acked {acked}"
         acked = acked_now
         state, report = recover(tmp_path, Folded, Folded.apply)
@@ -165,8 +169,8 @@ def test_sigkill_at_random_moments_loses_and_repeats_nothing(tmp_path: Path) -> 
         assert state.total == expected_total(state.n, cache), f"cycle {cycle}: wrong state"
         torn += report.torn_bytes > 0
     assert acked > 0
-    print(f"10 kills, last acknowledged seq {acked}, {torn} torn tails dropped")
+    print(f"{policy}: {kills} kills, last acknowledged seq {acked}, {torn} torn tails dropped")
 
 
 if __name__ == "__main__":
-    child(sys.argv[1], int(sys.argv[2]))
+    child(sys.argv[1], int(sys.argv[2]), sys.argv[3])
