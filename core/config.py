@@ -6,6 +6,7 @@ which file, which key and why. Scenario files (sim/) reuse it.
 
 from __future__ import annotations
 
+import re
 import tomllib
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -15,12 +16,48 @@ T = TypeVar("T")
 
 
 class ConfigError(ValueError):
-    """A configuration file is unreadable or invalid; names file, key path and reason."""
+    """A configuration file is unreadable or invalid; names file, line, key path and reason."""
 
-    def __init__(self, file: str, path: str, reason: str) -> None:
+    def __init__(self, file: str, path: str, reason: str, line: int | None = None) -> None:
         self.file, self.path, self.reason = file, path, reason
-        where = f"{file}: {path}" if path else file
+        self.line = line if line is not None else (_line_of(file, path) if path else None)
+        where = f"{file}:{self.line}" if self.line else file
+        where = f"{where}: {path}" if path else where
         super().__init__(f"{where}: {reason}")
+
+
+_INDEXED = re.compile(r"^(.*)\[(\d+)\]$")
+
+
+def _line_of(file: str, path: str) -> int | None:
+    """Best-effort line number of key `path` (e.g. program.tiers[1].name) in `file`."""
+    try:
+        lines = Path(file).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return None
+    parts = path.split(".")
+    key = parts[-1]
+    table = ".".join(parts[:-1])
+    m = _INDEXED.match(table)
+    header, nth = (m.group(1), int(m.group(2))) if m else (table, 0)
+    start, seen = 0, -1
+    if header:
+        for i, text in enumerate(lines):
+            t = text.strip()
+            if t in (f"[{header}]", f"[[{header}]]"):
+                seen += 1
+                if seen == nth:
+                    start = i + 1
+                    break
+        else:
+            return None
+    key_re = re.compile(r'^\s*"?' + re.escape(_INDEXED.sub(r"\1", key)) + r'"?\s*=')
+    for i in range(start, len(lines)):
+        if i > start and lines[i].lstrip().startswith("["):
+            break
+        if key_re.match(lines[i]):
+            return i + 1
+    return start if start else None
 
 
 def load_toml(path: str | Path) -> Section:

@@ -1,0 +1,127 @@
+"""Property tests: idempotency, refund proportionality, merge conservation, order
+independence (Hypothesis; strategies in tests/strategies.py)."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from core import (
+    Binding,
+    Engagement,
+    Engine,
+    Payment,
+    Refund,
+    check_invariants,
+)
+from tests.helpers import APP, APP2, oid, program, uid
+from tests.strategies import PEOPLE, SHOPPERS, feeds, payments, refunds_of
+
+PROGRAM = program(return_window_days=0)
+settings.register_profile("paymember", max_examples=60, deadline=None)
+settings.load_profile("paymember")
+
+
+def apply(eng: Engine, item: object) -> None:
+    """Feed one typed input to the engine."""
+    match item:
+        case Payment():
+            eng.pay(item)
+        case Refund():
+            eng.refund(item)
+        case Binding():
+            eng.bind(item)
+        case Engagement():
+            eng.engage(item)
+        case _:
+            raise AssertionError(item)
+
+
+def run(items: list[object]) -> Engine:
+    """A fresh engine fed `items`, its invariants checked."""
+    eng = Engine([PROGRAM])
+    for item in items:
+        apply(eng, item)
+    bad = check_invariants(eng)
+    assert not bad, bad
+    return eng
+
+
+def holdings(eng: Engine) -> dict[str, tuple[int, int, int, int]]:
+    """Balances of every person (by unionid) and every unbound openid."""
+    out = {}
+    for p in range(PEOPLE):
+        b = eng.balance("quickmart", unionid=uid(p))
+        if b is not None:
+            out[uid(p)] = (b.available, b.pending, b.shadow, b.shadow_pending)
+    for who in range(SHOPPERS):
+        for app, off in ((APP, 0), (APP2, 100)):
+            a = eng.account_of("quickmart", appid=app, openid=oid(who + off))
+            if a is not None and a not in [eng.account_of("quickmart", unionid=uid(p))
+                                           for p in range(PEOPLE)]:
+                b = eng.balance("quickmart", appid=app, openid=oid(who + off))
+                out[f"{app}/{who}"] = (b.available, b.pending, b.shadow, b.shadow_pending)
+    return out
+
+
+@given(feeds(), st.data())
+def test_duplicate_deliveries_change_nothing(items: list[object], data: st.DataObject) -> None:
+    """Any interleaving of redeliveries gives the same state as delivering each once."""
+    once = run(items)
+    delivered: list[object] = []
+    for k, item in enumerate(items):
+        delivered.append(item)
+        for _ in range(data.draw(st.integers(0, 2))):
+            # A redelivery of an earlier input lands somewhere after its first delivery.
+            delivered.append(items[data.draw(st.integers(0, k))])
+    again = run(delivered)
+    assert holdings(again) == holdings(once)
+    assert again.stats() == once.stats()
+
+
+@given(feeds())
+def test_order_does_not_matter(items: list[object]) -> None:
+    """Payments, refunds (before or after their payment), bindings and events in any
+    order give the same balances."""
+    forward = run(items)
+    backward = run(list(reversed(items)))
+    assert holdings(forward) == holdings(backward)
+    assert forward.stats()["points_issued"] == backward.stats()["points_issued"]
+
+
+@given(payments(0), st.data())
+def test_refunds_reverse_the_refunded_share_exactly(p: Payment, data: st.DataObject) -> None:
+    """After refunds totalling R of T, floor(P*R/T) points are back; a full refund takes
+    back exactly P; refunds beyond T are rejected and change nothing."""
+    eng = Engine([PROGRAM])
+    earned = eng.pay(p).points
+    refunded = back = 0
+    for r in data.draw(refunds_of(p, 0)):
+        out = eng.refund(r)
+        if refunded + r.refund_fen > p.total_fen:
+            assert not out.ok
+            continue
+        refunded += r.refund_fen
+        back -= out.points
+        assert back == earned * refunded // p.total_fen
+    if refunded == p.total_fen:
+        assert back == earned
+    assert not check_invariants(eng)
+
+
+@given(st.lists(payments(0), min_size=1, max_size=20, unique_by=lambda p: p.openid),
+       st.data())
+def test_merges_conserve_points(pays: list[Payment], data: st.DataObject) -> None:
+    """Binding openids of both apps to a few unionids neither loses nor creates a point."""
+    eng = Engine([PROGRAM])
+    earned = 0
+    for n, p in enumerate(pays):
+        p.transaction_id = f"42{n:030d}"
+        earned += eng.pay(p).points
+    for p in pays:
+        eng.bind(Binding(p.appid, p.openid, uid(data.draw(st.integers(0, PEOPLE - 1))),
+                         p.time_s))
+    s = eng.stats()
+    assert s["shadow_points"] + s["points_outstanding"] == earned
+    assert s["accounts"] <= PEOPLE
+    assert not check_invariants(eng)
