@@ -84,4 +84,5 @@ def test_recover_engine_from_snapshot_and_tail(tmp_path: Path) -> None:
     eng, journal, report = recover_engine(tmp_path, [PROGRAM])
     assert report.snapshot_seq is not None and 0 < report.inputs < report.end_seq
     same_state(live, eng)  # type: ignore[arg-type]
+    assert check_invariants(eng) == []  # type: ignore[arg-type]
     journal.close()
