@@ -20,6 +20,8 @@ Layout (little-endian), after a 24-byte head `<IHHHHIQ`
 from __future__ import annotations
 
 import struct
+import sys
+from array import array
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -120,11 +122,17 @@ def _text(items: Sequence[str]) -> bytes:
     return _SECTION.pack(1, len(data)) + data
 
 
-def _dictionary(column: Sequence[str]) -> tuple[list[str], np.ndarray]:
+def _dictionary(column: Sequence[str]) -> tuple[list[str], bytes]:
+    """The distinct values of `column` in first-seen order, and each item's index (<u2)."""
     values = list(dict.fromkeys(column))
     assert len(values) <= _DICT_MAX  # n <= JOURNAL_PAYMENTS_PER_RECORD_MAX
+    if len(values) == 1:
+        return values, bytes(2 * len(column))
     where = {v: i for i, v in enumerate(values)}
-    return values, np.fromiter((where[v] for v in column), dtype=np.uint16, count=len(column))
+    idx = array("H", map(where.__getitem__, column))
+    if sys.byteorder == "big":
+        idx.byteswap()
+    return values, idx.tobytes()
 
 
 def encode(cols: PaymentColumns) -> bytes:
@@ -132,17 +140,19 @@ def encode(cols: PaymentColumns) -> bytes:
     n = len(cols)
     assert 0 < n <= limits.JOURNAL_PAYMENTS_PER_RECORD_MAX, n
     texts = (cols.transaction_id, cols.openid, cols.out_trade_no, cols.device_id)
-    counts = [len(c) for c in cols.coupon_ids]
-    assert max(counts) <= 255  # the engine accepts at most PROMOTIONS_PER_PAYMENT_MAX
-    coupons = [c for ids in cols.coupon_ids for c in ids]
+    if any(cols.coupon_ids):
+        counts = bytes(map(len, cols.coupon_ids))  # ValueError past 255; the engine takes 16
+        coupons = [c for ids in cols.coupon_ids for c in ids]
+    else:
+        counts, coupons = bytes(n), []
     dicts = [_dictionary(c) for c in (cols.appid, cols.mchid, cols.currency, cols.trade_type)]
     parts = [
         _HEAD.pack(n, *(len(v) for v, _ in dicts), len(coupons), 0),
         np.asarray(cols.total_fen, dtype="<i8").tobytes(),
         np.asarray(cols.payer_total_fen, dtype="<i8").tobytes(),
         np.asarray(cols.time_s, dtype="<i8").tobytes(),
-        *(idx.astype("<u2").tobytes() for _, idx in dicts),
-        np.array(counts, dtype=np.uint8).tobytes(),
+        *(idx for _, idx in dicts),
+        counts,
         *(_text(v) for v, _ in dicts),
         *(_text(t) for t in texts),
         _text(coupons),
