@@ -1,0 +1,307 @@
+"""The simulation model: a SimPy environment holding the shoppers, places, platform,
+engine and campaigns of one scenario run.
+
+Shoppers are numpy columns (sim.population). In "fast" mode their visits are
+superposed Poisson arrivals per place type and time block, served by exact queue
+recursions (sim.shopping); in "reference" mode each shopper is a SimPy process and
+each station a SimPy resource (sim.reference). Both hand payments to the same
+platform and engine stage (sim.platform), which runs in ticks of simulated time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import simpy
+
+from sim.dists import Dist
+from sim.feed import EngineLike, FeedContext
+from sim.metrics import PlaceStats, Recorder
+from sim.population import Population
+from sim.scenario import HABITS, Scenario
+from sim.tables import BIND, COUPON, ENROLL, EVENT, PAY, REFUND, Calendar, Inputs
+from sim.trace import TraceWriter
+
+# Card activation after accepting a membership offer: seconds, exponential.
+ACTIVATION_DELAY = Dist("exponential", 60.0)
+# Within this fraction below the next tier's threshold a shopper counts as "near".
+NEAR_TIER_FRACTION = 0.2
+# Attempt numbers: 0 is the first delivery, 1..15 the retries; these two mark the rest.
+DUPLICATE = 16  # a platform's spontaneous duplicate of an acknowledged notification
+DIRECT = 17  # an input that is not a platform notification (never retried)
+
+
+class Model:
+    """One run of `scenario` with `seed` against engine `eng` (core.Engine or NullEngine)."""
+
+    def __init__(self, scenario: Scenario, seed: int, eng: EngineLike,
+                 trace: TraceWriter | None = None, mode: str | None = None) -> None:
+        """Build the population, stations and processes; nothing runs until `run()`."""
+        self.sc = sc = scenario
+        self.seed = seed
+        self.mode = mode or sc.mode
+        streams = np.random.SeedSequence(seed).spawn(5)
+        self.rng_pop, self.rng_arr, self.rng_pay, self.rng_plat, self.rng_react = (
+            np.random.default_rng(s) for s in streams)
+        self.begin_s = int(sc.start_hour * 3600)
+        self.env = simpy.Environment(initial_time=self.begin_s)
+        self.eng = eng
+        self.trace = trace
+        self.pop = Population(sc, self.rng_pop)
+        self.tab = Inputs()
+        self.cal = Calendar(sc.tick_s)
+        self.currencies = tuple(sorted({"CNY"} | {p.home_currency for p in sc.programs}
+                                       | {g.currency for g in sc.segments}))
+        self.ctx = FeedContext.of(sc, self.currencies)
+        self.active_s = self.begin_s + int(sc.hours * 3600)  # activity ends
+        self.horizon_s = self.active_s + int(sc.drain_hours * 3600)  # the run ends
+        self.capacity_per_s = sc.engine.workers / (sc.engine.service_us / 1e6)
+        self.rec = Recorder(self.horizon_s, [PlaceStats(p.name, self.horizon_s)
+                                             for p in sc.places], self.capacity_per_s)
+        self.prog_of_place = np.array([[p.id for p in sc.programs].index(pl.program)
+                                       for pl in sc.places])
+        self._segment_tables()
+        self._coupon_tables()
+
+    # ------------------------------------------------------------------ set-up
+    def _segment_tables(self) -> None:
+        sc = self.sc
+        m = [g.membership for g in sc.segments]
+        self.join_prob = np.array([x.join_prob for x in m])
+        self.bonus_lift = np.array([x.bonus_lift for x in m])
+        self.shadow_lift = np.array([x.shadow_lift for x in m])
+        self.friend_prob = np.array([x.friend_accept_prob for x in m])
+        self.redeem_prob = np.array([x.coupon_redeem_prob for x in m])
+        self.tier_sens = np.array([x.tier_sensitivity for x in m])
+        self.login_prob = np.array([x.login_prob for x in m])
+        self.seg_currency = np.array([self.currencies.index(g.currency) for g in sc.segments],
+                                     np.int8)
+        # Per program: apps, whether a welcome bonus applies, next-tier thresholds.
+        self.n_apps = [len(p.appids) for p in sc.programs]
+        self.bonus = np.array([p.welcome_bonus > 0 for p in sc.programs])
+        self.thresholds = [np.array([t.threshold for t in p.tiers] + [np.iinfo(np.int64).max])
+                           for p in sc.programs]
+        self.home_ccy = [self.currencies.index(p.home_currency) for p in sc.programs]
+        self.friend_from_s = np.array([min((c.at_hour * 3600 for c in sc.campaigns
+                                   if c.kind == "friend_invites" and c.program == p.id),
+                                  default=np.inf) for p in sc.programs])
+
+    def _coupon_tables(self) -> None:
+        self.stock_value = [np.array([s.value_fen for s in p.coupons.values()] or [0], np.int64)
+                            for p in self.sc.programs]
+        self.stock_min = [np.array([s.min_order_fen for s in p.coupons.values()] or [0], np.int64)
+                          for p in self.sc.programs]
+
+    # ------------------------------------------------------------ rates, tiers
+    def visit_rate(self, place: int, seg: int, t_s: float) -> float:
+        """Visits per second per shopper of segment `seg` to place type `place` at `t_s`."""
+        sc = self.sc
+        g = sc.segments[seg]
+        name = sc.places[place].name
+        per_day = g.visits_per_day.get(name, 0.0)
+        if not per_day or t_s >= self.active_s:
+            return 0.0
+        hour = int(t_s // 3600) % 24
+        rate = per_day * g.profile[hour] / 3600.0
+        for c in sc.campaigns:
+            if c.kind == "promotion" and c.place == name and c.at_hour * 3600 <= t_s < (
+                    c.until_hour * 3600):
+                rate *= 1 + c.visit_lift
+        return rate
+
+    def near_tier(self, prog: int, shopper: np.ndarray) -> np.ndarray:
+        """True for members of program `prog` within reach of their next tier."""
+        pts = self.pop.points[prog, shopper]
+        thr = self.thresholds[prog]
+        nxt = thr[np.searchsorted(thr, pts, side="right")]
+        near = (pts >= nxt * (1 - NEAR_TIER_FRACTION)) & (nxt < np.iinfo(np.int64).max)
+        return near & self.pop.member[prog, shopper]
+
+    # ---------------------------------------------------------------- payments
+    def emit_payments(self, shopper: np.ndarray, place: int, station: np.ndarray,
+                      success_s: np.ndarray) -> None:
+        """Create payments (and their refunds) of `shopper`s at `station`s of place type
+        `place`, succeeding at `success_s`, and file their notifications."""
+        n = len(shopper)
+        if not n:
+            return
+        rng, sc, pop = self.rng_pay, self.sc, self.pop
+        q = int(self.prog_of_place[place])
+        seg = pop.segment[shopper]
+        name = sc.places[place].name
+        amount = np.empty(n, np.int64)
+        for g in np.unique(seg):
+            m = seg == g
+            amount[m] = np.maximum(1, np.rint(
+                sc.segments[g].basket[name].sample(rng, int(m.sum())))).astype(np.int64)
+        cur = self.seg_currency[seg]
+        # Coupon redemption: a member holding a coupon uses it on a large enough basket.
+        held = pop.coupon[q, shopper]
+        use = (held >= 0) & (cur == self.home_ccy[q]) & (rng.random(n) < self.redeem_prob[seg])
+        payer = amount.copy()
+        ref = np.full(n, -1, np.int64)
+        if use.any():
+            stock = self.tab.cols["ref"][held[use]]
+            ok = amount[use] >= np.maximum(self.stock_min[q][stock], self.stock_value[q][stock] + 1)
+            idx = np.flatnonzero(use)[ok]
+            payer[idx] -= self.stock_value[q][stock[ok]]
+            ref[idx] = held[idx]
+            pop.coupon[q, shopper[idx]] = -1
+            self.rec.count("coupons_redeemed", len(idx))
+        rows = self.tab.append(kind=np.full(n, PAY, np.int8), shopper=shopper, prog=q,
+                               place=place, station=station, t_s=success_s, amount=amount,
+                               payer=payer, ref=ref, currency=cur, app=0)
+        self.cal.add(rows, 0, success_s + sc.platform.notify_delay.sample(rng, n))
+        self.rec.payments(success_s)
+        pop.paid[q, shopper] = True
+        self._emit_refunds(rows, amount, success_s)
+
+    def _emit_refunds(self, pay_rows: np.ndarray, amount: np.ndarray, t_s: np.ndarray) -> None:
+        pf, rng = self.sc.platform, self.rng_pay
+        pick = np.flatnonzero(rng.random(len(pay_rows)) < pf.refund_prob)
+        if not len(pick):
+            return
+        total = amount[pick]
+        partial = (rng.random(len(pick)) < pf.refund_partial_prob) & (total > 1)
+        first = np.where(partial, 1 + np.floor(rng.random(len(pick)) * (total - 1)), total)
+        first = first.astype(np.int64)
+        when = t_s[pick] + pf.refund_delay.sample(rng, len(pick))
+        self._refund_rows(pay_rows[pick], first, total, when)
+        again = np.flatnonzero(partial & (rng.random(len(pick)) < pf.refund_second_prob))
+        if len(again):
+            left = total[again] - first[again]
+            second = (1 + np.floor(rng.random(len(again)) * left)).astype(np.int64)
+            self._refund_rows(pay_rows[pick][again], np.minimum(second, left), total[again],
+                              when[again] + pf.refund_delay.sample(rng, len(again)))
+
+    def _refund_rows(self, pay_rows: np.ndarray, refund: np.ndarray, total: np.ndarray,
+                     when: np.ndarray) -> None:
+        c = self.tab.cols
+        rows = self.tab.append(kind=np.full(len(pay_rows), REFUND, np.int8),
+                               shopper=c["shopper"][pay_rows], prog=c["prog"][pay_rows],
+                               place=c["place"][pay_rows], station=c["station"][pay_rows],
+                               t_s=when, amount=refund, payer=total, ref=pay_rows,
+                               currency=c["currency"][pay_rows], app=0)
+        self.cal.add(rows, 0, when + self.sc.platform.notify_delay.sample(self.rng_pay, len(rows)))
+        self.rec.count("refunds", len(rows))
+
+    # -------------------------------------------------------------- engagement
+    def emit_engagement(self, t0: float, t1: float) -> None:
+        """Create the engagement events (and mini-program logins) of block [t0, t1)."""
+        sc, pop, rng = self.sc, self.pop, self.rng_arr
+        if t0 >= self.active_s:
+            return
+        hour = int(t0 // 3600) % 24
+        for gi, g in enumerate(sc.segments):
+            for kind, per_day in g.engagement.items():
+                progs = [i for i, p in enumerate(sc.programs) if kind in p.events]
+                if not per_day or not progs:
+                    continue
+                lam = pop.seg_size[gi] * per_day * g.profile[hour] * (t1 - t0) / 3600.0
+                k = int(rng.poisson(lam))
+                if not k:
+                    continue
+                who = pop.seg_lo[gi] + rng.integers(0, pop.seg_size[gi], k)
+                when = rng.uniform(t0, t1, k)
+                prog = np.asarray(progs)[rng.integers(0, len(progs), k)]
+                for q in np.unique(prog):
+                    m = prog == q
+                    app = min(1, self.n_apps[q] - 1)
+                    w, t = who[m], when[m]
+                    login = (~pop.mini_bound[q, w]) & (rng.random(len(w)) < g.membership.login_prob)
+                    if app and login.any():
+                        pop.mini_bound[q, w[login]] = True
+                        self.direct(BIND, w[login], int(q), t[login] - 1e-3, app=app)
+                    self.direct(EVENT, w, int(q), t, app=app, ref=HABITS.index(kind))
+
+    def direct(self, kind: int, shopper: np.ndarray, prog: int, t_s: np.ndarray,
+               app: int = 0, ref: np.ndarray | int = -1) -> np.ndarray:
+        """File non-notification inputs (bindings, enrollments, events, coupons) at `t_s`."""
+        rows = self.tab.append(kind=np.full(len(shopper), kind, np.int8), shopper=shopper,
+                               prog=prog, t_s=t_s, app=app, ref=ref)
+        self.cal.add(rows, DIRECT, t_s)
+        return rows
+
+    def join(self, prog: int, shopper: np.ndarray, t_s: np.ndarray) -> None:
+        """Shoppers accept membership of `prog` at `t_s`: card activation binds, then enrolls."""
+        pop = self.pop
+        fresh = ~pop.joining[prog, shopper] & ~pop.member[prog, shopper]
+        shopper, t_s = shopper[fresh], t_s[fresh]
+        if not len(shopper):
+            return
+        t_s = t_s + ACTIVATION_DELAY.sample(self.rng_react, len(shopper))
+        unbound = ~pop.bound[prog, shopper]
+        if unbound.any():
+            self.direct(BIND, shopper[unbound], prog, t_s[unbound] - 1e-3)
+        pop.bound[prog, shopper] = True
+        pop.joining[prog, shopper] = True
+        self.direct(ENROLL, shopper, prog, t_s)
+        self.rec.count("joins_sent", len(shopper))
+
+    # -------------------------------------------------------------- processes
+    def _campaigns(self) -> Any:
+        sc = self.sc
+        for c in sorted(sc.campaigns, key=lambda c: c.at_hour):
+            if c.kind != "coupon_push":
+                continue
+            at = c.at_hour * 3600
+            if at < self.begin_s:
+                continue
+            if at > self.env.now:
+                yield self.env.timeout(at - self.env.now)
+            q = [p.id for p in sc.programs].index(c.program)
+            members = np.flatnonzero(self.pop.member[q])
+            chosen = members[self.rng_react.random(len(members)) < c.share]
+            stock = list(sc.programs[q].coupons).index(c.stock_id)
+            when = at + self.rng_react.uniform(0, 60, len(chosen))
+            self.direct(COUPON, chosen, q, when, ref=stock)
+            self.rec.count("coupons_pushed", len(chosen))
+
+    def _advance(self) -> Any:
+        every = self.sc.engine.advance_every_s
+        while True:
+            yield self.env.timeout(every)
+            self.eng.advance(self.sc.start_s + int(self.env.now))
+
+    def sample_stats(self) -> None:
+        """Append the engine's integer totals now to the run's timeline."""
+        st = self.eng.stats()
+        self.rec.timeline.append({"t_s": float(self.env.now),
+                                  **{k: v for k, v in st.items() if isinstance(v, int)}})
+
+    def _stats(self) -> Any:
+        every = self.sc.engine.stats_every_s
+        while True:
+            self.sample_stats()
+            yield self.env.timeout(every)
+
+    def run(self, progress: Callable[[float], None] | None = None) -> None:
+        """Run the whole horizon; `progress(seconds)` is called as simulated time passes."""
+        from sim.platform import PlatformStage
+        from sim.reference import start_reference
+        from sim.shopping import places_fast
+
+        env = self.env
+        stage = PlatformStage(self)
+        if self.mode == "fast":
+            env.process(places_fast(self))
+        else:
+            start_reference(self, stage)
+        env.process(self._engagement())
+        env.process(self._campaigns())
+        env.process(self._advance())
+        env.process(self._stats())
+        env.process(stage.run(progress))
+        env.run(until=self.horizon_s + self.sc.tick_s)
+        stage.finish()
+        self.rec.flush()
+
+    def _engagement(self) -> Any:
+        b = self.sc.block_s
+        t = self.begin_s
+        while t < self.active_s:
+            self.emit_engagement(t, min(t + b, self.active_s))
+            t += b
+            yield self.env.timeout(b)

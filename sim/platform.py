@@ -1,0 +1,231 @@
+"""The payment platform and the engine's capacity, tick by tick.
+
+Each tick, the deliveries due in it (first notifications, retries, duplicates and
+direct inputs) reach the engine. The engine is `workers` FIFO shards (routed with
+core's `shard_of`), each taking `service_us` per input; completion times follow
+the Lindley recursion in closed form, C_k = (k+1)s + max(C_0, max_{j<=k}(a_j - js)).
+A notification not answered within the ack timeout, or rejected, is sent again
+after the documented retry schedule; answered ones are sometimes sent again anyway.
+The engine's answers drive shoppers' reactions (joining, logins).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from core import Code, shard_of
+from core.limits import RETRY_SCHEDULE_S
+from sim import ids
+from sim.feed import CODE_INDEX, CODES, INVITE, OFFER, OK_CODES, feed
+from sim.tables import BIND, COUPON, ENROLL, PAY, REFUND
+
+if TYPE_CHECKING:
+    from sim.model import Model
+
+_APPLIED = CODE_INDEX[Code.APPLIED]
+_DUPLICATE = CODE_INDEX[Code.DUPLICATE]
+RETRIES = np.array(RETRY_SCHEDULE_S, np.float64)
+
+
+class PlatformStage:
+    """Delivers due inputs to the engine each tick and handles acknowledgements."""
+
+    def __init__(self, m: Model) -> None:
+        """Attach to model `m` with idle engine shards."""
+        self.m = m
+        self.workers = m.sc.engine.workers
+        self.service_s = m.sc.engine.service_us / 1e6
+        self.free = np.zeros(self.workers)
+        self.tick_s = m.sc.tick_s
+        self.free[:] = m.begin_s
+        # Shard of each (program, app, shopper), computed once: -1 = not yet.
+        self.shard_cache = np.full((len(m.sc.programs), 2, m.pop.n if self.workers > 1 else 0),
+                                   -1, np.int16)
+
+    def run(self, progress: Callable[[float], None] | None) -> Any:
+        """SimPy process: at the end of each tick, process the deliveries due in it."""
+        m = self.m
+        k = int(m.begin_s // self.tick_s)
+        m.cal.floor_tick = k
+        while True:
+            yield m.env.timeout((k + 1) * self.tick_s - m.env.now)
+            if m.mode == "reference":
+                from sim.reference import flush
+
+                flush(m)
+            self.tick(k)
+            k += 1
+            if progress is not None:
+                progress(m.env.now)
+
+    def shards(self, rows: np.ndarray) -> np.ndarray:
+        """Shard of each input row: core's routing of the shopper's openid in that app."""
+        if self.workers == 1:
+            return np.zeros(len(rows), np.int64)
+        c = self.m.tab.cols
+        w = self.workers
+        q, a, i = c["prog"][rows], c["app"][rows], c["shopper"][rows]
+        out = self.shard_cache[q, a, i]
+        miss = np.flatnonzero(out < 0)
+        if len(miss):
+            new = np.fromiter((shard_of(ids.openid(qq, aa, ii), w) for qq, aa, ii in zip(
+                q[miss].tolist(), a[miss].tolist(), i[miss].tolist(), strict=True)),
+                np.int16, len(miss))
+            out[miss] = new
+            self.shard_cache[q[miss], a[miss], i[miss]] = new
+        return out.astype(np.int64)
+
+    def complete(self, shard: np.ndarray, due: np.ndarray) -> np.ndarray:
+        """Completion time of each input (in due order per shard), updating shard state."""
+        s = self.service_s
+        done = np.empty(len(due))
+        for j in np.unique(shard):
+            idx = np.flatnonzero(shard == j)
+            a = due[idx]
+            k = np.arange(len(a))
+            best = np.maximum.accumulate(a - k * s)
+            c = (k + 1) * s + np.maximum(best, self.free[j])
+            done[idx] = c
+            self.free[j] = c[-1]
+        return done
+
+    def tick(self, k: int) -> None:
+        """Process the deliveries due in tick `k` (at simulated time (k+1)·tick)."""
+        m = self.m
+        rec, tab, cal, pf = m.rec, m.tab, m.cal, m.sc.platform
+        now = (k + 1) * self.tick_s
+        rows, att, due = cal.pop(k)
+        cal.floor_tick = k + 1
+        if len(rows):
+            kind = tab.cols["kind"][rows]
+            notif = (kind == PAY) | (kind == REFUND)
+            lost = notif & (m.rng_plat.random(len(rows)) < pf.lost_prob)
+            if lost.any():
+                rec.lost += int(lost.sum())
+                self._retry(rows[lost], att[lost], due[lost])
+                keep = ~lost
+                rows, att, due, kind, notif = rows[keep], att[keep], due[keep], kind[keep], \
+                    notif[keep]
+        if len(rows):
+            done = self.complete(self.shards(rows), due)
+            order = np.argsort(done, kind="stable")
+            rows, att, due, done, kind, notif = (rows[order], att[order], due[order], done[order],
+                                                 kind[order], notif[order])
+            on_input = None
+            if m.trace is not None:
+                tr = m.trace
+                due_l, att_l = due.tolist(), att.tolist()
+
+                def on_input(j: int, x: Any) -> None:
+                    tr.write(due_l[j], att_l[j], x)
+
+            code, pts, flags = feed(m.eng, m.ctx, tab, rows, on_input)
+            rec.codes += np.bincount(code, minlength=len(CODES))
+            rec.engine(due, done)
+            rec.attempts += np.bincount(att[notif], minlength=len(rec.attempts))
+            rec.duplicates_delivered += int((notif & tab.done[rows]).sum())
+            tab.done[rows] = True
+            ack = OK_CODES[code] & (done - due <= pf.ack_timeout_s)
+            self._acks(rows[notif], att[notif], due[notif], done[notif], ack[notif])
+            self._react(rows, kind, code, pts, flags, done)
+        backlog = np.ceil(np.maximum(self.free - now, 0) / self.service_s - 1e-9)
+        rec.backlog(now, int(backlog.sum()))
+
+    def _retry(self, rows: np.ndarray, att: np.ndarray, due: np.ndarray) -> None:
+        """Schedule the next attempt of unacknowledged notifications, or give them up."""
+        from sim.model import DUPLICATE
+
+        more = att < len(RETRIES)
+        self.m.rec.abandoned += int((~more & (att != DUPLICATE)).sum())
+        # A spontaneous duplicate is not retried: the original was acknowledged.
+        more &= att != DUPLICATE
+        r, a, d = rows[more], att[more], due[more]
+        self.m.cal.add(r, a + 1, d + RETRIES[np.minimum(a, len(RETRIES) - 1)])
+
+    def _acks(self, rows: np.ndarray, att: np.ndarray, due: np.ndarray, done: np.ndarray,
+              ack: np.ndarray) -> None:
+        from sim.model import DUPLICATE
+
+        m = self.m
+        tab = m.tab
+        if (~ack).any():
+            self._retry(rows[~ack], att[~ack], due[~ack])
+        first = ack & np.isnan(tab.first_ack_s[rows])
+        tab.first_ack_s[rows[first]] = done[first]
+        pf = m.sc.platform
+        dup = ack & (att != DUPLICATE) & (m.rng_plat.random(len(rows)) < pf.duplicate_prob)
+        if dup.any():
+            n = int(dup.sum())
+            m.rec.duplicates_sent += n
+            m.cal.add(rows[dup], DUPLICATE, done[dup] + pf.duplicate_delay.sample(m.rng_plat, n))
+
+    def _react(self, rows: np.ndarray, kind: np.ndarray, code: np.ndarray, pts: np.ndarray,
+               flags: np.ndarray, done: np.ndarray) -> None:
+        """Update what the model knows of shoppers and let them react to the engine."""
+        m = self.m
+        pop, c, rng = m.pop, m.tab.cols, m.rng_react
+        applied = code == _APPLIED
+        shopper, prog = c["shopper"][rows], c["prog"][rows].astype(np.int64)
+        earned = applied & (pts != 0)
+        if earned.any():
+            np.add.at(pop.points, (prog[earned], shopper[earned]), pts[earned])
+        enrolled = (kind == ENROLL) & (applied | (code == _DUPLICATE))
+        if enrolled.any():
+            pop.member[prog[enrolled], shopper[enrolled]] = True
+            pop.joining[prog[enrolled], shopper[enrolled]] = False
+            m.rec.count("enrolled", int((enrolled & applied).sum()))
+        got = (kind == COUPON) & applied
+        if got.any():
+            pop.coupon[prog[got], shopper[got]] = rows[got]
+        pay = np.flatnonzero((kind == PAY) & applied)
+        if not len(pay):
+            return
+        s, q, t = shopper[pay], prog[pay], done[pay]
+        seg = pop.segment[s]
+        # Pay to become a member: the platform offers the card; some accept.
+        offer = (flags[pay] & OFFER).astype(bool) & ~pop.member[q, s]
+        new_offer = offer & ~pop.offered[q, s]
+        pop.offered[q[new_offer], s[new_offer]] = True
+        m.rec.count("offers", int(offer.sum()))
+        p = m.join_prob[seg] * (1 + m.bonus_lift[seg] * m.bonus[q])
+        p = p * (1 + m.shadow_lift[seg] * (pop.points[q, s] > pts[pay]))
+        accept = offer & (rng.random(len(pay)) < np.minimum(p, 1.0))
+        # Friend Membership: the merchant invites once its campaign has started.
+        invite = ((flags[pay] & INVITE).astype(bool) & ~pop.member[q, s]
+                  & (t >= m.friend_from_s[q]))
+        friend = invite & (rng.random(len(pay)) < m.friend_prob[seg])
+        if invite.any():
+            pop.invited[q[invite], s[invite]] = True
+            m.rec.count("friend_invites", int(invite.sum()))
+            m.rec.count("friend_accepts", int(friend.sum()))
+        joins = accept | friend
+        if joins.any():
+            for qq in np.unique(q[joins]):
+                sel = joins & (q == qq)
+                m.join(int(qq), s[sel], t[sel])
+        # Identity arrives after the payments it explains: a post-payment lookup.
+        look = ~pop.bound[q, s] & (rng.random(len(pay)) < m.login_prob[seg])
+        if not look.any():
+            return
+        for qq in np.unique(q[look]):
+            sel = look & (q == qq)
+            ss = s[sel]
+            # Two payments of one shopper in a tick: look up once.
+            ss, first = np.unique(ss, return_index=True)
+            delay = np.empty(len(ss))
+            for g in np.unique(pop.segment[ss]):
+                mg = pop.segment[ss] == g
+                delay[mg] = m.sc.segments[g].membership.binding_delay.sample(rng, int(mg.sum()))
+            pop.bound[int(qq), ss] = True
+            m.direct(BIND, ss, int(qq), t[sel][first] + delay)
+
+    def finish(self) -> None:
+        """Count what the platform still had to deliver when the horizon ended."""
+        m = self.m
+        m.rec.count("deliveries_pending_at_end", m.cal.size)
+        m.rec.count("engine_backlog_at_end",
+                    int(np.ceil(np.maximum(self.free - m.horizon_s, 0) / self.service_s
+                                - 1e-9).sum()))

@@ -1,0 +1,68 @@
+"""Running a scenario end to end: model, engine, summary, report and trace files."""
+
+from __future__ import annotations
+
+import sys
+import time
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from core import Engine
+from sim.feed import EngineLike, NullEngine
+from sim.model import Model
+from sim.scenario import Scenario
+from sim.summary import summarize
+from sim.trace import TraceWriter
+
+RUNS_DIR = Path("reports/runs")
+
+
+def default_out(scenario: Scenario, seed: int) -> Path:
+    """Return the default run folder: reports/runs/<scenario>-seed<seed> (git-ignored)."""
+    return RUNS_DIR / f"{scenario.name}-seed{seed}"
+
+
+def run_scenario(scenario: Scenario, seed: int | None = None, out: Path | None = None,
+                 trace: Path | None = None, progress: bool = False, engine: str = "real",
+                 mode: str | None = None, report: bool = True) -> tuple[dict[str, Any], Model]:
+    """Run `scenario` with `seed` (default: the scenario's) and return (summary, model).
+
+    With `out`, writes summary.json (and report.html and charts when `report`); with
+    `trace`, writes the delivered inputs as JSON lines. `engine` is "real" (core.Engine)
+    or "null" (acknowledges everything: the model's own cost). Raises OSError on files.
+    """
+    seed = scenario.seed if seed is None else seed
+    eng: EngineLike = Engine(list(scenario.programs)) if engine == "real" else NullEngine()
+    t0 = time.perf_counter()
+    with ExitStack() as stack:
+        writer = None
+        if trace is not None:
+            trace.parent.mkdir(parents=True, exist_ok=True)
+            f = stack.enter_context(trace.open("wb"))
+            writer = TraceWriter(f, scenario.start_s, scenario.utc_offset_s)
+        model = Model(scenario, seed, eng, writer, mode)
+        if progress:
+            from tqdm import tqdm
+
+            bar = stack.enter_context(tqdm(total=model.horizon_s - model.begin_s, unit="sim-s",
+                                           file=sys.stderr, desc=scenario.name, leave=False))
+
+            def tick(now: float) -> None:
+                bar.update(int(now) - model.begin_s - bar.n)
+
+            model.run(tick)
+        else:
+            model.run()
+    summary = summarize(model, time.perf_counter() - t0)
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "summary.json").write_bytes(
+            orjson.dumps(summary, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n")
+        if report:
+            from reports import write_report
+
+            write_report(model, summary, out)
+    return summary, model

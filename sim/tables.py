@@ -1,0 +1,140 @@
+"""Growable numpy column tables and the platform's delivery calendar.
+
+`Inputs` holds every input the model sends to the engine, one row each (a payment,
+a refund, a binding, ...): rows are appended in bulk and referenced by number.
+`Calendar` files deliveries (row, attempt) by the tick they are due in.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import numpy as np
+
+PAY, REFUND, EVENT, BIND, ENROLL, COUPON = range(6)
+KIND_NAMES = ("payment", "refund", "event", "binding", "enrollment", "coupon")
+NOTIFICATIONS = (PAY, REFUND)  # the platform's notifications: retried until acknowledged
+
+_COLUMNS = {
+    "kind": np.int8,
+    "shopper": np.int64,
+    "prog": np.int8,
+    "place": np.int8,  # place type (payments, refunds), -1 otherwise
+    "station": np.int32,
+    "t_s": np.float64,  # when it happened, seconds since the scenario's midnight
+    "amount": np.int64,  # payment total, or refund amount (minor units)
+    "payer": np.int64,  # payer total of a payment, or the refunded payment's total
+    "ref": np.int64,  # refund: payment row; payment: coupon row or -1; coupon: stock
+    "currency": np.int8,
+    "app": np.int8,  # app number within the program (0 pays, 1 the mini program)
+}
+
+
+class Inputs:
+    """Column table of engine inputs; `n` rows are valid."""
+
+    def __init__(self, capacity: int = 1 << 16) -> None:
+        """Allocate columns for `capacity` rows (they grow by doubling)."""
+        self.n = 0
+        self.cols = {k: np.zeros(capacity, dt) for k, dt in _COLUMNS.items()}
+        # Per-row results of delivery.
+        self.first_ack_s = np.full(capacity, np.nan)
+        self.done = np.zeros(capacity, bool)  # the engine has processed it once
+
+    def __getattr__(self, name: str) -> np.ndarray:
+        cols = self.__dict__.get("cols")
+        if cols is not None and name in cols:
+            return cols[name][: self.n]
+        raise AttributeError(name)
+
+    def append(self, **values: np.ndarray | int | float) -> np.ndarray:
+        """Append rows given as equal-length columns (scalars broadcast); returns row numbers.
+
+        Raises ValueError on an unknown column or on lengths that disagree.
+        """
+        sizes = {len(v) for v in values.values() if isinstance(v, np.ndarray)}
+        if len(sizes) != 1:
+            raise ValueError(f"columns must have one length, got {sizes}")
+        m = sizes.pop()
+        unknown = set(values) - set(_COLUMNS)
+        if unknown:
+            raise ValueError(f"unknown columns {sorted(unknown)}")
+        self._reserve(self.n + m)
+        lo, hi = self.n, self.n + m
+        for k, col in self.cols.items():
+            col[lo:hi] = values.get(k, -1 if k in ("place", "ref") else 0)
+        self.n = hi
+        return np.arange(lo, hi, dtype=np.int64)
+
+    def _reserve(self, size: int) -> None:
+        cap = len(self.first_ack_s)
+        if size <= cap:
+            return
+        while cap < size:
+            cap *= 2
+        for k, col in self.cols.items():
+            new = np.zeros(cap, col.dtype)
+            new[: len(col)] = col
+            self.cols[k] = new
+        ack = np.full(cap, np.nan)
+        ack[: len(self.first_ack_s)] = self.first_ack_s
+        self.first_ack_s = ack
+        done = np.zeros(cap, bool)
+        done[: len(self.done)] = self.done
+        self.done = done
+
+
+class Calendar:
+    """Deliveries filed by tick: each tick holds arrays of (row, attempt, due_s)."""
+
+    def __init__(self, tick_s: float) -> None:
+        """Create an empty calendar with ticks of `tick_s` seconds."""
+        self.tick_s = tick_s
+        self.floor_tick = 0  # ticks before this one were delivered already
+        self.clamped = 0  # deliveries filed late, moved to the first open tick
+        self.due: dict[int, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = defaultdict(list)
+        self.size = 0
+
+    def add(self, rows: np.ndarray, attempt: np.ndarray | int, due_s: np.ndarray) -> None:
+        """File deliveries of `rows` (attempt number each) due at `due_s`."""
+        if not len(rows):
+            return
+        att = np.broadcast_to(np.asarray(attempt, np.int8), rows.shape).copy()
+        # A reaction computed within a tick may fall due before the tick's end: it is
+        # delivered at the start of the first tick not yet processed.
+        floor_s = self.floor_tick * self.tick_s
+        late = due_s < floor_s
+        if late.any():
+            self.clamped += int(late.sum())
+            due_s = np.maximum(due_s, floor_s)
+        tick = np.floor(due_s / self.tick_s).astype(np.int64)
+        if len(rows) == 1 or (tick[0] == tick).all():
+            self.due[int(tick[0])].append((rows, att, due_s))
+        elif len(rows) < 64:
+            # Few rows (reactions, retries): grouping in Python is cheaper than splitting.
+            groups: dict[int, list[int]] = {}
+            for j, t in enumerate(tick.tolist()):
+                groups.setdefault(t, []).append(j)
+            for t, js in groups.items():
+                self.due[t].append((rows[js], att[js], due_s[js]))
+        else:
+            order = np.argsort(tick, kind="stable")
+            tick, rows, att, due_s = tick[order], rows[order], att[order], due_s[order]
+            cut = np.flatnonzero(np.diff(tick)) + 1
+            for t, r, a, d in zip(tick[np.r_[0, cut]], np.split(rows, cut), np.split(att, cut),
+                                  np.split(due_s, cut), strict=True):
+                self.due[int(t)].append((r, a, d))
+        self.size += len(rows)
+
+    def pop(self, tick: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Remove and return the deliveries due in `tick`, ordered by due time."""
+        parts = self.due.pop(tick, None)
+        if not parts:
+            e = np.zeros(0, np.int64)
+            return e, np.zeros(0, np.int8), np.zeros(0)
+        rows = np.concatenate([p[0] for p in parts])
+        att = np.concatenate([p[1] for p in parts])
+        due = np.concatenate([p[2] for p in parts])
+        order = np.argsort(due, kind="stable")
+        self.size -= len(rows)
+        return rows[order], att[order], due[order]
