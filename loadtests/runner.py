@@ -105,7 +105,12 @@ def _run(scenario: Scenario, scenario_path: str, out_dir: Path, duration_s: floa
                "--stop-timeout", "5", "--loglevel", "WARNING", "--only-summary",
                "--exit-code-on-error", "0"]
         if processes > 0:
-            cmd += ["--processes", str(processes)]
+            # Our own master port: Locust's default 5557 may belong to another run,
+            # whose master would then hand our workers its users.
+            port = str(procs.free_port())
+            cmd += ["--processes", str(processes), "--master-bind-host", "127.0.0.1",
+                    "--master-bind-port", port, "--master-host", "127.0.0.1",
+                    "--master-port", port]
         if kind == "trace":
             from loadtests.trace import replay_duration_s
 

@@ -18,15 +18,12 @@ from locust.contrib.fasthttp import FastHttpSession
 from locust.runners import MasterRunner
 
 from loadtests import env
-from loadtests.aead import Aead
-from loadtests.client import Notifier
-from loadtests.keys import load_keys
-from loadtests.mix import MixDriver, Planned
+from loadtests.locust_common import make_notifier, send
+from loadtests.mix import MixDriver
 from loadtests.pacing import Pacer
 from loadtests.population import brands_of, slice_of
 from loadtests.results import ProcessResults
 from loadtests.scenario import load_scenario
-from loadtests.signing import HmacSigner
 
 SCENARIO = load_scenario(os.environ[env.SCENARIO])
 if os.environ.get(env.DURATION):
@@ -39,14 +36,6 @@ RESULTS = ProcessResults()
 STATE: dict[str, float] = {"start_s": 0.0}
 IDLE_S = 1.0  # sleep between checks once the stages are over
 USERS_MAX = max(s.users for s in SCENARIO.stages) if SCENARIO.stages else 1
-
-
-def make_notifier() -> Notifier:
-    """Return a Notifier with the keys from the environment (unsigned when verification is off)."""
-    keys = load_keys()
-    signed = os.environ.get(env.SIGNED, "1") != "0"
-    signer = HmacSigner(keys.hmac_key) if signed and keys.hmac_key else None
-    return Notifier(signer, Aead(keys.apiv3_key) if keys.apiv3_key else None)
 
 
 @events.test_start.add_listener
@@ -70,23 +59,6 @@ def current_rate(now_s: float) -> float | None:
         return None
     stage = found[1]
     return stage.rate_per_s / stage.users
-
-
-def send(user: User, sessions: list[FastHttpSession], p: Planned, intended_s: float,
-         answered: object) -> None:
-    """Send `p` to its shard, record its latency from `intended_s`, and book the answer."""
-    RESULTS.recorder.offered(intended_s)
-    sent = time.time()
-    with sessions[p.shard].request(p.method, p.path, data=p.body, headers=p.headers,
-                                   name=p.kind, catch_response=True) as resp:
-        done = time.time()
-        status = resp.status_code or 0
-        ok = answered(p, status, resp.content or b"")  # type: ignore[operator]
-        if ok:
-            resp.success()
-        else:
-            resp.failure(f"{p.kind}: HTTP {status}")
-    RESULTS.recorder.record(intended_s, sent, done, ok, p.events)
 
 
 class MixUser(User):
@@ -128,7 +100,8 @@ class MixUser(User):
         """Draw the next request of the mix and send it."""
         now = time.time()
         intended = self.pacer.due(now)
-        send(self, self.sessions, self.driver.next(now), intended, self.driver.answered)
+        send(self, self.sessions, self.driver.next(now), intended, self.driver.answered,
+             RESULTS)
 
 
 class StagesShape(LoadTestShape):

@@ -41,3 +41,49 @@ def test_bad_scenario_is_exit_2(tmp_path: Path) -> None:
                            "--out", str(tmp_path / "o")], capture_output=True, text=True,
                           timeout=60)
     assert proc.returncode == 2 and "load.bogus" in proc.stderr
+
+
+def write_trace(path: Path, start: float) -> None:
+    """Write a small trace: payments, a redelivery, refunds (keyed), a binding, an event."""
+    from loadtests import binding_data, payment_data, refund_data
+    from loadtests.population import openid_of, unionid_of
+
+    lines = []
+    t = start
+    for i in range(60):
+        data = payment_data(f"TR{i:08d}", "wxload00000000001", "1900000001", openid_of(i % 9),
+                            1000 + i, int(start))
+        lines.append({"t": t, "kind": "payment", "data": data})
+        if i % 5 == 0:  # redelivered later, as the platform retries
+            lines.append({"t": t + 0.5, "kind": "payment", "data": data})
+        if i % 7 == 0:
+            lines.append({"t": t + 0.3, "kind": "refund", "key": openid_of(i % 9),
+                          "data": refund_data(f"RR{i:08d}", f"TR{i:08d}", "1900000001", 100,
+                                              1000 + i, int(start))})
+        t += 0.05
+    lines.append({"t": t, "kind": "binding",
+                  "data": binding_data("wxload00000000001", openid_of(1), unionid_of(1),
+                                       int(start))})
+    lines.sort(key=lambda d: d["t"])
+    path.write_text("".join(json.dumps(d) + "\n" for d in lines))
+
+
+@pytest.mark.slow
+def test_trace_replay_runs_clean(tmp_path: Path) -> None:
+    """Replaying a trace open-loop has no errors, books match the engine, reports are written."""
+    import time
+
+    trace = tmp_path / "trace.jsonl"
+    write_trace(trace, time.time())
+    scenario = tmp_path / "load_trace.toml"
+    scenario.write_text(f'[load]\nname = "trace"\nshards = 2\nprocesses = 1\n'
+                        f'[load.trace]\nfile = "{trace}"\nspeedup = 2.0\nusers = 8\n')
+    out = tmp_path / "run"
+    proc = subprocess.run([sys.executable, "-m", "paymember", "loadtest", str(scenario),
+                           "--out", str(out)], capture_output=True, text=True, timeout=170)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["errors"] == 0 and summary["invariants_ok"]
+    assert summary["books"]["payments_acked"] == summary["engine"]["payments"] == 60
+    assert summary["books"]["refunds_acked"] == summary["engine"]["refunds"] == 9
+    assert (out / "report.html").exists()

@@ -1,0 +1,49 @@
+"""What the Locust users share: the notifier from the environment, and sending with timing.
+
+Imported only from modules that Locust loads (after `import locust`).
+"""
+
+# ruff: noqa: I001 - locust is imported first (gevent monkey-patching), out of sort order.
+import locust  # noqa: F401
+
+import os
+import time
+from collections.abc import Callable
+
+from locust import User
+from locust.contrib.fasthttp import FastHttpSession
+
+from loadtests import env
+from loadtests.aead import Aead
+from loadtests.client import Notifier
+from loadtests.keys import load_keys
+from loadtests.mix import Planned
+from loadtests.results import ProcessResults
+from loadtests.signing import HmacSigner
+
+Answered = Callable[[Planned, int, bytes], bool]
+
+
+def make_notifier() -> Notifier:
+    """Return a Notifier with the keys from the environment (unsigned when verification is off)."""
+    keys = load_keys()
+    signed = os.environ.get(env.SIGNED, "1") != "0"
+    signer = HmacSigner(keys.hmac_key) if signed and keys.hmac_key else None
+    return Notifier(signer, Aead(keys.apiv3_key) if keys.apiv3_key else None)
+
+
+def send(user: User, sessions: list[FastHttpSession], p: Planned, intended_s: float,
+         answered: Answered, results: ProcessResults) -> None:
+    """Send `p` to its shard, record its latency from `intended_s`, and book the answer."""
+    results.recorder.offered(intended_s)
+    sent = time.time()
+    with sessions[p.shard].request(p.method, p.path, data=p.body, headers=p.headers,
+                                   name=p.kind, catch_response=True) as resp:
+        done = time.time()
+        status = resp.status_code or 0
+        ok = answered(p, status, resp.content or b"")
+        if ok:
+            resp.success()
+        else:
+            resp.failure(f"{p.kind}: HTTP {status}")
+    results.recorder.record(intended_s, sent, done, ok, p.events)
