@@ -108,7 +108,9 @@ def write_report(path: Path, summary: dict[str, Any], recorder: LatencyRecorder,
 Sustainable throughput (highest stage meeting the SLO of p99 &le;
 {summary['slo']['latency_ms_p99']} ms and errors &le; {summary['slo']['error_rate_max']}):
 <b>{summary['sustainable_per_s']} requests/s</b>.
-Invariants: <b>{'ok' if summary['invariants_ok'] else 'VIOLATED'}</b>. Errors: {errors}.</p>
+Invariants: <b>{'ok' if summary['invariants_ok'] else 'VIOLATED'}</b>. Errors: {errors}.
+Bottleneck: <b>{summary.get('bottleneck', 'none')}</b> (service used
+{summary['service_cpu_cores']} of {summary['shards']} core(s)).</p>
 <table><tr><th></th>{''.join(f'<th>{h}</th>' for h in head)}</tr>
 <tr><td>corrected</td>{''.join(f'<td>{lat[h]}</td>' for h in head)}</tr>
 <tr><td>uncorrected</td>{''.join(f'<td>{unc[h]}</td>' for h in head)}</tr></table>

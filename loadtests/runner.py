@@ -30,6 +30,7 @@ from loadtests.signing import HmacSigner
 from loadtests.summary import build_summary
 
 LOCUSTFILES = {"mix": "locustfile.py", "trace": "locustfile_trace.py"}
+GENERATOR_BOUND_CORES = 0.7  # service busier than this per shard: the service is the limit
 LOCUST_GRACE_S = 90.0  # Locust start-up, user stop timeout and shutdown, beyond the stages
 
 
@@ -77,7 +78,8 @@ def run_loadtest(scenario_path: str, out: str, duration_s: float | None = None,
           f"p99 {summary['latency_ms']['p99_ms']} ms (uncorrected "
           f"{summary['latency_ms_uncorrected']['p99_ms']} ms), errors {summary['errors']}, "
           f"invariants {'ok' if summary['invariants_ok'] else 'VIOLATED'}; "
-          f"sustainable {summary['sustainable_per_s']}/s; report in {out_dir}")
+          f"sustainable {summary['sustainable_per_s']}/s (bottleneck: "
+          f"{summary.get('bottleneck', 'none')}); report in {out_dir}")
     return 0 if ok else 1
 
 
@@ -142,6 +144,13 @@ def _run(scenario: Scenario, scenario_path: str, out_dir: Path, duration_s: floa
             "urls": urls, "service_cpu_cores": round(service_cpu / max(wall_s, 1e-9), 2),
             "service_cores_available": shards}
     summary = build_summary(scenario, recorder, books, start_s or t0, engine, violations, meta)
+    # Who limited the run: a service using well under its cores while offered
+    # load was missed or the SLO broken was waiting on the generator.
+    strained = any(r["achieved_per_s"] < 0.95 * r["offered_per_s"] or not r["slo_ok"]
+                   for r in summary["stages"])
+    summary["bottleneck"] = ("generator" if strained and
+                             meta["service_cpu_cores"] < GENERATOR_BOUND_CORES * shards
+                             else "service" if strained else "none")
     (out_dir / "summary.json").write_bytes(orjson.dumps(summary, option=orjson.OPT_INDENT_2))
     write_report(out_dir / "report.html", summary, recorder, start_s or t0)
     return summary
