@@ -24,6 +24,9 @@ HELD_REFUNDS_MAX = 1_000_000  # refunds waiting for their payment
 TIERS_MAX = 16
 CAMPAIGNS_MAX = 64
 TIER_WINDOW_MONTHS_MAX = 24
+# Engagement cap counters one account keeps (kind x day/week/month x period) before
+# periods well behind the newest are forgotten.
+CAP_PERIODS_MAX = 256
 
 # The platform retries an unacknowledged notification for 24h04m
 # (15s,15s,30s,3m,10m,20m,30m,30m,30m,60m,3h,3h,3h,6h,6h).

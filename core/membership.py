@@ -14,6 +14,7 @@ from core import limits
 from core.accounts import lots_add, lots_merge, lots_take
 from core.ids import valid_id as _valid_id
 from core.ledger import CAUSE_EVENT
+from core.program import EventRule
 from core.rules import DAY_S, Compiled
 from core.types import (
     Binding,
@@ -50,7 +51,9 @@ class MembershipMixin:
     def __init__(self) -> None:
         self.event_seen: set[str] = set()
         self.event_ids: list[str] = []
-        self.caps: dict[tuple[int, str], list[int]] = {}
+        # account -> (kind, level 0/1/2 = day/week/month, period number) -> events counted.
+        # Every period is its own key, so events arriving out of time order count right.
+        self.caps: dict[int, dict[tuple[str, int, int], int]] = {}
         self.spend_seen: dict[str, tuple[int, int]] = {}
         self.coupons: dict[str, list] = {}  # id -> [account, prog, stock, expire_s, state]
         self.coupon_heap: list[tuple[int, str]] = []
@@ -149,6 +152,9 @@ class MembershipMixin:
             acc.set_visit_days(src, [])
         if src in self.invited:
             self.invited.add(dst)
+        moved_caps = self.caps.pop(src, None)
+        if moved_caps:
+            _merge_caps(self.caps.setdefault(dst, {}), moved_caps)
         return moved
 
     # ---------------------------------------------------------------- enrollment
@@ -289,7 +295,7 @@ class MembershipMixin:
         apps = self.acc.by_app[e.appid]
         for oid in who:
             known = apps.get(oid)
-            if known is not None and _capped(self.caps.get((self.acc.find(known), e.kind)),
+            if known is not None and _capped(self.caps.get(self.acc.find(known)), e.kind,
                                              periods, rule):
                 return _reject(Code.CAP_REACHED, f"{e.kind} cap reached for this period")
         # Only now create accounts: a rejection must leave no trace.
@@ -298,7 +304,7 @@ class MembershipMixin:
         self.event_ids.append(e.event_id)
         cause = (len(self.event_ids) - 1) << 3 | CAUSE_EVENT
         for a in accounts:
-            _count_cap(self.caps, (a, e.kind), periods)
+            _count_cap(self.caps.setdefault(a, {}), e.kind, periods, rule)
             if rule.points:
                 self._credit(a, c, rule.points, e.time_s, cause, Entry.EARN)
                 if not c.spend_basis:
@@ -411,24 +417,34 @@ def _periods(c: Compiled, t: int) -> tuple[int, int, int]:
     return day, (day + 3) // 7, d.year * 12 + d.month - 1  # weeks start on Monday
 
 
-def _capped(state: list[int] | None, periods: tuple[int, int, int], rule: object) -> bool:
-    if state is None:
+def _capped(state: dict[tuple[str, int, int], int] | None, kind: str,
+            periods: tuple[int, int, int], rule: EventRule) -> bool:
+    if not state:
         return False
-    caps = (rule.cap_day, rule.cap_week, rule.cap_month)  # type: ignore[attr-defined]
-    for k in range(3):
-        if caps[k] and state[2 * k] == periods[k] and state[2 * k + 1] >= caps[k]:
-            return True
-    return False
+    caps = (rule.cap_day, rule.cap_week, rule.cap_month)
+    return any(caps[k] and state.get((kind, k, periods[k]), 0) >= caps[k] for k in range(3))
 
 
-def _count_cap(caps: dict[tuple[int, str], list[int]], key: tuple[int, str],
-               periods: tuple[int, int, int]) -> None:
-    state = caps.get(key)
-    if state is None:
-        caps[key] = [periods[0], 1, periods[1], 1, periods[2], 1]
-        return
+def _count_cap(state: dict[tuple[str, int, int], int], kind: str,
+               periods: tuple[int, int, int], rule: EventRule) -> None:
+    caps = (rule.cap_day, rule.cap_week, rule.cap_month)
     for k in range(3):
-        if state[2 * k] == periods[k]:
-            state[2 * k + 1] += 1
-        else:
-            state[2 * k], state[2 * k + 1] = periods[k], 1
+        if caps[k]:
+            key = (kind, k, periods[k])
+            state[key] = state.get(key, 0) + 1
+    if len(state) > limits.CAP_PERIODS_MAX:
+        # Forget periods far behind the newest of their kind and level: the platform
+        # stops redelivering after 24h04m, so nothing that old can still arrive.
+        newest: dict[tuple[str, int], int] = {}
+        for kd, lv, per in state:
+            newest[(kd, lv)] = max(newest.get((kd, lv), per), per)
+        for key in [key for key in state if key[2] < newest[(key[0], key[1])] - 2]:
+            del state[key]
+
+
+def _merge_caps(dst: dict[tuple[str, int, int], int],
+                src: dict[tuple[str, int, int], int]) -> None:
+    """Fold `src`'s engagement counts into `dst`, so a merged shopper's caps count both
+    histories."""
+    for key, n in src.items():
+        dst[key] = dst.get(key, 0) + n

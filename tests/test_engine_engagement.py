@@ -69,3 +69,21 @@ def test_bad_events_are_named_and_leave_no_trace(engine: Engine) -> None:
     assert engine.engage(ev(3, 1, "follow")).code is Code.DUPLICATE
     assert engine.engage(ev(4, 1, "follow")).code is Code.CAP_REACHED
     assert engine.stats()["accounts"] == 1
+
+
+def test_caps_hold_for_events_out_of_time_order(engine: Engine) -> None:
+    """An event for an earlier day arriving late does not reset the later day's count."""
+    assert engine.engage(ev(1, 1, "checkin", T0 + DAY)).code is Code.APPLIED
+    assert engine.engage(ev(2, 1, "checkin", T0)).code is Code.APPLIED
+    assert engine.engage(ev(3, 1, "checkin", T0 + DAY + 60)).code is Code.CAP_REACHED
+
+
+def test_caps_follow_a_merge(engine: Engine) -> None:
+    """Counts of two openids merged into one person add up against the cap."""
+    from core import Binding
+    from tests.helpers import uid
+    engine.engage(ev(1, 1, "follow"))
+    engine.engage(ev(2, 2, "follow"))
+    engine.bind(Binding(APP, oid(1), uid(1), T0))
+    engine.bind(Binding(APP, oid(2), uid(1), T0))
+    assert engine.engage(ev(3, 2, "follow", T0 + 60)).code is Code.CAP_REACHED
