@@ -47,6 +47,7 @@ def load_over_day(m: Model, s: dict[str, Any]) -> Figure:
     a2.axhline(m.capacity_per_s * 60, color="tab:red", ls="--", lw=1, label="engine capacity")
     a2.set_ylabel("inputs per minute")
     a2.set_yscale("symlog", linthresh=10)
+    a2.set_ylim(bottom=0)
     b = a2.twinx()
     b.plot(_hours(m, len(rec.backlog_per_min), 60), rec.backlog_per_min, color="tab:orange",
            lw=1, label="backlog (max per minute)")

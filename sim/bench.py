@@ -1,0 +1,77 @@
+"""`paymember bench sim`: the fast model against the process-per-shopper reference.
+
+Both run the same scenario, population, seed and time window, each against the null
+engine (so the figure is the model's own cost), then the fast model once more against
+the real engine. Printed: payments per wall second of each and the ratio, measured
+in this one process, so machine speed cancels out of the ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from sim.run import run_scenario
+from sim.scenario import Scenario, load_scenario
+
+SCENARIO = Path(__file__).resolve().parent.parent / "scenarios" / "weekday_city.toml"
+SHOPPERS = 200_000
+START_HOUR = 7.0  # the morning rush: the busiest hour of the default scenario
+HOURS = 1.0
+CITY_SHOPPERS = 5_000_000
+
+
+def _one(sc: Scenario, mode: str, engine: str) -> dict[str, Any]:
+    t0 = time.perf_counter()
+    s, _ = run_scenario(sc, mode=mode, engine=engine, report=False)
+    wall = time.perf_counter() - t0
+    return {"mode": mode, "engine": engine, "shoppers": sc.shoppers, "hours": sc.hours,
+            "payments": s["payments"], "wall_s": round(wall, 3),
+            "payments_per_wall_s": round(s["payments"] / wall, 1),
+            "invariants_ok": s["invariants_ok"]}
+
+
+def measure(shoppers: int = SHOPPERS, hours: float = HOURS, city: bool = False,
+            ) -> dict[str, Any]:
+    """Run the comparison (and the city day when `city`) and return the figures."""
+    base = load_scenario(SCENARIO)
+    sc = dataclasses.replace(base, shoppers=shoppers, start_hour=START_HOUR, hours=hours,
+                             drain_hours=0.25)
+    fast = _one(sc, "fast", "null")
+    ref = _one(sc, "reference", "null")
+    real = _one(sc, "fast", "real")
+    out: dict[str, Any] = {
+        "scenario": base.name, "window": f"{START_HOUR:g}:00 + {hours:g} h",
+        "fast_null_engine": fast, "reference_null_engine": ref, "fast_real_engine": real,
+        "ratio_fast_vs_reference": round(fast["payments_per_wall_s"]
+                                         / ref["payments_per_wall_s"], 1)}
+    if city:
+        day = dataclasses.replace(base, shoppers=CITY_SHOPPERS)
+        c = _one(day, "fast", "real")
+        c["target"] = ">= 5M shoppers, >= 10M payments, <= 60 s wall"
+        c["target_met"] = c["payments"] >= 10_000_000 and c["wall_s"] <= 60
+        out["city_day"] = c
+    return out
+
+
+def main(args: argparse.Namespace) -> int:
+    """Print the benchmark's figures (JSON with --json); returns 0."""
+    r = measure(args.shoppers or SHOPPERS, args.hours or HOURS, args.city)
+    if args.json:
+        print(orjson.dumps(r, option=orjson.OPT_INDENT_2).decode())
+        return 0
+    print(f"bench sim: {r['scenario']}, window {r['window']}")
+    for key in ("fast_null_engine", "reference_null_engine", "fast_real_engine", "city_day"):
+        if key in r:
+            x = r[key]
+            print(f"  {key:24s} {x['shoppers']:>10,} shoppers {x['payments']:>11,} payments "
+                  f"{x['wall_s']:>8.2f} s wall {x['payments_per_wall_s']:>12,.0f} payments/s")
+    print(f"  fast / reference (model only): {r['ratio_fast_vs_reference']}x")
+    if "city_day" in r:
+        print(f"  city day target met: {r['city_day']['target_met']}")
+    return 0
