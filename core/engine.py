@@ -14,6 +14,12 @@ from array import array
 from collections.abc import Sequence
 
 from core import limits
+
+try:
+    from core import _accrual
+except ImportError as e:  # pragma: no cover - a checkout whose extension was not built
+    raise ImportError("core._accrual is not built: run `make test` or "
+                      "`pip install -e .` to compile it") from e
 from core.accounts import Accounts, lots_add, lots_take
 from core.feed import parse
 from core.ids import ID_RE
@@ -33,19 +39,16 @@ from core.payments import (
 )
 from core.program import Program
 from core.queries import QueryMixin
-from core.rules import DAY_S, Compiled, campaign_pct_memo, compile_program, points_for
+from core.rules import DAY_S, Compiled, compile_program, points_for
 from core.types import Bucket, Code, Entry, Outcome, Payment, Refund
 
-_new = tuple.__new__  # builds an Outcome without a Python-level __new__ frame
-_APPLIED = Code.APPLIED
 _DUP = Outcome(Code.DUPLICATE, 0, "already applied")
 _EARN, _PENDING, _REVERSE = int(Entry.EARN), int(Entry.PENDING), int(Entry.REVERSE)
 _AV, _PE, _SH, _SP = (int(Bucket.AVAILABLE), int(Bucket.PENDING), int(Bucket.SHADOW),
                       int(Bucket.SHADOW_PENDING))
 
 
-_AMOUNT_MAX, _POINTS_MAX, _REF_MAX = (limits.AMOUNT_FEN_MAX, limits.POINTS_PER_INPUT_MAX,
-                                      limits.REF_LEN_MAX)
+_AMOUNT_MAX, _REF_MAX = limits.AMOUNT_FEN_MAX, limits.REF_LEN_MAX
 _T_MIN, _T_MAX = limits.TIME_S_MIN, limits.TIME_S_MAX
 
 _METHODS = {"payment": "pay", "refund": "refund", "event": "engage", "binding": "bind",
@@ -105,14 +108,15 @@ class Engine(MembershipMixin, LifecycleMixin, QueryMixin):
         # a heap of (unlock_s, payment) for the few that arrive out of order.
         self.pending_fifo = array("q")
         self.pending_head = 0
-        self.pending_last_s = 0
         self.pending_heap: list[tuple[int, int]] = []
+        self.scalars = array("q", [0])  # [0]: the latest unlock time in pending_fifo
         self.expiry_heap: list[tuple[int, int]] = []  # (expiry day, account)
         self.clock_s = 0
         self.month_base: int | None = None  # month (since 1970) of the first advance
         self.month_rel = 0  # months since month_base
         self.counts: dict[str, int] = {}
         MembershipMixin.__init__(self)
+        self._kernel: object = None  # built on first use; never pickled
 
     # ----------------------------------------------------------------- dict API
     def submit(self, kind: str, data: object) -> Outcome:
@@ -135,7 +139,8 @@ class Engine(MembershipMixin, LifecycleMixin, QueryMixin):
 
         Only for snapshots this engine wrote itself: never load one from elsewhere.
         """
-        return pickle.dumps(self.__dict__, protocol=pickle.HIGHEST_PROTOCOL)
+        state = {k: v for k, v in self.__dict__.items() if k != "_kernel"}
+        return pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
 
     @classmethod
     def from_snapshot(cls, data: bytes) -> Engine:
@@ -148,125 +153,32 @@ class Engine(MembershipMixin, LifecycleMixin, QueryMixin):
             raise ValueError("not an engine snapshot")
         eng = cls.__new__(cls)
         eng.__dict__.update(state)
+        eng._kernel = None
         return eng
 
     # ----------------------------------------------------------------- payments
-    def pay(self, p: Payment) -> Outcome:
-        """Apply a successful payment `p`; a repeated transaction_id is DUPLICATE.
+    # The hot path is compiled (core/_accrual.pyx): the same C function applies one
+    # payment for `pay` and each row of `pay_columns`, calling back into the Python
+    # methods below for anything unusual.
+    pay = _accrual.pay
+    pay_columns = _accrual.pay_columns
 
-        The hot path: everything is inlined; any doubt falls back to `_check_payment`,
-        which names the fault.
-        """
-        txid = p.transaction_id
-        i = self.pay_index.get(txid)
-        if i is not None:
-            if self.pays[i * PF + P_TOTAL] != p.total_fen:
-                return reject(Code.TRANSACTION_ID_CONFLICT,
-                              f"transaction_id {txid!r} was applied with total "
-                              f"{self.pays[i * PF + P_TOTAL]}, now {p.total_fen}")
-            return _DUP
-        m = self.mch.get(p.mchid)
-        app = self.app_of.get(p.appid)
-        total = p.total_fen
-        payer = p.payer_total_fen
-        t = p.time_s
-        if (m is None or app is None or app[0] != m[0]
-                or type(total) is not int or not 0 < total <= _AMOUNT_MAX
-                or type(t) is not int or not _T_MIN <= t < _T_MAX
-                or not 0 < len(txid) <= _REF_MAX
-                or (payer != -1 and (type(payer) is not int or not 0 <= payer <= total))):
-            return self._check_payment(p)  # type: ignore[return-value]
-        pi, channel, _pct, c, rate, memo = m
-        apps = app[1]
-        acc = self.acc
-        if p.currency == c.home:
-            home = total
-            basis = total if payer == -1 else payer
-        else:
-            checked = self._check_payment(p)
-            if type(checked) is Outcome:
-                return checked
-            home, basis = checked[3], checked[4]  # type: ignore[index]
-        openid = p.openid
-        a = apps.get(openid)
-        if a is None:
-            if not ID_RE.match(openid):
-                return reject(Code.BAD_ID, "payer.openid must be 1..64 of [A-Za-z0-9_-]")
-            a = acc.create(pi)
-            apps[openid] = a
-        elif acc.root[a] != a:
-            a = acc.find(a)
-        member = acc.member[a]
-        if basis < c.min_order_fen:
-            pts = 0
-        else:
-            if c.camp_lo <= t < c.camp_hi:
-                camp = memo.get((t + c.off_s) // 3600) or campaign_pct_memo(c, channel, t)
-            else:
-                camp = 100
-            pts = (basis * rate * (c.tier_pct[acc.tier[a]] if member else 100) * camp
-                   // 100_000_000)
-            if c.cap and pts > c.cap:
-                pts = c.cap
-            elif pts > _POINTS_MAX:
-                pts = _POINTS_MAX
-        idx = len(self.pay_txid)
-        self.pay_index[txid] = idx
-        self.pay_txid.append(txid)
-        window = c.window_s
-        pending = pts if window else 0
-        self.pays.extend((a, pi, t, total, basis, pts, 0, 0, pending))
-        if pts:
-            cause = idx << 3 | CAUSE_PAYMENT
-            if window:
-                if t + window >= self.pending_last_s:
-                    self.pending_fifo.append(idx)
-                    self.pending_last_s = t + window
-                else:
-                    heapq.heappush(self.pending_heap, (t + window, idx))
-                if member:
-                    acc.pend[a] += pts
-                    self.ledger.rows.extend((_PENDING, _PE, a, pts, t, cause))
-                else:
-                    acc.shad_pend[a] += pts
-                    self.ledger.rows.extend((_PENDING, _SP, a, pts, t, cause))
-            elif member:
-                acc.avail[a] += pts
-                self.ledger.rows.extend((_EARN, _AV, a, pts, t, cause))
-                if c.keep_member_lots:
-                    self._credit_lot(a, c, t, pts)
-            else:
-                acc.shad[a] += pts
-                self.ledger.rows.extend((_EARN, _SH, a, pts, t, cause))
-                self._credit_lot(a, c, t, pts)
-        q = basis if c.spend_basis else pts
-        if q:
-            acc.qual[a] += q
-            if member:
-                tier = acc.tier[a]
-                if acc.qual[a] >= c.tier_next[tier]:
-                    self._upgrade(a, c)
-        if p.coupon_ids:
-            self._redeem_coupons(a, p, home)
-        if self.held and txid in self.held:
-            self._release_held(txid, idx)
-        if member:
-            return _new(Outcome, (_APPLIED, pts, "", False, False))
-        invite = False
-        k = c.friend_k
-        if k:  # Friend Membership: is the k-th latest visit within d days?
-            k_max = acc.visit_slots
-            n = acc.visit_n[a]
-            base = a * k_max
-            day = (t + c.off_s) // DAY_S
-            acc.visit_ring[base + n % k_max] = day
-            n += 1
-            acc.visit_n[a] = n
-            if n >= k and day - acc.visit_ring[base + (n - k) % k_max] < c.friend_days:
-                invite = self._invite(a)
-        prog = c.program
-        return _new(Outcome, (_APPLIED, pts, "",
-                              prog.pay_to_join and basis >= prog.pay_to_join_min_fen, invite))
+    def _build_kernel(self) -> object:
+        """(Re)build the compiled path's typed view of this engine's structures."""
+        self._kernel = _accrual.Kernel(self)
+        return self._kernel
+
+    def _check_duplicate(self, p: Payment, i: int) -> Outcome:
+        """A repeated transaction_id: DUPLICATE, or a conflict if the total differs."""
+        if self.pays[i * PF + P_TOTAL] != p.total_fen:
+            return reject(Code.TRANSACTION_ID_CONFLICT,
+                          f"transaction_id {p.transaction_id!r} was applied with total "
+                          f"{self.pays[i * PF + P_TOTAL]}, now {p.total_fen}")
+        return _DUP
+
+    def _push_pending(self, unlock_s: int, i: int) -> None:
+        """Queue payment `i`'s pending points for unlocking at `unlock_s` (out of order)."""
+        heapq.heappush(self.pending_heap, (unlock_s, i))
 
     def preview(self, p: Payment) -> Outcome:
         """The points payment `p` would earn now, booking nothing (DUPLICATE if applied)."""

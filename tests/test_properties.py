@@ -81,8 +81,11 @@ def test_duplicate_deliveries_change_nothing(items: list[object], data: st.DataO
 
 @given(feeds())
 def test_order_does_not_matter(items: list[object]) -> None:
-    """Payments, refunds (before or after their payment), bindings and events in any
-    order give the same balances."""
+    """Payments, refunds (before or after their payment) and bindings in any order give
+    the same balances. Capped engagement events are left out: whether two openids'
+    events share a cap depends on whether the binding that joins them came first, which
+    the domain cannot know in advance."""
+    items = [x for x in items if not isinstance(x, Engagement)]
     forward = run(items)
     backward = run(list(reversed(items)))
     assert holdings(forward) == holdings(backward)
