@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from core import Code, shard_of
+from core import Code
 from core.limits import RETRY_SCHEDULE_S
-from sim import ids
 from sim.feed import CODE_INDEX, CODES, INVITE, OFFER, OK_CODES, feed
+from sim.routing import openid_shards
 from sim.tables import BIND, COUPON, ENROLL, PAY, REFUND
 
 if TYPE_CHECKING:
@@ -62,7 +62,7 @@ class PlatformStage:
                 progress(m.env.now)
 
     def shards(self, rows: np.ndarray) -> np.ndarray:
-        """Shard of each input row: core's routing of the shopper's openid in that app."""
+        """Shard of each input row: core's `shard_of` of the shopper's openid in that app."""
         if self.workers == 1:
             return np.zeros(len(rows), np.int64)
         c = self.m.tab.cols
@@ -71,9 +71,7 @@ class PlatformStage:
         out = self.shard_cache[q, a, i]
         miss = np.flatnonzero(out < 0)
         if len(miss):
-            new = np.fromiter((shard_of(ids.openid(qq, aa, ii), w) for qq, aa, ii in zip(
-                q[miss].tolist(), a[miss].tolist(), i[miss].tolist(), strict=True)),
-                np.int16, len(miss))
+            new = openid_shards(q[miss], a[miss], i[miss], w).astype(np.int16)
             out[miss] = new
             self.shard_cache[q[miss], a[miss], i[miss]] = new
         return out.astype(np.int64)
