@@ -10,16 +10,20 @@ import gc
 import sys
 import time
 from array import array
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from core import journal_bench
 from core.engine import Engine
 from core.invariants import check_invariants
+from core.payment_columns import from_payments
+from core.peers import measure as measure_peers
 from core.program import Program, load_program
 from core.types import Binding, Enrollment, Payment
-from core.workload import payment_stream
+from core.workload import Workload, payment_stream
 
 DEFAULT_PROGRAM = Path(__file__).resolve().parent.parent / "scenarios/programs/convenience.toml"
 START_S = 1_772_409_600  # 2026-03-02T08:00:00+08:00, a Monday, inside the lunch campaign
@@ -65,46 +69,64 @@ def _to_dict(p: Payment) -> dict[str, Any]:
                        "currency": p.currency, "payer_currency": p.currency}}
 
 
+def _prepare(wl: Workload, prog: Program) -> Callable[[Engine], None]:
+    """Part of the population joined before the day: bind and enroll them."""
+    def prepare(eng: Engine) -> None:
+        for k in range(wl.member_count):
+            oid = wl.openids[k]
+            eng.bind(Binding(wl.appid, oid, "u" + oid[1:], START_S - 86_400))
+            eng.enroll(Enrollment(prog.id, START_S - 86_400, unionid="u" + oid[1:]))
+        eng.advance(START_S - 86_400)
+    return prepare
+
+
 def run(members: int, events: int, seed: int = 1, program: Program | None = None,
-        dict_events: int = 200_000, progress: bool = True) -> dict[str, Any]:
-    """Measure the per-event path on `events` payments by `members` shoppers; returns figures.
+        dict_events: int = 200_000, batch_size: int = 10_000, peers: bool = False,
+        peer_events: int = 200_000, durability_events: int = 1_000_000,
+        progress: bool = True) -> dict[str, Any]:
+    """Measure the per-event and batch paths on `events` payments by `members` shoppers,
+    the dict path, durability (replay, restart) and optionally the peers; returns figures.
 
     Raises ValueError for non-positive sizes.
     """
-    if members < 1 or events < 1:
-        raise ValueError("members and events must be >= 1")
+    if members < 1 or events < 1 or batch_size < 1:
+        raise ValueError("members, events and batch size must be >= 1")
     prog = program or load_program(DEFAULT_PROGRAM)
     say = (lambda m: print(m, file=sys.stderr, flush=True)) if progress else (lambda m: None)
     say(f"generating {events:,} payments over {members:,} shoppers (seed {seed}) ...")
     wl = payment_stream(prog, np.random.default_rng(seed), members, events, START_S)
-    eng = Engine([prog])
-    for k in range(wl.member_count):  # part of the population joined before the day
-        oid = wl.openids[k]
-        eng.bind(Binding(wl.appid, oid, "u" + oid[1:], START_S - 86_400))
-        eng.enroll(Enrollment(prog.id, START_S - 86_400, unionid="u" + oid[1:]))
-    eng.advance(START_S - 86_400)
+    prepare = _prepare(wl, prog)
     pays = wl.payments
+    cols = from_payments(pays)
+    eng = Engine([prog])
+    prepare(eng)
+    beng = Engine([prog])
+    prepare(beng)
     gc.collect()
     gc.disable()  # the engine allocates few cycles; keep the collector out of the timing
     try:
-        # Engine and reference alternate over the same chunks, so that noise from
-        # other processes falls on both alike.
-        say("per-event path and reference loop, interleaved ...")
+        # Engine paths and the reference alternate over the same chunks, so that noise
+        # from other processes falls on all of them alike.
+        say("per-event path, batch path and reference loop, interleaved ...")
         pay = eng.pay
+        pay_columns = beng.pay_columns
         bal: dict[str, int] = {}
         get = bal.get
-        engine_s = ref_s = 0.0
-        chunk = 50_000
-        for lo in range(0, len(pays), chunk):
-            part = pays[lo:lo + chunk]
+        engine_s = batch_s = ref_s = 0.0
+        for lo in range(0, len(pays), batch_size):
+            part = pays[lo:lo + batch_size]
+            part_cols = cols.slice(lo, lo + batch_size)
             t0 = time.perf_counter()
             for p in part:
                 pay(p)
             t1 = time.perf_counter()
+            pay_columns(part_cols)
+            t2 = time.perf_counter()
             for p in part:
                 bal[p.openid] = get(p.openid, 0) + p.total_fen // 100
             engine_s += t1 - t0
-            ref_s += time.perf_counter() - t1
+            batch_s += t2 - t1
+            ref_s += time.perf_counter() - t2
         n_dict = min(dict_events, events)
         dicts = [_to_dict(p) for p in pays[:n_dict]]
         eng2 = Engine([prog])
@@ -120,34 +142,71 @@ def run(members: int, events: int, seed: int = 1, program: Program | None = None
     stats = eng.stats()
     accounts = len(eng.acc)
     mem = _engine_bytes(eng)
-    bad = check_invariants(eng)
-    return {
+    bad = check_invariants(eng) + check_invariants(beng)
+    same = stats == beng.stats()
+    del eng, beng, eng2, dicts
+    gc.collect()
+    n_dur = min(durability_events, events)
+    say(f"durability: journal, replay and restart on {n_dur:,} payments ...")
+    dur = journal_bench.measure([prog], pays[:n_dur], prepare=prepare)
+    out: dict[str, Any] = {
         "members": accounts,
         "events": events,
         "payments_applied": stats["payments"],
         "per_event_payments_per_s": round(events / engine_s),
+        "batch_payments_per_s": round(events / batch_s),
+        "batch_size": batch_size,
         "reference_loop_per_s": round(events / ref_s),
         "per_event_vs_reference": round(ref_s / engine_s, 3),
+        "batch_vs_reference": round(ref_s / batch_s, 3),
+        "batch_equals_per_event": same,
         "dict_path_payments_per_s": round(n_dict / dict_s),
         "bytes_per_member": round(mem / accounts),
         "engine_bytes": mem,
         "ledger_entries": stats["ledger_entries"],
         "points_outstanding": stats["points_outstanding"],
-        "invariants_ok": not bad,
+        "replay_events_per_s": round(dur["replay_events_per_s"]),
+        "restart_s": round(dur["restart_s"], 3),
+        "journal_bytes_per_payment": round(dur["journal_bytes_per_payment"], 1),
+        "durability_events": n_dur,
+        "invariants_ok": not bad and same,
         "seed": seed,
     }
+    if peers:
+        n_peer = min(peer_events, events)
+        rates = measure_peers(prog, pays[:n_peer], say=say)
+        out["peer_events"] = n_peer
+        out["peers"] = {k: round(v) for k, v in rates.items()}
+        out["ratios"] = {
+            f"{path}_vs_{name}": round(out[f"{path}_payments_per_s"] / v, 2)
+            for name, v in rates.items() if v for path in ("batch", "per_event")}
+    return out
 
 
 def format_report(r: dict[str, Any]) -> str:
     """Human-readable lines for a `run()` result."""
-    return "\n".join([
+    lines = [
         f"engine bench: {r['events']:,} payments over {r['members']:,} members (seed {r['seed']})",
         f"  per-event path     {r['per_event_payments_per_s']:>12,} payments/s",
+        f"  batch path         {r['batch_payments_per_s']:>12,} payments/s "
+        f"(batches of {r['batch_size']:,}; same final state: {r['batch_equals_per_event']})",
         f"  reference loop     {r['reference_loop_per_s']:>12,} updates/s   "
-        f"(engine/reference = {r['per_event_vs_reference']:.3f})",
+        f"(per-event/reference = {r['per_event_vs_reference']:.3f}, "
+        f"batch/reference = {r['batch_vs_reference']:.3f})",
         f"  dict (JSON) path   {r['dict_path_payments_per_s']:>12,} payments/s",
         f"  engine memory      {r['bytes_per_member']:>12,} bytes/member "
         f"({r['engine_bytes'] / 2**20:,.1f} MiB)",
+        f"  replay             {r['replay_events_per_s']:>12,} events/s "
+        f"(journal {r['journal_bytes_per_payment']} bytes/payment)",
+        f"  restart            {r['restart_s']:>12} s (snapshot + tail, "
+        f"{r['durability_events']:,} payments)",
         f"  ledger entries     {r['ledger_entries']:>12,}",
-        f"  invariants         {'ok' if r['invariants_ok'] else 'VIOLATED'}",
-    ])
+    ]
+    if "peers" in r:
+        lines.append(f"  peers on {r['peer_events']:,} payments:")
+        for name, v in r["peers"].items():
+            ratio = r['ratios']
+            lines.append(f"    {name:<16} {v:>12,} payments/s   batch x{ratio[f'batch_vs_{name}']}"
+                         f", per-event x{ratio[f'per_event_vs_{name}']}")
+    lines.append(f"  invariants         {'ok' if r['invariants_ok'] else 'VIOLATED'}")
+    return "\n".join(lines)

@@ -29,6 +29,11 @@ def register(sub: argparse._SubParsersAction, bench: argparse._SubParsersAction)
     b.add_argument("--members", type=int, default=1_000_000)
     b.add_argument("--events", type=int, default=2_000_000)
     b.add_argument("--seed", type=int, default=1)
+    b.add_argument("--batch-size", type=int, default=10_000)
+    b.add_argument("--peers", action="store_true",
+                   help="also run the peers (naive Python, Redis-Lua, SQLite) on a prefix")
+    b.add_argument("--peer-events", type=int, default=200_000)
+    b.add_argument("--durability-events", type=int, default=1_000_000)
     b.add_argument("--program", type=Path, default=DEFAULT_PROGRAM)
     b.add_argument("--json", action="store_true", help="print one JSON object")
     b.set_defaults(func=_bench_engine)
@@ -80,7 +85,9 @@ def _bench_engine(args: argparse.Namespace) -> int:
     if programs is None:
         return 2
     try:
-        r = run(args.members, args.events, args.seed, programs[0], progress=not args.json)
+        r = run(args.members, args.events, args.seed, programs[0], batch_size=args.batch_size,
+                peers=args.peers, peer_events=args.peer_events,
+                durability_events=args.durability_events, progress=not args.json)
     except ValueError as e:
         print(f"paymember: {e}", file=sys.stderr)
         return 2

@@ -23,7 +23,7 @@ except ImportError as e:  # pragma: no cover - a checkout whose extension was no
 from core.accounts import Accounts, lots_add, lots_take
 from core.feed import parse
 from core.ids import ID_RE
-from core.ledger import CAUSE_PAYMENT, CAUSE_REFUND, Ledger
+from core.ledger import CAUSE_REFUND, Ledger
 from core.lifecycle import LifecycleMixin
 from core.membership import MembershipMixin
 from core.payments import (

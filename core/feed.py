@@ -11,7 +11,7 @@ import datetime as dt
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from core import limits
+from core import _accrual, limits
 from core.types import (
     Binding,
     Code,
@@ -43,6 +43,9 @@ def parse_time(text: str) -> int:
     """
     if type(text) is not str or len(text) > 40:
         raise ValueError("not an RFC 3339 time")
+    t = _accrual.fast_time(text)
+    if t is not None:
+        return t
     d = dt.datetime.fromisoformat(text)
     if d.tzinfo is None:
         raise ValueError("time has no UTC offset")
@@ -86,6 +89,10 @@ def _time(d: Mapping[str, Any], key: str = "time") -> int:
 
 
 def _payment(d: Mapping[str, Any]) -> Payment | Outcome:
+    if type(d) is dict:
+        fast = _accrual.fast_payment(d)  # the common, plainly right case, compiled
+        if fast is not None:
+            return fast
     state = _get(d, "trade_state", str, required=False, default="SUCCESS")
     if state != "SUCCESS":
         return Outcome(Code.IGNORED, 0, f"trade_state {state}: nothing to apply")

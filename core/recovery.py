@@ -130,9 +130,7 @@ def checkpoint(journal: Journal, body: bytes) -> Path:
 def apply_to_engine(engine: object, rec: Record) -> None:
     """Apply journal record `rec` to `engine` (an `Engine`) through its public API."""
     if rec.kind == PAYMENTS:
-        pay = engine.pay  # type: ignore[attr-defined]
-        for p in rec.payments().rows():
-            pay(p)
+        engine.pay_columns(rec.payments())  # type: ignore[attr-defined]
     else:
         engine.submit(rec.kind, orjson.loads(rec.payload))  # type: ignore[attr-defined]
 

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import copy
+import datetime as dt
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from core import Code, Engine
+from core import Code, Engine, _accrual, parse_time
+from core import feed as feed_module
 from tests.helpers import APP, STORE, oid
 
 TXN = {
@@ -113,3 +117,53 @@ def test_every_kind_applies_through_submit(engine: Engine) -> None:
         out = engine.submit(kind, data)
         assert out.code is Code.APPLIED, (kind, out)
     assert engine.balance("quickmart", unionid=u).available == 20 + 50 + 200 - 10 - 5
+
+
+@given(st.datetimes(min_value=dt.datetime(2000, 1, 1), max_value=dt.datetime(2099, 12, 31),
+                    timezones=st.sampled_from([dt.timezone(dt.timedelta(minutes=m))
+                                               for m in range(-14 * 60, 14 * 60 + 1, 15)])))
+def test_compiled_time_parser_agrees_with_datetime(when: dt.datetime) -> None:
+    """The compiled RFC 3339 parser gives datetime's answer for every canonical time."""
+    text = when.replace(microsecond=0).isoformat()
+    assert _accrual.fast_time(text) == int(when.replace(microsecond=0).timestamp())
+    assert parse_time(text) == int(when.replace(microsecond=0).timestamp())
+
+
+@given(st.text(min_size=0, max_size=30))
+def test_compiled_time_parser_never_guesses(text: str) -> None:
+    """Anything the compiled parser accepts, datetime reads the same; the rest falls back."""
+    t = _accrual.fast_time(text)
+    if t is not None:
+        assert int(dt.datetime.fromisoformat(text).timestamp()) == t
+
+
+@given(st.fixed_dictionaries({
+    "transaction_id": st.text(min_size=1, max_size=40),
+    "total": st.one_of(st.integers(-5, 10**6), st.floats(allow_nan=False), st.text()),
+    "payer_total": st.one_of(st.none(), st.integers(-5, 10**6)),
+    "trade_type": st.sampled_from(["MICROPAY", "JSAPI", "PIGEON", 7]),
+    "success_time": st.sampled_from(["2026-03-02T10:34:56+08:00", "2026-03-02T10:34:56Z",
+                                     "2026-03-02 10:34:56", "2026-02-30T00:00:00+08:00"]),
+    "attach": st.one_of(st.text(max_size=140), st.integers()),
+}))
+def test_compiled_payment_parser_agrees_with_the_careful_one(f: dict) -> None:
+    """Whatever the compiled fast path accepts, the careful parser reads identically."""
+    d = copy.deepcopy(TXN)
+    d["transaction_id"], d["trade_type"], d["attach"] = (f["transaction_id"], f["trade_type"],
+                                                         f["attach"])
+    d["success_time"] = f["success_time"]
+    d["amount"]["total"] = f["total"]
+    if f["payer_total"] is None:
+        del d["amount"]["payer_total"]
+    else:
+        d["amount"]["payer_total"] = f["payer_total"]
+    fast = _accrual.fast_payment(d)
+    careful = _careful(d)
+    if fast is not None:
+        assert fast == careful
+
+
+def _careful(d: dict) -> object:
+    """The careful parser alone (the fast path bypassed)."""
+    from collections import UserDict
+    return feed_module.parse("payment", UserDict(d))
