@@ -3,12 +3,19 @@
 The whole public surface is listed in `__all__` below.
 """
 
-from core.config import ConfigError
+from core.config import ConfigError, Section, load_toml
+from core.durable import EngineJournal, open_engine
 from core.engine import Engine
 from core.feed import KINDS, parse_time
 from core.invariants import assert_invariants, check_invariants
+from core.journal import FsyncPolicy, Journal, JournalFailed, RecordTooLarge
+from core.journal_format import JournalCorrupt, Record
+from core.limits import RETRY_SCHEDULE_S, RETRY_WINDOW_S
+from core.payment_columns import PaymentColumns, from_payments
 from core.program import Campaign, CouponStock, EventRule, Program, Tier, load_program
+from core.recovery import RecoveryReport, checkpoint, recover, recover_engine, replay
 from core.routing import shard_of
+from core.snapshot import newest_snapshot, read_snapshot, write_snapshot
 from core.types import (
     AdvanceReport,
     Balance,
@@ -28,6 +35,8 @@ from core.types import (
 
 __all__ = [
     "KINDS",
+    "RETRY_SCHEDULE_S",
+    "RETRY_WINDOW_S",
     "AdvanceReport",
     "Balance",
     "Binding",
@@ -39,19 +48,39 @@ __all__ = [
     "CouponStock",
     "Engagement",
     "Engine",
+    "EngineJournal",
     "Enrollment",
     "Entry",
     "EventRule",
+    "FsyncPolicy",
+    "Journal",
+    "JournalCorrupt",
+    "JournalFailed",
     "LedgerRow",
     "Outcome",
     "Payment",
+    "PaymentColumns",
     "Program",
+    "Record",
+    "RecordTooLarge",
+    "RecoveryReport",
     "Refund",
+    "Section",
     "Spend",
     "Tier",
     "assert_invariants",
     "check_invariants",
+    "checkpoint",
+    "from_payments",
     "load_program",
+    "load_toml",
+    "newest_snapshot",
+    "open_engine",
     "parse_time",
+    "read_snapshot",
+    "recover",
+    "recover_engine",
+    "replay",
     "shard_of",
+    "write_snapshot",
 ]

@@ -15,6 +15,8 @@ def register(sub: argparse._SubParsersAction, bench: argparse._SubParsersAction)
                    help="port of shard 0; shard i listens on port+i (0: free ports)")
     s.add_argument("--shards", type=int, default=1, help="shard processes, one engine each")
     s.add_argument("--journal", metavar="DIR", help="journal directory (one subdir per shard)")
+    s.add_argument("--fsync", default="always", metavar="POLICY",
+                   help="journal fsync policy: always (default), <N>ms, or off")
     s.add_argument("--program", action="append", default=[], metavar="FILE",
                    help="loyalty program TOML (repeatable)")
     s.add_argument("--verify", choices=("hmac", "rsa"), default="hmac",
@@ -46,7 +48,7 @@ def _serve(args: argparse.Namespace) -> int:
     from loadtests.settings import Settings
 
     settings = Settings(host=args.host, port=args.port, shards=args.shards,
-                        programs=tuple(args.program), journal=args.journal,
+                        programs=tuple(args.program), journal=args.journal, fsync=args.fsync,
                         verify="off" if args.insecure_no_verify else args.verify,
                         allow_plaintext=args.plaintext, urls_file=args.urls_file)
     return run(settings)

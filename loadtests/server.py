@@ -32,12 +32,14 @@ def build_service(settings: Settings, shard: int) -> Service:
     from core import Engine, check_invariants, load_program, shard_of
 
     config = shard_config(settings, shard)
-    engine = Engine([load_program(p) for p in settings.programs])
     journal = None
     if settings.journal is not None:
         from loadtests.durability import open_journal
 
-        journal = open_journal(Path(settings.journal), shard, settings.shards, engine)
+        engine, journal = open_journal(Path(settings.journal), shard, settings.shards,
+                                       settings.programs, settings.fsync)
+    else:
+        engine = Engine([load_program(p) for p in settings.programs])
     return Service(config, engine, journal, shard_of=shard_of, check_invariants=check_invariants)
 
 

@@ -28,6 +28,7 @@ class Settings:
     shards: int = 1
     programs: tuple[str, ...] = ()
     journal: str | None = None
+    fsync: str = "always"  # journal fsync policy: always, <N>ms, off
     verify: str = "hmac"
     allow_plaintext: bool = False
     urls_file: str | None = None
@@ -59,6 +60,11 @@ def check(settings: Settings) -> None:
             raise StartupError(f"program file not found: {p}")
     if settings.journal is not None:
         check_journal_dir(Path(settings.journal))
+        from core.journal import FsyncPolicy
+        try:
+            FsyncPolicy.parse(settings.fsync)
+        except ValueError as e:
+            raise StartupError(f"--fsync: {e}") from None
     shard_config(settings, 0)  # reads and checks the keys
 
 
