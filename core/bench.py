@@ -59,7 +59,8 @@ def _engine_bytes(eng: Engine) -> int:
     return deep_size({k: v for k, v in eng.__dict__.items() if k not in ("programs", "rules")})
 
 
-def _to_dict(p: Payment) -> dict[str, Any]:
+def to_dict(p: Payment) -> dict[str, Any]:
+    """Payment `p` as the decrypted transaction resource a notification carries."""
     return {"appid": p.appid, "mchid": p.mchid, "transaction_id": p.transaction_id,
             "out_trade_no": p.transaction_id, "trade_type": p.trade_type,
             "trade_state": "SUCCESS",
@@ -128,7 +129,7 @@ def run(members: int, events: int, seed: int = 1, program: Program | None = None
             batch_s += t2 - t1
             ref_s += time.perf_counter() - t2
         n_dict = min(dict_events, events)
-        dicts = [_to_dict(p) for p in pays[:n_dict]]
+        dicts = [to_dict(p) for p in pays[:n_dict]]
         eng2 = Engine([prog])
         submit = eng2.submit
         say(f"dict path on {n_dict:,} payments ...")
