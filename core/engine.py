@@ -21,6 +21,7 @@ except ImportError as e:  # pragma: no cover - a checkout whose extension was no
     raise ImportError("core._accrual is not built: run `make test` or "
                       "`pip install -e .` to compile it") from e
 from core.accounts import Accounts, lots_add, lots_take
+from core.engagement import EngagementMixin
 from core.feed import parse
 from core.ids import ID_RE
 from core.ledger import CAUSE_REFUND, Ledger
@@ -40,9 +41,9 @@ from core.payments import (
 from core.program import Program
 from core.queries import QueryMixin
 from core.rules import DAY_S, Compiled, compile_program, points_for
-from core.types import Bucket, Code, Entry, Outcome, Payment, Refund
+from core.spending import SpendingMixin
+from core.types import DUPLICATE, Bucket, Code, Entry, Outcome, Payment, Refund, reject
 
-_DUP = Outcome(Code.DUPLICATE, 0, "already applied")
 _EARN, _PENDING, _REVERSE = int(Entry.EARN), int(Entry.PENDING), int(Entry.REVERSE)
 _AV, _PE, _SH, _SP = (int(Bucket.AVAILABLE), int(Bucket.PENDING), int(Bucket.SHADOW),
                       int(Bucket.SHADOW_PENDING))
@@ -55,12 +56,7 @@ _METHODS = {"payment": "pay", "refund": "refund", "event": "engage", "binding": 
             "enrollment": "enroll", "spend": "spend", "coupon": "issue_coupon"}
 
 
-def reject(code: Code, message: str) -> Outcome:
-    """An Outcome for a rejection: `code` with a readable `message`."""
-    return Outcome(code, 0, message)
-
-
-class Engine(MembershipMixin, LifecycleMixin, QueryMixin):
+class Engine(MembershipMixin, EngagementMixin, SpendingMixin, LifecycleMixin, QueryMixin):
     """In-memory payment-to-membership engine over one or more programs (brands)."""
 
     def __init__(self, programs: Sequence[Program]) -> None:
@@ -116,6 +112,8 @@ class Engine(MembershipMixin, LifecycleMixin, QueryMixin):
         self.month_rel = 0  # months since month_base
         self.counts: dict[str, int] = {}
         MembershipMixin.__init__(self)
+        EngagementMixin.__init__(self)
+        SpendingMixin.__init__(self)
         self._kernel: object = None  # built on first use; never pickled
 
     # ----------------------------------------------------------------- dict API
@@ -174,7 +172,7 @@ class Engine(MembershipMixin, LifecycleMixin, QueryMixin):
             return reject(Code.TRANSACTION_ID_CONFLICT,
                           f"transaction_id {p.transaction_id!r} was applied with total "
                           f"{self.pays[i * PF + P_TOTAL]}, now {p.total_fen}")
-        return _DUP
+        return DUPLICATE
 
     def _push_pending(self, unlock_s: int, i: int) -> None:
         """Queue payment `i`'s pending points for unlocking at `unlock_s` (out of order)."""
@@ -183,7 +181,7 @@ class Engine(MembershipMixin, LifecycleMixin, QueryMixin):
     def preview(self, p: Payment) -> Outcome:
         """The points payment `p` would earn now, booking nothing (DUPLICATE if applied)."""
         if p.transaction_id in self.pay_index:
-            return _DUP
+            return DUPLICATE
         checked = self._check_payment(p)
         if type(checked) is Outcome:
             return checked
@@ -263,7 +261,7 @@ class Engine(MembershipMixin, LifecycleMixin, QueryMixin):
                 return reject(Code.REFUND_ID_CONFLICT,
                               f"refund_id {r.refund_id!r} was seen for {seen[0]!r} "
                               f"amount {seen[1]}")
-            return _DUP
+            return DUPLICATE
         if not 0 < len(r.refund_id) <= limits.REF_LEN_MAX:
             return reject(Code.BAD_ID, "refund_id must be 1..64 characters")
         if not 0 < len(r.transaction_id) <= limits.REF_LEN_MAX:

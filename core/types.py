@@ -72,6 +72,14 @@ class Outcome(NamedTuple):
         return self.code in _OK
 
 
+def reject(code: Code, message: str) -> Outcome:
+    """An Outcome for a rejection: `code` with a readable `message`."""
+    return Outcome(code, 0, message)
+
+
+DUPLICATE = Outcome(Code.DUPLICATE, 0, "already applied")
+
+
 class Entry(enum.IntEnum):
     """Kinds of ledger entry; every change of a balance is one of these."""
 
