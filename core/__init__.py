@@ -14,7 +14,7 @@ from core.limits import RETRY_SCHEDULE_S, RETRY_WINDOW_S
 from core.payment_columns import PaymentColumns, from_payments
 from core.program import Campaign, CouponStock, EventRule, Program, Tier, load_program
 from core.recovery import RecoveryReport, checkpoint, recover, recover_engine, replay
-from core.routing import shard_of
+from core.routing import crc32_rows, shard_of, shards_of
 from core.snapshot import newest_snapshot, read_snapshot, write_snapshot
 from core.types import (
     AdvanceReport,
@@ -71,6 +71,7 @@ __all__ = [
     "assert_invariants",
     "check_invariants",
     "checkpoint",
+    "crc32_rows",
     "from_payments",
     "load_program",
     "load_toml",
@@ -82,5 +83,6 @@ __all__ = [
     "recover_engine",
     "replay",
     "shard_of",
+    "shards_of",
     "write_snapshot",
 ]
