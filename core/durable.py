@@ -11,6 +11,7 @@ import orjson
 
 from core.engine import Engine
 from core.journal import FsyncPolicy, Journal
+from core.payment_columns import PaymentColumns
 from core.program import Program
 from core.recovery import RecoveryReport, recover_engine
 
@@ -27,6 +28,11 @@ class EngineJournal:
     def append(self, kind: str, data: Any) -> int:
         """Append one accepted input (`kind`, plain data as given to `Engine.submit`)."""
         return self.journal.append(kind, orjson.dumps(data))
+
+    def append_payments(self, cols: PaymentColumns) -> int:
+        """Append accepted payments `cols` (in the order applied) as compact payment
+        records; returns the first one's sequence number."""
+        return self.journal.append_payments(cols)
 
     def flush(self) -> int:
         """Write what was appended (one group commit; an fsync under `always`); returns

@@ -19,6 +19,8 @@ import orjson
 from loadtests import errors, limits
 from loadtests.aead import ALGORITHM, Aead, DecryptError
 from loadtests.auth import Authenticator
+from loadtests.batch import Tally, apply_events, check_owner, decode_columns, pay_columns
+from loadtests.body import Disconnected, body_limit, loads, read_body
 from loadtests.errors import Rejection
 from loadtests.metrics import Metrics
 from loadtests.types import EngineLike, Journal
@@ -28,14 +30,18 @@ log = logging.getLogger("paymember.service")
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
+Headers = dict[bytes, bytes]
 
 SUCCESS_BODY = b'{"code":"SUCCESS"}'
 _JSON = [(b"content-type", b"application/json")]
+# The answer to nearly every request, built once (uvicorn only reads these messages).
+_OK_START = {"type": "http.response.start", "status": 200,
+             "headers": [*_JSON, (b"content-length", b"%d" % len(SUCCESS_BODY))]}
+_OK_BODY = {"type": "http.response.body", "body": SUCCESS_BODY}
 _TEXT = [(b"content-type", b"text/plain; version=0.0.4; charset=utf-8")]
 PAYMENT_EVENTS = frozenset({"TRANSACTION.SUCCESS"})
 REFUND_EVENTS = frozenset({"REFUND.SUCCESS", "REFUND.ABNORMAL", "REFUND.CLOSED"})
 PLAINTEXT = "NONE"  # resource.algorithm of a plaintext resource, when configured
-BATCH_REJECTIONS_LISTED_MAX = 100
 
 
 @dataclass(slots=True)
@@ -51,10 +57,6 @@ class ServiceConfig:
     shards: int = 1
 
 
-class _Disconnected(Exception):
-    pass
-
-
 class Service:
     """ASGI app serving one engine shard; `journal` (optional) is flushed before each 200."""
 
@@ -65,10 +67,11 @@ class Service:
         self.shard_of, self.check_invariants = shard_of, check_invariants
         self.metrics = Metrics(config.shard)
         self.in_flight = 0
-        self._post: dict[str, tuple[str, Callable[..., Awaitable[bytes]]]] = {
+        self._post: dict[str, tuple[str, Callable[[Scope, Headers, bytes], bytes]]] = {
             "/v3/notify/transaction": ("notify_transaction", self._notify_transaction),
             "/v3/notify/refund": ("notify_refund", self._notify_refund),
             "/v1/events:batch": ("events_batch", self._batch),
+            "/v1/payments:columns": ("payments_columns", self._columns),
             "/v1/bindings": ("bindings", self._binding),
             "/v1/enrollments": ("enrollments", self._enrollment),
         }
@@ -89,28 +92,36 @@ class Service:
         try:
             if method == "POST" and path in self._post:
                 route, handler = self._post[path]
-                body = await _read_body(scope, receive, _limit(path))
-                status, payload, headers = 200, await handler(scope, body), _JSON
+                headers = dict(scope["headers"])  # one pass over them, in C
+                body = await read_body(headers, receive, body_limit(path))
+                payload = handler(scope, headers, body)
+                if payload is SUCCESS_BODY:
+                    await send(_OK_START)
+                    await send(_OK_BODY)
+                    self.in_flight -= 1
+                    self.metrics.observe(route, 200, time.perf_counter() - t0)
+                    return
+                status, headers_out = 200, _JSON
             elif method == "GET":
-                route, status, payload, headers = self._get(scope, path)
+                route, status, payload, headers_out = self._get(scope, path)
             elif path in self._post or path in ("/healthz", "/metrics"):
                 raise Rejection(405, "method_not_allowed", f"{method} not allowed on {path}")
             else:
                 raise Rejection(404, "not_found", f"no route {path}")
         except Rejection as r:
             self.metrics.reject(r.code)
-            status, headers = r.status, _JSON
+            status, headers_out = r.status, _JSON
             payload = orjson.dumps({"code": "FAIL", "message": r.message})
-        except _Disconnected:
+        except Disconnected:
             self.in_flight -= 1
             return
         except Exception:
             log.exception("internal error on %s %s", method, path)
             self.metrics.reject("internal_error")
-            status, headers = 500, _JSON
+            status, headers_out = 500, _JSON
             payload = b'{"code":"FAIL","message":"internal error"}'
         await send({"type": "http.response.start", "status": status,
-                    "headers": [*headers, (b"content-length", b"%d" % len(payload))]})
+                    "headers": [*headers_out, (b"content-length", b"%d" % len(payload))]})
         await send({"type": "http.response.body", "body": payload})
         self.in_flight -= 1
         self.metrics.observe(route, status, time.perf_counter() - t0)
@@ -134,18 +145,16 @@ class Service:
 
     # --- notifications -------------------------------------------------------
 
-    async def _notify_transaction(self, scope: Scope, body: bytes) -> bytes:
-        self.config.notify_auth.check(scope["headers"], body)
-        data = self._resource(body, PAYMENT_EVENTS, "transaction")
-        return self._apply("payment", data)
+    def _notify_transaction(self, scope: Scope, headers: Headers, body: bytes) -> bytes:
+        self.config.notify_auth.check(headers, body)
+        return self._apply("payment", self._resource(body, PAYMENT_EVENTS))
 
-    async def _notify_refund(self, scope: Scope, body: bytes) -> bytes:
-        self.config.notify_auth.check(scope["headers"], body)
-        data = self._resource(body, REFUND_EVENTS, "refund")
-        return self._apply("refund", data)
+    def _notify_refund(self, scope: Scope, headers: Headers, body: bytes) -> bytes:
+        self.config.notify_auth.check(headers, body)
+        return self._apply("refund", self._resource(body, REFUND_EVENTS))
 
-    def _resource(self, body: bytes, event_types: frozenset[str], original: str) -> dict:
-        env = _loads(body)
+    def _resource(self, body: bytes, event_types: frozenset[str]) -> dict:
+        env = loads(body)
         event_type = env.get("event_type")
         if not isinstance(event_type, str):
             raise errors.bad_type("event_type must be a string")
@@ -173,46 +182,43 @@ class Service:
             plain = self.config.aead.decrypt(ct, nonce, ad)
         except DecryptError as e:
             raise Rejection(400, "decrypt_failed", str(e)) from None
-        data = _loads(plain)
-        return data
+        return loads(plain)
 
     # --- internal API ----------------------------------------------------------
 
-    async def _binding(self, scope: Scope, body: bytes) -> bytes:
-        self.config.api_auth.check(scope["headers"], body, ("POST", scope["path"]))
-        return self._apply("binding", _loads(body))
+    def _binding(self, scope: Scope, headers: Headers, body: bytes) -> bytes:
+        self.config.api_auth.check(headers, body, ("POST", scope["path"]))
+        return self._apply("binding", loads(body))
 
-    async def _enrollment(self, scope: Scope, body: bytes) -> bytes:
-        self.config.api_auth.check(scope["headers"], body, ("POST", scope["path"]))
-        return self._apply("enrollment", _loads(body))
+    def _enrollment(self, scope: Scope, headers: Headers, body: bytes) -> bytes:
+        self.config.api_auth.check(headers, body, ("POST", scope["path"]))
+        return self._apply("enrollment", loads(body))
 
-    async def _batch(self, scope: Scope, body: bytes) -> bytes:
-        self.config.api_auth.check(scope["headers"], body, ("POST", scope["path"]))
-        doc = _loads(body)
-        events = doc.get("events")
+    def _batch(self, scope: Scope, headers: Headers, body: bytes) -> bytes:
+        self.config.api_auth.check(headers, body, ("POST", scope["path"]))
+        events = loads(body).get("events")
         if not isinstance(events, list):
             raise errors.bad_type("events must be a list")
         if len(events) > limits.BATCH_EVENTS_MAX:
             raise errors.bad_value(f"at most {limits.BATCH_EVENTS_MAX} events a batch")
-        submit, counts = self.engine.submit, {}
-        rejected: list[dict[str, Any]] = []
-        journal = self.journal
-        for i, ev in enumerate(events):
-            if not isinstance(ev, dict) or not isinstance(kind := ev.get("kind"), str):
-                code, message, ok = "bad_type", "event must be {kind, data}", False
-            else:
-                out = submit(kind, ev.get("data"))
-                code, message, ok = out.code, out.message, out.ok
-                if journal is not None and ok:
-                    journal.append(kind, ev.get("data"))
-                self.metrics.event(kind, code)
-            counts[code] = counts.get(code, 0) + 1
-            if not ok and len(rejected) < BATCH_REJECTIONS_LISTED_MAX:
-                rejected.append({"index": i, "code": str(code), "message": message})
-        if journal is not None:
-            journal.flush()
-        results = {str(code): n for code, n in counts.items()}
-        return orjson.dumps({"code": "SUCCESS", "results": results, "rejected": rejected})
+        tally = apply_events(self.engine, self.journal, events, self.metrics)
+        if self.journal is not None:
+            self.journal.flush()
+        return tally.answer()
+
+    def _columns(self, scope: Scope, headers: Headers, body: bytes) -> bytes:
+        """Payments in core.payment_columns' compact binary form, applied as one batch
+        and journaled as compact records (one group commit)."""
+        self.config.api_auth.check(headers, body, ("POST", scope["path"]))
+        cols = decode_columns(body)
+        if self.config.shards > 1 and self.shard_of is not None:
+            shard_of, shards, me = self.shard_of, self.config.shards, self.config.shard
+            check_owner(cols, lambda openid: shard_of(openid, shards) == me)
+        tally = Tally()
+        pay_columns(self.engine, self.journal, cols, tally, self.metrics)
+        if self.journal is not None:
+            self.journal.flush()
+        return tally.answer()
 
     def _member(self, unionid: str, query: bytes) -> bytes:
         if not unionid or len(unionid) > 64:
@@ -266,51 +272,6 @@ class Service:
                     self.journal.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
-
-
-def _limit(path: str) -> int:
-    return limits.BATCH_BODY_BYTES_MAX if path == "/v1/events:batch" \
-        else limits.NOTIFY_BODY_BYTES_MAX
-
-
-async def _read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
-    for name, value in scope["headers"]:
-        if name == b"content-length":
-            if not value.isdigit():
-                raise errors.malformed("bad Content-Length")
-            if int(value) > limit:
-                raise errors.too_large(limit)
-            break
-    msg = await receive()
-    if msg["type"] == "http.disconnect":
-        raise _Disconnected
-    body = msg.get("body", b"")
-    if not msg.get("more_body", False):
-        if len(body) > limit:
-            raise errors.too_large(limit)
-        return body
-    parts, size = [body], len(body)
-    while True:  # bounded: each round adds bytes or ends, and size is capped
-        msg = await receive()
-        if msg["type"] == "http.disconnect":
-            raise _Disconnected
-        chunk = msg.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise errors.too_large(limit)
-        parts.append(chunk)
-        if not msg.get("more_body", False):
-            return b"".join(parts)
-
-
-def _loads(raw: bytes) -> dict:
-    try:
-        doc = orjson.loads(raw)
-    except orjson.JSONDecodeError as e:
-        raise errors.malformed(f"malformed JSON: {str(e)[:80]}") from None
-    if not isinstance(doc, dict):
-        raise errors.bad_type("body must be a JSON object")
-    return doc
 
 
 def _owner_key(kind: str, data: Any) -> str:

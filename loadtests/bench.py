@@ -74,19 +74,23 @@ def notifications(n: int, notifier: Notifier, host: str, seed: str) -> bytes:
 
 
 def wrk(url: str, requests_file: Path, lua: Path, duration_s: float, connections: int,
-        threads: int) -> dict[str, float]:
-    """Run wrk against `url` replaying `requests_file`; return requests/s, non-2xx and latency."""
+        threads: int, pid: int | None = None) -> dict[str, float]:
+    """Run wrk against `url` replaying `requests_file`; return requests/s, non-2xx, latency
+    and, given the server's `pid`, its CPU microseconds per request."""
     cmd = [ensure_wrk() or "wrk", "-t", str(threads), "-c", str(connections),
            "-d", f"{max(1, int(duration_s))}s", "--latency", "-s", str(lua), url, "--",
            str(requests_file)]
+    cpu0 = procs.cpu_seconds(pid) if pid else 0.0
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=duration_s + 120).stdout
+    cpu = procs.cpu_seconds(pid) - cpu0 if pid else 0.0
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     lat = {p: _ms(m.group(1)) for p, m in
            ((p, re.search(rf"\s{p}%\s+([\d.]+\w+)", out)) for p in ("50", "90", "99")) if m}
     return {"rps": rps, "requests": total, "non2xx": int(bad.group(1)) if bad else 0,
-            "p50_ms": lat.get("50", 0.0), "p99_ms": lat.get("99", 0.0)}
+            "p50_ms": lat.get("50", 0.0), "p99_ms": lat.get("99", 0.0),
+            "cpu_us": cpu * 1e6 / max(total, 1)}
 
 
 def _ms(text: str) -> float:

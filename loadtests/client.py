@@ -14,6 +14,8 @@ from typing import Any
 
 import orjson
 
+from core import PaymentColumns
+from core.payment_columns import encode
 from loadtests.aead import ALGORITHM, Aead
 from loadtests.app import PLAINTEXT
 from loadtests.auth import request_message
@@ -25,6 +27,7 @@ NOTIFY_REFUND = "/v3/notify/refund"
 BINDINGS = "/v1/bindings"
 ENROLLMENTS = "/v1/enrollments"
 EVENTS_BATCH = "/v1/events:batch"
+PAYMENTS_COLUMNS = "/v1/payments:columns"
 MEMBERS = "/v1/members/"
 ADMIN_STATE = "/v1/admin/state"
 
@@ -66,6 +69,14 @@ class Notifier:
                         "Wechatpay-Signature": self.signer.sign(message),
                         "Wechatpay-Serial": self.signer.serial})
         return headers
+
+    def columns(self, cols: PaymentColumns) -> tuple[bytes, Headers]:
+        """Return the body and signed headers of a `/v1/payments:columns` request of `cols`
+        (core.payment_columns' compact form, 1..limits.COLUMNS_PAYMENTS_MAX payments)."""
+        body = encode(cols)
+        headers = self.api_headers("POST", PAYMENTS_COLUMNS, body)
+        headers["Content-Type"] = "application/octet-stream"
+        return body, headers
 
     def envelope(self, event_type: str, original_type: str, data: dict[str, Any],
                  event_id: str, create_time_s: int) -> bytes:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from core import limits as core_limits
+
 # A payment notification is ~1.5 KB; the batch endpoint carries many events a
 # request. Bodies above these caps get 413 before any parsing.
 NOTIFY_BODY_BYTES_MAX = 64 * 1024
@@ -9,6 +11,13 @@ BATCH_EVENTS_MAX = 50_000
 # A payment event is ~350 bytes of JSON: the body cap admits a full batch of them.
 BATCH_EVENT_BYTES_TYPICAL = 400
 BATCH_BODY_BYTES_MAX = BATCH_EVENTS_MAX * BATCH_EVENT_BYTES_TYPICAL
+# The columnar body is one compact payments record of the journal
+# (core.payment_columns): at most as many payments as one record holds, and at most
+# the bytes of that many payments at their largest, which core keeps below its
+# record limit. So a request is applied as one batch and journaled as one record.
+COLUMNS_PAYMENTS_MAX = core_limits.JOURNAL_PAYMENTS_PER_RECORD_MAX
+COLUMNS_BODY_BYTES_MAX = COLUMNS_PAYMENTS_MAX * core_limits.PAYMENT_ENCODED_BYTES_MAX
+assert COLUMNS_BODY_BYTES_MAX <= core_limits.JOURNAL_RECORD_BYTES_MAX
 
 # The SDKs reject signatures whose timestamp is more than 300 s off.
 TIMESTAMP_WINDOW_S = 300

@@ -20,13 +20,13 @@ class NonceCache:
         assert window_s > 0 and capacity > 0
         self.window_s, self.capacity = window_s, capacity
         self.floor_s = 0
-        self._seen: set[str] = set()
-        self._order: deque[tuple[int, str]] = deque()
+        self._seen: set[str | bytes] = set()
+        self._order: deque[tuple[int, str | bytes]] = deque()
 
     def __len__(self) -> int:
         return len(self._seen)
 
-    def check(self, nonce: str, timestamp_s: int, now_s: int) -> str | None:
+    def check(self, nonce: str | bytes, timestamp_s: int, now_s: int) -> str | None:
         """Record `nonce` signed at `timestamp_s`; return None if fresh, else the reason.
 
         Reasons: "stale timestamp" (outside the window, or at/below the floor)
@@ -36,7 +36,9 @@ class NonceCache:
             return "stale timestamp"
         if nonce in self._seen:
             return "replayed nonce"
-        self._expire(now_s)
+        order = self._order
+        if order and order[0][0] < now_s - self.window_s:
+            self._expire(now_s)
         if len(self._seen) >= self.capacity:
             ts, old = self._order.popleft()
             self._seen.discard(old)
@@ -44,7 +46,7 @@ class NonceCache:
             if timestamp_s <= self.floor_s:
                 return "stale timestamp"
         self._seen.add(nonce)
-        self._order.append((timestamp_s, nonce))
+        order.append((timestamp_s, nonce))
         return None
 
     def _expire(self, now_s: int) -> None:

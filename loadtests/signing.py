@@ -6,6 +6,7 @@ Signers are used by the load generator and the tests; verifiers by the service.
 from __future__ import annotations
 
 import binascii
+import hashlib
 import hmac
 from typing import Protocol
 
@@ -32,7 +33,7 @@ class Signer(Protocol):
 class Verifier(Protocol):
     """Checks a base64 signature over a message."""
 
-    def verify(self, message: bytes, signature: str, serial: str) -> bool:
+    def verify(self, message: bytes, signature: str | bytes, serial: str | bytes) -> bool:
         """Return True when `signature` (base64) signs `message` with the key named `serial`."""
         ...
 
@@ -41,7 +42,7 @@ def _b64(raw: bytes) -> str:
     return binascii.b2a_base64(raw, newline=False).decode()
 
 
-def _unb64(text: str) -> bytes | None:
+def _unb64(text: str | bytes) -> bytes | None:
     try:
         return binascii.a2b_base64(text, strict_mode=True)
     except (binascii.Error, ValueError):
@@ -64,12 +65,23 @@ class HmacVerifier:
 
     def __init__(self, key: bytes) -> None:
         self.key = key
+        # The keyed inner and outer states are computed once; each check copies them.
+        self._keyed = hmac.new(key, digestmod=hashlib.sha256)
 
-    def verify(self, message: bytes, signature: str, serial: str) -> bool:
-        """Return True when `signature` is the base64 HMAC-SHA256 of `message`."""
-        raw = _unb64(signature)
-        return raw is not None and hmac.compare_digest(
-            raw, hmac.digest(self.key, message, "sha256"))
+    def verify(self, message: bytes, signature: str | bytes, serial: str | bytes) -> bool:
+        """Return True when `signature` is the base64 HMAC-SHA256 of `message`.
+
+        Compares base64 texts (constant time): a non-canonical encoding of the right
+        digest is refused, which signers never produce.
+        """
+        mac = self._keyed.copy()
+        mac.update(message)
+        expected = binascii.b2a_base64(mac.digest(), newline=False)
+        if isinstance(signature, str):
+            if not signature.isascii():
+                return False
+            signature = signature.encode()
+        return hmac.compare_digest(expected, signature)
 
 
 class RsaSigner:
@@ -89,8 +101,10 @@ class RsaVerifier:
     def __init__(self, public_key: rsa.RSAPublicKey, serial: str = "") -> None:
         self.key, self.serial = public_key, serial
 
-    def verify(self, message: bytes, signature: str, serial: str) -> bool:
+    def verify(self, message: bytes, signature: str | bytes, serial: str | bytes) -> bool:
         """Return True when `signature` is a valid RSA-SHA256 signature of `message`."""
+        if isinstance(serial, bytes):
+            serial = serial.decode("ascii", "replace")
         if self.serial and serial != self.serial:
             return False
         raw = _unb64(signature)

@@ -27,6 +27,10 @@ class OutcomeLike(Protocol):
 class EngineLike(Protocol):
     """The part of `core.Engine` the service calls."""
 
+    def pay_columns(self, cols: Any) -> list[Any]:
+        """Apply payments given as `core.PaymentColumns`; one Outcome each."""
+        ...
+
     def submit(self, kind: str, data: Any) -> OutcomeLike:
         """Apply one plain-dict input; never raises."""
         ...
@@ -46,6 +50,10 @@ class Journal(Protocol):
 
     def append(self, kind: str, data: Any) -> None:
         """Record one applied input."""
+        ...
+
+    def append_payments(self, cols: Any) -> None:
+        """Record applied payments given as `core.PaymentColumns`, in order."""
         ...
 
     def flush(self) -> None:

@@ -1,0 +1,157 @@
+"""Many inputs a request: the JSON batch and the columnar payments body.
+
+Payments go through `Engine.pay_columns` (the engine's batch path) and into the
+journal as compact payment records; every other kind of input through
+`Engine.submit`, one by one, in the order given. Both give the per-input result
+each input would have had alone: `pay_columns` runs the same code per row.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import orjson
+
+from core import Code, Outcome, Payment, PaymentColumns, from_payments
+from core.feed import parse
+from core.payment_columns import count_of, decode
+from loadtests import errors, limits
+from loadtests.errors import Rejection
+from loadtests.metrics import Metrics
+from loadtests.types import EngineLike, Journal
+
+BATCH_REJECTIONS_LISTED_MAX = 100
+_APPLIED = Code.APPLIED
+_OK = frozenset({Code.APPLIED, Code.DUPLICATE, Code.HELD, Code.IGNORED})
+
+
+class Tally:
+    """Results of one batch: a count by code and the first rejections (index, code, message)."""
+
+    __slots__ = ("counts", "rejected")
+
+    def __init__(self) -> None:
+        self.counts: Counter[str] = Counter()
+        self.rejected: list[dict[str, Any]] = []
+
+    def reject(self, index: int, code: str, message: str) -> None:
+        """List rejection `code` of input `index` (the first BATCH_REJECTIONS_LISTED_MAX)."""
+        if len(self.rejected) < BATCH_REJECTIONS_LISTED_MAX:
+            self.rejected.append({"index": index, "code": str(code), "message": message})
+
+    def answer(self) -> bytes:
+        """The JSON answer: SUCCESS with the results by code and the listed rejections."""
+        return orjson.dumps({"code": "SUCCESS",
+                             "results": {str(c): n for c, n in self.counts.items()},
+                             "rejected": self.rejected})
+
+
+def take(cols: PaymentColumns, rows: Sequence[int]) -> PaymentColumns:
+    """The payments `rows` of `cols`, in that order, as new columns."""
+    idx = np.asarray(rows, dtype=np.intp)
+
+    def pick(xs: list) -> list:
+        return [xs[i] for i in rows]
+
+    return PaymentColumns(pick(cols.transaction_id), pick(cols.appid), pick(cols.mchid),
+                          pick(cols.openid), cols.total_fen[idx], cols.time_s[idx],
+                          cols.payer_total_fen[idx], pick(cols.currency),
+                          pick(cols.trade_type), pick(cols.out_trade_no),
+                          pick(cols.device_id), pick(cols.coupon_ids))
+
+
+def pay_columns(engine: Any, journal: Journal | None, cols: PaymentColumns, tally: Tally,
+                metrics: Metrics, first_index: int = 0,
+                indices: Sequence[int] | None = None) -> None:
+    """Apply payments `cols` in order, journal those applied, and count the results.
+
+    Rejections are listed with their index in the request: `indices[i]` when given,
+    else `first_index + i`.
+    """
+    outcomes: list[Outcome] = engine.pay_columns(cols)
+    codes = [o.code for o in outcomes]
+    counts = Counter(codes)
+    tally.counts.update(counts)
+    for code, n in counts.items():
+        metrics.event("payment", code, n)
+    if counts.get(_APPLIED, 0) == len(cols):
+        applied: PaymentColumns | None = cols
+    else:
+        rows = []
+        for i, o in enumerate(outcomes):
+            if o.code is _APPLIED:
+                rows.append(i)
+            elif o.code not in _OK:
+                tally.reject(first_index + i if indices is None else indices[i], o.code,
+                             o.message)
+        applied = take(cols, rows) if rows else None
+    if journal is not None and applied is not None:
+        journal.append_payments(applied)
+
+
+def apply_events(engine: EngineLike, journal: Journal | None, events: list[Any],
+                 metrics: Metrics) -> Tally:
+    """Apply a JSON batch's `events` ({kind, data} each) in order; runs of payments go
+    through the batch path. Returns the tally; the caller flushes the journal."""
+    tally = Tally()
+    run: list[Payment] = []
+    run_at: list[int] = []
+
+    def flush_run() -> None:
+        if run:
+            pay_columns(engine, journal, from_payments(run), tally, metrics, indices=run_at)
+            run.clear()
+            run_at.clear()
+
+    submit = engine.submit
+    for i, ev in enumerate(events):
+        if type(ev) is not dict or type(kind := ev.get("kind")) is not str:
+            tally.counts["bad_type"] += 1
+            tally.reject(i, "bad_type", "event must be {kind, data}")
+            continue
+        data = ev.get("data")
+        if kind == "payment":
+            parsed = parse(kind, data)
+            if type(parsed) is Outcome:  # malformed: refused without touching the engine
+                tally.counts[parsed.code] += 1
+                metrics.event(kind, parsed.code)
+                tally.reject(i, parsed.code, parsed.message)
+            else:
+                run.append(parsed)
+                run_at.append(i)
+            continue
+        flush_run()
+        out = submit(kind, data)
+        tally.counts[out.code] += 1
+        metrics.event(kind, out.code)
+        if out.ok:
+            if journal is not None and out.code != Code.DUPLICATE:
+                journal.append(kind, data)
+        else:
+            tally.reject(i, out.code, out.message)
+    flush_run()
+    return tally
+
+
+def decode_columns(body: bytes) -> PaymentColumns:
+    """The payments of a columnar body (core.payment_columns' compact form); raises
+    Rejection 400 when it does not parse or holds more than the batch limit."""
+    if len(body) < 4:
+        raise errors.malformed("columnar body shorter than its head")
+    n = count_of(body)
+    if not 0 < n <= limits.COLUMNS_PAYMENTS_MAX:
+        raise errors.bad_value(f"1..{limits.COLUMNS_PAYMENTS_MAX} payments a request, got {n}")
+    try:
+        return decode(body)
+    except ValueError as e:
+        raise errors.malformed(f"columnar body: {str(e)[:120]}") from None
+
+
+def check_owner(cols: PaymentColumns, owns: Callable[[str], bool]) -> None:
+    """Raise Rejection 421 unless `owns` every openid of `cols`."""
+    for openid in cols.openid:
+        if not owns(openid):
+            raise Rejection(421, "wrong_shard", f"this shard does not own openid {openid[:32]!r}")
