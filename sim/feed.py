@@ -1,8 +1,9 @@
 """Feeding the engine: the one place where model rows become engine inputs.
 
 `feed` takes a batch of input rows in processing order and returns their outcomes
-as numpy columns. It uses the engine's per-input typed API in a tight loop; when
-the engine grows a batch API, only this module changes.
+as numpy columns. Runs of consecutive payments go through the engine's batch path
+(`Engine.pay_columns`, the same per-payment semantics); other inputs, and every
+input when a trace is written, go through the per-input typed API.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from core import (
     Enrollment,
     Outcome,
     Payment,
+    PaymentColumns,
     Refund,
 )
 from sim import ids
@@ -31,6 +33,7 @@ CODES = tuple(Code)
 CODE_INDEX = {c: i for i, c in enumerate(CODES)}
 OK_CODES = np.array([c.ok for c in CODES])
 OFFER, INVITE = 1, 2  # bits of the flags column
+PAY_RUN_MIN = 16  # shorter runs of payments go one by one
 _APPLIED_INDEX = CODE_INDEX[Code.APPLIED]
 _APPLIED = Outcome(Code.APPLIED)
 
@@ -106,6 +109,51 @@ def feed(eng: EngineLike, ctx: FeedContext, tab: Inputs,
     code = np.empty(n, np.int16)
     pts = np.zeros(n, np.int64)
     flags = np.zeros(n, np.int8)
+    kinds = tab.cols["kind"][rows]
+    if on_input is None and hasattr(eng, "pay_columns") and (kinds == PAY).sum() >= PAY_RUN_MIN:
+        # Split into runs of one kind; long runs of payments go as one batch.
+        cut = np.flatnonzero(np.diff(kinds)) + 1
+        for lo, hi in zip(np.r_[0, cut].tolist(), np.r_[cut, n].tolist(), strict=True):
+            part = slice(lo, hi)
+            if kinds[lo] == PAY and hi - lo >= PAY_RUN_MIN:
+                _pay_batch(eng, ctx, tab, rows[part], code[part], pts[part], flags[part])
+            else:
+                _one_by_one(eng, ctx, tab, rows[part], None, code[part], pts[part], flags[part])
+        return code, pts, flags
+    _one_by_one(eng, ctx, tab, rows, on_input, code, pts, flags)
+    return code, pts, flags
+
+
+def _pay_batch(eng: Any, ctx: FeedContext, tab: Inputs, rows: np.ndarray, code: np.ndarray,
+               pts: np.ndarray, flags: np.ndarray) -> None:
+    """Apply payment `rows` with one `pay_columns` call, writing outcomes into the arrays."""
+    c = tab.cols
+    prog, place = c["prog"][rows].tolist(), c["place"][rows].tolist()
+    shopper, ref = c["shopper"][rows].tolist(), c["ref"][rows].tolist()
+    m = len(rows)
+    appids, mchids, currencies = ctx.appids, ctx.mchids, ctx.currencies
+    openid, txid, cid = ids.openid, ids.transaction_id, ids.input_id
+    cols = PaymentColumns(
+        [txid(r) for r in rows.tolist()], [appids[q][0] for q in prog],
+        [mchids[p] for p in place], [openid(q, 0, i) for q, i in zip(prog, shopper, strict=True)],
+        c["amount"][rows].astype(np.int64),
+        np.floor(c["t_s"][rows]).astype(np.int64) + ctx.start_s,
+        c["payer"][rows].astype(np.int64), [currencies[k] for k in c["currency"][rows].tolist()],
+        ["MICROPAY"] * m, [""] * m, [""] * m,
+        [(cid("cp", r),) if r >= 0 else () for r in ref])
+    index = CODE_INDEX
+    for k, out in enumerate(eng.pay_columns(cols)):
+        code[k] = index[out.code]
+        pts[k] = out.points
+        if out.offer_membership or out.friend_invite:
+            flags[k] = out.offer_membership * OFFER | out.friend_invite * INVITE
+
+
+def _one_by_one(eng: EngineLike, ctx: FeedContext, tab: Inputs, rows: np.ndarray,
+                on_input: Callable[[int, Any], None] | None, code: np.ndarray, pts: np.ndarray,
+                flags: np.ndarray) -> None:
+    """Apply `rows` one input at a time, writing outcomes into the arrays."""
+    n = len(rows)
     c = tab.cols
     kind, shopper, prog, place = (c["kind"][rows].tolist(), c["shopper"][rows].tolist(),
                                   c["prog"][rows].tolist(), c["place"][rows].tolist())
@@ -155,4 +203,3 @@ def feed(eng: EngineLike, ctx: FeedContext, tab: Inputs,
         pts[k] = out.points
         if out.offer_membership or out.friend_invite:
             flags[k] = out.offer_membership * OFFER | out.friend_invite * INVITE
-    return code, pts, flags

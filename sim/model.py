@@ -153,12 +153,16 @@ class Model:
         rows = self.tab.append(kind=np.full(n, PAY, np.int8), shopper=shopper, prog=q,
                                place=place, station=station, t_s=success_s, amount=amount,
                                payer=payer, ref=ref, currency=cur, app=0)
-        self.cal.add(rows, 0, success_s + sc.platform.notify_delay.sample(rng, n))
+        due = success_s + sc.platform.notify_delay.sample(rng, n)
+        self._emit_refunds(rows, amount, success_s, due)
+        self.cal.add(rows, 0, due)
         self.rec.payments(success_s)
         pop.paid[q, shopper] = True
-        self._emit_refunds(rows, amount, success_s)
 
-    def _emit_refunds(self, pay_rows: np.ndarray, amount: np.ndarray, t_s: np.ndarray) -> None:
+    def _emit_refunds(self, pay_rows: np.ndarray, amount: np.ndarray, t_s: np.ndarray,
+                      pay_due: np.ndarray) -> None:
+        """Refund some payments, partly or fully, later; for a share of them the payment's
+        own notification is held up (`pay_due` is moved) until after the refund's."""
         pf, rng = self.sc.platform, self.rng_pay
         pick = np.flatnonzero(rng.random(len(pay_rows)) < pf.refund_prob)
         if not len(pick):
@@ -169,6 +173,12 @@ class Model:
         first = first.astype(np.int64)
         when = t_s[pick] + pf.refund_delay.sample(rng, len(pick))
         self._refund_rows(pay_rows[pick], first, total, when)
+        early = np.flatnonzero(rng.random(len(pick)) < pf.refund_first_prob)
+        if len(early):
+            refund_due = self._refund_due[early]
+            pay_due[pick[early]] = np.maximum(pay_due[pick[early]], refund_due
+                                              + pf.notify_delay.sample(rng, len(early)))
+            self.rec.count("refunds_before_payment", len(early))
         again = np.flatnonzero(partial & (rng.random(len(pick)) < pf.refund_second_prob))
         if len(again):
             left = total[again] - first[again]
@@ -177,15 +187,18 @@ class Model:
                               when[again] + pf.refund_delay.sample(rng, len(again)))
 
     def _refund_rows(self, pay_rows: np.ndarray, refund: np.ndarray, total: np.ndarray,
-                     when: np.ndarray) -> None:
+                     when: np.ndarray) -> np.ndarray:
         c = self.tab.cols
         rows = self.tab.append(kind=np.full(len(pay_rows), REFUND, np.int8),
                                shopper=c["shopper"][pay_rows], prog=c["prog"][pay_rows],
                                place=c["place"][pay_rows], station=c["station"][pay_rows],
                                t_s=when, amount=refund, payer=total, ref=pay_rows,
                                currency=c["currency"][pay_rows], app=0)
-        self.cal.add(rows, 0, when + self.sc.platform.notify_delay.sample(self.rng_pay, len(rows)))
+        due = when + self.sc.platform.notify_delay.sample(self.rng_pay, len(rows))
+        self.cal.add(rows, 0, due)
+        self._refund_due = due  # for _emit_refunds: when these refunds are delivered
         self.rec.count("refunds", len(rows))
+        return rows
 
     # -------------------------------------------------------------- engagement
     def emit_engagement(self, t0: float, t1: float) -> None:

@@ -91,6 +91,7 @@ class Platform:
     refund_partial_prob: float = 0.5
     refund_second_prob: float = 0.1  # a partial refund is followed by another
     refund_delay: Dist = REFUND_DELAY
+    refund_first_prob: float = 0.0  # a refund is delivered before its payment's notification
 
 
 @dataclass(frozen=True, slots=True)
@@ -324,7 +325,8 @@ def _read_platform(t: Section) -> Platform:
         t.get("refund_prob", float, d.refund_prob, check=_prob),
         t.get("refund_partial_prob", float, d.refund_partial_prob, check=_prob),
         t.get("refund_second_prob", float, d.refund_second_prob, check=_prob),
-        read_dist(t, "refund_delay_s", d.refund_delay))
+        read_dist(t, "refund_delay_s", d.refund_delay),
+        t.get("refund_first_prob", float, d.refund_first_prob, check=_prob))
     t.done()
     return p
 
