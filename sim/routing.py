@@ -1,19 +1,14 @@
 """core's routing (`shard_of`: crc32 of the key, modulo shards) for many model openids
-at once: the same numbers, computed over numpy columns instead of one string at a time."""
+at once: the openids are built as a byte matrix from numpy columns (no Python strings)
+and hashed with core's `crc32_rows`."""
 
 from __future__ import annotations
 
 import numpy as np
 
+from core.routing import crc32_rows
 from sim.ids import PROGRAM_TAGS
 
-_POLY = 0xEDB88320
-_TABLE = np.zeros(256, np.uint32)
-for _i in range(256):
-    _c = _i
-    for _ in range(8):
-        _c = (_c >> 1) ^ _POLY if _c & 1 else _c >> 1
-    _TABLE[_i] = _c
 _TAGS = np.frombuffer(PROGRAM_TAGS.encode(), np.uint8)
 # The last 18 of the 24 digits (int64 holds 10^18); shopper numbers are far smaller.
 _POW10 = 10 ** np.arange(17, -1, -1, dtype=np.int64)
@@ -30,14 +25,6 @@ def openid_bytes(prog: np.ndarray, app: np.ndarray, shopper: np.ndarray) -> np.n
     b[:, 4:10] = ord("0")
     b[:, 10:] = (shopper[:, None] // _POW10 % 10 + ord("0")).astype(np.uint8)
     return b
-
-
-def crc32_rows(b: np.ndarray) -> np.ndarray:
-    """Return zlib.crc32 of each row of uint8 matrix `b` (all rows the same length)."""
-    crc = np.full(len(b), 0xFFFFFFFF, np.uint32)
-    for k in range(b.shape[1]):
-        crc = _TABLE[(crc ^ b[:, k]) & 0xFF] ^ (crc >> np.uint32(8))
-    return crc ^ np.uint32(0xFFFFFFFF)
 
 
 def openid_shards(prog: np.ndarray, app: np.ndarray, shopper: np.ndarray,
