@@ -1,0 +1,117 @@
+"""The batch half of `paymember bench service`: JSON batches and columnar bodies.
+
+Each is posted by a sequential client (one request in flight) and measured as
+events per second of wall time and per second of the service's CPU time; the
+engine's own in-process rates on the same payments are printed beside them as
+the ceilings of each path.
+"""
+
+from __future__ import annotations
+
+import http.client
+import time
+from typing import Any
+from urllib.parse import urlparse
+
+import orjson
+
+from core import PaymentColumns, from_payments
+from core.feed import parse
+from loadtests import procs
+from loadtests.client import EVENTS_BATCH, PAYMENTS_COLUMNS, Notifier
+from loadtests.limits import COLUMNS_PAYMENTS_MAX
+from loadtests.payloads import payment_data
+from loadtests.population import brands_of, openid_of
+
+JSON_EVENTS = 10_000  # events a JSON batch
+JSON_ROUNDS = 10
+COLUMNS_ROUNDS = 50  # columnar bodies of COLUMNS_PAYMENTS_MAX payments each
+MEMBERS = 50_000
+
+Request = tuple[str, bytes, dict[str, str]]
+
+
+def payments(program: str, prefix: str, n: int, now_s: int) -> list[dict[str, Any]]:
+    """`n` distinct payments of the program's first brand, over MEMBERS members."""
+    brand = brands_of((program,))[0]
+    return [payment_data(f"{prefix}{i:010d}", brand.appid, brand.mchids[i % 2],
+                         openid_of(i % MEMBERS), 1000 + i % 700, now_s) for i in range(n)]
+
+
+def columns(datas: list[dict[str, Any]]) -> PaymentColumns:
+    """The payments `datas` as columns."""
+    return from_payments([parse("payment", d) for d in datas])
+
+
+def json_requests(notifier: Notifier, datas: list[dict[str, Any]]) -> list[Request]:
+    """Signed JSON batches of JSON_EVENTS payments each."""
+    out = []
+    for i in range(0, len(datas), JSON_EVENTS):
+        body = orjson.dumps({"events": [{"kind": "payment", "data": d}
+                                        for d in datas[i:i + JSON_EVENTS]]})
+        out.append((EVENTS_BATCH, body, notifier.api_headers("POST", EVENTS_BATCH, body)))
+    return out
+
+
+def columns_requests(notifier: Notifier, cols: PaymentColumns) -> list[Request]:
+    """Signed columnar bodies of COLUMNS_PAYMENTS_MAX payments each."""
+    out = []
+    for i in range(0, len(cols), COLUMNS_PAYMENTS_MAX):
+        body, headers = notifier.columns(cols.slice(i, i + COLUMNS_PAYMENTS_MAX))
+        out.append((PAYMENTS_COLUMNS, body, headers))
+    return out
+
+
+def post_all(url: str, requests: list[Request], pid: int) -> dict[str, float]:
+    """POST each request in turn; return wall and service CPU seconds, events applied and
+    requests that failed (not 200, or a rejection listed)."""
+    u = urlparse(url)
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=120)
+    failed = applied = 0
+    cpu0, t0 = procs.cpu_seconds(pid), time.perf_counter()
+    for path, body, headers in requests:
+        conn.request("POST", path, body, headers)
+        r = conn.getresponse()
+        doc = orjson.loads(r.read())
+        if r.status != 200 or doc.get("rejected"):
+            failed += 1
+        applied += doc.get("results", {}).get("applied", 0)
+    wall, cpu = time.perf_counter() - t0, procs.cpu_seconds(pid) - cpu0
+    conn.close()
+    return {"wall_s": wall, "cpu_s": cpu, "applied": applied, "failed": failed}
+
+
+def engine_rates(program: str, now_s: int) -> dict[str, float]:
+    """Payments/s in this process: `Engine.submit` per dict, and `Engine.pay_columns`
+    on ready columns (the ceilings of the JSON and the columnar paths)."""
+    from core import Engine, load_program
+
+    datas = payments(program, "I", 50_000, now_s)
+    eng = Engine([load_program(program)])
+    t0 = time.perf_counter()
+    for d in datas:
+        eng.submit("payment", d)
+    submit = len(datas) / (time.perf_counter() - t0)
+    cols = columns(payments(program, "K", 200_000, now_s))
+    eng = Engine([load_program(program)])
+    t0 = time.perf_counter()
+    for i in range(0, len(cols), COLUMNS_PAYMENTS_MAX):
+        eng.pay_columns(cols.slice(i, i + COLUMNS_PAYMENTS_MAX))
+    return {"submit": submit, "pay_columns": len(cols) / (time.perf_counter() - t0)}
+
+
+def print_batch(ref: dict[str, float], js: dict[str, float], col: dict[str, float],
+                col_events: int, json_events: int, eng: dict[str, float]) -> None:
+    """Print the batch figures."""
+    print("batch endpoints (sequential client, 1 shard, journal off):")
+    print(f"  trivial endpoint     : {json_events / ref['wall_s']:10.0f} events/s wall "
+          f"(the JSON batches, read and answered)")
+    print(f"  /v1/events:batch     : {json_events / js['wall_s']:10.0f} events/s wall, "
+          f"{json_events / max(js['cpu_s'], 1e-9):10.0f} per service CPU-second "
+          f"({JSON_ROUNDS} x {JSON_EVENTS} payments; failed requests {js['failed']:.0f})")
+    print(f"  /v1/payments:columns : {col_events / col['wall_s']:10.0f} events/s wall, "
+          f"{col_events / max(col['cpu_s'], 1e-9):10.0f} per service CPU-second "
+          f"({COLUMNS_ROUNDS} x {COLUMNS_PAYMENTS_MAX} payments; failed requests "
+          f"{col['failed']:.0f})")
+    print(f"  engine, in-process   : submit {eng['submit']:10.0f}/s, pay_columns "
+          f"{eng['pay_columns']:10.0f}/s (the ceilings; target 1,000,000 events/s per core)")
