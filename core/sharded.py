@@ -1,0 +1,431 @@
+"""`ShardedEngine`: the engine split by member key over N worker processes, one a shard.
+
+Every input goes to the shard `core.routing` names for its openid (a unionid-only input
+to the shards holding that unionid's account); the router sends to every shard before
+collecting any answer, so shards apply their parts at the same time on different cores.
+Refunds, which name no shopper, go to the shard that applied their payment, found by
+asking the shards; one whose payment no shard has seen is held by the router until the
+payment arrives (core/sharded_parking.py). docs/sharding.md states the rules, and what
+happens to a person whose openids live on different shards.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+from collections.abc import Sequence
+from multiprocessing.connection import Connection, wait
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+
+from core.engine import Engine
+from core.feed import parse
+from core.journal import FsyncPolicy
+from core.payment_columns import PaymentColumns
+from core.program import Program
+from core.routing import shard_of, shards_of
+from core.sharded_parking import RefundParking
+from core.sharded_routes import (
+    BY_OPENID,
+    BY_TRANSACTION,
+    BY_UNIONID,
+    EVERY_SHARD,
+    combine,
+    route,
+    sum_balances,
+    sum_stats,
+)
+from core.sharded_wire import (
+    BALANCE,
+    HOLDERS,
+    INVARIANTS,
+    LOCATE,
+    PID,
+    QUIT,
+    REPLY_OK,
+    STATS,
+    SUBMIT,
+    BatchOutcomes,
+    empty_outcomes,
+    outcome_of,
+    pay_request,
+    read_pay_reply,
+    scatter,
+    take,
+)
+from core.sharded_worker import serve
+from core.types import Balance, Code, Outcome, Refund
+
+# Limits of the sharded engine (beside core/limits.py's, which they do not change).
+SHARDS_MAX = 64
+PAY_ROWS_PER_SHARD = 8192  # rows a shard gets in one PAY message
+SUBMIT_ROWS_MAX = 4096  # plain-dict inputs in one round of submit_many
+REPLY_TIMEOUT_S = 120.0  # one message's answer; a chunk takes well under a second
+START_TIMEOUT_S = 600.0  # a shard's start, recovery included
+QUIT_TIMEOUT_S = 60.0
+
+
+class ShardError(RuntimeError):
+    """A shard worker died, failed, or did not answer in time; the engine is unusable."""
+
+
+class ShardedEngine:
+    """N engines in N processes behind one router; a context manager that closes them."""
+
+    def __init__(self, programs: Sequence[Program], shards: int,
+                 journal_dir: str | Path | None = None, fsync: str = "always", *,
+                 reply_timeout_s: float = REPLY_TIMEOUT_S, start_method: str = "fork") -> None:
+        """Start `shards` workers for `programs`; with `journal_dir`, each recovers from and
+        journals to `journal_dir`/shard-i, and the router's parked refunds to .../router.
+
+        `start_method` is multiprocessing's: "fork" (the default) starts fast and needs no
+        `if __name__ == "__main__"` guard in the caller's script; "spawn" inherits nothing.
+        Raises ValueError (bad shard count, fsync policy or start method, conflicting programs),
+        ShardError when a worker does not start (its recovery error in the message).
+        """
+        if not 1 <= shards <= SHARDS_MAX:
+            raise ValueError(f"shards must be 1..{SHARDS_MAX}, got {shards}")
+        FsyncPolicy.parse(fsync)
+        self.programs = list(programs)
+        self.scratch = Engine(self.programs)  # validates refunds before parking them
+        self.tiers = {p.id: [t.name for t in p.tiers] for p in self.programs}
+        self.shards = shards
+        self.timeout_s = reply_timeout_s
+        self.counts: dict[str, int] = {}
+        self.broken = ""
+        self.closed = False
+        ctx = mp.get_context(start_method)
+        self.procs: list[Any] = []
+        self.conns: list[Connection] = []
+        root = None if journal_dir is None else str(journal_dir)
+        for i in range(shards):
+            here, there = ctx.Pipe()
+            # A forked worker closes its copies of the other shards' router ends, so that
+            # each worker sees end-of-file as soon as the router is gone.
+            others = [c.fileno() for c in self.conns] if start_method == "fork" else []
+            p = ctx.Process(target=serve, args=(there, i, self.programs, root, fsync, others),
+                            name=f"paymember-shard-{i}", daemon=True)
+            p.start()
+            there.close()
+            self.procs.append(p)
+            self.conns.append(here)
+        try:
+            for i in range(shards):
+                self._reply(i, START_TIMEOUT_S)
+            self.parking = RefundParking(None if root is None else Path(root) / "router", fsync)
+            self._hand_over_parked()
+        except BaseException:
+            self._stop_all()
+            raise
+
+    # ------------------------------------------------------------------ messaging
+    def _fail(self, message: str) -> ShardError:
+        self.broken = self.broken or message
+        return ShardError(message)
+
+    def _send(self, i: int, msg: bytes) -> None:
+        if self.broken:
+            raise ShardError(self.broken)
+        try:
+            self.conns[i].send_bytes(msg)
+        except OSError:
+            raise self._fail(self._death(i)) from None
+
+    def _death(self, i: int) -> str:
+        p = self.procs[i]
+        p.join(1.0)
+        return f"shard {i} (pid {p.pid}) died (exit code {p.exitcode})"
+
+    def _reply(self, i: int, timeout_s: float | None = None) -> memoryview:
+        """The answer of shard `i`, waiting at most the timeout; ShardError otherwise."""
+        conn, p = self.conns[i], self.procs[i]
+        ready = wait([conn, p.sentinel], self.timeout_s if timeout_s is None else timeout_s)
+        if not ready:
+            raise self._fail(f"shard {i} (pid {p.pid}) did not answer within "
+                             f"{self.timeout_s if timeout_s is None else timeout_s} s")
+        try:
+            msg = conn.recv_bytes() if conn in ready or conn.poll() else None
+        except (EOFError, OSError):
+            msg = None
+        if msg is None:
+            raise self._fail(self._death(i))
+        if msg[:1] != REPLY_OK:
+            raise self._fail(msg[1:].decode(errors="replace"))
+        return memoryview(msg)[1:]
+
+    def _ask(self, msgs: dict[int, bytes]) -> dict[int, memoryview]:
+        """Send each shard its message, then collect every answer."""
+        for i, m in msgs.items():
+            self._send(i, m)
+        return {i: self._reply(i) for i in msgs}
+
+    def _ask_all(self, op: bytes, body: Any) -> list[Any]:
+        msg = op + orjson.dumps(body)
+        return [orjson.loads(r) for r in self._ask(dict.fromkeys(range(self.shards), msg))
+                .values()]
+
+    # ------------------------------------------------------------------ payments, batched
+    def pay_columns(self, cols: PaymentColumns) -> BatchOutcomes:
+        """Apply payments `cols` (each on its openid's shard, all shards at once), with the
+        per-event semantics; returns each row's code, points and flags.
+
+        Raises ShardError when a shard dies or does not answer.
+        """
+        n = len(cols)
+        res = empty_outcomes(n)
+        step = PAY_ROWS_PER_SHARD * self.shards
+        start = 0
+        plan = self._plan(cols, 0, min(step, n)) if n else None
+        while plan is not None:
+            for i, (_rows, _after, msg) in plan.items():
+                self._send(i, msg)
+            start += step
+            # Split and encode the next chunk while the shards apply this one.
+            nxt = self._plan(cols, start, min(start + step, n)) if start < n else None
+            for i, (rows, after, _msg) in plan.items():
+                part, after_outs = read_pay_reply(self._reply(i))
+                scatter(res, rows, part)
+                self._settle(after, after_outs)
+            plan = nxt
+        self.parking.tidy()
+        return res
+
+    def _plan(self, cols: PaymentColumns, a: int, b: int
+              ) -> dict[int, tuple[np.ndarray, list, bytes]]:
+        """Per shard: its rows of cols[a:b] (batch row numbers), refunds it applies after
+        rows, and the PAY message."""
+        part = cols.slice(a, b) if a or b < len(cols) else cols
+        waiting = self._waiting(part.transaction_id)
+        if self.shards == 1:
+            rows = np.arange(a, b, dtype=np.int64)
+            return {0: (rows, waiting, pay_request(part, waiting))}
+        sh = shards_of(part.openid, self.shards)
+        order = np.argsort(sh, kind="stable")
+        bounds = np.searchsorted(sh[order], np.arange(self.shards + 1)).tolist()
+        out = {}
+        for i in range(self.shards):
+            local = order[bounds[i]:bounds[i + 1]]
+            if not len(local):
+                continue
+            mine = [(int(np.searchsorted(local, r)), d) for r, d in waiting if sh[r] == i]
+            out[i] = (local + a, mine, pay_request(take(part, local), mine))
+        return out
+
+    def _waiting(self, txids: list[str]) -> list[tuple[int, list[Any]]]:
+        """Parked refunds of payments among `txids`, taken out: [(row of the payment, [data])]."""
+        if not len(self.parking):
+            return []
+        hits = set(filter(self.parking.by_txid.__contains__, txids))
+        found = []
+        for row, t in enumerate(txids):
+            if t in hits:
+                hits.discard(t)
+                found.append((row, self.parking.pop(t)))
+        return found
+
+    def _settle(self, after: list[tuple[int, list[Any]]], outs: list[list[Outcome]]) -> None:
+        """Book the answers of handed-over refunds: put back those whose payment did not
+        apply, count those their shard rejected (as the engine counts a held refund's)."""
+        for (_row, datas), res in zip(after, outs, strict=True):
+            back = [d for d, o in zip(datas, res, strict=True) if o.code is Code.HELD]
+            self.parking.restore(back)
+            self.parking.handed(len(datas) - len(back))
+            for o in res:
+                if not o.ok:
+                    key = "held_refund_rejected:" + o.code.value
+                    self.counts[key] = self.counts.get(key, 0) + 1
+
+    # ------------------------------------------------------------------ other inputs
+    def submit(self, kind: str, data: Any) -> Outcome:
+        """Apply one input given as plain data (as `Engine.submit`); see `submit_many`."""
+        return self.submit_many(kind, [data])[0]
+
+    def submit_many(self, kind: str, datas: Sequence[Any]) -> list[Outcome]:
+        """Apply inputs of one `kind` given as plain data, in order, each on its shard(s);
+        bad data gets a rejection Outcome as from `Engine.submit`.
+
+        Raises ShardError when a shard dies or does not answer.
+        """
+        out: list[Outcome] = []
+        for a in range(0, len(datas), SUBMIT_ROWS_MAX):
+            out += self._submit_round(kind, datas[a:a + SUBMIT_ROWS_MAX])
+        self.parking.tidy()
+        return out
+
+    def _submit_round(self, kind: str, datas: Sequence[Any]) -> list[Outcome]:
+        routes = [route(kind, d) for d in datas]
+        targets = self._targets(kind, datas, routes)
+        res: list[Outcome | None] = [t if isinstance(t, Outcome) else None for t in targets]
+        per: dict[int, tuple[list[Any], list[int]]] = {}
+        for j, t in enumerate(targets):
+            if not isinstance(t, Outcome):
+                for i in t:
+                    rows, who = per.setdefault(i, ([], []))
+                    rows.append(datas[j])
+                    who.append(j)
+        after: dict[int, list[tuple[int, list[Any]]]] = {}
+        if kind == "payment" and len(self.parking):
+            for i, (rows, _who) in per.items():
+                txids = [d.get("transaction_id") if isinstance(d, dict) else None for d in rows]
+                after[i] = self._waiting([t if isinstance(t, str) else "" for t in txids])
+        msgs = {i: SUBMIT + orjson.dumps([kind, rows, after.get(i, [])])
+                for i, (rows, _who) in per.items()}
+        answers: dict[int, list[Outcome]] = {j: [] for j, r in enumerate(res) if r is None}
+        for i, body in self._ask(msgs).items():
+            outs, after_outs = orjson.loads(body)
+            for j, row in zip(per[i][1], outs, strict=True):
+                answers[j].append(outcome_of(row))
+            self._settle(after.get(i, []), [[outcome_of(r) for r in a] for a in after_outs])
+        for j, outs in answers.items():
+            res[j] = combine(outs)
+        assert all(r is not None for r in res)
+        return res  # type: ignore[return-value]
+
+    def _targets(self, kind: str, datas: Sequence[Any], routes: list[tuple[str, str]]
+                 ) -> list[list[int] | Outcome]:
+        """The shards each input goes to, or its Outcome when no shard takes it."""
+        n = self.shards
+        holders: dict[tuple[str, str], list[int]] = {}
+        named = sorted({(d.get("program"), k) for d, (how, k) in zip(datas, routes, strict=True)
+                        if how == BY_UNIONID and isinstance(d.get("program"), str)})
+        if named and n > 1:
+            has = self._ask_all(HOLDERS, named)
+            holders = {w: [i for i in range(n) if has[i][k]] for k, w in enumerate(named)}
+        located: dict[str, int] = {}
+        txids = sorted({k for how, k in routes if how == BY_TRANSACTION})
+        if txids:
+            found = self._ask_all(LOCATE, txids)
+            for k, t in enumerate(txids):
+                for i in range(n):
+                    if found[i][k]:
+                        located[t] = i
+        out: list[list[int] | Outcome] = []
+        for d, (how, key) in zip(datas, routes, strict=True):
+            if how == BY_OPENID:
+                out.append([shard_of(key, n)])
+            elif how == BY_UNIONID:
+                out.append(holders.get((d.get("program"), key)) or [shard_of(key, n)])
+            elif how == BY_TRANSACTION:
+                i = located.get(key)
+                out.append([i] if i is not None else self._park(d))
+            elif how == EVERY_SHARD:
+                out.append(list(range(n)))
+            else:
+                out.append([0])
+        self.parking.flush()
+        return out
+
+    def _park(self, data: Any) -> Outcome:
+        """A refund whose payment no shard has: its rejection, DUPLICATE, or HELD (parked)."""
+        r = parse("refund", data)
+        if type(r) is Outcome:
+            return r
+        assert isinstance(r, Refund)
+        seen = self.parking.seen(r)
+        if seen is not None:
+            return seen
+        out = self.scratch.refund(r)  # an engine with no payments: HELD or the rejection
+        if out.code is not Code.HELD:
+            return out
+        self.scratch = Engine(self.programs)
+        return self.parking.park(data)
+
+    def _hand_over_parked(self) -> None:
+        """Hand parked refunds whose payment a shard has to it (after recovery)."""
+        if not len(self.parking):
+            return
+        txids = sorted(self.parking.by_txid)
+        found = self._ask_all(LOCATE, txids)
+        for i in range(self.shards):
+            datas = [d for k, t in enumerate(txids) if found[i][k] for d in self.parking.pop(t)]
+            if datas:
+                self._settle([(0, datas)], [self._submit_round("refund", datas)])
+        self.parking.checkpoint()
+
+    # ------------------------------------------------------------------ queries
+    def balance(self, program: str, unionid: str = "", appid: str = "",
+                openid: str = "") -> Balance | None:
+        """Balances of a shopper: by (appid, openid), its shard's account; by unionid, the
+        sum of the unionid's accounts on every shard (highest tier). None if unknown."""
+        ask = [program, unionid, appid, openid]
+        if unionid or not openid:
+            parts = [Balance(**b) for b in self._ask_all(BALANCE, ask) if b is not None]
+            return sum_balances(parts, self.tiers[program]) if parts else None
+        i = shard_of(openid, self.shards)
+        self._send(i, BALANCE + orjson.dumps(ask))
+        b = orjson.loads(self._reply(i))
+        return None if b is None else Balance(**b)
+
+    def stats(self) -> dict[str, Any]:
+        """`Engine.stats()` summed over shards (accounts counted per shard), plus the router's
+        parked refunds in `refunds_held` and its counters."""
+        out = sum_stats([*self._ask_all(STATS, None), {"counts": self.counts}])
+        out["refunds_held"] = out.get("refunds_held", 0) + len(self.parking)
+        out["shards"] = self.shards
+        return out
+
+    def check_invariants(self) -> list[str]:
+        """Every shard's `check_invariants` findings, named by shard, and the router's: no
+        parked refund's payment is on a shard. [] when all hold."""
+        bad = [f"shard {i}: {m}" for i, ms in enumerate(self._ask_all(INVARIANTS, None))
+               for m in ms]
+        if len(self.parking):
+            txids = sorted(self.parking.by_txid)
+            for i, found in enumerate(self._ask_all(LOCATE, txids)):
+                bad += [f"router: refund for {t} parked but shard {i} has the payment"
+                        for t, f in zip(txids, found, strict=True) if f]
+        return bad
+
+    def worker_pids(self) -> list[int]:
+        """The process id each shard reports for itself."""
+        return [pid for pid, _ in self._ask_all(PID, None)]
+
+    def recovered_inputs(self) -> int:
+        """Inputs the shards replayed from their journals when they started."""
+        return sum(k for _, k in self._ask_all(PID, None))
+
+    # ------------------------------------------------------------------ closing
+    def close(self) -> None:
+        """Stop the workers gracefully (each makes its journal durable and exits), close the
+        router's journal and join; a second call does nothing.
+
+        Raises ShardError if a worker fails to quit (it is killed); not if one had died
+        and was reported already.
+        """
+        if self.closed:
+            return
+        self.closed = True
+        error = None
+        try:
+            if not self.broken:
+                self._ask(dict.fromkeys(range(self.shards), QUIT))
+        except ShardError as e:
+            error = e
+        finally:
+            self.parking.close()
+            self._stop_all()
+        if error is not None:
+            raise error
+
+    def _stop_all(self) -> None:
+        for conn in self.conns:
+            conn.close()  # a worker waiting for a request sees EOF and exits
+        for p in self.procs:
+            p.join(QUIT_TIMEOUT_S)
+            if p.is_alive():
+                p.kill()
+                p.join()
+        self.closed = True
+
+    def __enter__(self) -> ShardedEngine:
+        """Use as `with ShardedEngine(...) as eng:`."""
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        """Close the engine."""
+        self.close()
+
+
+__all__ = ["ShardError", "ShardedEngine"]
