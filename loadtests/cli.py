@@ -33,7 +33,17 @@ def register(sub: argparse._SubParsersAction, bench: argparse._SubParsersAction)
     lt.add_argument("--duration", type=float, help="override the scenario's duration, seconds")
     lt.add_argument("--out", default="reports/runs/loadtest", help="output directory")
     lt.add_argument("--shards", type=int, help="override the scenario's shard count")
-    lt.add_argument("--processes", type=int, help="Locust worker processes (default: scenario)")
+    lt.add_argument("--processes", type=int,
+                    help="generator processes (Locust workers; default: scenario)")
+    lt.add_argument("--members", type=int, help="override the scenario's member population")
+    lt.add_argument("--generator", choices=("locust", "fast"),
+                    help="locust (the whole mix) or fast (pre-built notifications, open loop)")
+    lt.add_argument("--scaling", action="store_true",
+                    help="run the scenario at each of --shards-list and --members-list and "
+                         "write DIR/scaling.json and DIR/scaling.html")
+    lt.add_argument("--shards-list", default="1,2", help="shard counts for --scaling")
+    lt.add_argument("--members-list", default="10000,100000,1000000",
+                    help="member populations for --scaling")
     lt.set_defaults(func=_loadtest)
 
     b = bench.add_parser("service", help="service throughput against a trivial endpoint (wrk)")
@@ -60,8 +70,20 @@ def _loadtest(args: argparse.Namespace) -> int:
     if args.duration is not None and not 0 < args.duration <= limits.LOADTEST_DURATION_S_MAX:
         print(f"paymember loadtest: --duration must be in (0, {limits.LOADTEST_DURATION_S_MAX}]")
         return 2
+    if args.scaling:
+        from loadtests.scaling import run_scaling
+
+        try:
+            shards = [int(x) for x in args.shards_list.split(",")]
+            members = [int(x) for x in args.members_list.split(",")]
+        except ValueError:
+            print("paymember loadtest: --shards-list and --members-list take integers a,b,c")
+            return 2
+        return run_scaling(args.scenario, args.out, shards, members, duration_s=args.duration,
+                           processes=args.processes, generator=args.generator)
     return run_loadtest(args.scenario, args.out, duration_s=args.duration, shards=args.shards,
-                        processes=args.processes)
+                        processes=args.processes, members=args.members,
+                        generator=args.generator)
 
 
 def _bench_service(args: argparse.Namespace) -> int:

@@ -8,3 +8,4 @@ URLS = "PAYMEMBER_LOAD_URLS"  # JSON list of the shards' base URLs, shard order
 OUT = "PAYMEMBER_LOAD_OUT"  # output directory
 PROCESSES = "PAYMEMBER_LOAD_PROCESSES"  # Locust worker processes (for member slices)
 SIGNED = "PAYMEMBER_LOAD_SIGNED"  # "0": the service runs with verification off
+MEMBERS = "PAYMEMBER_LOAD_MEMBERS"  # optional override of the scenario's member population

@@ -101,3 +101,45 @@ def free_port() -> int:
 def python() -> str:
     """Return the interpreter of this process (the project's venv)."""
     return sys.executable
+
+
+class CpuSampler:
+    """Samples the CPU seconds of process trees once a `period_s`, in a daemon thread."""
+
+    def __init__(self, period_s: float = 0.5) -> None:
+        import threading
+
+        self.period_s = period_s
+        self.trees: dict[str, list[int]] = {}
+        self.samples: list[tuple[float, dict[str, float]]] = []  # (epoch s, name -> cpu s)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def watch(self, name: str, pid: int) -> None:
+        """Count process `pid` (and its children) under `name`."""
+        self.trees.setdefault(name, []).append(pid)
+
+    def start(self) -> None:
+        """Start sampling."""
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop sampling (takes one last sample)."""
+        self._stop.set()
+        self._thread.join(self.period_s * 4 + 5)
+
+    def _loop(self) -> None:
+        while True:  # bounded by stop(); one sample a period
+            self.samples.append((time.time(), {n: sum(cpu_seconds(p) for p in pids)
+                                               for n, pids in list(self.trees.items())}))
+            if self._stop.wait(self.period_s):
+                self.samples.append((time.time(), {n: sum(cpu_seconds(p) for p in pids)
+                                                   for n, pids in list(self.trees.items())}))
+                return
+
+    def cores(self, name: str, t0: float, t1: float) -> float:
+        """Mean cores used by `name` between epoch seconds `t0` and `t1` (0 if unknown)."""
+        inside = [(t, s.get(name, 0.0)) for t, s in self.samples if t0 <= t <= t1]
+        if len(inside) < 2 or inside[-1][0] <= inside[0][0]:
+            return 0.0
+        return max(0.0, (inside[-1][1] - inside[0][1]) / (inside[-1][0] - inside[0][0]))

@@ -11,7 +11,8 @@ from typing import Any
 from loadtests.latency import LatencyRecorder
 
 
-def _png(fig: Any) -> str:
+def png(fig: Any) -> str:
+    """Return `fig` as a base64 PNG."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
     return base64.b64encode(buf.getvalue()).decode()
@@ -35,7 +36,7 @@ def charts(summary: dict[str, Any], recorder: LatencyRecorder, start_s: float) -
     ax.set_xlabel("seconds")
     ax.set_title("Throughput over time")
     ax.legend()
-    out.append(_png(fig))
+    out.append(png(fig))
     plt.close(fig)
 
     fig, ax = plt.subplots(figsize=(9, 3.2))
@@ -47,7 +48,7 @@ def charts(summary: dict[str, Any], recorder: LatencyRecorder, start_s: float) -
     ax.set_ylabel("ms")
     ax.set_title("Latency over time")
     ax.legend()
-    out.append(_png(fig))
+    out.append(png(fig))
     plt.close(fig)
 
     fig, ax = plt.subplots(figsize=(9, 3.2))
@@ -63,7 +64,7 @@ def charts(summary: dict[str, Any], recorder: LatencyRecorder, start_s: float) -
     ax.set_ylabel("ms")
     ax.set_title("Latency distribution")
     ax.legend()
-    out.append(_png(fig))
+    out.append(png(fig))
     plt.close(fig)
 
     rows = summary["stages"]
@@ -79,7 +80,7 @@ def charts(summary: dict[str, Any], recorder: LatencyRecorder, start_s: float) -
         ax.set_yscale("log")
         ax.set_title("Latency against offered load (per stage)")
         ax.legend()
-        out.append(_png(fig))
+        out.append(png(fig))
         plt.close(fig)
     return out
 
@@ -93,7 +94,9 @@ def write_report(path: Path, summary: dict[str, Any], recorder: LatencyRecorder,
         f"<tr><td>{r['stage']}</td><td>{r['users']}</td><td>{r['offered_per_s']}</td>"
         f"<td>{r['achieved_per_s']}</td><td>{r['events_per_s']}</td>"
         f"<td>{r['latency_ms']['p50_ms']}</td><td>{r['latency_ms']['p99_ms']}</td>"
-        f"<td>{r['error_rate']}</td><td>{'yes' if r['slo_ok'] else 'NO'}</td></tr>"
+        f"<td>{r['error_rate']}</td><td>{'yes' if r['slo_ok'] else 'NO'}</td>"
+        f"<td>{r.get('service_cpu_cores', '')}</td><td>{r.get('generator_cpu_cores', '')}</td>"
+        "</tr>"
         for r in summary["stages"])
     imgs = "".join(f'<img src="data:image/png;base64,{c}"><br>'
                    for c in charts(summary, recorder, start_s))
@@ -104,19 +107,24 @@ def write_report(path: Path, summary: dict[str, Any], recorder: LatencyRecorder,
 </head><body><h1>Load test: {html.escape(summary['scenario'])}</h1>
 <p>{summary['requests']} requests in {summary['duration_s']} s:
 <b>{summary['requests_per_s']} requests/s</b>, {summary['events_per_s']} events/s,
-{summary['shards']} shard(s), {summary['processes']} Locust process(es).
+{summary['shards']} shard(s), {summary['processes']} {summary.get('generator', 'locust')}
+generator process(es), {summary.get('members', '')} members.
 Sustainable throughput (highest stage meeting the SLO of p99 &le;
 {summary['slo']['latency_ms_p99']} ms and errors &le; {summary['slo']['error_rate_max']}):
 <b>{summary['sustainable_per_s']} requests/s</b>.
 Invariants: <b>{'ok' if summary['invariants_ok'] else 'VIOLATED'}</b>. Errors: {errors}.
 Bottleneck: <b>{summary.get('bottleneck', 'none')}</b> (service used
-{summary['service_cpu_cores']} of {summary['shards']} core(s)).</p>
+{summary['service_cpu_cores']} of {summary['shards']} core(s) over the run; per stage below:
+"generator" when its processes were busy and the service was not, "machine" when
+neither was: they share the machine's cores with each other and anything else on it).</p>
 <table><tr><th></th>{''.join(f'<th>{h}</th>' for h in head)}</tr>
 <tr><td>corrected</td>{''.join(f'<td>{lat[h]}</td>' for h in head)}</tr>
 <tr><td>uncorrected</td>{''.join(f'<td>{unc[h]}</td>' for h in head)}</tr></table>
 <h2>Stages</h2><table><tr><th>stage</th><th>users</th><th>offered/s</th><th>achieved/s</th>
-<th>events/s</th><th>p50 ms</th><th>p99 ms</th><th>error rate</th><th>SLO</th></tr>{rows}</table>
+<th>events/s</th><th>p50 ms</th><th>p99 ms</th><th>error rate</th><th>SLO</th>
+<th>service cores</th><th>generator cores</th></tr>{rows}</table>
 <h2>Charts</h2>{imgs}
-<p>Locust's own report: <a href="locust.html">locust.html</a>, CSV: locust_stats.csv.</p>
+<p>Locust's own report (Locust runs only): <a href="locust.html">locust.html</a>,
+CSV: locust_stats.csv.</p>
 </body></html>"""
     path.write_text(page, encoding="utf-8")

@@ -13,6 +13,7 @@ import secrets
 import sys
 import time
 import urllib.request
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,9 @@ from loadtests.summary import build_summary
 
 LOCUSTFILES = {"mix": "locustfile.py", "trace": "locustfile_trace.py"}
 GENERATOR_BOUND_CORES = 0.7  # service busier than this per shard: the service is the limit
+GENERATOR_BUSY = 0.8  # generator processes busier than this (cores each): it is the limit
 LOCUST_GRACE_S = 90.0  # Locust start-up, user stop timeout and shutdown, beyond the stages
+FASTGEN_GRACE_S = 120.0  # building every request up front, the drain and the part file
 
 
 def run_keys(base: dict[str, str]) -> dict[str, str]:
@@ -45,18 +48,44 @@ def run_keys(base: dict[str, str]) -> dict[str, str]:
 
 
 def run_loadtest(scenario_path: str, out: str, duration_s: float | None = None,
-                 shards: int | None = None, processes: int | None = None) -> int:
+                 shards: int | None = None, processes: int | None = None,
+                 members: int | None = None, generator: str | None = None) -> int:
     """Run the scenario and write DIR/summary.json and DIR/report.html; return the exit code.
 
+    `shards`, `processes`, `members` and `generator` override the scenario's.
     0: no errors and invariants hold; 1: errors or a failed check; 2: could not start.
     """
+    summary = run_summary(scenario_path, out, duration_s, shards, processes, members,
+                          generator)
+    if summary is None:
+        return 2
+    return 0 if passed(summary) else 1
+
+
+def passed(summary: dict[str, Any]) -> bool:
+    """True when a run had requests, no errors, and every check held."""
+    return bool(summary["invariants_ok"] and summary["errors"] == 0 and summary["requests"] > 0)
+
+
+def run_summary(scenario_path: str, out: str, duration_s: float | None = None,
+                shards: int | None = None, processes: int | None = None,
+                members: int | None = None, generator: str | None = None
+                ) -> dict[str, Any] | None:
+    """Run the scenario as `run_loadtest` does; return its summary (None: could not start)."""
     try:
         scenario = load_scenario(scenario_path)
     except ConfigError as e:
         print(f"paymember loadtest: {e}", file=sys.stderr)
-        return 2
+        return None
     if duration_s is not None:
         scenario = scenario.with_duration(duration_s) if scenario.stages else scenario
+    if members is not None:
+        scenario = replace(scenario, members=members)
+    if generator is not None:
+        if generator == "fast" and scenario.trace is not None:
+            print("paymember loadtest: the fast generator replays no trace", file=sys.stderr)
+            return None
+        scenario = replace(scenario, generator=generator)
     shards = shards or scenario.shards
     processes = scenario.processes if processes is None else processes
     out_dir = Path(out)
@@ -66,13 +95,12 @@ def run_loadtest(scenario_path: str, out: str, duration_s: float | None = None,
             stale.unlink()
     except OSError as e:
         print(f"paymember loadtest: --out {out}: {e.strerror}", file=sys.stderr)
-        return 2
+        return None
     try:
         summary = _run(scenario, scenario_path, out_dir, duration_s, shards, processes)
     except RunError as e:
         print(f"paymember loadtest: {e}", file=sys.stderr)
-        return 2
-    ok = summary["invariants_ok"] and summary["errors"] == 0 and summary["requests"] > 0
+        return None
     print(f"paymember loadtest: {summary['requests']} requests "
           f"({summary['requests_per_s']}/s, {summary['events_per_s']} events/s), "
           f"p99 {summary['latency_ms']['p99_ms']} ms (uncorrected "
@@ -80,7 +108,7 @@ def run_loadtest(scenario_path: str, out: str, duration_s: float | None = None,
           f"invariants {'ok' if summary['invariants_ok'] else 'VIOLATED'}; "
           f"sustainable {summary['sustainable_per_s']}/s (bottleneck: "
           f"{summary.get('bottleneck', 'none')}); report in {out_dir}")
-    return 0 if ok else 1
+    return summary
 
 
 def _run(scenario: Scenario, scenario_path: str, out_dir: Path, duration_s: float | None,
@@ -96,64 +124,133 @@ def _run(scenario: Scenario, scenario_path: str, out_dir: Path, duration_s: floa
     service = procs.start(serve, service_log, run_env)
     try:
         urls = procs.wait_for_urls(service, urls_file, service_log)
-        locust_env = {**run_env, env.SCENARIO: scenario_path, env.URLS: json.dumps(urls),
-                      env.OUT: str(out_dir), env.PROCESSES: str(max(processes, 1))}
+        gen_env = {**run_env, env.SCENARIO: scenario_path, env.URLS: json.dumps(urls),
+                   env.OUT: str(out_dir), env.PROCESSES: str(max(processes, 1)),
+                   env.MEMBERS: str(scenario.members)}
         if duration_s is not None:
-            locust_env[env.DURATION] = str(duration_s)
-        kind = "trace" if scenario.trace is not None else "mix"
-        locustfile = str(Path(__file__).with_name(LOCUSTFILES[kind]))
-        cmd = [procs.python(), "-m", "locust", "-f", locustfile, "--headless", "-H", urls[0],
-               "--csv", str(out_dir / "locust"), "--html", str(out_dir / "locust.html"),
-               "--stop-timeout", "5", "--loglevel", "WARNING", "--only-summary",
-               "--exit-code-on-error", "0"]
-        if processes > 0:
-            # Our own master port: Locust's default 5557 may belong to another run,
-            # whose master would then hand our workers its users.
-            port = str(procs.free_port())
-            cmd += ["--processes", str(processes), "--master-bind-host", "127.0.0.1",
-                    "--master-bind-port", port, "--master-host", "127.0.0.1",
-                    "--master-port", port]
-        if kind == "trace":
-            from loadtests.trace import replay_duration_s
-
-            assert scenario.trace is not None
-            run_s = replay_duration_s(scenario.trace.file, scenario.trace.speedup)
-            cmd += ["--users", str(scenario.trace.users), "--spawn-rate",
-                    str(scenario.trace.users), "--run-time", f"{int(run_s) + 3}s"]
-            locust_env[env.DURATION] = str(run_s)
-        else:
-            run_s = scenario.duration_s
-        locust_log = out_dir / "locust.log"
+            gen_env[env.DURATION] = str(duration_s)
         t0, cpu0 = time.time(), procs.cpu_seconds(service.pid)
-        locust = procs.start(cmd, locust_log, locust_env)
+        sampler = procs.CpuSampler()
+        sampler.watch("service", service.pid)
+        sampler.start()
         try:
-            code = locust.wait(run_s + LOCUST_GRACE_S)
-        except Exception:
-            procs.stop(locust)
-            raise RunError(f"Locust did not finish in {run_s + LOCUST_GRACE_S:.0f} s") from None
+            if scenario.generator == "fast":
+                run_fastgen(scenario, out_dir, gen_env, max(processes, 1), sampler)
+            else:
+                run_locust(scenario, out_dir, gen_env, urls, processes, sampler)
+        finally:
+            sampler.stop()
         wall_s, service_cpu = time.time() - t0, procs.cpu_seconds(service.pid) - cpu0
-        if code not in (0, 1):
-            raise RunError(f"Locust exited {code}:\n{locust_log.read_text()[-3000:]}")
         engine, violations = engine_state(urls, run_env)
     finally:
         procs.stop(service)
     recorder, books, start_s, parts = merge_parts(out_dir)
     if parts == 0:
-        raise RunError(f"Locust wrote no results:\n{(out_dir / 'locust.log').read_text()[-3000:]}")
-    meta = {"shards": shards, "processes": processes, "generator_processes_reporting": parts,
+        logs = sorted(out_dir.glob("*.log"))
+        raise RunError("the generator wrote no results:\n"
+                       + "".join(f.read_text()[-1500:] for f in logs if f.name != "service.log"))
+    meta = {"shards": shards, "processes": processes, "generator": scenario.generator,
+            "members": scenario.members, "generator_processes_reporting": parts,
             "urls": urls, "service_cpu_cores": round(service_cpu / max(wall_s, 1e-9), 2),
             "service_cores_available": shards}
     summary = build_summary(scenario, recorder, books, start_s or t0, engine, violations, meta)
-    # Who limited the run: a service using well under its cores while offered
-    # load was missed or the SLO broken was waiting on the generator.
-    strained = any(r["achieved_per_s"] < 0.95 * r["offered_per_s"] or not r["slo_ok"]
-                   for r in summary["stages"])
-    summary["bottleneck"] = ("generator" if strained and
-                             meta["service_cpu_cores"] < GENERATOR_BOUND_CORES * shards
-                             else "service" if strained else "none")
+    judge(summary, sampler, start_s or t0, shards, max(processes, 1))
     (out_dir / "summary.json").write_bytes(orjson.dumps(summary, option=orjson.OPT_INDENT_2))
     write_report(out_dir / "report.html", summary, recorder, start_s or t0)
     return summary
+
+
+def run_locust(scenario: Scenario, out_dir: Path, locust_env: dict[str, str], urls: list[str],
+               processes: int, sampler: procs.CpuSampler) -> None:
+    """Run Locust headless (with `processes` workers) for the scenario; raises RunError."""
+    kind = "trace" if scenario.trace is not None else "mix"
+    locustfile = str(Path(__file__).with_name(LOCUSTFILES[kind]))
+    cmd = [procs.python(), "-m", "locust", "-f", locustfile, "--headless", "-H", urls[0],
+           "--csv", str(out_dir / "locust"), "--html", str(out_dir / "locust.html"),
+           "--stop-timeout", "5", "--loglevel", "WARNING", "--only-summary",
+           "--exit-code-on-error", "0"]
+    if processes > 0:
+        # Our own master port: Locust's default 5557 may belong to another run,
+        # whose master would then hand our workers its users.
+        port = str(procs.free_port())
+        cmd += ["--processes", str(processes), "--master-bind-host", "127.0.0.1",
+                "--master-bind-port", port, "--master-host", "127.0.0.1",
+                "--master-port", port]
+    if kind == "trace":
+        from loadtests.trace import replay_duration_s
+
+        assert scenario.trace is not None
+        run_s = replay_duration_s(scenario.trace.file, scenario.trace.speedup)
+        cmd += ["--users", str(scenario.trace.users), "--spawn-rate",
+                str(scenario.trace.users), "--run-time", f"{int(run_s) + 3}s"]
+        locust_env[env.DURATION] = str(run_s)
+    else:
+        run_s = scenario.duration_s
+    locust_log = out_dir / "locust.log"
+    locust = procs.start(cmd, locust_log, locust_env)
+    sampler.watch("generator", locust.pid)
+    try:
+        code = locust.wait(run_s + LOCUST_GRACE_S)
+    except Exception:
+        procs.stop(locust)
+        raise RunError(f"Locust did not finish in {run_s + LOCUST_GRACE_S:.0f} s") from None
+    if code not in (0, 1):
+        raise RunError(f"Locust exited {code}:\n{locust_log.read_text()[-3000:]}")
+
+
+def run_fastgen(scenario: Scenario, out_dir: Path, gen_env: dict[str, str],
+                processes: int, sampler: procs.CpuSampler) -> None:
+    """Run `processes` fast generator processes (loadtests.fastgen); raises RunError."""
+    gens = [procs.start([procs.python(), "-m", "loadtests.fastgen", "--part", str(i),
+                         "--of", str(processes)], out_dir / f"fastgen-{i}.log", gen_env)
+            for i in range(processes)]
+    for g in gens:
+        sampler.watch("generator", g.pid)
+    deadline = time.monotonic() + scenario.duration_s + FASTGEN_GRACE_S
+    try:
+        for i, g in enumerate(gens):
+            code = g.wait(max(1.0, deadline - time.monotonic()))
+            if code != 0:
+                log = (out_dir / f"fastgen-{i}.log").read_text()[-3000:]
+                raise RunError(f"fast generator {i} exited {code}:\n{log}")
+    except Exception as e:
+        for g in gens:
+            procs.stop(g)
+        if isinstance(e, RunError):
+            raise
+        raise RunError(f"the fast generator did not finish in time ({e})") from None
+
+
+def judge(summary: dict[str, Any], sampler: procs.CpuSampler, start_s: float, shards: int,
+          processes: int) -> None:
+    """Add each stage's CPU use (service and generator, in cores) and name the run's limit.
+
+    A stage that missed its offered rate or broke the SLO was limited by the generator
+    when the generator's processes were busy (GENERATOR_BUSY of their cores) and the
+    service was not; by the service when the service was busy; otherwise by the
+    machine (both share its cores with whatever else runs on it).
+    """
+    t = start_s
+    verdict = "none"
+    for row, stage in zip(summary["stages"], _stage_spans(summary), strict=True):
+        lo, hi = t + 1, t + stage
+        t += stage
+        svc, gen = sampler.cores("service", lo, hi), sampler.cores("generator", lo, hi)
+        row["service_cpu_cores"], row["generator_cpu_cores"] = round(svc, 2), round(gen, 2)
+        strained = row["achieved_per_s"] < 0.95 * row["offered_per_s"] or not row["slo_ok"]
+        if not strained or verdict != "none":
+            continue
+        if gen >= GENERATOR_BUSY * processes and svc < GENERATOR_BOUND_CORES * shards:
+            verdict = "generator"
+        elif svc >= GENERATOR_BOUND_CORES * shards:
+            verdict = "service"
+        else:
+            verdict = "machine"
+    summary["bottleneck"] = verdict
+
+
+def _stage_spans(summary: dict[str, Any]) -> list[float]:
+    return [r["duration_s"] for r in summary["stages"]]
 
 
 def engine_state(urls: list[str], run_env: dict[str, str]) -> tuple[dict[str, int], list[str]]:

@@ -5,13 +5,16 @@ Read strictly: an unknown key or a bad value is a ConfigError naming file and ke
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from core.config import ConfigError, between, load_toml, non_negative, positive
-from loadtests import limits
+from loadtests import env, limits
 
 MIX_KINDS = ("payment", "duplicate", "refund", "binding", "enrollment", "balance", "batch")
+GENERATORS = ("locust", "fast")
+FAST_KINDS = ("payment", "duplicate")  # what the fast generator sends
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +59,7 @@ class Scenario:
     stages: tuple[Stage, ...]
     slo: Slo
     trace: TraceReplay | None
+    generator: str = "locust"  # "locust" (the whole mix) or "fast" (loadtests.fastgen)
 
     @property
     def duration_s(self) -> float:
@@ -93,6 +97,9 @@ def load_scenario(path: str | Path) -> Scenario:
     processes = s.get("processes", int, 1, check=between(0, 64))
     members = s.get("members", int, 10_000, check=between(1, 100_000_000))
     compression = s.get("time_compression", float, 60.0, check=positive)
+    generator = s.get("generator", str, "locust")
+    if generator not in GENERATORS:
+        raise s.error("generator", f"expected one of {', '.join(GENERATORS)}")
     m = s.table("mix")
     mix = {k: m.get(k, int, 0, check=non_negative) for k in MIX_KINDS}
     m.done()
@@ -122,7 +129,21 @@ def load_scenario(path: str | Path) -> Scenario:
     root.done()
     if not stages and trace is None:
         raise ConfigError(str(path), "load.stages", "at least one stage (or a trace) is required")
+    if generator == "fast" and (trace is not None or not any(mix[k] for k in FAST_KINDS)):
+        raise ConfigError(str(path), "load.generator",
+                          "the fast generator replays no trace and needs payment or duplicate")
     if sum(st.duration_s for st in stages) > limits.LOADTEST_DURATION_S_MAX:
         raise ConfigError(str(path), "load.stages", "stages last longer than the maximum")
     return Scenario(name, str(path), programs, shards, processes, members, mix, batch_size,
-                    compression, tuple(stages), slo, trace)
+                    compression, tuple(stages), slo, trace, generator)
+
+
+def scenario_from_env(environ: dict[str, str] | os._Environ[str]) -> Scenario:
+    """The scenario a generator process runs: the file named in the environment, with the
+    runner's overrides of duration and member population applied."""
+    scenario = load_scenario(environ[env.SCENARIO])
+    if environ.get(env.DURATION) and scenario.stages:
+        scenario = scenario.with_duration(float(environ[env.DURATION]))
+    if environ.get(env.MEMBERS):
+        scenario = replace(scenario, members=int(environ[env.MEMBERS]))
+    return scenario

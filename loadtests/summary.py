@@ -29,7 +29,8 @@ def stage_rows(scenario: Scenario, recorder: LatencyRecorder, start_s: float) ->
         error_rate = err / req if req else 0.0
         slo_ok = (req > 0 and lat["p99_ms"] <= scenario.slo.latency_ms_p99
                   and error_rate <= scenario.slo.error_rate_max)
-        rows.append({"stage": i, "users": st.users, "target_per_s": st.rate_per_s,
+        rows.append({"stage": i, "duration_s": st.duration_s, "users": st.users,
+                     "target_per_s": st.rate_per_s,
                      "offered_per_s": round(off / span, 1),
                      "achieved_per_s": round(req / span, 1), "events_per_s": round(ev / span, 1),
                      "error_rate": round(error_rate, 6), "latency_ms": lat, "slo_ok": slo_ok})

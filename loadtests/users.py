@@ -23,11 +23,9 @@ from loadtests.mix import MixDriver
 from loadtests.pacing import Pacer
 from loadtests.population import brands_of, slice_of
 from loadtests.results import ProcessResults
-from loadtests.scenario import load_scenario
+from loadtests.scenario import scenario_from_env
 
-SCENARIO = load_scenario(os.environ[env.SCENARIO])
-if os.environ.get(env.DURATION):
-    SCENARIO = SCENARIO.with_duration(float(os.environ[env.DURATION]))
+SCENARIO = scenario_from_env(os.environ)
 URLS: list[str] = json.loads(os.environ[env.URLS])
 OUT = os.environ[env.OUT]
 PROCESSES = max(1, int(os.environ.get(env.PROCESSES, "1")))
