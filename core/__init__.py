@@ -15,6 +15,8 @@ from core.payment_columns import PaymentColumns, from_payments
 from core.program import Campaign, CouponStock, EventRule, Program, Tier, load_program
 from core.recovery import RecoveryReport, checkpoint, recover, recover_engine, replay
 from core.routing import crc32_rows, shard_of, shards_of
+from core.sharded import ShardedEngine, ShardError
+from core.sharded_wire import BatchOutcomes
 from core.snapshot import newest_snapshot, read_snapshot, write_snapshot
 from core.types import (
     AdvanceReport,
@@ -39,6 +41,7 @@ __all__ = [
     "RETRY_WINDOW_S",
     "AdvanceReport",
     "Balance",
+    "BatchOutcomes",
     "Binding",
     "Bucket",
     "Campaign",
@@ -66,6 +69,8 @@ __all__ = [
     "RecoveryReport",
     "Refund",
     "Section",
+    "ShardError",
+    "ShardedEngine",
     "Spend",
     "Tier",
     "assert_invariants",

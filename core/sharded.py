@@ -102,9 +102,10 @@ class ShardedEngine:
         root = None if journal_dir is None else str(journal_dir)
         for i in range(shards):
             here, there = ctx.Pipe()
-            # A forked worker closes its copies of the other shards' router ends, so that
-            # each worker sees end-of-file as soon as the router is gone.
-            others = [c.fileno() for c in self.conns] if start_method == "fork" else []
+            # A forked worker closes its copies of the router's ends (its own and the other
+            # shards'), so that each worker sees end-of-file as soon as the router is gone.
+            others = ([c.fileno() for c in (*self.conns, here)] if start_method == "fork"
+                      else [])
             p = ctx.Process(target=serve, args=(there, i, self.programs, root, fsync, others),
                             name=f"paymember-shard-{i}", daemon=True)
             p.start()
