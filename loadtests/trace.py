@@ -55,7 +55,22 @@ class TraceLine:
 
 
 def read_trace(path: str | Path) -> Iterator[TraceLine]:
-    """Yield the lines of the trace at `path`; raises TraceError on a bad or unordered line."""
+    """Yield the lines of the trace at `path`; raises TraceError on a bad or unordered line.
+
+    Lines without a `key` are routed by their data's openid; a refund by its payment's
+    openid and an enrollment or coupon by the openid bound to its unionid, both found in
+    the trace itself (what `paymember simulate --trace` writes carries no key).
+    """
+    owners: Owners | None = None
+    for _, t, kind, data, key in _lines(path):
+        if not key and kind in ("refund", "enrollment", "coupon", "spend"):
+            if owners is None:
+                owners = Owners.of(path)
+            key = owners.key_of(kind, data)
+        yield TraceLine(t, kind, data, key)
+
+
+def _lines(path: str | Path) -> Iterator[tuple[int, float, str, Any, str]]:
     last = float("-inf")
     with open(path, "rb") as f:
         for n, raw in enumerate(f, 1):
@@ -71,15 +86,45 @@ def read_trace(path: str | Path) -> Iterator[TraceLine]:
                 raise TraceError(f"{path}:{n}: not JSON ({e})") from None
             if not isinstance(doc, dict):
                 raise TraceError(f"{path}:{n}: not a JSON object")
-            t, kind = doc.get("t"), doc.get("kind")
+            # `t_s` (and an `attempt` count) is what sim/trace.py writes.
+            t, kind = doc.get("t", doc.get("t_s")), doc.get("kind")
             if not isinstance(t, int | float) or isinstance(t, bool) or not isinstance(kind, str):
-                raise TraceError(f"{path}:{n}: needs a number `t` and a string `kind`")
+                raise TraceError(f"{path}:{n}: needs a number `t` (or `t_s`) and a string `kind`")
             if t < last:
                 raise TraceError(f"{path}:{n}: t goes backwards ({t} < {last})")
             last = float(t)
             data = doc.get("data")
             key = doc.get("key") or _key_of(data)
-            yield TraceLine(float(t), kind, data, key if isinstance(key, str) else "")
+            yield n, float(t), kind, data, key if isinstance(key, str) else ""
+
+
+class Owners:
+    """Who owns what a line names without an openid: payments and unionids, by openid."""
+
+    def __init__(self) -> None:
+        self.payment: dict[str, str] = {}  # transaction_id -> payer openid
+        self.person: dict[str, str] = {}  # unionid -> an openid bound to it
+
+    @classmethod
+    def of(cls, path: str | Path) -> Owners:
+        """Read the whole trace at `path` once and index its payments and bindings."""
+        out = cls()
+        for _, _, kind, data, key in _lines(path):
+            if not isinstance(data, dict) or not key:
+                continue
+            if kind == "payment" and isinstance(data.get("transaction_id"), str):
+                out.payment.setdefault(data["transaction_id"], key)
+            elif kind == "binding" and isinstance(data.get("unionid"), str):
+                out.person.setdefault(data["unionid"], key)
+        return out
+
+    def key_of(self, kind: str, data: Any) -> str:
+        """The openid routing a refund (its payment's) or an input naming a unionid."""
+        if not isinstance(data, dict):
+            return ""
+        if kind == "refund":
+            return self.payment.get(str(data.get("transaction_id")), "")
+        return self.person.get(str(data.get("unionid")), "")
 
 
 def _key_of(data: Any) -> str:
