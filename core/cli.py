@@ -38,6 +38,15 @@ def register(sub: argparse._SubParsersAction, bench: argparse._SubParsersAction)
     b.add_argument("--program", type=Path, default=DEFAULT_PROGRAM)
     b.add_argument("--json", action="store_true", help="print one JSON object")
     b.set_defaults(func=_bench_engine)
+    s = bench.add_parser("shards", help="payments/s of ShardedEngine's batch path by shard count")
+    s.add_argument("--shards", default="1,2", help="comma-separated shard counts (default 1,2)")
+    s.add_argument("--events", type=int, default=400_000)
+    s.add_argument("--members", type=int, default=200_000)
+    s.add_argument("--batch-size", type=int, default=20_000)
+    s.add_argument("--seed", type=int, default=1)
+    s.add_argument("--program", type=Path, default=DEFAULT_PROGRAM)
+    s.add_argument("--json", action="store_true", help="print one JSON object")
+    s.set_defaults(func=_bench_shards)
 
 
 def load_programs(paths: list[Path] | None) -> list | None:
@@ -96,4 +105,24 @@ def _bench_engine(args: argparse.Namespace) -> int:
         sys.stdout.buffer.write(orjson.dumps(r) + b"\n")
     else:
         print(format_report(r))
+    return 0 if r["invariants_ok"] else 1
+
+
+def _bench_shards(args: argparse.Namespace) -> int:
+    from core import sharded_bench  # only this command starts worker processes
+
+    programs = load_programs([args.program])
+    if programs is None:
+        return 2
+    try:
+        counts = [int(x) for x in args.shards.split(",")]
+        r = sharded_bench.run(programs[0], counts, args.events, args.members, args.batch_size,
+                              args.seed)
+    except ValueError as e:
+        print(f"paymember: {e}", file=sys.stderr)
+        return 2
+    if args.json:
+        sys.stdout.buffer.write(orjson.dumps(r) + b"\n")
+    else:
+        print(sharded_bench.format_report(r))
     return 0 if r["invariants_ok"] else 1

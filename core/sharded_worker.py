@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import gc
 import os
 import traceback
 from collections.abc import Callable, Sequence
@@ -46,6 +47,7 @@ from core.types import Code, Outcome, Payment
 
 # A payment row after which a waiting refund may apply: the payment is now known here.
 _KNOWN = frozenset({Code.APPLIED, Code.DUPLICATE, Code.TRANSACTION_ID_CONFLICT})
+GC_GEN0_THRESHOLD = 50_000
 _NOT_APPLIED = Outcome(Code.HELD, 0, "payment not applied; the refund still waits")
 
 
@@ -202,6 +204,11 @@ def serve(conn: Connection, index: int, programs: Sequence[Program], journal_dir
     except Exception as e:
         conn.send_bytes(REPLY_ERROR + f"shard {index} did not start: {e!r}".encode())
         return
+    # Objects inherited from a forked router, and the recovered state, are long-lived: keep
+    # the collector off them, and let it run less often (each batch allocates its Outcomes).
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_GEN0_THRESHOLD, 20, 100)
     conn.send_bytes(REPLY_OK)
     wait_s = shard.poll_s()
     while True:

@@ -1,0 +1,118 @@
+"""`paymember bench shards`: payments/s of `ShardedEngine.pay_columns` for several shard
+counts over the same seeded payments, beside one in-process Engine and the machine's own
+two-process scaling measured in the same run (a shared machine rarely gives two free cores).
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from core.engine import Engine
+from core.invariants import check_invariants
+from core.payment_columns import PaymentColumns, from_payments
+from core.program import Program
+from core.sharded import ShardedEngine
+from core.sharded_feed import START_S
+from core.workload import payment_stream
+
+_BURN_STEPS = 3_000_000
+
+
+def _burn(steps: int) -> int:
+    s = 0
+    for i in range(steps):
+        s += i
+    return s
+
+
+def machine_scaling() -> float:
+    """How many times the work of one CPU-bound process two processes get done in the same
+    wall time here and now (2.0 on two idle cores)."""
+    t = time.perf_counter()
+    _burn(_BURN_STEPS)
+    one = time.perf_counter() - t
+    ctx = mp.get_context("fork")
+    procs = [ctx.Process(target=_burn, args=(_BURN_STEPS,)) for _ in range(2)]
+    t = time.perf_counter()
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join()
+    return 2 * one / (time.perf_counter() - t)
+
+
+def _batches(cols: PaymentColumns, size: int) -> list[PaymentColumns]:
+    return [cols.slice(a, a + size) for a in range(0, len(cols), size)]
+
+
+def _time_sharded(program: Program, shards: int, batches: list[PaymentColumns]
+                  ) -> tuple[float, bool]:
+    with ShardedEngine([program], shards) as eng:
+        t = time.perf_counter()
+        for b in batches:
+            eng.pay_columns(b)
+        elapsed = time.perf_counter() - t
+        ok = not eng.check_invariants()
+    return elapsed, ok
+
+
+def run(program: Program, shard_counts: Sequence[int] = (1, 2), events: int = 400_000,
+        members: int = 200_000, batch_size: int = 20_000, seed: int = 1, rounds: int = 2
+        ) -> dict[str, Any]:
+    """Measure every shard count in `shard_counts` `rounds` times, interleaved (the best
+    round counts), over `events` seeded payments by `members` shoppers fed in batches of
+    `batch_size`; returns the figures as a dict.
+
+    Raises ValueError for a bad shard count, ShardError if a worker fails.
+    """
+    if not shard_counts or min(shard_counts) < 1:
+        raise ValueError("shard counts must be >= 1")
+    wl = payment_stream(program, np.random.default_rng(seed), members, events, START_S)
+    batches = _batches(from_payments(wl.payments), batch_size)
+    best: dict[int, float] = {}
+    engine_s = float("inf")
+    ok = True
+    for _ in range(rounds):
+        eng = Engine([program])
+        t = time.perf_counter()
+        for b in batches:
+            eng.pay_columns(b)
+        engine_s = min(engine_s, time.perf_counter() - t)
+        ok = ok and not check_invariants(eng)
+        del eng
+        for n in shard_counts:
+            s, good = _time_sharded(program, n, batches)
+            best[n] = min(best.get(n, s), s)
+            ok = ok and good
+    rate = {str(n): round(events / s) for n, s in sorted(best.items())}
+    out: dict[str, Any] = {
+        "events": events, "members": members, "batch_size": batch_size, "cpus": os.cpu_count(),
+        "payments_per_s": rate, "engine_payments_per_s": round(events / engine_s),
+        "machine_scaling_2_processes": round(machine_scaling(), 2), "invariants_ok": ok}
+    lo = min(shard_counts)
+    out["scaling"] = {str(n): round(best[lo] / best[n], 2) for n in sorted(best)}
+    return out
+
+
+def format_report(r: dict[str, Any]) -> str:
+    """The figures of `run` as lines of text."""
+    lo = min(int(k) for k in r["payments_per_s"])
+    lines = [f"bench shards: {r['events']:,} payments by {r['members']:,} shoppers, batches of "
+             f"{r['batch_size']:,}, {r['cpus']} CPUs",
+             f"  one Engine in this process     {r['engine_payments_per_s']:>12,} payments/s"]
+    for k, v in r["payments_per_s"].items():
+        lines.append(f"  ShardedEngine, {k:>2} shard(s)     {v:>12,} payments/s   "
+                     f"x{r['scaling'][k]:.2f} vs {lo} shard(s)")
+    lines.append(f"  this machine's own 2-process scaling right now: "
+                 f"x{r['machine_scaling_2_processes']:.2f} (2.00 = two idle cores)")
+    lines.append(f"  invariants {'ok' if r['invariants_ok'] else 'VIOLATED'}")
+    return "\n".join(lines)
+
+
+__all__ = ["format_report", "machine_scaling", "run"]
