@@ -297,6 +297,9 @@ def pay(eng, p):
         if dup is not None:
             return eng._check_duplicate(p, dup)
         return eng._check_payment(p)
+    for c in p.coupon_ids:
+        if type(c) is not str:
+            return eng._check_payment(p)
     return _pay_one(k, p.transaction_id, p.appid, p.mchid, p.openid, total, payer, t,
                     p.currency, p.coupon_ids, p)
 

@@ -15,7 +15,7 @@ from core.ids import valid_id, valid_time
 from core.ledger import CAUSE_EVENT
 from core.program import EventRule
 from core.rules import DAY_S, Compiled
-from core.types import DUPLICATE, Bucket, Code, Engagement, Entry, Outcome, reject
+from core.types import DUPLICATE, Bucket, Code, Engagement, Entry, Outcome, reject, type_fault
 
 if TYPE_CHECKING:
     from core.engine import Engine
@@ -31,6 +31,8 @@ class EngagementMixin:
 
     def engage(self: Engine, e: Engagement) -> Outcome:
         """Reward an engagement event per its program's rule, within the rule's caps."""
+        if (fault := type_fault(e)) is not None:
+            return reject(Code.BAD_TYPE, fault)
         if e.event_id in self.event_seen:
             return DUPLICATE
         if not 0 < len(e.event_id) <= limits.REF_LEN_MAX:

@@ -42,7 +42,7 @@ from core.program import Program
 from core.queries import QueryMixin
 from core.rules import DAY_S, Compiled, compile_program, points_for
 from core.spending import SpendingMixin
-from core.types import DUPLICATE, Bucket, Code, Entry, Outcome, Payment, Refund, reject
+from core.types import DUPLICATE, Bucket, Code, Entry, Outcome, Payment, Refund, reject, type_fault
 
 _EARN, _PENDING, _REVERSE = int(Entry.EARN), int(Entry.PENDING), int(Entry.REVERSE)
 _AV, _PE, _SH, _SP = (int(Bucket.AVAILABLE), int(Bucket.PENDING), int(Bucket.SHADOW),
@@ -180,6 +180,8 @@ class Engine(MembershipMixin, EngagementMixin, SpendingMixin, LifecycleMixin, Qu
 
     def preview(self, p: Payment) -> Outcome:
         """The points payment `p` would earn now, booking nothing (DUPLICATE if applied)."""
+        if (fault := type_fault(p)) is not None:
+            return reject(Code.BAD_TYPE, fault)
         if p.transaction_id in self.pay_index:
             return DUPLICATE
         checked = self._check_payment(p)
@@ -198,6 +200,8 @@ class Engine(MembershipMixin, EngagementMixin, SpendingMixin, LifecycleMixin, Qu
     def _check_payment(self, p: Payment) -> Outcome | tuple:
         """Validate payment `p` fully: a rejection Outcome, or the tuple
         (prog, channel, channel_pct, home_fen, basis_fen, compiled rules)."""
+        if (fault := type_fault(p)) is not None:
+            return reject(Code.BAD_TYPE, fault)
         m = self.mch.get(p.mchid)
         if m is None:
             return reject(Code.UNKNOWN_MERCHANT, f"mchid {p.mchid!r} is in no program")
@@ -255,6 +259,8 @@ class Engine(MembershipMixin, EngagementMixin, SpendingMixin, LifecycleMixin, Qu
 
         A refund before its payment is HELD; a repeated refund_id is DUPLICATE.
         """
+        if (fault := type_fault(r)) is not None:
+            return reject(Code.BAD_TYPE, fault)
         seen = self.refund_seen.get(r.refund_id)
         if seen is not None:
             if seen != (r.transaction_id, r.refund_fen):

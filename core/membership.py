@@ -13,7 +13,17 @@ from core.accounts import lots_merge, lots_take
 from core.engagement import merge_caps
 from core.ids import valid_id, valid_time
 from core.rules import DAY_S, Compiled
-from core.types import DUPLICATE, Binding, Bucket, Code, Enrollment, Entry, Outcome, reject
+from core.types import (
+    DUPLICATE,
+    Binding,
+    Bucket,
+    Code,
+    Enrollment,
+    Entry,
+    Outcome,
+    reject,
+    type_fault,
+)
 
 if TYPE_CHECKING:
     from core.engine import Engine
@@ -35,6 +45,8 @@ class MembershipMixin:
 
         Binding an openid already bound to another unionid is OPENID_BOUND_ELSEWHERE.
         """
+        if (fault := type_fault(b)) is not None:
+            return reject(Code.BAD_TYPE, fault)
         pi = self.app_prog.get(b.appid)
         if pi is None:
             return reject(Code.UNKNOWN_APP, f"appid {b.appid!r} is in no program")
@@ -130,6 +142,8 @@ class MembershipMixin:
     def enroll(self: Engine, e: Enrollment) -> Outcome:
         """Enroll a shopper in program `e.program`, converting shadow points and adding the
         welcome bonus; an existing member gives DUPLICATE."""
+        if (fault := type_fault(e)) is not None:
+            return reject(Code.BAD_TYPE, fault)
         found = self._shopper(e.program, e.time_s, e.unionid, e.appid, e.openid, create=True)
         if type(found) is Outcome:
             return found

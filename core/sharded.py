@@ -307,7 +307,10 @@ class ShardedEngine:
             if how == BY_OPENID:
                 out.append([shard_of(key, n)])
             elif how == BY_UNIONID:
-                out.append(holders.get((d.get("program"), key)) or [shard_of(key, n)])
+                # Enrollment reaches every account of the unionid; a spend or a coupon one
+                # account: the lowest-numbered shard's (docs/sharding.md).
+                held = holders.get((d.get("program"), key)) or [shard_of(key, n)]
+                out.append(held if kind == "enrollment" else held[:1])
             elif how == BY_TRANSACTION:
                 i = located.get(key)
                 out.append([i] if i is not None else self._park(d))

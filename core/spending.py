@@ -12,7 +12,18 @@ from typing import TYPE_CHECKING
 from core import limits
 from core.accounts import lots_take
 from core.rules import DAY_S
-from core.types import DUPLICATE, Bucket, Code, CouponIssue, Entry, Outcome, Payment, Spend, reject
+from core.types import (
+    DUPLICATE,
+    Bucket,
+    Code,
+    CouponIssue,
+    Entry,
+    Outcome,
+    Payment,
+    Spend,
+    reject,
+    type_fault,
+)
 
 if TYPE_CHECKING:
     from core.engine import Engine
@@ -27,6 +38,8 @@ class SpendingMixin:
 
     def spend(self: Engine, s: Spend) -> Outcome:
         """Spend a member's available points at the till; INSUFFICIENT_POINTS if short."""
+        if (fault := type_fault(s)) is not None:
+            return reject(Code.BAD_TYPE, fault)
         seen = self.spend_seen.get(s.spend_id)
         if seen is not None:
             return DUPLICATE if seen[1] == s.points else reject(
@@ -54,6 +67,8 @@ class SpendingMixin:
 
     def issue_coupon(self: Engine, ci: CouponIssue) -> Outcome:
         """Issue card coupon `ci.coupon_id` of a program's stock to a member."""
+        if (fault := type_fault(ci)) is not None:
+            return reject(Code.BAD_TYPE, fault)
         if ci.coupon_id in self.coupons:
             return DUPLICATE
         if not 0 < len(ci.coupon_id) <= limits.REF_LEN_MAX:

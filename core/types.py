@@ -7,7 +7,7 @@ epoch seconds (`*_s`). Nothing here reads a clock.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import NamedTuple
 
 
@@ -78,6 +78,25 @@ def reject(code: Code, message: str) -> Outcome:
 
 
 DUPLICATE = Outcome(Code.DUPLICATE, 0, "already applied")
+
+
+def type_fault(x: object) -> str | None:
+    """Name the first field of input dataclass `x` whose value has the wrong type, or None.
+
+    Inputs' annotations are `str`, `int` or `tuple[str, ...]`; bool is not an int here.
+    """
+    for f in fields(x):  # type: ignore[arg-type]
+        v = getattr(x, f.name)
+        want = f.type
+        if want == "str":
+            ok = type(v) is str
+        elif want == "int":
+            ok = type(v) is int
+        else:
+            ok = type(v) is tuple and all(type(e) is str for e in v)
+        if not ok:
+            return f"{f.name} must be {want}, got {type(v).__name__}"
+    return None
 
 
 class Entry(enum.IntEnum):
