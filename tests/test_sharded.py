@@ -196,3 +196,19 @@ def test_unionid_only_inputs_find_their_shard(two: ShardedEngine) -> None:
                                 "unionid": uid(6), "time_s": START_S + 40 * 86_400}
                       ).code is Code.UNKNOWN_MEMBER
 
+
+
+def test_cross_shard_spend_draws_on_the_lowest_shard(two: ShardedEngine) -> None:
+    """A spend by unionid of a person on two shards debits the lowest-numbered shard's account."""
+    a, b = _apart()
+    for d in ({"appid": APP, "openid": a, "unionid": uid(2), "time_s": START_S},
+              {"appid": APP2, "openid": b, "unionid": uid(2), "time_s": START_S}):
+        two.submit("binding", d)
+    two.submit("enrollment", {"program": PROGRAM.id, "unionid": uid(2), "time_s": START_S})
+    low = (APP, a) if shard_of(a, 2) < shard_of(b, 2) else (APP2, b)
+    before = two.balance(PROGRAM.id, appid=low[0], openid=low[1]).available
+    assert before > 0
+    out = two.submit("spend", {"spend_id": "x1", "program": PROGRAM.id, "points": 1,
+                               "unionid": uid(2), "time_s": START_S})
+    assert out.code is Code.APPLIED
+    assert two.balance(PROGRAM.id, appid=low[0], openid=low[1]).available == before - 1
