@@ -56,3 +56,11 @@ JOURNAL_GROUP_BYTES_MAX = 8 * 1024 * 1024  # a group larger than this is written
 JOURNAL_FSYNC_INTERVAL_MS_MAX = 60_000
 SNAPSHOT_BYTES_MAX = 1 << 36  # 64 GiB: 10M members at 64 B/member is 640 MB
 SNAPSHOTS_KEPT = 2  # the journal is kept back to the oldest of these
+
+# ------------------------------------------------------------ the sharded engine
+SHARDS_MAX = 64
+PAY_ROWS_PER_SHARD = 8192  # rows a shard gets in one PAY message
+SUBMIT_ROWS_MAX = 4096  # plain-dict inputs in one round of submit_many
+REPLY_TIMEOUT_S = 120.0  # one message's answer; a chunk takes well under a second
+START_TIMEOUT_S = 600.0  # a shard's start, recovery included
+QUIT_TIMEOUT_S = 60.0

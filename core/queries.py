@@ -56,6 +56,10 @@ class QueryMixin:
                                  self.cause_text(cause)))
         return out
 
+    def has_payment(self: Engine, transaction_id: str) -> bool:
+        """True when a payment with `transaction_id` was applied."""
+        return transaction_id in self.pay_index
+
     def cause_text(self: Engine, cause: int) -> str:
         """Name the input behind ledger cause number `cause`."""
         tag, idx = cause & 7, cause >> 3

@@ -23,6 +23,14 @@ import orjson
 from core.engine import Engine
 from core.feed import parse
 from core.journal import FsyncPolicy
+from core.limits import (
+    PAY_ROWS_PER_SHARD,
+    QUIT_TIMEOUT_S,
+    REPLY_TIMEOUT_S,
+    SHARDS_MAX,
+    START_TIMEOUT_S,
+    SUBMIT_ROWS_MAX,
+)
 from core.payment_columns import PaymentColumns
 from core.program import Program
 from core.routing import shard_of, shards_of
@@ -57,14 +65,6 @@ from core.sharded_wire import (
 )
 from core.sharded_worker import serve
 from core.types import Balance, Code, Outcome, Refund
-
-# Limits of the sharded engine (beside core/limits.py's, which they do not change).
-SHARDS_MAX = 64
-PAY_ROWS_PER_SHARD = 8192  # rows a shard gets in one PAY message
-SUBMIT_ROWS_MAX = 4096  # plain-dict inputs in one round of submit_many
-REPLY_TIMEOUT_S = 120.0  # one message's answer; a chunk takes well under a second
-START_TIMEOUT_S = 600.0  # a shard's start, recovery included
-QUIT_TIMEOUT_S = 60.0
 
 
 class ShardError(RuntimeError):

@@ -43,7 +43,7 @@ from core.sharded_wire import (
     submit_row,
     take,
 )
-from core.types import Code, Outcome, Payment
+from core.types import Code, Outcome
 
 # A payment row after which a waiting refund may apply: the payment is now known here.
 _KNOWN = frozenset({Code.APPLIED, Code.DUPLICATE, Code.TRANSACTION_ID_CONFLICT})
@@ -144,10 +144,8 @@ class Shard:
 
     def locate(self, body: memoryview) -> bytes:
         """LOCATE: for each transaction_id, whether its payment was applied here."""
-        # `preview` answers DUPLICATE exactly when the transaction_id was applied.
-        pv = self.engine.preview
-        found = [pv(Payment(t, "", "", "", 0, 0)).code is Code.DUPLICATE
-                 for t in orjson.loads(body)]
+        has = self.engine.has_payment
+        found = [has(t) for t in orjson.loads(body)]
         return REPLY_OK + orjson.dumps(found)
 
     def holders(self, body: memoryview) -> bytes:
