@@ -54,9 +54,14 @@ def deep_size(root: object) -> int:
     return total
 
 
-def _engine_bytes(eng: Engine) -> int:
-    # Programs are configuration, not per-member state.
-    return deep_size({k: v for k, v in eng.__dict__.items() if k not in ("programs", "rules")})
+def _engine_bytes(eng: Engine) -> tuple[int, int]:
+    """(member state bytes, everything else): accounts with their id maps and lots, and
+    the per-input state (payment records and index, ledger, queues). Programs are
+    configuration and not counted."""
+    members = deep_size(eng.acc)
+    rest = deep_size({k: v for k, v in eng.__dict__.items()
+                      if k not in ("programs", "rules", "acc", "_kernel")})
+    return members, rest
 
 
 def to_dict(p: Payment) -> dict[str, Any]:
@@ -142,7 +147,7 @@ def run(members: int, events: int, seed: int = 1, program: Program | None = None
     say("measuring memory and checking invariants ...")
     stats = eng.stats()
     accounts = len(eng.acc)
-    mem = _engine_bytes(eng)
+    mem_members, mem_inputs = _engine_bytes(eng)
     bad = check_invariants(eng) + check_invariants(beng)
     same = stats == beng.stats()
     del eng, beng, eng2, dicts
@@ -162,8 +167,9 @@ def run(members: int, events: int, seed: int = 1, program: Program | None = None
         "batch_vs_reference": round(ref_s / batch_s, 3),
         "batch_equals_per_event": same,
         "dict_path_payments_per_s": round(n_dict / dict_s),
-        "bytes_per_member": round(mem / accounts),
-        "engine_bytes": mem,
+        "bytes_per_member": round(mem_members / accounts),
+        "bytes_per_payment": round(mem_inputs / stats["payments"]),
+        "engine_bytes": mem_members + mem_inputs,
         "ledger_entries": stats["ledger_entries"],
         "points_outstanding": stats["points_outstanding"],
         "replay_events_per_s": round(dur["replay_events_per_s"]),
@@ -195,8 +201,9 @@ def format_report(r: dict[str, Any]) -> str:
         f"(per-event/reference = {r['per_event_vs_reference']:.3f}, "
         f"batch/reference = {r['batch_vs_reference']:.3f})",
         f"  dict (JSON) path   {r['dict_path_payments_per_s']:>12,} payments/s",
-        f"  engine memory      {r['bytes_per_member']:>12,} bytes/member "
-        f"({r['engine_bytes'] / 2**20:,.1f} MiB)",
+        f"  engine memory      {r['bytes_per_member']:>12,} bytes/member (accounts, id maps)"
+        f" + {r['bytes_per_payment']:,} bytes/payment (records, index, ledger); "
+        f"{r['engine_bytes'] / 2**20:,.1f} MiB in all",
         f"  replay             {r['replay_events_per_s']:>12,} events/s "
         f"(journal {r['journal_bytes_per_payment']} bytes/payment)",
         f"  restart            {r['restart_s']:>12} s (snapshot + tail, "
