@@ -154,7 +154,7 @@ class MembershipMixin:
         c = self.rules[pi]
         cause = self.ledger.note(f"enroll {e.program} {e.unionid or e.openid}")
         converted = self._convert(a, e.time_s, cause)
-        bonus = c.program.welcome_bonus
+        bonus = c.program.welcome_bonus if e.time_s >= c.program.welcome_bonus_from_s else 0
         if bonus:
             acc.avail[a] += bonus
             self.ledger.add(Entry.BONUS, Bucket.AVAILABLE, a, bonus, e.time_s, cause)

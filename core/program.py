@@ -84,6 +84,7 @@ class Program:
     expiry_days: int = 0
     lookback_days: int = 365
     welcome_bonus: int = 0
+    welcome_bonus_from_s: int = 0  # enrollments before this time get no bonus (0: always)
     pay_to_join: bool = True
     pay_to_join_min_fen: int = 0
     allow_negative: bool = False
@@ -160,6 +161,13 @@ def _read_program(s: Section) -> Program:
     mem = s.table("membership")
     lookback = mem.get("lookback_days", int, 365, check=between(0, 3650))
     bonus = mem.get("welcome_bonus", int, 0, check=between(0, limits.POINTS_PER_INPUT_MAX))
+    bonus_from = 0
+    if mem.has("welcome_bonus_from"):
+        when = mem.get("welcome_bonus_from", dt.datetime)
+        if when.tzinfo is None:
+            raise mem.error("welcome_bonus_from",
+                            "datetime needs a UTC offset, e.g. 2026-03-10T12:00:00+08:00")
+        bonus_from = int(when.timestamp())
     ptj = mem.get("pay_to_join", bool, True)
     ptj_min = mem.get("pay_to_join_min_fen", int, 0, check=non_negative)
     fr_visits = mem.get("friend_min_visits", int, 0, check=non_negative)
@@ -207,7 +215,8 @@ def _read_program(s: Section) -> Program:
         id=pid, home_currency=home, utc_offset_s=off, merchants=merchants, appids=appids,
         points_per_unit=ppu, min_order_fen=min_order, max_points_per_payment=max_pts,
         channel_pct=channel_pct, fx=fx, return_window_days=window, expiry=expiry,
-        expiry_days=expiry_days, lookback_days=lookback, welcome_bonus=bonus, pay_to_join=ptj,
+        expiry_days=expiry_days, lookback_days=lookback, welcome_bonus=bonus,
+        welcome_bonus_from_s=bonus_from, pay_to_join=ptj,
         pay_to_join_min_fen=ptj_min, allow_negative=allow_neg, tiers=tuple(tiers),
         tier_basis=basis, tier_window_months=twm, downgrade=down, campaigns=tuple(campaigns),
         events=events, friend_min_visits=fr_visits, friend_days=fr_days, coupons=coupons)

@@ -73,13 +73,22 @@ class QueryMixin:
 
     def stats(self: Engine) -> dict[str, Any]:
         """Totals: payments, refunds, accounts, members, shadow members, points issued
-        and outstanding, ledger size, and counters of notable results."""
+        and outstanding, members per tier of each program, ledger size, and counters of
+        notable results."""
         acc = self.acc
         n = len(acc)
         alive = acc.view("root") == np.arange(n)
         member = acc.view("member").astype(bool)
         avail, pend = acc.view("avail"), acc.view("pend")
         shad, shad_pend = acc.view("shad"), acc.view("shad_pend")
+        tier = acc.view("tier")
+        prog = acc.view("prog")
+        tiers = {}
+        for pi, c in enumerate(self.rules):
+            mask = alive & member & (prog == pi)
+            counts = np.bincount(tier[mask], minlength=len(c.program.tiers))
+            tiers[c.program.id] = {t.name: int(counts[k]) for k, t in enumerate(c.program.tiers)}
+        del tier, prog
         issued = 0
         if len(self.ledger):
             rows = np.frombuffer(self.ledger.rows, dtype=np.int64).reshape(-1, 6)
@@ -101,6 +110,7 @@ class QueryMixin:
             "shadow_points": int(shad.sum() + shad_pend.sum()),
             "reversal_shortfall": self.shortfall,
             "ledger_entries": len(self.ledger),
+            "tiers": tiers,  # program -> tier name -> members
             "counts": dict(sorted(self.counts.items())),
         }
         del alive, member, avail, pend, shad, shad_pend

@@ -108,3 +108,21 @@ def test_coupon_rules(engine: Engine) -> None:
     engine.pay(pay(3, 1, 2000, t=T0 + 8 * DAY, coupon_ids=("c2",)))
     counts = engine.stats()["counts"]
     assert counts.get("coupons_redeemed", 0) == 0 and counts["coupons_expired"] == 2
+
+
+def test_welcome_bonus_from_a_given_time(make_engine) -> None:
+    """With welcome_bonus_from set, only enrollments from then on get the bonus."""
+    eng = make_engine(return_window_days=0, welcome_bonus_from_s=T0 + 3600)
+    eng.bind(Binding(APP, oid(1), uid(1), T0))
+    eng.bind(Binding(APP, oid(2), uid(2), T0))
+    assert eng.enroll(Enrollment("quickmart", T0 + 3599, unionid=uid(1))).points == 0
+    assert eng.enroll(Enrollment("quickmart", T0 + 3600, unionid=uid(2))).points == 200
+
+
+def test_stats_count_members_per_tier(engine: Engine) -> None:
+    """stats() gives each program's members per tier."""
+    _member(engine, 1)
+    _member(engine, 2)
+    engine.pay(pay(1, 2, 300_000))  # 3,000 points: silver
+    engine.pay(pay(2, 3, 2000))  # a shadow shopper is not counted
+    assert engine.stats()["tiers"] == {"quickmart": {"member": 1, "silver": 1, "gold": 0}}

@@ -86,3 +86,14 @@ def test_unknown_channel(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as err:
         _load(tmp_path, MINIMAL.replace('"store"', '"spaceport"'))
     assert err.value.path == "program.merchants.100"
+
+
+def test_welcome_bonus_from_reads_a_datetime(tmp_path: Path) -> None:
+    """welcome_bonus_from takes an offset datetime; a naive one is named."""
+    p = _load(tmp_path, MINIMAL + "[program.membership]\n"
+                                  "welcome_bonus_from = 2026-03-10T12:00:00+08:00\n")
+    assert p.welcome_bonus_from_s == 1773115200
+    with pytest.raises(ConfigError) as err:
+        _load(tmp_path, MINIMAL + "[program.membership]\n"
+                                  "welcome_bonus_from = 2026-03-10T12:00:00\n")
+    assert err.value.path == "program.membership.welcome_bonus_from"
