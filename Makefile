@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml setup.py core/_accrual.pyx
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/paymember ingest scenarios/example_feed.jsonl
+	$(BIN)/paymember simulate scenarios/weekday_city.toml
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
