@@ -32,7 +32,6 @@ from loadtests.summary import build_summary
 
 LOCUSTFILES = {"mix": "locustfile.py", "trace": "locustfile_trace.py"}
 GENERATOR_BOUND_CORES = 0.7  # service busier than this per shard: the service is the limit
-GENERATOR_BUSY = 0.8  # generator processes busier than this (cores each): it is the limit
 LOCUST_GRACE_S = 90.0  # Locust start-up, user stop timeout and shutdown, beyond the stages
 FASTGEN_GRACE_S = 120.0  # building every request up front, the drain and the part file
 
@@ -226,9 +225,9 @@ def judge(summary: dict[str, Any], sampler: procs.CpuSampler, start_s: float, sh
     """Add each stage's CPU use (service and generator, in cores) and name the run's limit.
 
     A stage that missed its offered rate or broke the SLO was limited by the generator
-    when the generator's processes were busy (GENERATOR_BUSY of their cores) and the
-    service was not; by the service when the service was busy; otherwise by the
-    machine (both share its cores with whatever else runs on it).
+    when its processes were each busier than the service's shards; else by the service
+    when a shard was busy (GENERATOR_BOUND_CORES of a core); else by the machine (the
+    two share its cores with each other and with whatever else runs on it).
     """
     t = start_s
     verdict = "none"
@@ -240,7 +239,7 @@ def judge(summary: dict[str, Any], sampler: procs.CpuSampler, start_s: float, sh
         strained = row["achieved_per_s"] < 0.95 * row["offered_per_s"] or not row["slo_ok"]
         if not strained or verdict != "none":
             continue
-        if gen >= GENERATOR_BUSY * processes and svc < GENERATOR_BOUND_CORES * shards:
+        if gen / processes > svc / shards:
             verdict = "generator"
         elif svc >= GENERATOR_BOUND_CORES * shards:
             verdict = "service"
