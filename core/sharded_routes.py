@@ -70,19 +70,28 @@ def sum_balances(parts: Sequence[Balance], tiers: Sequence[str]) -> Balance:
 
 
 def sum_stats(parts: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Totals over shards: numbers summed, `counts` merged by key, `programs` as one shard's."""
+    """Totals over shards: numbers summed, `counts` merged by key, `tiers` summed per
+    program and tier, `programs` as one shard's."""
     out: dict[str, Any] = {}
     counts: dict[str, int] = {}
+    tiers: dict[str, dict[str, int]] = {}
     for s in parts:
         for k, v in s.items():
             if k == "counts":
                 for ck, cv in v.items():
                     counts[ck] = counts.get(ck, 0) + cv
+            elif k == "tiers":
+                for prog, by_tier in v.items():
+                    mine = tiers.setdefault(prog, {})
+                    for name, n in by_tier.items():
+                        mine[name] = mine.get(name, 0) + n
             elif k == "programs":
                 out[k] = v
             elif isinstance(v, int | float):
                 out[k] = out.get(k, 0) + v
     out["counts"] = dict(sorted(counts.items()))
+    if tiers:
+        out["tiers"] = tiers
     return out
 
 
