@@ -33,6 +33,17 @@ cdef long long E_EARN = 1, E_PENDING = 2
 cdef long long B_AV = 0, B_PE = 1, B_SH = 2, B_SP = 3
 DEF TIERS_MAX = 16
 DEF PF = 9
+DEF CACHED_POINTS = 2048
+# Outcomes are immutable tuples: the common APPLIED ones are made once and shared.
+# _CACHE[pts * 4 + offer * 2 + invite] for 0 <= pts < CACHED_POINTS.
+cdef list _CACHE = [_new(Outcome, (_APPLIED, k >> 2, "", bool(k & 2), bool(k & 1)))
+                    for k in range(CACHED_POINTS * 4)]
+
+
+cdef inline object _applied(long long pts, bint offer, bint invite):
+    if 0 <= pts < CACHED_POINTS:
+        return _CACHE[pts * 4 + offer * 2 + invite]
+    return _new(Outcome, (_APPLIED, pts, "", offer, invite))
 
 
 cdef struct Prog:
@@ -258,8 +269,8 @@ cdef object _pay_one(Kernel k, str txid, str appid, str mchid, str openid, long 
     if k.held and txid in k.held:
         eng._release_held(txid, i)
     if member:
-        return _new(Outcome, (_APPLIED, pts, "", False, False))
-    invite = False
+        return _applied(pts, False, False)
+    cdef bint invite = False
     kk = pr.friend_k
     if kk:  # Friend Membership: is the k-th latest visit within d days?
         n = k.visit_n.data.as_ints[a]
@@ -271,7 +282,7 @@ cdef object _pay_one(Kernel k, str txid, str appid, str mchid, str openid, long 
         if (n >= kk and day - k.visit_ring.data.as_ints[base + (n - kk) % k.visit_slots]
                 < pr.friend_days and a not in k.invited):
             invite = eng._invite(a)
-    return _new(Outcome, (_APPLIED, pts, "", bool(pr.ptj and basis >= pr.ptj_min), invite))
+    return _applied(pts, pr.ptj and basis >= pr.ptj_min, invite)
 
 
 cdef object _payment(object p, str txid, str appid, str mchid, str openid, long long total,
