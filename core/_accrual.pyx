@@ -14,19 +14,18 @@ from cpython cimport array
 from libc.limits cimport LLONG_MAX
 
 from core import limits
-from core.ids import ID_RE
 from core.rules import campaign_pct_memo
 from core.types import Code, Outcome, Payment
 
 cdef object _APPLIED = Code.APPLIED
 cdef object _DUP = Outcome(Code.DUPLICATE, 0, "already applied")
 cdef object _new = tuple.__new__
-cdef object _match = ID_RE.match
 cdef long long AMOUNT_MAX = limits.AMOUNT_FEN_MAX
 cdef long long POINTS_MAX = limits.POINTS_PER_INPUT_MAX
 cdef long long T_MIN = limits.TIME_S_MIN
 cdef long long T_MAX = limits.TIME_S_MAX
 cdef Py_ssize_t REF_MAX = limits.REF_LEN_MAX
+cdef Py_ssize_t ID_MAX = limits.ID_LEN_MAX
 cdef long long DAY_S = 86400
 # Entry kinds and buckets (core.types.Entry / Bucket).
 cdef long long E_EARN = 1, E_PENDING = 2
@@ -74,7 +73,7 @@ cdef class Kernel:
 
     cdef object eng
     cdef dict pay_index, mch_no, app_of, held
-    cdef list pay_txid, homes, channels, memos, compiled, pending_heap
+    cdef list pay_txid, homes, channels, memos, compiled, pending_heap, fxs
     cdef set invited
     cdef array.array pays, rows, fifo, scal
     cdef array.array prog, avail, pend, shad, shad_pend, qual, member, tier, root
@@ -109,6 +108,7 @@ cdef class Kernel:
         if len(eng.rules) > 64 or len(eng.mch) > 4096:
             raise ValueError("the compiled path takes at most 64 programs, 4096 merchants")
         self.compiled = list(eng.rules)
+        self.fxs = [dict(c.fx) for c in eng.rules]
         self.homes = []
         self.nprogs = len(eng.rules)
         for pi, c in enumerate(eng.rules):
@@ -140,6 +140,20 @@ cdef class Kernel:
             self.channels.append(m[1])
             self.memos.append(m[5])
         self.nmerchants = len(self.mch_no)
+
+
+cdef inline bint _valid_id(str s):
+    # The same test as core.ids.ID_RE: 1..ID_LEN_MAX characters of [A-Za-z0-9_-].
+    cdef Py_ssize_t n = len(s), j
+    cdef Py_UCS4 ch
+    if n == 0 or n > ID_MAX:
+        return False
+    for j in range(n):
+        ch = s[j]
+        if not ((ch >= 48 and ch <= 57) or (ch >= 65 and ch <= 90) or (ch >= 97 and ch <= 122)
+                or ch == 45 or ch == 95):
+            return False
+    return True
 
 
 cdef inline void _push(array.array arr, long long a, long long b, long long c, long long d,
@@ -179,20 +193,25 @@ cdef object _pay_one(Kernel k, str txid, str appid, str mchid, str openid, long 
         return eng._check_payment(_payment(p, txid, appid, mchid, openid, total, payer, t,
                                            currency, coupons))
     pr = &k.progs[pi]
+    basis = total if payer == -1 else payer
     if currency == k.homes[pi]:
         home = total
-        basis = total if payer == -1 else payer
     else:
-        checked = eng._check_payment(_payment(p, txid, appid, mchid, openid, total, payer, t,
-                                              currency, coupons))
-        if type(checked) is Outcome:
-            return checked
-        home = checked[3]
-        basis = checked[4]
+        fx = (<dict>k.fxs[pi]).get(currency)
+        if fx is None or (<tuple>fx)[0] > 100_000_000:  # unknown, or a rate to check in Python
+            checked = eng._check_payment(_payment(p, txid, appid, mchid, openid, total, payer,
+                                                  t, currency, coupons))
+            if type(checked) is Outcome:
+                return checked
+            home = checked[3]
+            basis = checked[4]
+        else:
+            home = total * <long long>(<tuple>fx)[0] // <long long>(<tuple>fx)[1]
+            basis = basis * <long long>(<tuple>fx)[0] // <long long>(<tuple>fx)[1]
     apps = <dict>(<tuple>app)[1]
     obj = apps.get(openid)
     if obj is None:
-        if _match(openid) is None:
+        if not _valid_id(openid):
             return eng._check_payment(_payment(p, txid, appid, mchid, openid, total, payer, t,
                                                currency, coupons))
         a = k.acc.create(pi)

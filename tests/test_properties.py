@@ -128,3 +128,33 @@ def test_merges_conserve_points(pays: list[Payment], data: st.DataObject) -> Non
     assert s["shadow_points"] + s["points_outstanding"] == earned
     assert s["accounts"] <= PEOPLE
     assert not check_invariants(eng)
+
+
+@given(st.lists(payments(0), min_size=1, max_size=30), st.data())
+def test_compiled_path_earns_what_the_python_rules_say(pays: list[Payment],
+                                                       data: st.DataObject) -> None:
+    """For any payment, `pay` (compiled) books exactly the points `preview` (the Python
+    rules in core.rules) predicts, home or foreign currency, member or not."""
+    eng = Engine([PROGRAM])
+    for n, p in enumerate(pays):
+        p.transaction_id = f"42{n:030d}"
+        p.currency = data.draw(st.sampled_from(["CNY", "JPY", "HKD"]))
+        if data.draw(st.booleans()):
+            eng.bind(Binding(p.appid, p.openid, uid(n % PEOPLE), p.time_s))
+            eng.submit("enrollment", {"program": "quickmart", "unionid": uid(n % PEOPLE),
+                                      "time_s": p.time_s})
+        expected = eng.preview(p)
+        got = eng.pay(p)
+        assert (got.code, got.points) == (expected.code, expected.points)
+    assert not check_invariants(eng)
+
+
+@given(st.text(max_size=70))
+def test_compiled_openid_check_matches_the_rule(openid: str) -> None:
+    """A new openid is accepted by the compiled path exactly when core.ids.ID_RE accepts it."""
+    from core import Code
+    from core.ids import ID_RE
+    from tests.helpers import STORE, T0
+    eng = Engine([PROGRAM])
+    out = eng.pay(Payment("42" + "0" * 30, APP, STORE, openid, 2000, T0))
+    assert (out.code is Code.BAD_ID) == (ID_RE.match(openid) is None)
