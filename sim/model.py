@@ -17,7 +17,8 @@ import numpy as np
 import simpy
 
 from sim.dists import Dist
-from sim.feed import EngineLike, FeedContext
+from sim.feed import EngineLike
+from sim.inputs import FeedContext
 from sim.metrics import PlaceStats, Recorder
 from sim.population import Population
 from sim.scenario import HABITS, Scenario
