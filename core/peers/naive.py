@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 
-from core.peers.rules import DUPLICATE, REJECTED, Rules, basis_fen, points, rules_of, tier_after
+from core.peers.rules import (
+    DUPLICATE,
+    REJECTED,
+    Rules,
+    basis_fen,
+    points,
+    rate,
+    rules_of,
+    tier_after,
+)
 from core.program import Program
 from core.types import Payment
 
@@ -55,11 +63,7 @@ class NaivePeer:
 
     def run(self, payments: Sequence[Payment]) -> float:
         """Apply `payments` in order; returns payments per second."""
-        pay = self.pay
-        t0 = time.perf_counter()
-        for p in payments:
-            pay(p)
-        return len(payments) / (time.perf_counter() - t0)
+        return rate(self.pay, payments)
 
     def state(self) -> dict[str, tuple[int, int]]:
         """Each member's (points, tier)."""

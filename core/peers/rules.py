@@ -8,9 +8,12 @@ member of the program from their first payment: peers have no shadow accounts.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from core.program import Program
+from core.types import Payment
 
 DAY_S = 86_400
 DUPLICATE = -1  # outcome of a payment whose transaction_id was applied before
@@ -95,3 +98,11 @@ def tier_after(r: Rules, tier: int, qualifying: int) -> int:
 
 __all__ = ["DUPLICATE", "REJECTED", "Rules", "basis_fen", "campaign_pct", "points", "rules_of",
            "tier_after"]
+
+
+def rate(pay: Callable[[Payment], object], payments: Sequence[Payment]) -> float:
+    """Apply `payments` in order with `pay`; returns payments per second."""
+    t0 = time.perf_counter()
+    for p in payments:
+        pay(p)
+    return len(payments) / (time.perf_counter() - t0)

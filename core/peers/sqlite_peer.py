@@ -8,11 +8,19 @@ from __future__ import annotations
 
 import sqlite3
 import tempfile
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from core.peers.rules import DUPLICATE, REJECTED, Rules, basis_fen, points, rules_of, tier_after
+from core.peers.rules import (
+    DUPLICATE,
+    REJECTED,
+    Rules,
+    basis_fen,
+    points,
+    rate,
+    rules_of,
+    tier_after,
+)
 from core.program import Program
 from core.types import Payment
 
@@ -73,11 +81,7 @@ class SqlitePeer:
 
     def run(self, payments: Sequence[Payment]) -> float:
         """Apply `payments` in order, a transaction each; returns payments per second."""
-        pay = self.pay
-        t0 = time.perf_counter()
-        for p in payments:
-            pay(p)
-        return len(payments) / (time.perf_counter() - t0)
+        return rate(self.pay, payments)
 
     def state(self) -> dict[str, tuple[int, int]]:
         """Each member's (points, tier)."""
