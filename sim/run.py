@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import sys
 import time
+from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -23,6 +25,18 @@ RUNS_DIR = Path("reports/runs")
 def default_out(scenario: Scenario, seed: int) -> Path:
     """Return the default run folder: reports/runs/<scenario>-seed<seed> (git-ignored)."""
     return RUNS_DIR / f"{scenario.name}-seed{seed}"
+
+
+def _without_gc(run: Callable[..., None], *args: Any) -> None:
+    """Call `run(*args)` with the cyclic collector off: the engine and model hold millions
+    of objects but make few cycles, and each full collection would walk them all."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        run(*args)
+    finally:
+        if was:
+            gc.enable()
 
 
 def run_scenario(scenario: Scenario, seed: int | None = None, out: Path | None = None,
@@ -53,9 +67,9 @@ def run_scenario(scenario: Scenario, seed: int | None = None, out: Path | None =
             def tick(now: float) -> None:
                 bar.update(int(now) - model.begin_s - bar.n)
 
-            model.run(tick)
+            _without_gc(model.run, tick)
         else:
-            model.run()
+            _without_gc(model.run)
     summary = summarize(model, time.perf_counter() - t0)
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
