@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from core import check_invariants
-from sim import ids
 from sim.feed import CODES, NullEngine
 from sim.metrics import little, percentiles
 from sim.tables import PAY, REFUND
@@ -15,26 +14,13 @@ from sim.tables import PAY, REFUND
 if TYPE_CHECKING:
     from sim.model import Model
 
-TIER_SAMPLE_MAX = 20_000  # members whose tier is read back from the engine, per program
-
-
-def tiers(m: Model) -> dict[str, dict[str, int]]:
-    """Tier counts of members per program, read from the engine (a seeded sample when large)."""
-    out: dict[str, dict[str, int]] = {}
+def tiers(m: Model, st: dict[str, Any]) -> dict[str, dict[str, int]]:
+    """Members per tier of each program, as the engine counts them in its `stats()` `st`."""
     if isinstance(m.eng, NullEngine):
-        return out
-    rng = np.random.default_rng(m.seed + 7)
-    for q, prog in enumerate(m.sc.programs):
-        members = np.flatnonzero(m.pop.member[q])
-        if len(members) > TIER_SAMPLE_MAX:
-            members = np.sort(rng.choice(members, TIER_SAMPLE_MAX, replace=False))
-        counts = {t.name: 0 for t in prog.tiers}
-        for i in members.tolist():
-            b = m.eng.balance(prog.id, unionid=ids.unionid(q, i))  # type: ignore[attr-defined]
-            if b is not None:
-                counts[b.tier] += 1
-        out[prog.id] = counts
-    return out
+        return {}
+    counts = st["tiers"]
+    return {p.id: {t.name: int(counts[p.id].get(t.name, 0)) for t in p.tiers}
+            for p in m.sc.programs}
 
 
 def summarize(m: Model, wall_s: float) -> dict[str, Any]:
@@ -97,7 +83,7 @@ def summarize(m: Model, wall_s: float) -> dict[str, Any]:
                    "friend_invited": int(pop.invited.any(axis=0).sum()),
                    **{k: v for k, v in sorted(rec.funnel.items())
                       if k not in ("deliveries_pending_at_end",)}},
-        "tiers": tiers(m),
+        "tiers": tiers(m, st),
         "littles_law": laws,
         "little_ok": all(v["ok"] for v in laws.values()),
         "invariants_ok": not errors,
