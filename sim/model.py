@@ -79,9 +79,13 @@ class Model:
         self.login_prob = np.array([x.login_prob for x in m])
         self.seg_currency = np.array([self.currencies.index(g.currency) for g in sc.segments],
                                      np.int8)
-        # Per program: apps, whether a welcome bonus applies, next-tier thresholds.
+        # Per program: apps, from when a welcome bonus applies (model seconds), next-tier
+        # thresholds.
         self.n_apps = [len(p.appids) for p in sc.programs]
-        self.bonus = np.array([p.welcome_bonus > 0 for p in sc.programs])
+        self.bonus_from_s = np.array([np.inf if not p.welcome_bonus else
+                                      -np.inf if not p.welcome_bonus_from_s else
+                                      float(p.welcome_bonus_from_s - sc.start_s)
+                                      for p in sc.programs])
         self.thresholds = [np.array([t.threshold for t in p.tiers] + [np.iinfo(np.int64).max])
                            for p in sc.programs]
         self.home_ccy = [self.currencies.index(p.home_currency) for p in sc.programs]

@@ -188,7 +188,7 @@ class PlatformStage:
         new_offer = offer & ~pop.offered[q, s]
         pop.offered[q[new_offer], s[new_offer]] = True
         m.rec.count("offers", int(offer.sum()))
-        p = m.join_prob[seg] * (1 + m.bonus_lift[seg] * m.bonus[q])
+        p = m.join_prob[seg] * (1 + m.bonus_lift[seg] * (t >= m.bonus_from_s[q]))
         p = p * (1 + m.shadow_lift[seg] * (pop.points[q, s] > pts[pay]))
         accept = offer & (rng.random(len(pay)) < np.minimum(p, 1.0))
         # Friend Membership: the merchant invites once its campaign has started.

@@ -163,3 +163,16 @@ def test_cli_writes_summary_report_charts_and_trace(tmp_path: Path) -> None:
     assert html.count("data:image/png;base64,") == 6 and "http" not in html.split("<body>")[1]
     assert len(list(out.glob("*.png"))) == 6
     assert (tmp_path / "trace.jsonl").stat().st_size > 0
+
+
+def test_welcome_bonus_starts_at_its_hour() -> None:
+    """welcome_bonus_whatif equals weekday_city before the bonus's noon start, and differs
+    (more points issued) once a window reaches past it."""
+    def run(name: str, start: float, hours: float) -> dict[str, Any]:
+        sc = small(name, shoppers=3000, start_hour=start, hours=hours, drain_hours=0.25)
+        s, _ = run_scenario(sc, seed=11, report=False)
+        return {k: v for k, v in _strip(s).items() if k != "scenario"}
+
+    assert run("weekday_city", 9.0, 2.5) == run("welcome_bonus_whatif", 9.0, 2.5)
+    base, bonus = run("weekday_city", 11.0, 2.0), run("welcome_bonus_whatif", 11.0, 2.0)
+    assert bonus["points_issued"] > base["points_issued"]
