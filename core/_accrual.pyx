@@ -254,6 +254,7 @@ cdef object _pay_one(Kernel k, str txid, str appid, str mchid, str openid, long 
     rec[6] = 0; rec[7] = 0; rec[8] = pending
     cdef long long cause = i << 3
     if pts:
+        k.scal.data.as_longlongs[1] += pts
         if pr.window_s:
             if t + pr.window_s >= k.scal.data.as_longlongs[0]:
                 n = len(k.fifo)

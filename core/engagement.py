@@ -72,6 +72,7 @@ class EngagementMixin:
             _count_cap(self.caps.setdefault(a, {}), e.kind, periods, rule)
             if rule.points:
                 self._credit(a, c, rule.points, e.time_s, cause, Entry.EARN)
+                self.scalars[1] += rule.points
                 if not c.spend_basis:
                     self._qualify(a, c, rule.points)
         return Outcome(Code.APPLIED, rule.points * len(accounts), "")

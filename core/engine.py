@@ -44,7 +44,7 @@ from core.rules import DAY_S, Compiled, compile_program, points_for
 from core.spending import SpendingMixin
 from core.types import DUPLICATE, Bucket, Code, Entry, Outcome, Payment, Refund, reject, type_fault
 
-_EARN, _PENDING, _REVERSE = int(Entry.EARN), int(Entry.PENDING), int(Entry.REVERSE)
+_REVERSE = int(Entry.REVERSE)
 _AV, _PE, _SH, _SP = (int(Bucket.AVAILABLE), int(Bucket.PENDING), int(Bucket.SHADOW),
                       int(Bucket.SHADOW_PENDING))
 
@@ -105,7 +105,9 @@ class Engine(MembershipMixin, EngagementMixin, SpendingMixin, LifecycleMixin, Qu
         self.pending_fifo = array("q")
         self.pending_head = 0
         self.pending_heap: list[tuple[int, int]] = []
-        self.scalars = array("q", [0])  # [0]: the latest unlock time in pending_fifo
+        # Scalars the compiled path updates in place: [0] the latest unlock time in
+        # pending_fifo, [1] points issued (earned, pending, bonus) so far.
+        self.scalars = array("q", [0, 0])
         self.expiry_heap: list[tuple[int, int]] = []  # (expiry day, account)
         self.clock_s = 0
         self.month_base: int | None = None  # month (since 1970) of the first advance

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from core.engine import Engine
 
 # Entry kinds that only move points between balances: each group sums to zero.
+_ISSUING = (Entry.EARN, Entry.PENDING, Entry.BONUS)
 _MOVES = ((Entry.UNLOCK,), (Entry.MERGE_OUT, Entry.MERGE_IN), (Entry.CONVERT,))
 
 
@@ -44,6 +45,9 @@ def check_invariants(eng: Engine, limit: int = 20) -> list[str]:
         bad = np.nonzero(sums != bal)[0]
         for a in bad[:limit]:
             out.append(f"account {a} {bucket.name.lower()}: balance {bal[a]} != ledger {sums[a]}")
+    issued = int(led["points"][np.isin(led["kind"], _ISSUING)].sum())
+    if issued != eng.scalars[1]:
+        out.append(f"points issued {eng.scalars[1]} != ledger {issued}")
     for kinds in _MOVES:
         total = int(led["points"][np.isin(led["kind"], kinds)].sum())
         if total:

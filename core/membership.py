@@ -158,6 +158,7 @@ class MembershipMixin:
         if bonus:
             acc.avail[a] += bonus
             self.ledger.add(Entry.BONUS, Bucket.AVAILABLE, a, bonus, e.time_s, cause)
+            self.scalars[1] += bonus
             if c.keep_member_lots:
                 self._credit_lot(a, c, e.time_s, bonus)
         for stock in c.program.coupons.values():

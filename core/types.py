@@ -80,22 +80,24 @@ def reject(code: Code, message: str) -> Outcome:
 DUPLICATE = Outcome(Code.DUPLICATE, 0, "already applied")
 
 
+_SPECS: dict[type, tuple[tuple[str, type, bool], ...]] = {}
+
+
 def type_fault(x: object) -> str | None:
     """Name the first field of input dataclass `x` whose value has the wrong type, or None.
 
     Inputs' annotations are `str`, `int` or `tuple[str, ...]`; bool is not an int here.
     """
-    for f in fields(x):  # type: ignore[arg-type]
-        v = getattr(x, f.name)
-        want = f.type
-        if want == "str":
-            ok = type(v) is str
-        elif want == "int":
-            ok = type(v) is int
-        else:
-            ok = type(v) is tuple and all(type(e) is str for e in v)
-        if not ok:
-            return f"{f.name} must be {want}, got {type(v).__name__}"
+    spec = _SPECS.get(type(x))
+    if spec is None:
+        spec = _SPECS[type(x)] = tuple(
+            (f.name, {"str": str, "int": int}.get(f.type, tuple), f.type not in ("str", "int"))
+            for f in fields(x))  # type: ignore[arg-type]
+    for name, want, of_str in spec:
+        v = getattr(x, name)
+        if type(v) is not want or (of_str and not all(type(e) is str for e in v)):
+            label = "tuple[str, ...]" if of_str else want.__name__
+            return f"{name} must be {label}, got {type(v).__name__}"
     return None
 
 
