@@ -11,7 +11,7 @@ platform and engine stage (sim.platform), which runs in ticks of simulated time.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import simpy
@@ -24,6 +24,9 @@ from sim.population import Population
 from sim.scenario import HABITS, Scenario
 from sim.tables import BIND, COUPON, ENROLL, EVENT, PAY, REFUND, Calendar, Inputs
 from sim.trace import TraceWriter
+
+if TYPE_CHECKING:
+    from sim.platform import PlatformStage
 
 # Card activation after accepting a membership offer: seconds, exponential.
 ACTIVATION_DELAY = Dist("exponential", 60.0)
@@ -50,6 +53,7 @@ class Model:
         self.env = simpy.Environment(initial_time=self.begin_s)
         self.eng = eng
         self.trace = trace
+        self.stage: PlatformStage | None = None  # set by run()
         self.pop = Population(sc, self.rng_pop)
         self.tab = Inputs()
         self.cal = Calendar(sc.tick_s)
@@ -158,6 +162,8 @@ class Model:
         rows = self.tab.append(kind=np.full(n, PAY, np.int8), shopper=shopper, prog=q,
                                place=place, station=station, t_s=success_s, amount=amount,
                                payer=payer, ref=ref, currency=cur, app=0)
+        if self.stage is not None:
+            self.stage.warm(q, 0, shopper)
         due = success_s + sc.platform.notify_delay.sample(rng, n)
         self._emit_refunds(rows, amount, success_s, due)
         self.cal.add(rows, 0, due)
@@ -228,6 +234,8 @@ class Model:
                     m = prog == q
                     app = min(1, self.n_apps[q] - 1)
                     w, t = who[m], when[m]
+                    if self.stage is not None:
+                        self.stage.warm(int(q), app, w)
                     login = (~pop.mini_bound[q, w]) & (rng.random(len(w)) < g.membership.login_prob)
                     if app and login.any():
                         pop.mini_bound[q, w[login]] = True
@@ -237,8 +245,7 @@ class Model:
     def direct(self, kind: int, shopper: np.ndarray, prog: int, t_s: np.ndarray,
                app: int = 0, ref: np.ndarray | int = -1) -> np.ndarray:
         """File non-notification inputs (bindings, enrollments, events, coupons) at `t_s`."""
-        rows = self.tab.append(kind=np.full(len(shopper), kind, np.int8), shopper=shopper,
-                               prog=prog, t_s=t_s, app=app, ref=ref)
+        rows = self.tab.append(kind=kind, shopper=shopper, prog=prog, t_s=t_s, app=app, ref=ref)
         self.cal.add(rows, DIRECT, t_s)
         return rows
 
@@ -302,7 +309,7 @@ class Model:
         from sim.shopping import places_fast
 
         env = self.env
-        stage = PlatformStage(self)
+        self.stage = stage = PlatformStage(self)
         if self.mode == "fast":
             env.process(places_fast(self))
         else:

@@ -76,6 +76,19 @@ class PlatformStage:
             self.shard_cache[q[miss], a[miss], i[miss]] = new
         return out.astype(np.int64)
 
+    def warm(self, prog: int, app: int, shopper: np.ndarray) -> None:
+        """Compute ahead, in one batch, the shards of `shopper`s' openids in app `app` of
+        program `prog` (the model calls this as it creates a block's inputs), so that
+        ticks find them cached."""
+        if self.workers == 1 or not len(shopper):
+            return
+        cache = self.shard_cache[prog, app]
+        miss = shopper[cache[shopper] < 0]
+        if len(miss):
+            cache[miss] = openid_shards(np.full(len(miss), prog, np.int64),
+                                        np.full(len(miss), app, np.int64), miss,
+                                        self.workers).astype(np.int16)
+
     def complete(self, shard: np.ndarray, due: np.ndarray) -> np.ndarray:
         """Completion time of each input (in due order per shard), updating shard state."""
         s = self.service_s
@@ -167,8 +180,8 @@ class PlatformStage:
         pop, c, rng = m.pop, m.tab.cols, m.rng_react
         applied = code == _APPLIED
         shopper, prog = c["shopper"][rows], c["prog"][rows].astype(np.int64)
-        earned = applied & (pts != 0)
-        if earned.any():
+        if pts.any():
+            earned = applied & (pts != 0)
             np.add.at(pop.points, (prog[earned], shopper[earned]), pts[earned])
         enrolled = (kind == ENROLL) & (applied | (code == _DUPLICATE))
         if enrolled.any():
@@ -179,46 +192,60 @@ class PlatformStage:
         if got.any():
             pop.coupon[prog[got], shopper[got]] = rows[got]
         pay = np.flatnonzero((kind == PAY) & applied)
-        if not len(pay):
+        n = len(pay)
+        if not n:
             return
         s, q, t = shopper[pay], prog[pay], done[pay]
         seg = pop.segment[s]
-        # Pay to become a member: the platform offers the card; some accept.
-        offer = (flags[pay] & OFFER).astype(bool) & ~pop.member[q, s]
-        new_offer = offer & ~pop.offered[q, s]
-        pop.offered[q[new_offer], s[new_offer]] = True
-        m.rec.count("offers", int(offer.sum()))
-        p = m.join_prob[seg] * (1 + m.bonus_lift[seg] * (t >= m.bonus_from_s[q]))
-        p = p * (1 + m.shadow_lift[seg] * (pop.points[q, s] > pts[pay]))
-        accept = offer & (rng.random(len(pay)) < np.minimum(p, 1.0))
-        # Friend Membership: the merchant invites once its campaign has started.
-        invite = ((flags[pay] & INVITE).astype(bool) & ~pop.member[q, s]
-                  & (t >= m.friend_from_s[q]))
-        friend = invite & (rng.random(len(pay)) < m.friend_prob[seg])
-        if invite.any():
-            pop.invited[q[invite], s[invite]] = True
-            m.rec.count("friend_invites", int(invite.sum()))
-            m.rec.count("friend_accepts", int(friend.sum()))
-        joins = accept | friend
-        if joins.any():
-            for qq in np.unique(q[joins]):
-                sel = joins & (q == qq)
-                m.join(int(qq), s[sel], t[sel])
+        # The draws for accepting an offer and an invitation, in one call (the same
+        # numbers as two calls of n each).
+        u = rng.random(2 * n)
+        fl = flags[pay]
+        if fl.any():
+            # Pay to become a member: the platform offers the card; some accept.
+            offer = (fl & OFFER).astype(bool) & ~pop.member[q, s]
+            new_offer = offer & ~pop.offered[q, s]
+            pop.offered[q[new_offer], s[new_offer]] = True
+            m.rec.count("offers", int(offer.sum()))
+            p = m.join_prob[seg] * (1 + m.bonus_lift[seg] * (t >= m.bonus_from_s[q]))
+            p = p * (1 + m.shadow_lift[seg] * (pop.points[q, s] > pts[pay]))
+            accept = offer & (u[:n] < np.minimum(p, 1.0))
+            # Friend Membership: the merchant invites once its campaign has started.
+            invite = ((fl & INVITE).astype(bool) & ~pop.member[q, s]
+                      & (t >= m.friend_from_s[q]))
+            friend = invite & (u[n:] < m.friend_prob[seg])
+            if invite.any():
+                pop.invited[q[invite], s[invite]] = True
+                m.rec.count("friend_invites", int(invite.sum()))
+                m.rec.count("friend_accepts", int(friend.sum()))
+            joins = accept | friend
+            if joins.any():
+                for qq in _values(q[joins]):
+                    sel = joins & (q == qq)
+                    m.join(qq, s[sel], t[sel])
+        else:
+            m.rec.count("offers", 0)
         # Identity arrives after the payments it explains: a post-payment lookup.
-        look = ~pop.bound[q, s] & (rng.random(len(pay)) < m.login_prob[seg])
+        look = ~pop.bound[q, s] & (rng.random(n) < m.login_prob[seg])
         if not look.any():
             return
-        for qq in np.unique(q[look]):
+        segments = m.sc.segments
+        for qq in _values(q[look]):
             sel = look & (q == qq)
             ss = s[sel]
             # Two payments of one shopper in a tick: look up once.
             ss, first = np.unique(ss, return_index=True)
-            delay = np.empty(len(ss))
-            for g in np.unique(pop.segment[ss]):
-                mg = pop.segment[ss] == g
-                delay[mg] = m.sc.segments[g].membership.binding_delay.sample(rng, int(mg.sum()))
-            pop.bound[int(qq), ss] = True
-            m.direct(BIND, ss, int(qq), t[sel][first] + delay)
+            sg = pop.segment[ss]
+            gs = _values(sg)
+            if len(gs) == 1:
+                delay = segments[gs[0]].membership.binding_delay.sample(rng, len(ss))
+            else:
+                delay = np.empty(len(ss))
+                for g in gs:
+                    mg = sg == g
+                    delay[mg] = segments[g].membership.binding_delay.sample(rng, int(mg.sum()))
+            pop.bound[qq, ss] = True
+            m.direct(BIND, ss, qq, t[sel][first] + delay)
 
     def finish(self) -> None:
         """Count what the platform still had to deliver when the horizon ended."""
@@ -227,3 +254,8 @@ class PlatformStage:
         m.rec.count("engine_backlog_at_end",
                     int(np.ceil(np.maximum(self.free - m.horizon_s, 0) / self.service_s
                                 - 1e-9).sum()))
+
+
+def _values(x: np.ndarray) -> list[int]:
+    """The distinct values of a small integer array, ascending (as np.unique gives them)."""
+    return sorted(set(x.tolist()))

@@ -85,7 +85,12 @@ class Inputs:
 
 
 class Calendar:
-    """Deliveries filed by tick: each tick holds arrays of (row, attempt, due_s)."""
+    """Deliveries filed by tick: each tick holds arrays of (row, attempt, due_s).
+
+    `add` only stages a batch; the staged batches are filed together, with one sort by
+    tick, when a tick is next popped. Filing keeps, within each tick, the order of the
+    `add` calls and of rows within a call, as filing each batch at once would.
+    """
 
     def __init__(self, tick_s: float) -> None:
         """Create an empty calendar with ticks of `tick_s` seconds."""
@@ -94,47 +99,63 @@ class Calendar:
         self.clamped = 0  # deliveries filed late, moved to the first open tick
         self.due: dict[int, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = defaultdict(list)
         self.size = 0
+        self._staged: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
 
     def add(self, rows: np.ndarray, attempt: np.ndarray | int, due_s: np.ndarray) -> None:
         """File deliveries of `rows` (attempt number each) due at `due_s`."""
-        if not len(rows):
+        n = len(rows)
+        if not n:
             return
-        att = np.broadcast_to(np.asarray(attempt, np.int8), rows.shape).copy()
+        if isinstance(attempt, np.ndarray):
+            att = attempt.astype(np.int8)
+        else:
+            att = np.full(n, attempt, np.int8)
         # A reaction computed within a tick may fall due before the tick's end: it is
         # delivered at the start of the first tick not yet processed.
         floor_s = self.floor_tick * self.tick_s
-        late = due_s < floor_s
-        if late.any():
-            self.clamped += int(late.sum())
+        if due_s.min() < floor_s:
+            self.clamped += int((due_s < floor_s).sum())
             due_s = np.maximum(due_s, floor_s)
-        tick = np.floor(due_s / self.tick_s).astype(np.int64)
-        if len(rows) == 1 or (tick[0] == tick).all():
-            self.due[int(tick[0])].append((rows, att, due_s))
-        elif len(rows) < 64:
-            # Few rows (reactions, retries): grouping in Python is cheaper than splitting.
-            groups: dict[int, list[int]] = {}
-            for j, t in enumerate(tick.tolist()):
-                groups.setdefault(t, []).append(j)
-            for t, js in groups.items():
-                self.due[t].append((rows[js], att[js], due_s[js]))
+        self._staged.append((rows, att, due_s))
+        self.size += n
+
+    def _file(self) -> None:
+        """File the staged deliveries under their ticks: one sort and split for all."""
+        staged = self._staged
+        if len(staged) == 1:
+            rows, att, due_s = staged[0]
         else:
-            order = np.argsort(tick, kind="stable")
-            tick, rows, att, due_s = tick[order], rows[order], att[order], due_s[order]
-            cut = np.flatnonzero(np.diff(tick)) + 1
-            for t, r, a, d in zip(tick[np.r_[0, cut]], np.split(rows, cut), np.split(att, cut),
-                                  np.split(due_s, cut), strict=True):
-                self.due[int(t)].append((r, a, d))
-        self.size += len(rows)
+            rows = np.concatenate([p[0] for p in staged])
+            att = np.concatenate([p[1] for p in staged])
+            due_s = np.concatenate([p[2] for p in staged])
+        staged.clear()
+        tick = np.floor(due_s / self.tick_s).astype(np.int64)
+        lo, hi = int(tick.min()), int(tick.max())
+        due = self.due
+        if lo == hi:
+            due[lo].append((rows, att, due_s))
+            return
+        order = np.argsort(tick, kind="stable")
+        tick, rows, att, due_s = tick[order], rows[order], att[order], due_s[order]
+        cut = (np.flatnonzero(tick[1:] != tick[:-1]) + 1).tolist()
+        starts = [0, *cut]
+        for t, a, b in zip(tick[starts].tolist(), starts, [*cut, len(rows)], strict=True):
+            due[t].append((rows[a:b], att[a:b], due_s[a:b]))
 
     def pop(self, tick: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Remove and return the deliveries due in `tick`, ordered by due time."""
+        if self._staged:
+            self._file()
         parts = self.due.pop(tick, None)
         if not parts:
             e = np.zeros(0, np.int64)
             return e, np.zeros(0, np.int8), np.zeros(0)
-        rows = np.concatenate([p[0] for p in parts])
-        att = np.concatenate([p[1] for p in parts])
-        due = np.concatenate([p[2] for p in parts])
+        if len(parts) == 1:
+            rows, att, due = parts[0]
+        else:
+            rows = np.concatenate([p[0] for p in parts])
+            att = np.concatenate([p[1] for p in parts])
+            due = np.concatenate([p[2] for p in parts])
         order = np.argsort(due, kind="stable")
         self.size -= len(rows)
         return rows[order], att[order], due[order]
