@@ -54,6 +54,61 @@ def exponential(mean: float) -> Dist:
     return Dist("exponential", mean)
 
 
+class GroupSampler:
+    """Draws from one of several Dists per value (a segment's basket, a delay, ...)."""
+
+    def __init__(self, dists: list[Dist | None] | tuple[Dist | None, ...]) -> None:
+        """Sample `dists[g]` for group g; None marks a group that is never drawn for."""
+        self.dists = tuple(dists)
+        kinds = {d.kind for d in dists if d is not None}
+        self.kind = kinds.pop() if len(kinds) == 1 else None
+        # Elementwise parameters of the shared kind (see `sample`).
+        self.a = np.zeros(len(dists))
+        self.b = np.zeros(len(dists))
+        for i, d in enumerate(dists):
+            if d is None:
+                continue
+            if d.kind == "lognormal":
+                sigma2 = math.log1p(d.cv * d.cv)
+                self.a[i], self.b[i] = math.log(d.mean) - sigma2 / 2, math.sqrt(sigma2)
+            elif d.kind == "uniform":
+                self.a[i], self.b[i] = d.low, d.high
+            else:
+                self.a[i] = d.mean
+
+    def sample(self, rng: np.random.Generator, group: np.ndarray) -> np.ndarray:
+        """Draw a value for each entry of `group` (ints) from `dists[group[i]]`.
+
+        The numbers are those of drawing each present group's values with `Dist.sample`,
+        groups in ascending order and entries in position order: when the groups share a
+        kind this is one numpy call with elementwise parameters, which consumes the
+        generator exactly as the separate calls do. Raises IndexError on a bad group.
+        """
+        n = len(group)
+        out = np.empty(n)
+        if not n:
+            return out
+        kind = self.kind
+        if kind == "deterministic":
+            out[:] = self.a[group]
+            return out
+        if kind is not None:
+            order = np.argsort(group, kind="stable")
+            g = group[order]
+            if kind == "exponential":
+                # numpy's exponential(scale) is scale times a standard exponential draw.
+                out[order] = rng.standard_exponential(n) * self.a[g]
+            elif kind == "lognormal":
+                out[order] = rng.lognormal(self.a[g], self.b[g])
+            else:
+                out[order] = rng.uniform(self.a[g], self.b[g])
+            return out
+        for i in np.flatnonzero(np.bincount(group, minlength=len(self.dists))).tolist():
+            m = group == i
+            out[m] = self.dists[i].sample(rng, int(m.sum()))  # type: ignore[union-attr]
+        return out
+
+
 def read_dist(s: Section, key: str, default: Dist | None = None) -> Dist:
     """Read table `key` of `s` as a Dist (`default` when absent); raises ConfigError.
 

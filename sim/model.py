@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import simpy
 
-from sim.dists import Dist
+from sim.dists import Dist, GroupSampler
 from sim.feed import EngineLike
 from sim.inputs import FeedContext
 from sim.metrics import PlaceStats, Recorder
@@ -81,6 +81,10 @@ class Model:
         self.redeem_prob = np.array([x.coupon_redeem_prob for x in m])
         self.tier_sens = np.array([x.tier_sensitivity for x in m])
         self.login_prob = np.array([x.login_prob for x in m])
+        self.binding_delay = GroupSampler([x.binding_delay for x in m])
+        # Per place type: each segment's basket there (None where it never goes).
+        self.basket = [GroupSampler([g.basket.get(p.name) for g in sc.segments])
+                       for p in sc.places]
         self.seg_currency = np.array([self.currencies.index(g.currency) for g in sc.segments],
                                      np.int8)
         # Per program: apps, from when a welcome bonus applies (model seconds), next-tier
@@ -139,12 +143,8 @@ class Model:
         rng, sc, pop = self.rng_pay, self.sc, self.pop
         q = int(self.prog_of_place[place])
         seg = pop.segment[shopper]
-        name = sc.places[place].name
-        amount = np.empty(n, np.int64)
-        for g in np.unique(seg):
-            m = seg == g
-            amount[m] = np.maximum(1, np.rint(
-                sc.segments[g].basket[name].sample(rng, int(m.sum())))).astype(np.int64)
+        amount = np.maximum(1, np.rint(self.basket[place].sample(rng, seg))
+                            ).astype(np.int64)
         cur = self.seg_currency[seg]
         # Coupon redemption: a member holding a coupon uses it on a large enough basket.
         held = pop.coupon[q, shopper]
@@ -242,7 +242,7 @@ class Model:
                         self.direct(BIND, w[login], int(q), t[login] - 1e-3, app=app)
                     self.direct(EVENT, w, int(q), t, app=app, ref=HABITS.index(kind))
 
-    def direct(self, kind: int, shopper: np.ndarray, prog: int, t_s: np.ndarray,
+    def direct(self, kind: int, shopper: np.ndarray, prog: int | np.ndarray, t_s: np.ndarray,
                app: int = 0, ref: np.ndarray | int = -1) -> np.ndarray:
         """File non-notification inputs (bindings, enrollments, events, coupons) at `t_s`."""
         rows = self.tab.append(kind=kind, shopper=shopper, prog=prog, t_s=t_s, app=app, ref=ref)

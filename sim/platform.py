@@ -19,7 +19,8 @@ import numpy as np
 from core import Code
 from core.limits import RETRY_SCHEDULE_S
 from sim.feed import CODE_INDEX, CODES, INVITE, OFFER, OK_CODES, feed
-from sim.routing import openid_shards
+from sim.model import DUPLICATE
+from sim.routing import openid_shards, openid_shards_of
 from sim.tables import BIND, COUPON, ENROLL, PAY, REFUND
 
 if TYPE_CHECKING:
@@ -85,16 +86,21 @@ class PlatformStage:
         cache = self.shard_cache[prog, app]
         miss = shopper[cache[shopper] < 0]
         if len(miss):
-            cache[miss] = openid_shards(np.full(len(miss), prog, np.int64),
-                                        np.full(len(miss), app, np.int64), miss,
-                                        self.workers).astype(np.int16)
+            cache[miss] = openid_shards_of(prog, app, miss, self.workers).astype(np.int16)
 
     def complete(self, shard: np.ndarray, due: np.ndarray) -> np.ndarray:
         """Completion time of each input (in due order per shard), updating shard state."""
         s = self.service_s
+        if self.workers == 1:
+            k = np.arange(len(due))
+            c = (k + 1) * s + np.maximum(np.maximum.accumulate(due - k * s), self.free[0])
+            self.free[0] = c[-1]
+            return c
         done = np.empty(len(due))
-        for j in np.unique(shard):
+        for j in range(self.workers):
             idx = np.flatnonzero(shard == j)
+            if not len(idx):
+                continue
             a = due[idx]
             k = np.arange(len(a))
             best = np.maximum.accumulate(a - k * s)
@@ -147,8 +153,6 @@ class PlatformStage:
 
     def _retry(self, rows: np.ndarray, att: np.ndarray, due: np.ndarray) -> None:
         """Schedule the next attempt of unacknowledged notifications, or give them up."""
-        from sim.model import DUPLICATE
-
         more = att < len(RETRIES)
         self.m.rec.abandoned += int((~more & (att != DUPLICATE)).sum())
         # A spontaneous duplicate is not retried: the original was acknowledged.
@@ -158,8 +162,6 @@ class PlatformStage:
 
     def _acks(self, rows: np.ndarray, att: np.ndarray, due: np.ndarray, done: np.ndarray,
               ack: np.ndarray) -> None:
-        from sim.model import DUPLICATE
-
         m = self.m
         tab = m.tab
         if (~ack).any():
@@ -229,23 +231,28 @@ class PlatformStage:
         look = ~pop.bound[q, s] & (rng.random(n) < m.login_prob[seg])
         if not look.any():
             return
-        segments = m.sc.segments
+        who, progs, when = [], [], []
         for qq in _values(q[look]):
             sel = look & (q == qq)
             ss = s[sel]
-            # Two payments of one shopper in a tick: look up once.
-            ss, first = np.unique(ss, return_index=True)
-            sg = pop.segment[ss]
-            gs = _values(sg)
-            if len(gs) == 1:
-                delay = segments[gs[0]].membership.binding_delay.sample(rng, len(ss))
-            else:
-                delay = np.empty(len(ss))
-                for g in gs:
-                    mg = sg == g
-                    delay[mg] = segments[g].membership.binding_delay.sample(rng, int(mg.sum()))
+            # Two payments of one shopper in a tick: look up once (np.unique's result).
+            first = np.argsort(ss, kind="stable")
+            ss = ss[first]
+            keep = np.empty(len(ss), bool)
+            keep[0] = True
+            np.not_equal(ss[1:], ss[:-1], out=keep[1:])
+            ss, first = ss[keep], first[keep]
+            delay = m.binding_delay.sample(rng, pop.segment[ss])
             pop.bound[qq, ss] = True
-            m.direct(BIND, ss, qq, t[sel][first] + delay)
+            who.append(ss)
+            progs.append(qq)
+            when.append(t[sel][first] + delay)
+        # One filing for all programs: the rows and deliveries of one call per program.
+        if len(who) == 1:
+            m.direct(BIND, who[0], progs[0], when[0])
+        else:
+            m.direct(BIND, np.concatenate(who), np.repeat(progs, [len(w) for w in who]),
+                     np.concatenate(when))
 
     def finish(self) -> None:
         """Count what the platform still had to deliver when the horizon ended."""

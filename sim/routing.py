@@ -4,6 +4,8 @@ and hashed with core's `crc32_rows`."""
 
 from __future__ import annotations
 
+import zlib
+
 import numpy as np
 
 from core.routing import crc32_rows
@@ -31,3 +33,37 @@ def openid_shards(prog: np.ndarray, app: np.ndarray, shopper: np.ndarray,
                   shards: int) -> np.ndarray:
     """Return `core.shard_of(openid, shards)` of each row's openid (int64)."""
     return (crc32_rows(openid_bytes(prog, app, shopper)) % np.uint32(shards)).astype(np.int64)
+
+
+def _crc_table() -> np.ndarray:
+    t = np.zeros(256, np.uint32)
+    for i in range(256):
+        c = i
+        for _ in range(8):
+            c = (c >> 1) ^ 0xEDB88320 if c & 1 else c >> 1
+        t[i] = c
+    return t
+
+
+_CRC_TABLE = _crc_table()
+
+
+def openid_shards_of(prog: int, app: int, shopper: np.ndarray, shards: int) -> np.ndarray:
+    """Return `openid_shards` of `shopper`s' openids in app `app` of program `prog`.
+
+    All these openids share their bytes up to the largest shopper's significant digits
+    (tag, app, zero padding), so the crc32 of that prefix is computed once and only the
+    remaining digit columns are hashed per row: the same numbers, with far fewer steps.
+    """
+    n = len(shopper)
+    if not n:
+        return np.zeros(0, np.int64)
+    digits = len(str(int(shopper.max())))
+    one = np.zeros(1, np.int64)
+    prefix = openid_bytes(one + prog, one + app, one)[0, :28 - digits].tobytes()
+    crc = np.full(n, zlib.crc32(prefix) ^ 0xFFFFFFFF, np.uint32)
+    eight = np.uint32(8)
+    for p10 in _POW10[18 - digits:].tolist():
+        byte = (shopper // p10 % 10 + ord("0")).astype(np.uint32)
+        crc = _CRC_TABLE[(crc ^ byte) & 0xFF] ^ (crc >> eight)
+    return ((crc ^ np.uint32(0xFFFFFFFF)) % np.uint32(shards)).astype(np.int64)

@@ -29,6 +29,8 @@ _COLUMNS = {
     "app": np.int8,  # app number within the program (0 pays, 1 the mini program)
 }
 
+_MINUS_ONE = frozenset(("place", "ref"))  # columns whose default is -1 (the rest: 0)
+
 
 class Inputs:
     """Column table of engine inputs; `n` rows are valid."""
@@ -56,13 +58,18 @@ class Inputs:
         if len(sizes) != 1:
             raise ValueError(f"columns must have one length, got {sizes}")
         m = sizes.pop()
-        unknown = set(values) - set(_COLUMNS)
+        unknown = values.keys() - _COLUMNS.keys()
         if unknown:
             raise ValueError(f"unknown columns {sorted(unknown)}")
         self._reserve(self.n + m)
         lo, hi = self.n, self.n + m
-        for k, col in self.cols.items():
-            col[lo:hi] = values.get(k, -1 if k in ("place", "ref") else 0)
+        cols = self.cols
+        for k, v in values.items():
+            cols[k][lo:hi] = v
+        # Rows past `n` are still zero (columns grow zero-filled, rows are never removed):
+        # only the columns whose default is not zero need writing.
+        for k in _MINUS_ONE.difference(values):
+            cols[k][lo:hi] = -1
         self.n = hi
         return np.arange(lo, hi, dtype=np.int64)
 
