@@ -22,8 +22,8 @@ from core.invariants import check_invariants
 from core.payment_columns import from_payments
 from core.peers import measure as measure_peers
 from core.program import Program, load_program
-from core.types import Binding, Enrollment, Payment
-from core.workload import Workload, payment_stream
+from core.types import Binding, Engagement, Enrollment, Payment, Refund
+from core.workload import Workload, payment_stream, random_ids
 
 DEFAULT_PROGRAM = Path(__file__).resolve().parent.parent / "scenarios/programs/convenience.toml"
 START_S = 1_772_409_600  # 2026-03-02T08:00:00+08:00, a Monday, inside the lunch campaign
@@ -86,6 +86,74 @@ def _prepare(wl: Workload, prog: Program) -> Callable[[Engine], None]:
     return prepare
 
 
+# Inputs other than payments, per run: (kind, how many at most). Each is clipped to the
+# run's payment count so that a quick run stays quick.
+INPUT_SIZES = (("binding", 100_000), ("enrollment", 50_000), ("event", 100_000),
+               ("refund", 50_000))
+_EVENT_KINDS = ("follow", "visit", "livestream", "ugc", "checkin", "ad", "referral")
+
+
+def _other_inputs(wl: Workload, prog: Program, rng: np.random.Generator,
+                  events: int) -> dict[str, list[Any]]:
+    """Seeded bindings, enrollments, engagement events and refunds over workload `wl`'s
+    shoppers: new shoppers, shadow shoppers with history (merges), repeats, partial refunds."""
+    n = {kind: min(size, events) for kind, size in INPUT_SIZES}
+    apps = prog.appids
+    shadow = wl.openids[wl.member_count:] or wl.openids
+    fresh = random_ids(rng, n["binding"], prefix="n")
+    unions = random_ids(rng, n["binding"], prefix="u")
+    pick = rng.integers(0, 1 << 30, size=(4, max(n.values()))).tolist()
+    t0 = START_S + 86_400
+    binds = []
+    for k in range(n["binding"]):
+        case, r = k % 4, pick[0][k]
+        if case == 0:  # a new shopper
+            binds.append(Binding(apps[0], fresh[k], unions[k], t0 + k))
+        elif case == 1:  # the second app of an earlier binding's shopper
+            binds.append(Binding(apps[-1], fresh[k], unions[r % k], t0 + k))
+        elif case == 2:  # a shadow shopper with payments gets a unionid
+            binds.append(Binding(apps[0], shadow[r % len(shadow)], unions[k], t0 + k))
+        else:  # a shadow shopper joins an existing unionid: histories merge
+            binds.append(Binding(apps[0], shadow[r % len(shadow)], unions[k - 1], t0 + k))
+    enrolls = []
+    for k in range(n["enrollment"]):
+        r = pick[1][k]
+        if k % 2:
+            enrolls.append(Enrollment(prog.id, t0 + 100_000 + k, unionid=unions[r % len(unions)]))
+        else:
+            enrolls.append(Enrollment(prog.id, t0 + 100_000 + k, appid=apps[0],
+                                      openid=shadow[r % len(shadow)]))
+    kinds = [k for k in _EVENT_KINDS if k in prog.events]
+    evs = []
+    for k in range(n["event"]):
+        r = pick[2][k]
+        kind = kinds[r % len(kinds)]
+        oid = wl.openids[r % len(wl.openids)]
+        ref = wl.openids[(r // 7 + 1) % len(wl.openids)] if kind == "referral" else ""
+        evs.append(Engagement(f"ev{k}", apps[0], oid, kind, t0 + 200_000 + (r % 2_000_000),
+                              referred_openid=ref if ref != oid else "x" + oid))
+    refunds = []
+    for k in range(n["refund"]):
+        p = wl.payments[pick[3][k] % len(wl.payments)]
+        refunds.append(Refund(f"rf{k}", p.transaction_id, p.mchid,
+                              max(1, p.total_fen // 4), p.total_fen, t0 + 300_000 + k))
+    return {"binding": binds, "enrollment": enrolls, "event": evs, "refund": refunds}
+
+
+def _time_inputs(eng: Engine, inputs: dict[str, list[Any]]) -> dict[str, float]:
+    """Seconds spent applying each kind of `inputs` to `eng`, kinds in INPUT_SIZES order."""
+    methods = {"binding": eng.bind, "enrollment": eng.enroll, "event": eng.engage,
+               "refund": eng.refund}
+    spent = {}
+    for kind, _ in INPUT_SIZES:
+        apply = methods[kind]
+        t0 = time.perf_counter()
+        for x in inputs[kind]:
+            apply(x)
+        spent[kind] = time.perf_counter() - t0
+    return spent
+
+
 def run(members: int, events: int, seed: int = 1, program: Program | None = None,
         dict_events: int = 200_000, batch_size: int = 10_000, peers: bool = False,
         peer_events: int = 200_000, durability_events: int = 1_000_000,
@@ -108,6 +176,10 @@ def run(members: int, events: int, seed: int = 1, program: Program | None = None
     prepare(eng)
     beng = Engine([prog])
     prepare(beng)
+    others = _other_inputs(wl, prog, np.random.default_rng(seed + 1), events)
+    ieng = Engine([prog])
+    prepare(ieng)
+    ieng.pay_columns(cols)
     gc.collect()
     gc.disable()  # the engine allocates few cycles; keep the collector out of the timing
     try:
@@ -142,15 +214,18 @@ def run(members: int, events: int, seed: int = 1, program: Program | None = None
         for d in dicts:
             submit("payment", d)
         dict_s = time.perf_counter() - t0
+        say("bindings, enrollments, engagement events and refunds ...")
+        input_s = _time_inputs(ieng, others)
     finally:
         gc.enable()
     say("measuring memory and checking invariants ...")
     stats = eng.stats()
     accounts = len(eng.acc)
     mem_members, mem_inputs = _engine_bytes(eng)
-    bad = check_invariants(eng) + check_invariants(beng)
+    bad = check_invariants(eng) + check_invariants(beng) + check_invariants(ieng)
     same = stats == beng.stats()
-    del eng, beng, eng2, dicts
+    input_n = {kind: len(xs) for kind, xs in others.items()}
+    del eng, beng, eng2, dicts, ieng, others
     gc.collect()
     n_dur = min(durability_events, events)
     say(f"durability: journal, replay and restart on {n_dur:,} payments ...")
@@ -167,6 +242,10 @@ def run(members: int, events: int, seed: int = 1, program: Program | None = None
         "batch_vs_reference": round(ref_s / batch_s, 3),
         "batch_equals_per_event": same,
         "dict_path_payments_per_s": round(n_dict / dict_s),
+        "payment_us": round(engine_s / events * 1e6, 2),
+        "inputs": {kind: {"count": input_n[kind],
+                          "us": round(input_s[kind] / input_n[kind] * 1e6, 2)}
+                   for kind, _ in INPUT_SIZES},
         "bytes_per_member": round(mem_members / accounts),
         "bytes_per_payment": round(mem_inputs / stats["payments"]),
         "engine_bytes": mem_members + mem_inputs,
@@ -201,6 +280,9 @@ def format_report(r: dict[str, Any]) -> str:
         f"(per-event/reference = {r['per_event_vs_reference']:.3f}, "
         f"batch/reference = {r['batch_vs_reference']:.3f})",
         f"  dict (JSON) path   {r['dict_path_payments_per_s']:>12,} payments/s",
+        f"  per input          {r['payment_us']:>12.2f} us/payment (per-event path)",
+        *(f"    {kind:<16} {v['us']:>12.2f} us/input  x{v['us'] / r['payment_us']:.1f} "
+          f"a payment ({v['count']:,} inputs)" for kind, v in r["inputs"].items()),
         f"  engine memory      {r['bytes_per_member']:>12,} bytes/member (accounts, id maps)"
         f" + {r['bytes_per_payment']:,} bytes/payment (records, index, ledger); "
         f"{r['engine_bytes'] / 2**20:,.1f} MiB in all",

@@ -29,7 +29,9 @@ class Ledger:
 
     def __init__(self) -> None:
         self.rows = array("q")
-        self.notes: list[str] = []  # descriptions of CAUSE_OTHER causes
+        # Descriptions of CAUSE_OTHER causes, each as the parts of its text (joined only
+        # when asked for: most are never read); a str in snapshots from before.
+        self.notes: list[tuple[str, ...] | str] = []
 
     def __len__(self) -> int:
         return len(self.rows) // WIDTH
@@ -43,10 +45,17 @@ class Ledger:
         """Entry number `seq` as (kind, bucket, account, points, time_s, cause)."""
         return tuple(self.rows[seq * WIDTH:(seq + 1) * WIDTH])
 
-    def note(self, text: str) -> int:
-        """Register a description for a CAUSE_OTHER input; returns its cause number."""
-        self.notes.append(text)
-        return (len(self.notes) - 1) << 3 | CAUSE_OTHER
+    def note(self, *parts: str) -> int:
+        """Register a description for a CAUSE_OTHER input, the concatenation of `parts`;
+        returns its cause number."""
+        notes = self.notes
+        notes.append(parts)
+        return (len(notes) - 1) << 3 | CAUSE_OTHER
+
+    def note_text(self, idx: int) -> str:
+        """The text of note number `idx`."""
+        n = self.notes[idx]
+        return n if type(n) is str else "".join(n)
 
     def views(self) -> dict[str, np.ndarray]:
         """Numpy copies of the columns (copies, so the rows stay growable)."""

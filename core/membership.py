@@ -9,9 +9,10 @@ from __future__ import annotations
 import heapq
 from typing import TYPE_CHECKING
 
+from core import limits
 from core.accounts import lots_merge, lots_take
 from core.engagement import merge_caps
-from core.ids import valid_id, valid_time
+from core.ids import field_types, valid_id, valid_time
 from core.rules import DAY_S, Compiled
 from core.types import (
     DUPLICATE,
@@ -27,6 +28,14 @@ from core.types import (
 
 if TYPE_CHECKING:
     from core.engine import Engine
+
+_BIND_FIELDS, _BIND_TYPES = field_types(Binding)
+_ENROLL_FIELDS, _ENROLL_TYPES = field_types(Enrollment)
+_T_MIN, _T_MAX = limits.TIME_S_MIN, limits.TIME_S_MAX
+_BONUS, _FORFEIT, _CONVERT = int(Entry.BONUS), int(Entry.FORFEIT), int(Entry.CONVERT)
+_AV, _PE, _SH, _SP = (int(Bucket.AVAILABLE), int(Bucket.PENDING), int(Bucket.SHADOW),
+                      int(Bucket.SHADOW_PENDING))
+_BOUND = Outcome(Code.APPLIED, 0, "")
 
 _COLS = (("avail", Bucket.AVAILABLE), ("pend", Bucket.PENDING), ("shad", Bucket.SHADOW),
          ("shad_pend", Bucket.SHADOW_PENDING))
@@ -45,25 +54,30 @@ class MembershipMixin:
 
         Binding an openid already bound to another unionid is OPENID_BOUND_ELSEWHERE.
         """
-        if (fault := type_fault(b)) is not None:
+        if ((type(b) is not Binding or tuple(map(type, _BIND_FIELDS(b))) != _BIND_TYPES)
+                and (fault := type_fault(b)) is not None):
             return reject(Code.BAD_TYPE, fault)
-        pi = self.app_prog.get(b.appid)
+        appid, openid, unionid = b.appid, b.openid, b.unionid
+        pi = self.app_prog.get(appid)
         if pi is None:
-            return reject(Code.UNKNOWN_APP, f"appid {b.appid!r} is in no program")
-        for name, value in (("openid", b.openid), ("unionid", b.unionid)):
-            if not valid_id(value):
-                return reject(Code.BAD_ID, f"{name} must be 1..64 of [A-Za-z0-9_-]")
-        if not valid_time(b.time_s):
-            return reject(Code.BAD_TIME, "time is out of range")
+            return reject(Code.UNKNOWN_APP, f"appid {appid!r} is in no program")
         acc = self.acc
-        apps = acc.by_app[b.appid]
+        apps = acc.by_app[appid]
         unions = acc.by_union[pi]
-        o = apps.get(b.openid)
-        u = unions.get(b.unionid)
+        o = apps.get(openid)
+        u = unions.get(unionid)
+        # Known ids passed valid_id when they were added (but for an engagement's empty
+        # openid, which valid_id refuses).
+        if (o is None or not openid) and not valid_id(openid):
+            return reject(Code.BAD_ID, "openid must be 1..64 of [A-Za-z0-9_-]")
+        if u is None and not valid_id(unionid):
+            return reject(Code.BAD_ID, "unionid must be 1..64 of [A-Za-z0-9_-]")
+        if not _T_MIN <= b.time_s < _T_MAX:  # an int: the type check above
+            return reject(Code.BAD_TIME, "time is out of range")
         if o is not None:
             o = acc.find(o)
             bound = acc.union_of.get(o)
-            if bound == b.unionid:
+            if bound == unionid:
                 return DUPLICATE
             if bound is not None:
                 return reject(Code.OPENID_BOUND_ELSEWHERE,
@@ -72,20 +86,20 @@ class MembershipMixin:
             u = acc.find(u)
         if o is None and u is None:
             a = acc.create(pi)
-            apps[b.openid] = a
-            unions[b.unionid] = a
-            acc.union_of[a] = b.unionid
+            apps[openid] = a
+            unions[unionid] = a
+            acc.union_of[a] = unionid
         elif o is None:
-            apps[b.openid] = u
+            apps[openid] = u
         elif u is None:
-            unions[b.unionid] = o
-            acc.union_of[o] = b.unionid
+            unions[unionid] = o
+            acc.union_of[o] = unionid
         else:
-            cause = self.ledger.note(f"bind {b.appid}/{b.openid} -> {b.unionid}")
+            cause = self.ledger.note("bind ", appid, "/", openid, " -> ", unionid)
             moved = self._merge(o, u, b.time_s, cause)
             self._count("merges")
             return Outcome(Code.APPLIED, moved, "histories merged")
-        return Outcome(Code.APPLIED, 0, "")
+        return _BOUND
 
     def _merge(self: Engine, src: int, dst: int, t: int, cause: int) -> int:
         """Move everything of account `src` into `dst`; returns the points moved."""
@@ -142,9 +156,11 @@ class MembershipMixin:
     def enroll(self: Engine, e: Enrollment) -> Outcome:
         """Enroll a shopper in program `e.program`, converting shadow points and adding the
         welcome bonus; an existing member gives DUPLICATE."""
-        if (fault := type_fault(e)) is not None:
+        if ((type(e) is not Enrollment or tuple(map(type, _ENROLL_FIELDS(e))) != _ENROLL_TYPES)
+                and (fault := type_fault(e)) is not None):
             return reject(Code.BAD_TYPE, fault)
-        found = self._shopper(e.program, e.time_s, e.unionid, e.appid, e.openid, create=True)
+        program, t = e.program, e.time_s
+        found = self._shopper(program, t, e.unionid, e.appid, e.openid, create=True)
         if type(found) is Outcome:
             return found
         pi, a = found  # type: ignore[misc]
@@ -152,19 +168,22 @@ class MembershipMixin:
         if acc.member[a]:
             return reject(Code.DUPLICATE, "already a member")
         c = self.rules[pi]
-        cause = self.ledger.note(f"enroll {e.program} {e.unionid or e.openid}")
-        converted = self._convert(a, e.time_s, cause)
-        bonus = c.program.welcome_bonus if e.time_s >= c.program.welcome_bonus_from_s else 0
+        p = c.program
+        cause = self.ledger.note("enroll ", program, " ", e.unionid or e.openid)
+        converted = self._convert(a, t, cause)
+        bonus = p.welcome_bonus if t >= p.welcome_bonus_from_s else 0
         if bonus:
             acc.avail[a] += bonus
-            self.ledger.add(Entry.BONUS, Bucket.AVAILABLE, a, bonus, e.time_s, cause)
+            self.ledger.rows.extend((_BONUS, _AV, a, bonus, t, cause))
             self.scalars[1] += bonus
             if c.keep_member_lots:
-                self._credit_lot(a, c, e.time_s, bonus)
-        for stock in c.program.coupons.values():
-            if stock.trigger == "enroll":
-                self._issue(f"enroll-{stock.stock_id}-{a}", a, pi, stock.stock_id, e.time_s)
-        self._count("enrollments")
+                self._credit_lot(a, c, t, bonus)
+        if p.coupons:
+            for stock in p.coupons.values():
+                if stock.trigger == "enroll":
+                    self._issue(f"enroll-{stock.stock_id}-{a}", a, pi, stock.stock_id, t)
+        counts = self.counts
+        counts["enrollments"] = counts.get("enrollments", 0) + 1
         return Outcome(Code.APPLIED, converted + bonus, "")
 
     def _convert(self: Engine, a: int, t: int, cause: int) -> int:
@@ -176,14 +195,18 @@ class MembershipMixin:
         c = self.rules[acc.prog[a]]
         cutoff = (t + c.off_s) // DAY_S - c.program.lookback_days
         lots = acc.lots.pop(a, [])
-        old = sum(p for day, p in lots if day < cutoff)
+        old = total = 0
+        for day, p in lots:
+            total += p
+            if day < cutoff:
+                old += p
         keep = acc.shad[a] - old
-        assert keep >= 0 and sum(p for _, p in lots) == acc.shad[a], "shadow lots out of step"
+        assert keep >= 0 and total == acc.shad[a], "shadow lots out of step"
         if old:
-            led.rows.extend((Entry.FORFEIT, Bucket.SHADOW, a, -old, t, cause))
+            led.rows.extend((_FORFEIT, _SH, a, -old, t, cause))
         if keep:
-            led.rows.extend((Entry.CONVERT, Bucket.SHADOW, a, -keep, t, cause))
-            led.rows.extend((Entry.CONVERT, Bucket.AVAILABLE, a, keep, t, cause))
+            led.rows.extend((_CONVERT, _SH, a, -keep, t, cause))
+            led.rows.extend((_CONVERT, _AV, a, keep, t, cause))
             acc.avail[a] += keep
             if c.keep_member_lots:
                 kept = [lot for lot in lots if lot[0] >= cutoff]
@@ -193,8 +216,8 @@ class MembershipMixin:
         acc.shad[a] = 0
         sp = acc.shad_pend[a]
         if sp:
-            led.rows.extend((Entry.CONVERT, Bucket.SHADOW_PENDING, a, -sp, t, cause))
-            led.rows.extend((Entry.CONVERT, Bucket.PENDING, a, sp, t, cause))
+            led.rows.extend((_CONVERT, _SP, a, -sp, t, cause))
+            led.rows.extend((_CONVERT, _PE, a, sp, t, cause))
             acc.pend[a] += sp
             acc.shad_pend[a] = 0
         acc.member[a] = 1
@@ -233,9 +256,9 @@ class MembershipMixin:
         """The account of a shopper named by unionid or by (appid, openid) in program `pi`."""
         acc = self.acc
         if unionid:
-            if not valid_id(unionid):
+            a = acc.by_union[pi].get(unionid) if type(unionid) is str else None
+            if a is None and not valid_id(unionid):  # known unionids passed it
                 return reject(Code.BAD_ID, "unionid must be 1..64 of [A-Za-z0-9_-]")
-            a = acc.by_union[pi].get(unionid)
             if a is None:
                 if not create:
                     return reject(Code.UNKNOWN_MEMBER, f"no account for unionid {unionid!r}")
@@ -248,14 +271,16 @@ class MembershipMixin:
             return reject(Code.MISSING_FIELD, "name the shopper by unionid or appid+openid")
         if self.app_prog.get(appid) != pi:
             return reject(Code.UNKNOWN_APP, f"appid {appid!r} is not in this program")
-        if not valid_id(openid):
-            return reject(Code.BAD_ID, "openid must be 1..64 of [A-Za-z0-9_-]")
-        if not create:
-            a = acc.by_app[appid].get(openid)
-            if a is None:
+        apps = acc.by_app[appid]
+        a = apps.get(openid) if type(openid) is str else None
+        if a is None:
+            if not valid_id(openid):  # known openids passed it
+                return reject(Code.BAD_ID, "openid must be 1..64 of [A-Za-z0-9_-]")
+            if not create:
                 return reject(Code.UNKNOWN_MEMBER, "no account for that openid")
-            return acc.find(a)
-        return acc.open_account(pi, appid, openid)
+            a = apps[openid] = acc.create(pi)  # as open_account does
+            return a
+        return acc.find(a)
 
     def _invite(self: Engine, a: int) -> bool:
         """Invite account `a` to Friend Membership unless it was invited already."""

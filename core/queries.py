@@ -69,7 +69,7 @@ class QueryMixin:
             return "refund " + self.refund_ids[idx]
         if tag == CAUSE_EVENT:
             return "event " + self.event_ids[idx]
-        return self.ledger.notes[idx]
+        return self.ledger.note_text(idx)
 
     def stats(self: Engine) -> dict[str, Any]:
         """Totals: payments, refunds, accounts, members, shadow members, points issued

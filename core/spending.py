@@ -90,7 +90,8 @@ class SpendingMixin:
         expire_s = t + stock.valid_days * DAY_S
         self.coupons[coupon_id] = [a, pi, stock_id, expire_s, 0]
         heapq.heappush(self.coupon_heap, (expire_s, coupon_id))
-        self._count("coupons_issued")
+        counts = self.counts
+        counts["coupons_issued"] = counts.get("coupons_issued", 0) + 1
 
     def _redeem_coupons(self: Engine, a: int, p: Payment, home_fen: int) -> None:
         """Mark this member's valid coupons named in the payment's promotion_detail redeemed."""
