@@ -93,7 +93,7 @@ class GroupSampler:
             out[:] = self.a[group]
             return out
         if kind is not None:
-            order = np.argsort(group, kind="stable")
+            order = group.argsort(kind="stable")
             g = group[order]
             if kind == "exponential":
                 # numpy's exponential(scale) is scale times a standard exponential draw.
@@ -105,7 +105,7 @@ class GroupSampler:
             return out
         for i in np.flatnonzero(np.bincount(group, minlength=len(self.dists))).tolist():
             m = group == i
-            out[m] = self.dists[i].sample(rng, int(m.sum()))  # type: ignore[union-attr]
+            out[m] = self.dists[i].sample(rng, int(np.count_nonzero(m)))  # type: ignore[union-attr]
         return out
 
 

@@ -106,7 +106,9 @@ def feed(eng: EngineLike, ctx: FeedContext, tab: Inputs,
     if type(eng) is NullEngine and on_input is None:
         # Nothing to apply: skip building inputs, so benchmarks see the model's own cost.
         eng.inputs += n
-        return np.full(n, _APPLIED_INDEX, np.int16), np.zeros(n, np.int64), np.zeros(n, np.int8)
+        code = np.empty(n, np.int16)
+        code.fill(_APPLIED_INDEX)
+        return code, np.zeros(n, np.int64), np.zeros(n, np.int8)
     code = np.empty(n, np.int16)
     pts = np.zeros(n, np.int64)
     flags = np.zeros(n, np.int8)

@@ -218,6 +218,8 @@ class Model:
         if t0 >= self.active_s:
             return
         hour = int(t0 // 3600) % 24
+        # Shoppers per (program, app), whose shards the platform computes in one batch.
+        seen: dict[tuple[int, int], list[np.ndarray]] = {}
         for gi, g in enumerate(sc.segments):
             for kind, per_day in g.engagement.items():
                 progs = [i for i, p in enumerate(sc.programs) if kind in p.events]
@@ -234,13 +236,15 @@ class Model:
                     m = prog == q
                     app = min(1, self.n_apps[q] - 1)
                     w, t = who[m], when[m]
-                    if self.stage is not None:
-                        self.stage.warm(int(q), app, w)
+                    seen.setdefault((int(q), app), []).append(w)
                     login = (~pop.mini_bound[q, w]) & (rng.random(len(w)) < g.membership.login_prob)
                     if app and login.any():
                         pop.mini_bound[q, w[login]] = True
                         self.direct(BIND, w[login], int(q), t[login] - 1e-3, app=app)
                     self.direct(EVENT, w, int(q), t, app=app, ref=HABITS.index(kind))
+        if self.stage is not None:
+            for (q, app), ws in seen.items():
+                self.stage.warm(q, app, np.concatenate(ws))
 
     def direct(self, kind: int, shopper: np.ndarray, prog: int | np.ndarray, t_s: np.ndarray,
                app: int = 0, ref: np.ndarray | int = -1) -> np.ndarray:

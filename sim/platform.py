@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 _APPLIED = CODE_INDEX[Code.APPLIED]
 _DUPLICATE = CODE_INDEX[Code.DUPLICATE]
 RETRIES = np.array(RETRY_SCHEDULE_S, np.float64)
+assert (PAY, REFUND) == (0, 1) and min(BIND, COUPON, ENROLL) > REFUND
 
 
 class PlatformStage:
@@ -70,7 +71,7 @@ class PlatformStage:
         w = self.workers
         q, a, i = c["prog"][rows], c["app"][rows], c["shopper"][rows]
         out = self.shard_cache[q, a, i]
-        miss = np.flatnonzero(out < 0)
+        miss = (out < 0).nonzero()[0]
         if len(miss):
             new = openid_shards(q[miss], a[miss], i[miss], w).astype(np.int16)
             out[miss] = new
@@ -98,7 +99,7 @@ class PlatformStage:
             return c
         done = np.empty(len(due))
         for j in range(self.workers):
-            idx = np.flatnonzero(shard == j)
+            idx = (shard == j).nonzero()[0]
             if not len(idx):
                 continue
             a = due[idx]
@@ -118,17 +119,17 @@ class PlatformStage:
         cal.floor_tick = k + 1
         if len(rows):
             kind = tab.cols["kind"][rows]
-            notif = (kind == PAY) | (kind == REFUND)
+            notif = kind <= REFUND  # PAY or REFUND (kinds are small non-negative ints)
             lost = notif & (m.rng_plat.random(len(rows)) < pf.lost_prob)
-            if lost.any():
-                rec.lost += int(lost.sum())
+            if np.count_nonzero(lost):
+                rec.lost += int(np.count_nonzero(lost))
                 self._retry(rows[lost], att[lost], due[lost])
                 keep = ~lost
                 rows, att, due, kind, notif = rows[keep], att[keep], due[keep], kind[keep], \
                     notif[keep]
         if len(rows):
             done = self.complete(self.shards(rows), due)
-            order = np.argsort(done, kind="stable")
+            order = done.argsort(kind="stable")
             rows, att, due, done, kind, notif = (rows[order], att[order], due[order], done[order],
                                                  kind[order], notif[order])
             on_input = None
@@ -143,7 +144,7 @@ class PlatformStage:
             rec.codes += np.bincount(code, minlength=len(CODES))
             rec.engine(due, done)
             rec.attempts += np.bincount(att[notif], minlength=len(rec.attempts))
-            rec.duplicates_delivered += int((notif & tab.done[rows]).sum())
+            rec.duplicates_delivered += int(np.count_nonzero(notif & tab.done[rows]))
             tab.done[rows] = True
             ack = OK_CODES[code] & (done - due <= pf.ack_timeout_s)
             self._acks(rows[notif], att[notif], due[notif], done[notif], ack[notif])
@@ -154,7 +155,7 @@ class PlatformStage:
     def _retry(self, rows: np.ndarray, att: np.ndarray, due: np.ndarray) -> None:
         """Schedule the next attempt of unacknowledged notifications, or give them up."""
         more = att < len(RETRIES)
-        self.m.rec.abandoned += int((~more & (att != DUPLICATE)).sum())
+        self.m.rec.abandoned += int(np.count_nonzero(~more & (att != DUPLICATE)))
         # A spontaneous duplicate is not retried: the original was acknowledged.
         more &= att != DUPLICATE
         r, a, d = rows[more], att[more], due[more]
@@ -164,14 +165,14 @@ class PlatformStage:
               ack: np.ndarray) -> None:
         m = self.m
         tab = m.tab
-        if (~ack).any():
+        if not ack.all():
             self._retry(rows[~ack], att[~ack], due[~ack])
         first = ack & np.isnan(tab.first_ack_s[rows])
         tab.first_ack_s[rows[first]] = done[first]
         pf = m.sc.platform
         dup = ack & (att != DUPLICATE) & (m.rng_plat.random(len(rows)) < pf.duplicate_prob)
-        if dup.any():
-            n = int(dup.sum())
+        if np.count_nonzero(dup):
+            n = int(np.count_nonzero(dup))
             m.rec.duplicates_sent += n
             m.cal.add(rows[dup], DUPLICATE, done[dup] + pf.duplicate_delay.sample(m.rng_plat, n))
 
@@ -182,18 +183,19 @@ class PlatformStage:
         pop, c, rng = m.pop, m.tab.cols, m.rng_react
         applied = code == _APPLIED
         shopper, prog = c["shopper"][rows], c["prog"][rows].astype(np.int64)
-        if pts.any():
+        if np.count_nonzero(pts):
             earned = applied & (pts != 0)
             np.add.at(pop.points, (prog[earned], shopper[earned]), pts[earned])
-        enrolled = (kind == ENROLL) & (applied | (code == _DUPLICATE))
-        if enrolled.any():
+        per_kind = np.bincount(kind, minlength=COUPON + 1)
+        enrolled = (kind == ENROLL) & (applied | (code == _DUPLICATE)) if per_kind[ENROLL] else None
+        if enrolled is not None and np.count_nonzero(enrolled):
             pop.member[prog[enrolled], shopper[enrolled]] = True
             pop.joining[prog[enrolled], shopper[enrolled]] = False
-            m.rec.count("enrolled", int((enrolled & applied).sum()))
-        got = (kind == COUPON) & applied
-        if got.any():
+            m.rec.count("enrolled", int(np.count_nonzero(enrolled & applied)))
+        got = (kind == COUPON) & applied if per_kind[COUPON] else None
+        if got is not None and np.count_nonzero(got):
             pop.coupon[prog[got], shopper[got]] = rows[got]
-        pay = np.flatnonzero((kind == PAY) & applied)
+        pay = ((kind == PAY) & applied).nonzero()[0]
         n = len(pay)
         if not n:
             return
@@ -203,12 +205,12 @@ class PlatformStage:
         # numbers as two calls of n each).
         u = rng.random(2 * n)
         fl = flags[pay]
-        if fl.any():
+        if np.count_nonzero(fl):
             # Pay to become a member: the platform offers the card; some accept.
             offer = (fl & OFFER).astype(bool) & ~pop.member[q, s]
             new_offer = offer & ~pop.offered[q, s]
             pop.offered[q[new_offer], s[new_offer]] = True
-            m.rec.count("offers", int(offer.sum()))
+            m.rec.count("offers", int(np.count_nonzero(offer)))
             p = m.join_prob[seg] * (1 + m.bonus_lift[seg] * (t >= m.bonus_from_s[q]))
             p = p * (1 + m.shadow_lift[seg] * (pop.points[q, s] > pts[pay]))
             accept = offer & (u[:n] < np.minimum(p, 1.0))
@@ -216,12 +218,12 @@ class PlatformStage:
             invite = ((fl & INVITE).astype(bool) & ~pop.member[q, s]
                       & (t >= m.friend_from_s[q]))
             friend = invite & (u[n:] < m.friend_prob[seg])
-            if invite.any():
+            if np.count_nonzero(invite):
                 pop.invited[q[invite], s[invite]] = True
-                m.rec.count("friend_invites", int(invite.sum()))
-                m.rec.count("friend_accepts", int(friend.sum()))
+                m.rec.count("friend_invites", int(np.count_nonzero(invite)))
+                m.rec.count("friend_accepts", int(np.count_nonzero(friend)))
             joins = accept | friend
-            if joins.any():
+            if np.count_nonzero(joins):
                 for qq in _values(q[joins]):
                     sel = joins & (q == qq)
                     m.join(qq, s[sel], t[sel])
@@ -229,14 +231,14 @@ class PlatformStage:
             m.rec.count("offers", 0)
         # Identity arrives after the payments it explains: a post-payment lookup.
         look = ~pop.bound[q, s] & (rng.random(n) < m.login_prob[seg])
-        if not look.any():
+        if not np.count_nonzero(look):
             return
         who, progs, when = [], [], []
         for qq in _values(q[look]):
             sel = look & (q == qq)
             ss = s[sel]
             # Two payments of one shopper in a tick: look up once (np.unique's result).
-            first = np.argsort(ss, kind="stable")
+            first = ss.argsort(kind="stable")
             ss = ss[first]
             keep = np.empty(len(ss), bool)
             keep[0] = True

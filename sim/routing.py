@@ -63,7 +63,7 @@ def openid_shards_of(prog: int, app: int, shopper: np.ndarray, shards: int) -> n
     prefix = openid_bytes(one + prog, one + app, one)[0, :28 - digits].tobytes()
     crc = np.full(n, zlib.crc32(prefix) ^ 0xFFFFFFFF, np.uint32)
     eight = np.uint32(8)
-    for p10 in _POW10[18 - digits:].tolist():
-        byte = (shopper // p10 % 10 + ord("0")).astype(np.uint32)
-        crc = _CRC_TABLE[(crc ^ byte) & 0xFF] ^ (crc >> eight)
+    digit = (shopper[:, None] // _POW10[18 - digits:] % 10 + ord("0")).astype(np.uint32)
+    for k in range(digits):
+        crc = _CRC_TABLE[(crc ^ digit[:, k]) & 0xFF] ^ (crc >> eight)
     return ((crc ^ np.uint32(0xFFFFFFFF)) % np.uint32(shards)).astype(np.int64)

@@ -116,12 +116,13 @@ class Calendar:
         if isinstance(attempt, np.ndarray):
             att = attempt.astype(np.int8)
         else:
-            att = np.full(n, attempt, np.int8)
+            att = np.empty(n, np.int8)
+            att.fill(attempt)
         # A reaction computed within a tick may fall due before the tick's end: it is
         # delivered at the start of the first tick not yet processed.
         floor_s = self.floor_tick * self.tick_s
-        if due_s.min() < floor_s:
-            self.clamped += int((due_s < floor_s).sum())
+        if np.minimum.reduce(due_s) < floor_s:
+            self.clamped += int(np.count_nonzero(due_s < floor_s))
             due_s = np.maximum(due_s, floor_s)
         self._staged.append((rows, att, due_s))
         self.size += n
@@ -137,14 +138,14 @@ class Calendar:
             due_s = np.concatenate([p[2] for p in staged])
         staged.clear()
         tick = np.floor(due_s / self.tick_s).astype(np.int64)
-        lo, hi = int(tick.min()), int(tick.max())
+        lo, hi = int(np.minimum.reduce(tick)), int(np.maximum.reduce(tick))
         due = self.due
         if lo == hi:
             due[lo].append((rows, att, due_s))
             return
-        order = np.argsort(tick, kind="stable")
+        order = tick.argsort(kind="stable")
         tick, rows, att, due_s = tick[order], rows[order], att[order], due_s[order]
-        cut = (np.flatnonzero(tick[1:] != tick[:-1]) + 1).tolist()
+        cut = ((tick[1:] != tick[:-1]).nonzero()[0] + 1).tolist()
         starts = [0, *cut]
         for t, a, b in zip(tick[starts].tolist(), starts, [*cut, len(rows)], strict=True):
             due[t].append((rows[a:b], att[a:b], due_s[a:b]))
@@ -163,6 +164,6 @@ class Calendar:
             rows = np.concatenate([p[0] for p in parts])
             att = np.concatenate([p[1] for p in parts])
             due = np.concatenate([p[2] for p in parts])
-        order = np.argsort(due, kind="stable")
+        order = due.argsort(kind="stable")
         self.size -= len(rows)
         return rows[order], att[order], due[order]
