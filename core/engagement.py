@@ -31,6 +31,9 @@ _REWARDED = {"referrer": _SELF, "referred": (1,), "both": (0, 1)}
 # Local day -> (day, week, month): at most one entry a day of the engine's time range
 # (limits.TIME_S_MIN..TIME_S_MAX, ~40k days), shared by all engines.
 _PERIODS: dict[int, tuple[int, int, int]] = {}
+# Points -> Outcome(APPLIED, points): outcomes are immutable, and the points of events
+# are a rule's points once or twice, so few distinct values.
+_APPLIED: dict[int, Outcome] = {}
 
 class EngagementMixin:
     """engage() and its caps (mixed into Engine)."""
@@ -133,7 +136,10 @@ class EngagementMixin:
                         while acc.qual[a] >= tier_next[tier]:
                             tier += 1
                         acc.tier[a] = tier
-        return Outcome(Code.APPLIED, pts * len(accounts), "")
+        out = _APPLIED.get(pts * len(accounts))
+        if out is None:
+            out = _APPLIED[pts * len(accounts)] = Outcome(Code.APPLIED, pts * len(accounts), "")
+        return out
 
     def _credit(self: Engine, a: int, c: Compiled, pts: int, t: int, cause: int,
                 kind: Entry) -> None:

@@ -7,6 +7,8 @@ A mixin of Engine: it reads the engine's columns (`self.acc`, `self.ledger`, ...
 from __future__ import annotations
 
 import heapq
+from array import array
+from operator import add
 from typing import TYPE_CHECKING
 
 from core import limits
@@ -37,8 +39,8 @@ _AV, _PE, _SH, _SP = (int(Bucket.AVAILABLE), int(Bucket.PENDING), int(Bucket.SHA
                       int(Bucket.SHADOW_PENDING))
 _BOUND = Outcome(Code.APPLIED, 0, "")
 
-_COLS = (("avail", Bucket.AVAILABLE), ("pend", Bucket.PENDING), ("shad", Bucket.SHADOW),
-         ("shad_pend", Bucket.SHADOW_PENDING))
+_COLS = (("avail", _AV), ("pend", _PE), ("shad", _SH), ("shad_pend", _SP))
+_MERGE_OUT, _MERGE_IN = int(Entry.MERGE_OUT), int(Entry.MERGE_IN)
 
 
 class MembershipMixin:
@@ -116,8 +118,8 @@ class MembershipMixin:
             if x:
                 col[src] = 0
                 col[dst] += x
-                led.rows.extend((Entry.MERGE_OUT, bucket, src, -x, t, cause))
-                led.rows.extend((Entry.MERGE_IN, bucket, dst, x, t, cause))
+                led.rows.extend((_MERGE_OUT, bucket, src, -x, t, cause))
+                led.rows.extend((_MERGE_IN, bucket, dst, x, t, cause))
                 moved += x
         lots_merge(acc.lots, src, dst)
         if acc.member[dst]:
@@ -131,9 +133,12 @@ class MembershipMixin:
                 heapq.heappush(self.expiry_heap, (self.expiry_day(c, day), dst))
         w = acc.qual_slots
         qb = acc.qual_buckets
-        for k in range(w):
-            qb[dst * w + k] += qb[src * w + k]
-            qb[src * w + k] = 0
+        lo = src * w
+        moving = qb[lo:lo + w]
+        if any(moving):  # the same as adding slot by slot, and nothing to do if all zero
+            hi = dst * w
+            qb[hi:hi + w] = array("q", map(add, qb[hi:hi + w], moving))
+            qb[lo:lo + w] = array("q", bytes(8 * w))
         acc.qual[dst] += acc.qual[src]
         acc.qual_base[dst] += acc.qual_base[src]
         acc.qual[src] = acc.qual_base[src] = 0
@@ -142,7 +147,7 @@ class MembershipMixin:
         self._upgrade(dst, c)
         acc.root[src] = dst
         self.merged_from.setdefault(dst, []).extend([src, *self.merged_from.pop(src, [])])
-        if acc.visit_slots:
+        if acc.visit_slots and (acc.visit_n[src] or acc.visit_n[dst]):  # else a no-op
             acc.set_visit_days(dst, acc.visit_days(src) + acc.visit_days(dst))
             acc.set_visit_days(src, [])
         if src in self.invited:
@@ -160,10 +165,15 @@ class MembershipMixin:
                 and (fault := type_fault(e)) is not None):
             return reject(Code.BAD_TYPE, fault)
         program, t = e.program, e.time_s
-        found = self._shopper(program, t, e.unionid, e.appid, e.openid, create=True)
-        if type(found) is Outcome:
-            return found
-        pi, a = found  # type: ignore[misc]
+        # _shopper, inline
+        pi = self.prog_index.get(program)
+        if pi is None:
+            return reject(Code.UNKNOWN_PROGRAM, f"no program {program!r}")
+        if not _T_MIN <= t < _T_MAX:  # an int: the type check above
+            return reject(Code.BAD_TIME, "time is out of range")
+        a = self._resolve(pi, e.unionid, e.appid, e.openid, True)
+        if type(a) is Outcome:
+            return a
         acc = self.acc
         if acc.member[a]:
             return reject(Code.DUPLICATE, "already a member")
@@ -221,7 +231,11 @@ class MembershipMixin:
             acc.pend[a] += sp
             acc.shad_pend[a] = 0
         acc.member[a] = 1
-        self._upgrade(a, c)
+        tier = acc.tier[a]  # _upgrade, inline: now a member
+        tier_next = c.tier_next
+        while acc.qual[a] >= tier_next[tier]:
+            tier += 1
+        acc.tier[a] = tier
         self.invited.discard(a)
         return keep
 
