@@ -81,7 +81,9 @@ class Model:
         self.redeem_prob = np.array([x.coupon_redeem_prob for x in m])
         self.tier_sens = np.array([x.tier_sensitivity for x in m])
         self.login_prob = np.array([x.login_prob for x in m])
-        self.binding_delay = GroupSampler([x.binding_delay for x in m])
+        # Binding delay of each (program, segment): group number program * segments + segment.
+        self.binding_delay_by_prog = GroupSampler([x.binding_delay for _ in sc.programs
+                                                   for x in m])
         # Per place type: each segment's basket there (None where it never goes).
         self.basket = [GroupSampler([g.basket.get(p.name) for g in sc.segments])
                        for p in sc.places]

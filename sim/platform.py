@@ -233,28 +233,23 @@ class PlatformStage:
         look = ~pop.bound[q, s] & (rng.random(n) < m.login_prob[seg])
         if not np.count_nonzero(look):
             return
-        who, progs, when = [], [], []
-        for qq in _values(q[look]):
-            sel = look & (q == qq)
-            ss = s[sel]
-            # Two payments of one shopper in a tick: look up once (np.unique's result).
-            first = ss.argsort(kind="stable")
-            ss = ss[first]
-            keep = np.empty(len(ss), bool)
-            keep[0] = True
-            np.not_equal(ss[1:], ss[:-1], out=keep[1:])
-            ss, first = ss[keep], first[keep]
-            delay = m.binding_delay.sample(rng, pop.segment[ss])
-            pop.bound[qq, ss] = True
-            who.append(ss)
-            progs.append(qq)
-            when.append(t[sel][first] + delay)
-        # One filing for all programs: the rows and deliveries of one call per program.
-        if len(who) == 1:
-            m.direct(BIND, who[0], progs[0], when[0])
-        else:
-            m.direct(BIND, np.concatenate(who), np.repeat(progs, [len(w) for w in who]),
-                     np.concatenate(when))
+        at = look.nonzero()[0]
+        q, s, t = q[at], s[at], t[at]
+        # Per program, two payments of one shopper in a tick look up once: each (program,
+        # shopper)'s first payment, programs ascending, shoppers ascending within one (the
+        # order of filing one program after another).
+        key = q * pop.n + s
+        first = key.argsort(kind="stable")
+        key = key[first]
+        keep = np.empty(len(key), bool)
+        keep[0] = True
+        np.not_equal(key[1:], key[:-1], out=keep[1:])
+        first = first[keep]
+        q, s = q[first], s[first]
+        # Delays drawn per program, then per segment within it: groups (program, segment).
+        delay = m.binding_delay_by_prog.sample(rng, q * len(m.sc.segments) + pop.segment[s])
+        pop.bound[q, s] = True
+        m.direct(BIND, s, q, t[first] + delay)
 
     def finish(self) -> None:
         """Count what the platform still had to deliver when the horizon ended."""
