@@ -23,7 +23,7 @@ except ImportError as e:  # pragma: no cover - a checkout whose extension was no
 from core.accounts import Accounts, lots_add, lots_take
 from core.engagement import EngagementMixin
 from core.feed import parse
-from core.ids import ID_RE
+from core.ids import ID_RE, field_types
 from core.ledger import CAUSE_REFUND, Ledger
 from core.lifecycle import LifecycleMixin
 from core.membership import MembershipMixin
@@ -45,6 +45,7 @@ from core.spending import SpendingMixin
 from core.types import DUPLICATE, Bucket, Code, Entry, Outcome, Payment, Refund, reject, type_fault
 
 _REVERSE = int(Entry.REVERSE)
+_REFUND_FIELDS, _REFUND_TYPES = field_types(Refund)
 _AV, _PE, _SH, _SP = (int(Bucket.AVAILABLE), int(Bucket.PENDING), int(Bucket.SHADOW),
                       int(Bucket.SHADOW_PENDING))
 
@@ -261,7 +262,8 @@ class Engine(MembershipMixin, EngagementMixin, SpendingMixin, LifecycleMixin, Qu
 
         A refund before its payment is HELD; a repeated refund_id is DUPLICATE.
         """
-        if (fault := type_fault(r)) is not None:
+        if ((type(r) is not Refund or tuple(map(type, _REFUND_FIELDS(r))) != _REFUND_TYPES)
+                and (fault := type_fault(r)) is not None):
             return reject(Code.BAD_TYPE, fault)
         seen = self.refund_seen.get(r.refund_id)
         if seen is not None:
