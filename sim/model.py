@@ -311,14 +311,16 @@ class Model:
     def run(self, progress: Callable[[float], None] | None = None) -> None:
         """Run the whole horizon; `progress(seconds)` is called as simulated time passes."""
         from sim.platform import PlatformStage
-        from sim.reference import start_reference
-        from sim.shopping import places_fast
 
         env = self.env
         self.stage = stage = PlatformStage(self)
         if self.mode == "fast":
+            from sim.shopping import places_fast
+
             env.process(places_fast(self))
         else:
+            from sim.reference import start_reference
+
             start_reference(self, stage)
         env.process(self._engagement())
         env.process(self._campaigns())

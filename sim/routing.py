@@ -36,13 +36,11 @@ def openid_shards(prog: np.ndarray, app: np.ndarray, shopper: np.ndarray,
 
 
 def _crc_table() -> np.ndarray:
-    t = np.zeros(256, np.uint32)
-    for i in range(256):
-        c = i
-        for _ in range(8):
-            c = (c >> 1) ^ 0xEDB88320 if c & 1 else c >> 1
-        t[i] = c
-    return t
+    """zlib's crc32 table (polynomial 0xEDB88320), all 256 entries at once."""
+    c = np.arange(256, dtype=np.uint32)
+    for _ in range(8):
+        c = np.where(c & 1, (c >> np.uint32(1)) ^ np.uint32(0xEDB88320), c >> np.uint32(1))
+    return c.astype(np.uint32)
 
 
 _CRC_TABLE = _crc_table()
