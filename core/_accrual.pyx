@@ -73,7 +73,7 @@ cdef class Kernel:
 
     cdef object eng
     cdef dict pay_index, mch_no, app_of, held
-    cdef list pay_txid, homes, channels, memos, compiled, pending_heap, fxs
+    cdef list homes, channels, memos, compiled, pending_heap, fxs
     cdef set invited
     cdef array.array pays, rows, fifo, scal
     cdef array.array prog, avail, pend, shad, shad_pend, qual, member, tier, root
@@ -91,7 +91,6 @@ cdef class Kernel:
         acc = eng.acc
         self.acc = acc
         self.pay_index = eng.pay_index
-        self.pay_txid = eng.pay_txid
         self.pays = eng.pays
         self.rows = eng.ledger.rows
         self.fifo = eng.pending_fifo
@@ -243,9 +242,8 @@ cdef object _pay_one(Kernel k, str txid, str appid, str mchid, str openid, long 
             pts = pr.cap
         elif pts > POINTS_MAX:
             pts = POINTS_MAX
-    i = len(k.pay_txid)
+    i = len(k.pay_index)  # payment numbers are the index's insertion order
     k.pay_index[txid] = i
-    k.pay_txid.append(txid)
     pending = pts if pr.window_s else 0
     n = len(k.pays)
     array.resize_smart(k.pays, n + PF)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -12,7 +14,7 @@ from core.bench import DEFAULT_PROGRAM, format_report, run
 from core.config import ConfigError
 from core.engine import Engine
 from core.ingest import ingest_file
-from core.program import load_program
+from core.program import Program, load_program
 
 EXAMPLE_FEED = Path(__file__).resolve().parent.parent / "scenarios/example_feed.jsonl"
 
@@ -90,39 +92,38 @@ def _ingest(args: argparse.Namespace) -> int:
     return 0 if s["invariants_ok"] else 1
 
 
-def _bench_engine(args: argparse.Namespace) -> int:
+def _bench(args: argparse.Namespace, measure: Callable[[Program], dict[str, Any]],
+           report: Callable[[dict[str, Any]], str]) -> int:
+    """Run a benchmark on `--program`, print its report (or one JSON object with --json);
+    exit 2 on a bad program or size, 1 if the engine's invariants failed."""
     programs = load_programs([args.program])
     if programs is None:
         return 2
     try:
-        r = run(args.members, args.events, args.seed, programs[0], batch_size=args.batch_size,
-                peers=args.peers, peer_events=args.peer_events,
-                durability_events=args.durability_events, progress=not args.json)
+        r = measure(programs[0])
     except ValueError as e:
         print(f"paymember: {e}", file=sys.stderr)
         return 2
     if args.json:
         sys.stdout.buffer.write(orjson.dumps(r) + b"\n")
     else:
-        print(format_report(r))
+        print(report(r))
     return 0 if r["invariants_ok"] else 1
+
+
+def _bench_engine(args: argparse.Namespace) -> int:
+    return _bench(args, lambda prog: run(
+        args.members, args.events, args.seed, prog, batch_size=args.batch_size,
+        peers=args.peers, peer_events=args.peer_events,
+        durability_events=args.durability_events, progress=not args.json), format_report)
 
 
 def _bench_shards(args: argparse.Namespace) -> int:
     from core import sharded_bench  # only this command starts worker processes
 
-    programs = load_programs([args.program])
-    if programs is None:
-        return 2
-    try:
+    def measure(prog: Program) -> dict[str, Any]:
         counts = [int(x) for x in args.shards.split(",")]
-        r = sharded_bench.run(programs[0], counts, args.events, args.members, args.batch_size,
-                              args.seed)
-    except ValueError as e:
-        print(f"paymember: {e}", file=sys.stderr)
-        return 2
-    if args.json:
-        sys.stdout.buffer.write(orjson.dumps(r) + b"\n")
-    else:
-        print(sharded_bench.format_report(r))
-    return 0 if r["invariants_ok"] else 1
+        return sharded_bench.run(prog, counts, args.events, args.members, args.batch_size,
+                                 args.seed)
+
+    return _bench(args, measure, sharded_bench.format_report)

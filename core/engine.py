@@ -92,7 +92,6 @@ class Engine(MembershipMixin, EngagementMixin, SpendingMixin, LifecycleMixin, Qu
         self.ledger = Ledger()
         # Payments, columnar by payment number.
         self.pay_index: dict[str, int] = {}
-        self.pay_txid: list[str] = []
         self.pays = array("q")  # PF integers a payment: see the P_* offsets
         self.shortfall = 0  # reversals that found no points left (allow_negative = false)
         # Refunds: refund_id -> (transaction_id, refund_fen); held until the payment arrives.
@@ -140,7 +139,7 @@ class Engine(MembershipMixin, EngagementMixin, SpendingMixin, LifecycleMixin, Qu
 
         Only for snapshots this engine wrote itself: never load one from elsewhere.
         """
-        state = {k: v for k, v in self.__dict__.items() if k != "_kernel"}
+        state = {k: v for k, v in self.__dict__.items() if k not in ("_kernel", "_txids")}
         return pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
 
     @classmethod

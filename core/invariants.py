@@ -53,8 +53,10 @@ def check_invariants(eng: Engine, limit: int = 20) -> list[str]:
         if total:
             names = "/".join(k.name.lower() for k in kinds)
             out.append(f"{names} entries do not conserve points (sum {total})")
-    if len(eng.pay_index) != len(eng.pay_txid) or len(set(eng.pay_txid)) != len(eng.pay_txid):
-        out.append("a transaction_id was applied twice")
+    n_pays = len(eng.pays) // PF
+    numbers = np.fromiter(eng.pay_index.values(), dtype=np.int64, count=len(eng.pay_index))
+    if len(eng.pay_index) != n_pays or not np.array_equal(numbers, np.arange(n_pays)):
+        out.append("a transaction_id was applied twice or a payment record has no id")
     root = acc.view("root").copy()
     merged = root != np.arange(n)
     for bucket, bal in cols.items():

@@ -60,11 +60,20 @@ class QueryMixin:
         """True when a payment with `transaction_id` was applied."""
         return transaction_id in self.pay_index
 
+    def transaction_ids(self: Engine) -> list[str]:
+        """transaction_id of each payment by payment number. The index's insertion order
+        is the numbering (nothing is ever removed), so the list is derived, and cached
+        until more payments arrive."""
+        cached = self.__dict__.get("_txids")
+        if cached is None or len(cached) != len(self.pay_index):
+            cached = self.__dict__["_txids"] = list(self.pay_index)
+        return cached
+
     def cause_text(self: Engine, cause: int) -> str:
         """Name the input behind ledger cause number `cause`."""
         tag, idx = cause & 7, cause >> 3
         if tag == CAUSE_PAYMENT:
-            return "payment " + self.pay_txid[idx]
+            return "payment " + self.transaction_ids()[idx]
         if tag == CAUSE_REFUND:
             return "refund " + self.refund_ids[idx]
         if tag == CAUSE_EVENT:
@@ -92,7 +101,7 @@ class QueryMixin:
         issued = self.scalars[1]  # kept as a running total; the invariants check it
         out = {
             "programs": len(self.programs),
-            "payments": len(self.pay_txid),
+            "payments": len(self.pay_index),
             "refunds": len(self.refund_ids),
             "refunds_held": self.held_count,
             "accounts": int(alive.sum()),

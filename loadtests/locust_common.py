@@ -10,8 +10,10 @@ import os
 import time
 from collections.abc import Callable
 
-from locust import User
+from locust import User, events
 from locust.contrib.fasthttp import FastHttpSession
+from locust.env import Environment
+from locust.runners import MasterRunner
 
 from loadtests import env
 from loadtests.aead import Aead
@@ -22,6 +24,20 @@ from loadtests.results import ProcessResults
 from loadtests.signing import HmacSigner
 
 Answered = Callable[[Planned, int, bytes], bool]
+
+
+def record_run(results: ProcessResults, state: dict, out: str) -> None:
+    """Stamp the start time into `results` and `state["start_s"]` when the test starts, and
+    write this process's results to `out` when it quits (workers and local runs only)."""
+
+    @events.test_start.add_listener
+    def _on_test_start(environment: Environment, **_: object) -> None:
+        state["start_s"] = results.start_s = time.time()
+
+    @events.quitting.add_listener
+    def _on_quitting(environment: Environment, **_: object) -> None:
+        if not isinstance(environment.runner, MasterRunner):
+            results.write(out)
 
 
 def make_notifier() -> Notifier:

@@ -4,8 +4,7 @@ Locust (gevent) must be imported before anything else: import this module only
 from a locustfile, never from the service, the runner or the tests.
 """
 
-# ruff: noqa: I001 - locust is imported first (gevent monkey-patching), out of sort order.
-import locust
+
 
 import json
 import os
@@ -13,12 +12,11 @@ import random
 import time
 from typing import ClassVar
 
-from locust import LoadTestShape, User, events, task
+from locust import LoadTestShape, User, task
 from locust.contrib.fasthttp import FastHttpSession
-from locust.runners import MasterRunner
 
 from loadtests import env
-from loadtests.locust_common import make_notifier, send
+from loadtests.locust_common import make_notifier, record_run, send
 from loadtests.mix import MixDriver
 from loadtests.pacing import Pacer
 from loadtests.population import brands_of, slice_of
@@ -42,15 +40,7 @@ USERS_MAX = max(s.users for s in SCENARIO.stages) if SCENARIO.stages else 1
 FIXED_USERS = bool(SCENARIO.stages) and all(s.rate_per_s > 0 for s in SCENARIO.stages)
 
 
-@events.test_start.add_listener
-def _on_test_start(environment: locust.env.Environment, **_: object) -> None:
-    STATE["start_s"] = RESULTS.start_s = time.time()
-
-
-@events.quitting.add_listener
-def _on_quitting(environment: locust.env.Environment, **_: object) -> None:
-    if not isinstance(environment.runner, MasterRunner):
-        RESULTS.write(OUT)
+record_run(RESULTS, STATE, OUT)
 
 
 def current_rate(now_s: float) -> float | None:

@@ -1,7 +1,6 @@
 """Locust users replaying a trace open-loop at its own timestamps; loaded by a locustfile only."""
 
-# ruff: noqa: I001 - locust is imported first (gevent monkey-patching), out of sort order.
-import locust
+
 
 import json
 import os
@@ -9,14 +8,13 @@ import time
 from collections.abc import Iterator
 
 import orjson
-from locust import User, events, task
+from locust import User, task
 from locust.contrib.fasthttp import FastHttpSession
 from locust.exception import StopUser
-from locust.runners import MasterRunner
 
 from loadtests import env
 from loadtests.client import EVENTS_BATCH
-from loadtests.locust_common import make_notifier, send
+from loadtests.locust_common import make_notifier, record_run, send
 from loadtests.mix import Planned
 from loadtests.results import ProcessResults
 from loadtests.scenario import load_scenario
@@ -40,15 +38,7 @@ def _lines(worker: int) -> Iterator[TraceLine]:
             yield line
 
 
-@events.test_start.add_listener
-def _on_test_start(environment: locust.env.Environment, **_: object) -> None:
-    STATE["start_s"] = RESULTS.start_s = time.time()
-
-
-@events.quitting.add_listener
-def _on_quitting(environment: locust.env.Environment, **_: object) -> None:
-    if not isinstance(environment.runner, MasterRunner):
-        RESULTS.write(OUT)
+record_run(RESULTS, STATE, OUT)
 
 
 def _answered(p: Planned, status: int, body: bytes) -> bool:
