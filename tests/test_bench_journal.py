@@ -36,13 +36,18 @@ def payments(n: int, members: int = 100_000) -> list[Payment]:
     return payment_stream(PROGRAM, np.random.default_rng(1), members, n, START_S).payments
 
 
+def append_groups(j: Journal, pays: list[Payment], group: int) -> None:
+    """Append `pays` one by one to `j`, committing after every `group`."""
+    for k in range(0, len(pays), group):
+        for p in pays[k:k + group]:
+            j.append_payment(p)
+        j.commit()
+
+
 def journal_of(directory: Path, pays: list[Payment], group: int = 1000) -> int:
     """Journal `pays` in groups of `group` (per-event appends); returns the bytes written."""
     with Journal.open(directory, "off") as j:
-        for k in range(0, len(pays), group):
-            for p in pays[k:k + group]:
-                j.append_payment(p)
-            j.commit()
+        append_groups(j, pays, group)
     return sum(p.stat().st_size for _, p in list_segments(directory))
 
 
@@ -65,10 +70,7 @@ def test_bench_append_per_event(benchmark: Any, tmp_path: Path) -> None:
     j = Journal.open(tmp_path, "off")
 
     def run() -> None:
-        for k in range(0, len(pays), 1000):
-            for p in pays[k:k + 1000]:
-                j.append_payment(p)
-            j.commit()
+        append_groups(j, pays, 1000)
 
     benchmark.pedantic(run, rounds=3, iterations=1)
     j.close()
@@ -102,10 +104,7 @@ def test_bench_commit_always(benchmark: Any, tmp_path: Path) -> None:
     j = Journal.open(tmp_path, "always")
 
     def run() -> None:
-        for k in range(0, len(pays), 100):
-            for p in pays[k:k + 100]:
-                j.append_payment(p)
-            j.commit()
+        append_groups(j, pays, 100)
 
     benchmark.pedantic(run, rounds=3, iterations=1)
     j.close()
