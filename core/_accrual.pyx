@@ -13,6 +13,8 @@ Floor division: `cdivision=False` keeps Python's floor semantics for negatives.
 from cpython cimport array
 from libc.limits cimport LLONG_MAX
 
+from core._keys cimport KeyIndex
+
 from core import limits
 from core.rules import campaign_pct_memo
 from core.types import Code, Outcome, Payment
@@ -72,7 +74,8 @@ cdef class Kernel:
     """Typed references to one engine's structures (rebuilt after a snapshot load)."""
 
     cdef object eng
-    cdef dict pay_index, mch_no, app_of, held
+    cdef KeyIndex pay_index
+    cdef dict mch_no, app_of, held
     cdef list homes, channels, memos, compiled, pending_heap, fxs
     cdef set invited
     cdef array.array pays, rows, fifo, scal
@@ -172,9 +175,8 @@ cdef object _pay_one(Kernel k, str txid, str appid, str mchid, str openid, long 
     cdef int pi, mno, member, tier
     cdef Prog* pr
     cdef object obj
-    obj = k.pay_index.get(txid)
-    if obj is not None:
-        i = obj
+    i = k.pay_index.find(txid)
+    if i >= 0:
         if k.pays.data.as_longlongs[i * PF + 3] != total:
             return eng._check_duplicate(_payment(p, txid, appid, mchid, openid, total, payer,
                                                  t, currency, coupons), i)
@@ -207,16 +209,16 @@ cdef object _pay_one(Kernel k, str txid, str appid, str mchid, str openid, long 
         else:
             home = total * <long long>(<tuple>fx)[0] // <long long>(<tuple>fx)[1]
             basis = basis * <long long>(<tuple>fx)[0] // <long long>(<tuple>fx)[1]
-    apps = <dict>(<tuple>app)[1]
-    obj = apps.get(openid)
-    if obj is None:
+    apps = <KeyIndex>(<tuple>app)[1]
+    i = apps.find(openid)
+    if i < 0:
         if not _valid_id(openid):
             return eng._check_payment(_payment(p, txid, appid, mchid, openid, total, payer, t,
                                                currency, coupons))
         a = k.acc.create(pi)
-        apps[openid] = a
+        apps.add(openid, a)
     else:
-        a = obj
+        a = apps.value_at(i)
         if k.root.data.as_longlongs[a] != a:
             a = k.acc.find(a)
     member = k.member.data.as_schars[a]
@@ -242,8 +244,7 @@ cdef object _pay_one(Kernel k, str txid, str appid, str mchid, str openid, long 
             pts = pr.cap
         elif pts > POINTS_MAX:
             pts = POINTS_MAX
-    i = len(k.pay_index)  # payment numbers are the index's insertion order
-    k.pay_index[txid] = i
+    i = k.pay_index.add(txid, 0)  # payment numbers are the index's insertion order
     pending = pts if pr.window_s else 0
     n = len(k.pays)
     array.resize_smart(k.pays, n + PF)
@@ -322,7 +323,7 @@ def pay(eng, p):
             or type(p.currency) is not str or type(p.coupon_ids) is not tuple
             or not (-AMOUNT_MAX <= total <= AMOUNT_MAX) or not (-1 <= payer <= AMOUNT_MAX)
             or not (0 <= t <= T_MAX)):
-        dup = eng.pay_index.get(p.transaction_id) if type(p.transaction_id) is str else None
+        dup = eng.pay_index.get(p.transaction_id)
         if dup is not None:
             return eng._check_duplicate(p, dup)
         return eng._check_payment(p)

@@ -16,6 +16,7 @@ from array import array
 
 import numpy as np
 
+from core._keys import KeyIndex
 from core.program import Program
 
 
@@ -64,8 +65,8 @@ class Accounts:
         self.qual_base = array("q")  # qual right after the last month end
         self.qual_slots = qual_slots
         self.qual_buckets = array("q")
-        self.by_app: dict[str, dict[str, int]] = {a: {} for p in programs for a in p.appids}
-        self.by_union: list[dict[str, int]] = [{} for _ in programs]
+        self.by_app: dict[str, KeyIndex] = {a: KeyIndex() for p in programs for a in p.appids}
+        self.by_union: list[KeyIndex] = [KeyIndex() for _ in programs]
         self.union_of: dict[int, str] = {}
         self.lots: dict[int, list[list[int]]] = {}
         # Friend Membership: the days of each account's last `visit_slots` visits (a ring),

@@ -20,6 +20,7 @@ try:
 except ImportError as e:  # pragma: no cover - a checkout whose extension was not built
     raise ImportError("core._accrual is not built: run `make test` or "
                       "`pip install -e .` to compile it") from e
+from core._keys import KeyIndex
 from core.accounts import Accounts, lots_add, lots_take
 from core.engagement import EngagementMixin
 from core.feed import parse
@@ -91,7 +92,7 @@ class Engine(MembershipMixin, EngagementMixin, SpendingMixin, LifecycleMixin, Qu
         self.app_of = {appid: (pi, self.acc.by_app[appid]) for appid, pi in self.app_prog.items()}
         self.ledger = Ledger()
         # Payments, columnar by payment number.
-        self.pay_index: dict[str, int] = {}
+        self.pay_index = KeyIndex(values=False)  # transaction_id -> payment number
         self.pays = array("q")  # PF integers a payment: see the P_* offsets
         self.shortfall = 0  # reversals that found no points left (allow_negative = false)
         # Refunds: refund_id -> (transaction_id, refund_fen); held until the payment arrives.

@@ -66,7 +66,7 @@ class QueryMixin:
         until more payments arrive."""
         cached = self.__dict__.get("_txids")
         if cached is None or len(cached) != len(self.pay_index):
-            cached = self.__dict__["_txids"] = list(self.pay_index)
+            cached = self.__dict__["_txids"] = self.pay_index.keys()
         return cached
 
     def cause_text(self: Engine, cause: int) -> str:

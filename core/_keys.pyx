@@ -1,0 +1,295 @@
+# cython: language_level=3, boundscheck=False, wraparound=False
+"""KeyIndex: string ids -> dense numbers, without a Python object per id.
+
+The engine resolves every transaction_id, openid and unionid to a dense number.
+A `dict[str, int]` costs a str object (~80 bytes for a 32-character id) plus a
+dict entry per id, and every lookup chases three pointers. A KeyIndex keeps the
+ids' UTF-8 bytes back to back in one arena, their offsets in one int64 array,
+optional int64 values in another, and an open-addressing table of 64-bit slots
+`(hash tag << 32) | (number + 1)`: a miss usually costs one cache line, a hit
+two or three, and an id costs its length plus about 30 bytes.
+
+Numbers are insertion order (0, 1, 2, ...), and iteration follows that order,
+as a dict's does. Without values, an id's value is its number. Keys compare by
+their bytes, so lookups are exact (no fingerprints). Nothing is ever removed:
+the engine's maps only grow.
+"""
+
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
+from cpython.unicode cimport PyUnicode_DecodeUTF8
+from libc.stdint cimport int64_t, uint64_t
+from libc.stdlib cimport free, malloc, realloc
+from libc.string cimport memcmp, memcpy, memset
+
+cdef extern from "Python.h":
+    bint PyUnicode_IS_ASCII(object o)
+    void* PyUnicode_DATA(object o)
+    Py_ssize_t PyUnicode_GET_LENGTH(object o)
+
+cdef extern from *:
+    """
+    static inline uint64_t pm_mum(uint64_t a, uint64_t b) {
+        __uint128_t r = (__uint128_t)a * b;
+        return (uint64_t)r ^ (uint64_t)(r >> 64);
+    }
+    /* A wyhash-style hash of n bytes: 8-byte words folded by 128-bit multiplies. */
+    static uint64_t pm_hash(const unsigned char* p, Py_ssize_t n) {
+        uint64_t h = pm_mum((uint64_t)n ^ 0xa0761d6478bd642full, 0xe7037ed1a0b428dbull);
+        uint64_t w;
+        while (n >= 8) {
+            memcpy(&w, p, 8);
+            h = pm_mum(w ^ 0x8ebc6af09c88c6e3ull, h ^ 0x589965cc75374cc3ull);
+            p += 8;
+            n -= 8;
+        }
+        w = 0;
+        memcpy(&w, p, (size_t)n);
+        h = pm_mum(w ^ 0x1d8e4e27c47d124full ^ ((uint64_t)n << 56), h ^ 0xa0761d6478bd642full);
+        return pm_mum(h, 0xe7037ed1a0b428dbull) ^ h;
+    }
+    """
+    uint64_t pm_hash(const unsigned char* p, Py_ssize_t n) noexcept nogil
+
+DEF MIN_SLOTS = 16
+DEF NUMBER_MAX = 0xFFFFFFFE  # numbers live in the low 32 bits of a slot, plus one
+
+
+cdef class KeyIndex:
+    """A map from str ids to int64 values (or to their insertion numbers), insertion-ordered."""
+
+    def __cinit__(self, bint values=True, Py_ssize_t capacity=0):
+        cdef size_t cap = MIN_SLOTS
+        while cap * 7 < <size_t>capacity * 10:
+            cap <<= 1
+        self.slots = <uint64_t*>malloc(cap * sizeof(uint64_t))
+        self.mask = cap - 1
+        self.n = 0
+        self.ocap = max(capacity, MIN_SLOTS)
+        self.offs = <int64_t*>malloc((self.ocap + 1) * sizeof(int64_t))
+        self.has_values = values
+        self.vals = <int64_t*>malloc(self.ocap * sizeof(int64_t)) if values else NULL
+        self.acap = <size_t>self.ocap * 32
+        self.arena = <unsigned char*>malloc(self.acap)
+        self.used = 0
+        if (self.slots == NULL or self.offs == NULL or self.arena == NULL
+                or (values and self.vals == NULL)):
+            raise MemoryError()
+        memset(self.slots, 0, cap * sizeof(uint64_t))
+        self.offs[0] = 0
+
+    def __dealloc__(self):
+        free(self.slots)
+        free(self.offs)
+        free(self.vals)
+        free(self.arena)
+
+    # ------------------------------------------------------------------ C level
+    cdef Py_ssize_t _find(self, const unsigned char* p, Py_ssize_t n, uint64_t h) noexcept:
+        cdef size_t j = h & self.mask
+        cdef uint64_t tag = h >> 32, s
+        cdef Py_ssize_t i
+        while True:
+            s = self.slots[j]
+            if s == 0:
+                return -1
+            if (s >> 32) == tag:
+                i = <Py_ssize_t>(s & 0xFFFFFFFF) - 1
+                if (self.offs[i + 1] - self.offs[i] == n
+                        and memcmp(self.arena + self.offs[i], p, <size_t>n) == 0):
+                    return i
+            j = (j + 1) & self.mask
+
+    cdef Py_ssize_t _insert(self, const unsigned char* p, Py_ssize_t n, uint64_t h,
+                            int64_t value) except -1:
+        """Append a key known to be absent; returns its number."""
+        cdef Py_ssize_t i = self.n
+        if <size_t>(i + 1) * 10 > (self.mask + 1) * 7:
+            self._grow_slots()
+        if i >= self.ocap:
+            self._grow_numbers()
+        if i >= NUMBER_MAX:
+            raise OverflowError("KeyIndex holds at most 4,294,967,294 keys")
+        if self.used + <size_t>n > self.acap:
+            self._grow_arena(n)
+        memcpy(self.arena + self.used, p, <size_t>n)
+        self.used += <size_t>n
+        self.offs[i + 1] = <int64_t>self.used
+        if self.has_values:
+            self.vals[i] = value
+        self._place(h, i)
+        self.n = i + 1
+        return i
+
+    cdef inline void _place(self, uint64_t h, Py_ssize_t i) noexcept:
+        cdef size_t j = h & self.mask
+        while self.slots[j] != 0:
+            j = (j + 1) & self.mask
+        self.slots[j] = ((h >> 32) << 32) | <uint64_t>(i + 1)
+
+    cdef int _grow_slots(self) except -1:
+        cdef size_t cap = (self.mask + 1) * 2
+        cdef uint64_t* fresh = <uint64_t*>malloc(cap * sizeof(uint64_t))
+        cdef Py_ssize_t i
+        if fresh == NULL:
+            raise MemoryError()
+        memset(fresh, 0, cap * sizeof(uint64_t))
+        free(self.slots)
+        self.slots = fresh
+        self.mask = cap - 1
+        for i in range(self.n):
+            self._place(pm_hash(self.arena + self.offs[i], self.offs[i + 1] - self.offs[i]), i)
+        return 0
+
+    cdef int _grow_numbers(self) except -1:
+        cdef Py_ssize_t cap = self.ocap + self.ocap // 2 + MIN_SLOTS
+        self.offs = <int64_t*>_realloc(self.offs, (cap + 1) * sizeof(int64_t))
+        if self.has_values:
+            self.vals = <int64_t*>_realloc(self.vals, cap * sizeof(int64_t))
+        self.ocap = cap
+        return 0
+
+    cdef int _grow_arena(self, Py_ssize_t need) except -1:
+        cdef size_t cap = self.acap + self.acap // 2 + <size_t>need + 64
+        self.arena = <unsigned char*>_realloc(self.arena, cap)
+        self.acap = cap
+        return 0
+
+    cdef Py_ssize_t find(self, str key) except -2:
+        """The number of `key`, or -1."""
+        return self._lookup(key, False, 0)
+
+    cdef Py_ssize_t add(self, str key, int64_t value) except -1:
+        """Append `key` (the caller knows it is absent) with `value`; returns its number."""
+        return self._lookup(key, True, value)
+
+    cdef Py_ssize_t _lookup(self, str key, bint insert, int64_t value) except -2:
+        # ASCII ids (all of the platform's) are hashed in place; others as UTF-8.
+        cdef Py_ssize_t n, i
+        cdef const unsigned char* p
+        cdef bytes b = None
+        if PyUnicode_IS_ASCII(key):
+            n = PyUnicode_GET_LENGTH(key)
+            p = <const unsigned char*>PyUnicode_DATA(key)
+        else:
+            b = _utf8(key)
+            n = len(b)
+            p = <const unsigned char*>PyBytes_AS_STRING(b)
+        cdef uint64_t h = pm_hash(p, n)
+        if not insert:
+            return self._find(p, n, h)
+        return self._insert(p, n, h, value)
+
+    # ------------------------------------------------------------------ Python level
+    def get(self, key, default=None):
+        """The value of `key`, or `default`."""
+        if type(key) is not str:
+            return default
+        cdef Py_ssize_t i = self.find(key)
+        return default if i < 0 else self.value_at(i)
+
+    def number(self, str key) -> int:
+        """The insertion number of `key`, or -1."""
+        return self.find(key)
+
+    def __getitem__(self, key):
+        if type(key) is not str:
+            raise KeyError(key)
+        cdef Py_ssize_t i = self.find(key)
+        if i < 0:
+            raise KeyError(key)
+        return self.value_at(i)
+
+    def __setitem__(self, str key, int64_t value):
+        cdef Py_ssize_t i = self.find(key)
+        if i < 0:
+            if not self.has_values and value != self.n:
+                raise ValueError("a KeyIndex without values maps each key to its number")
+            self.add(key, value)
+        elif self.has_values:
+            self.vals[i] = value
+        elif value != i:
+            raise ValueError("a KeyIndex without values maps each key to its number")
+
+    def __contains__(self, key) -> bool:
+        return type(key) is str and self.find(key) >= 0
+
+    def __len__(self) -> int:
+        return self.n
+
+    def key(self, Py_ssize_t i) -> str:
+        """The key numbered `i`."""
+        if not 0 <= i < self.n:
+            raise IndexError(i)
+        return PyUnicode_DecodeUTF8(<char*>self.arena + self.offs[i],
+                                    self.offs[i + 1] - self.offs[i], "surrogatepass")
+
+    def __iter__(self):
+        cdef Py_ssize_t i
+        for i in range(self.n):
+            yield self.key(i)
+
+    def keys(self) -> list:
+        """Every key, in insertion order."""
+        return [self.key(i) for i in range(self.n)]
+
+    def values(self) -> list:
+        """Every value, in insertion order."""
+        cdef Py_ssize_t i
+        return [self.value_at(i) for i in range(self.n)]
+
+    def items(self) -> list:
+        """(key, value) pairs, in insertion order."""
+        cdef Py_ssize_t i
+        return [(self.key(i), self.value_at(i)) for i in range(self.n)]
+
+    def nbytes(self) -> int:
+        """Bytes allocated: table, offsets, values and arena."""
+        return ((self.mask + 1) * 8 + (self.ocap + 1) * 8
+                + (self.ocap * 8 if self.has_values else 0) + self.acap)
+
+    def __sizeof__(self) -> int:
+        return 64 + self.nbytes()  # the object itself, plus its buffers (sys.getsizeof)
+
+    def __reduce__(self):
+        vals = (PyBytes_FromStringAndSize(<char*>self.vals, self.n * 8)
+                if self.has_values else None)
+        return (_restore, (self.has_values,
+                           PyBytes_FromStringAndSize(<char*>self.arena, self.used),
+                           PyBytes_FromStringAndSize(<char*>self.offs, (self.n + 1) * 8),
+                           vals))
+
+    def __repr__(self) -> str:
+        return f"KeyIndex({self.n} keys, {'values' if self.has_values else 'numbered'})"
+
+
+cdef void* _realloc(void* p, size_t size) except NULL:
+    # realloc, or MemoryError (the old block stays valid and owned by the caller).
+    cdef void* q = realloc(p, size)
+    if q == NULL:
+        raise MemoryError()
+    return q
+
+
+cdef bytes _utf8(str key):
+    return key.encode("utf-8", "surrogatepass")
+
+
+def _restore(bint values, bytes arena, bytes offs, vals) -> KeyIndex:
+    """Rebuild a pickled KeyIndex (the table is re-hashed from the arena)."""
+    cdef Py_ssize_t n = len(offs) // 8 - 1, i
+    if n < 0 or len(offs) % 8 or (values and (vals is None or len(vals) != n * 8)):
+        raise ValueError("corrupt KeyIndex state")
+    cdef KeyIndex k = KeyIndex(values, n)
+    if <size_t>len(arena) > k.acap:
+        k._grow_arena(len(arena))
+    memcpy(k.arena, PyBytes_AS_STRING(arena), len(arena))
+    k.used = len(arena)
+    memcpy(k.offs, PyBytes_AS_STRING(offs), len(offs))
+    if values:
+        memcpy(k.vals, PyBytes_AS_STRING(vals), len(vals))
+    for i in range(n):
+        if not 0 <= k.offs[i] <= k.offs[i + 1] <= <int64_t>k.used:
+            raise ValueError("corrupt KeyIndex state")
+        k._place(pm_hash(k.arena + k.offs[i], k.offs[i + 1] - k.offs[i]), i)
+    k.n = n
+    return k
