@@ -12,13 +12,14 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 
 from loadtests import errors, limits
-from loadtests.nonces import NonceCache
+from loadtests.nonces import REPLAYED, NonceCache
 from loadtests.signing import Verifier
 
 TIMESTAMP = b"wechatpay-timestamp"
 NONCE = b"wechatpay-nonce"
 SIGNATURE = b"wechatpay-signature"
 SERIAL = b"wechatpay-serial"
+TIMESTAMP_DIGITS_MAX = 12
 
 
 def request_message(method: str, path: str, timestamp: str, nonce: str, body: bytes) -> bytes:
@@ -45,14 +46,16 @@ class Authenticator:
         `headers` are the request's (lower-case name, value) pairs, or a dict of them;
         `request_line` is (method, path) for /v1 requests and None for /v3 notifications.
         """
-        if self.verifier is None:
+        verifier = self.verifier
+        if verifier is None:
             return
         h = headers if type(headers) is dict else dict(headers)
-        ts_raw, nonce_raw, sig_raw = h.get(TIMESTAMP), h.get(NONCE), h.get(SIGNATURE)
-        if ts_raw is None or nonce_raw is None or sig_raw is None:
-            raise errors.missing_headers()
-        if (len(ts_raw) > 12 or not ts_raw.isdigit() or not nonce_raw
-                or len(nonce_raw) > limits.NONCE_LEN_MAX or not nonce_raw.isascii()
+        try:
+            ts_raw, nonce_raw, sig_raw = h[TIMESTAMP], h[NONCE], h[SIGNATURE]
+        except KeyError:
+            raise errors.missing_headers() from None
+        if (len(ts_raw) > TIMESTAMP_DIGITS_MAX or not ts_raw.isdigit()
+                or not 0 < len(nonce_raw) <= limits.NONCE_LEN_MAX or not nonce_raw.isascii()
                 or len(sig_raw) > limits.SIGNATURE_LEN_MAX or not sig_raw.isascii()):
             raise errors.bad_signature()
         ts, now = int(ts_raw), int(self.clock())
@@ -60,17 +63,13 @@ class Authenticator:
         if abs(now - ts) > nonces.window_s or ts <= nonces.floor_s:
             raise errors.stale_timestamp()
         if request_line is None:
-            message = b"%s\n%s\n%s\n" % (ts_raw, nonce_raw, body)
+            message = b"\n".join((ts_raw, nonce_raw, body, b""))
         else:
-            message = b"%s\n%s\n%s\n%s\n%s\n" % (request_line[0].encode(),
-                                                   request_line[1].encode(), ts_raw, nonce_raw,
-                                                   body)
-        serial = h.get(SERIAL, b"")[:limits.SERIAL_LEN_MAX]
-        if not self.verifier.verify(message, sig_raw, serial):
+            message = b"\n".join((request_line[0].encode(), request_line[1].encode(), ts_raw,
+                                  nonce_raw, body, b""))
+        if not verifier.verify(message, sig_raw, h.get(SERIAL, b"")[:limits.SERIAL_LEN_MAX]):
             raise errors.bad_signature()
         # The cache holds the nonce's bytes: no decoding on the hot path.
         reason = nonces.check(nonce_raw, ts, now)
-        if reason == "replayed nonce":
-            raise errors.replayed_nonce()
         if reason is not None:
-            raise errors.stale_timestamp()
+            raise errors.replayed_nonce() if reason is REPLAYED else errors.stale_timestamp()

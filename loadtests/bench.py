@@ -1,222 +1,186 @@
 """`paymember bench service`: the service against a trivial endpoint, same server, same generator.
 
-Single notifications are measured with wrk (closed loop, `--connections`),
-each request a distinct signed and encrypted payment notification prepared
-beforehand; the reference is the trivial app (loadtests/trivial.py) on the same
-uvicorn configuration, given the same requests. Beside each run's requests/s it
-prints the server's CPU microseconds per request, and the app's own CPU cost per
-request measured in-process, which together say what bounds the ratio. The
-batch endpoints are in `bench_batch`.
+Single notifications (`POST /v3/notify/transaction`) are measured closed loop
+over `--connections` keep-alive connections by two generators in turn: ours
+(bench_gen.closed_loop) and wrk when it is installed. Each request is a distinct
+payment notification prepared beforehand. The reference is loadtests/trivial.py
+on the same uvicorn configuration, given the same requests: it reads the body
+and answers, nothing more. The service is measured in three configurations:
+
+- AEAD + HMAC: as deployed (HMAC-SHA256 signature, AEAD_AES_256_GCM resource);
+- plaintext + HMAC: signed, resource in plaintext (`--plaintext`);
+- plaintext, unsigned: `--insecure-no-verify --plaintext`, loopback only: the
+  HTTP layer and the engine without any cryptography.
+
+Reference and service runs alternate, ROUNDS of each, best kept (noise on a shared
+machine only ever slows a run). Beside req/s it prints the server's CPU per
+request and the app's own cost in-process, which bound the ratio. The batch
+endpoints are in bench_batch.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
-import re
-import shutil
-import subprocess
-import sys
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
-from loadtests import bench_batch, keys, procs
+from loadtests import bench_batch, bench_gen, bench_inproc, keys, procs
 from loadtests.aead import Aead
-from loadtests.client import NOTIFY_TRANSACTION, Notifier
+from loadtests.bench_gen import Run
+from loadtests.client import Notifier
 from loadtests.limits import COLUMNS_PAYMENTS_MAX
-from loadtests.payloads import payment_data
-from loadtests.population import brands_of, openid_of
 from loadtests.runner import run_keys
 from loadtests.signing import HmacSigner
 
 PROGRAM = "scenarios/load_program.toml"
-WRK_LUA = r"""
-local reqs, i = {}, 0
-init = function(args)
-  local f = io.open(args[1], "rb"); local data = f:read("*a"); f:close()
-  for r in string.gmatch(data, "([^%z]+)") do reqs[#reqs + 1] = r end
-end
-request = function()
-  i = i + 1
-  if i > #reqs then i = 1 end
-  return reqs[i]
-end
-"""
 ROUNDS = 2
+TARGET_RATIO = 0.90
+REFERENCE_REQUESTS = 4000  # the trivial endpoint checks nothing: these are sent in a cycle
+INPROC_REQUESTS = 20_000
+TRIVIAL = "trivial endpoint"
 
 
-def ensure_wrk() -> str | None:
-    """Return the path of wrk, installing it with apt-get when missing and possible."""
-    found = shutil.which("wrk")
-    if found is None and shutil.which("apt-get") and os.geteuid() == 0:
-        subprocess.run(["apt-get", "install", "-y", "-q", "wrk"], check=False,
-                       capture_output=True, timeout=600)
-        found = shutil.which("wrk")
-    return found
+@dataclass(frozen=True, slots=True)
+class Config:
+    """A service configuration: its label, which server runs it, and what its requests carry."""
+
+    label: str
+    server: str  # "svc" (HMAC, plaintext accepted) or "open" (unsigned accepted)
+    signed: bool
+    encrypted: bool
 
 
-def notifications(n: int, notifier: Notifier, host: str, seed: str) -> bytes:
-    """Return `n` distinct raw HTTP requests of payment notifications, NUL-separated."""
-    brand = brands_of((PROGRAM,))[0]
-    now = int(time.time())
-    out = []
-    for i in range(n):
-        body = notifier.payment(payment_data(f"B{seed}{i:012d}", brand.appid, brand.mchids[0],
-                                             openid_of(i % 100_000), 1000 + i % 500, now))
-        head = "".join(f"{k}: {v}\r\n" for k, v in notifier.notify_headers(body).items())
-        out.append(f"POST {NOTIFY_TRANSACTION} HTTP/1.1\r\nHost: {host}\r\n{head}"
-                   f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
-    return b"\0".join(out)
-
-
-def wrk(url: str, requests_file: Path, lua: Path, duration_s: float, connections: int,
-        threads: int, pid: int | None = None) -> dict[str, float]:
-    """Run wrk against `url` replaying `requests_file`; return requests/s, non-2xx, latency
-    and, given the server's `pid`, its CPU microseconds per request."""
-    cmd = [ensure_wrk() or "wrk", "-t", str(threads), "-c", str(connections),
-           "-d", f"{max(1, int(duration_s))}s", "--latency", "-s", str(lua), url, "--",
-           str(requests_file)]
-    cpu0 = procs.cpu_seconds(pid) if pid else 0.0
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=duration_s + 120).stdout
-    cpu = procs.cpu_seconds(pid) - cpu0 if pid else 0.0
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
-    bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
-    lat = {p: _ms(m.group(1)) for p, m in
-           ((p, re.search(rf"\s{p}%\s+([\d.]+\w+)", out)) for p in ("50", "90", "99")) if m}
-    return {"rps": rps, "requests": total, "non2xx": int(bad.group(1)) if bad else 0,
-            "p50_ms": lat.get("50", 0.0), "p99_ms": lat.get("99", 0.0),
-            "cpu_us": cpu * 1e6 / max(total, 1)}
-
-
-def _ms(text: str) -> float:
-    m = re.match(r"([\d.]+)(us|ms|s)", text)
-    if not m:
-        return 0.0
-    v, unit = float(m.group(1)), m.group(2)
-    return v / 1000 if unit == "us" else v * 1000 if unit == "s" else v
-
-
-def app_cost_us(raw: bytes, env: dict[str, str], n: int = 20_000) -> float:
-    """CPU microseconds per request of the service's app alone (no server, no sockets)
-    on the first `n` of the prepared raw requests, in this process."""
-    import asyncio
-    import resource
-
-    from core import Engine, check_invariants, load_program, shard_of
-    from loadtests.app import Service
-    from loadtests.settings import Settings, shard_config
-
-    config = shard_config(Settings(programs=(PROGRAM,), env=env), 0)
-    app = Service(config, Engine([load_program(PROGRAM)]), None, shard_of=shard_of,
-                  check_invariants=check_invariants)
-    calls = []
-    for req in raw.split(b"\0")[:n]:
-        head, body = req.split(b"\r\n\r\n", 1)
-        lines = head.split(b"\r\n")[1:]
-        headers = [(k.lower(), v) for k, v in (ln.split(b": ", 1) for ln in lines)]
-        calls.append((headers, body))
-
-    async def drive() -> None:
-        async def send(message: dict) -> None:
-            return None
-
-        for headers, body in calls:
-            msg = {"type": "http.request", "body": body, "more_body": False}
-
-            async def receive(msg: dict = msg) -> dict:
-                return msg
-
-            await app({"type": "http", "method": "POST", "path": NOTIFY_TRANSACTION,
-                       "query_string": b"", "headers": headers}, receive, send)
-
-    def cpu() -> float:
-        r = resource.getrusage(resource.RUSAGE_SELF)
-        return r.ru_utime + r.ru_stime
-
-    c0 = cpu()
-    asyncio.run(drive())
-    assert app.metrics.requests.get(("notify_transaction", 200)) == len(calls)
-    return (cpu() - c0) * 1e6 / len(calls)
+CONFIGS = (Config("AEAD + HMAC (deployed)", "svc", True, True),
+           Config("plaintext + HMAC", "svc", True, False),
+           Config("plaintext, unsigned", "open", False, False))
+SERVERS = {"ref": [procs.python(), "-m", "loadtests.trivial"],
+           "svc": [procs.python(), "-m", "paymember", "serve", "--port", "0", "--program",
+                   PROGRAM, "--plaintext"],
+           "open": [procs.python(), "-m", "paymember", "serve", "--port", "0", "--program",
+                    PROGRAM, "--plaintext", "--insecure-no-verify"]}
+# url, requests, whether to send them in a cycle (reference only), duration, server pid
+Generator = Callable[[str, list[bytes], bool, float, int], Run]
 
 
 def run_bench(duration_s: float, connections: int, threads: int) -> int:
     """Measure and print the figures with their same-run references; returns the exit code."""
-    if ensure_wrk() is None:
-        print("paymember bench service: wrk is not installed (apt-get install wrk)",
-              file=sys.stderr)
-        return 2
     env = run_keys(dict(os.environ))
     k = keys.load_keys(env)
     assert k.hmac_key is not None and k.apiv3_key is not None
-    notifier = Notifier(HmacSigner(k.hmac_key), Aead(k.apiv3_key))
+    signer, aead = HmacSigner(k.hmac_key), Aead(k.apiv3_key)
+    notifiers = {c.label: Notifier(signer if c.signed else None, aead if c.encrypted else None)
+                 for c in CONFIGS}
+    deployed = notifiers[CONFIGS[0].label]
     now = int(time.time())
+    seeds = (f"{i:03d}" for i in itertools.count())
+
+    def prepare(config_label: str, n: int) -> list[bytes]:
+        return bench_gen.notifications(n, notifiers[config_label], PROGRAM, "127.0.0.1",
+                                       next(seeds))
+
     with tempfile.TemporaryDirectory(prefix="paymember-bench-") as tmp:
         d = Path(tmp)
-        lua = d / "replay.lua"
-        lua.write_text(WRK_LUA)
-        ref = procs.start([procs.python(), "-m", "loadtests.trivial", "--urls-file",
-                           str(d / "ref.json")], d / "ref.log", env)
-        svc = procs.start([procs.python(), "-m", "paymember", "serve", "--port", "0",
-                           "--program", PROGRAM, "--urls-file", str(d / "svc.json")],
-                          d / "svc.log", env)
+        servers = {name: procs.start([*cmd, "--urls-file", str(d / f"{name}.json")],
+                                     d / f"{name}.log", env) for name, cmd in SERVERS.items()}
         try:
-            ref_url = procs.wait_for_urls(ref, d / "ref.json", d / "ref.log")[0]
-            svc_url = procs.wait_for_urls(svc, d / "svc.json", d / "svc.log")[0]
-            warm = d / "warm.bin"
-            warm.write_bytes(notifications(2000, notifier, "127.0.0.1", "W"))
-            wrk(ref_url, warm, lua, 1, connections, threads)  # warm-up
-            # Alternate reference and service runs, ROUNDS each, and keep each
-            # one's best: the machine is shared, and noise only ever slows a run.
-            refs, svcs = [], []
-            for rnd in range(ROUNDS):
-                refs.append(wrk(ref_url, warm, lua, duration_s, connections, threads, ref.pid))
-                n = int(refs[-1]["rps"] * duration_s * 1.2) + 1000
-                reqs = d / "reqs.bin"
-                reqs.write_bytes(notifications(n, notifier, "127.0.0.1", f"S{rnd}"))
-                svcs.append(wrk(svc_url, reqs, lua, duration_s, connections, threads, svc.pid))
-                if svcs[-1]["requests"] > n:
-                    print(f"warning: wrk sent {svcs[-1]['requests']} > {n} prepared requests; "
-                          "the excess were replays (401)")
-            app_us = app_cost_us(reqs.read_bytes(), env)
-            json_reqs = bench_batch.json_requests(notifier, bench_batch.payments(
-                PROGRAM, "J", bench_batch.JSON_EVENTS * bench_batch.JSON_ROUNDS, now))
-            b_ref = bench_batch.post_all(ref_url, json_reqs, ref.pid)
-            b_json = bench_batch.post_all(svc_url, json_reqs, svc.pid)
-            del json_reqs
-            col_events = bench_batch.COLUMNS_ROUNDS * COLUMNS_PAYMENTS_MAX
-            col_reqs = bench_batch.columns_requests(notifier, bench_batch.columns(
-                bench_batch.payments(PROGRAM, "C", col_events, now)))
-            b_col = bench_batch.post_all(svc_url, col_reqs, svc.pid)
+            urls = {name: procs.wait_for_urls(p, d / f"{name}.json", d / f"{name}.log")[0]
+                    for name, p in servers.items()}
+            gens: dict[str, Generator] = {
+                "ours": lambda url, reqs, cycle, dur, pid: bench_gen.closed_loop(
+                    url, reqs, connections, dur, pid, cycle)}
+            if bench_gen.find_wrk() is not None:
+                gens["wrk"] = lambda url, reqs, cycle, dur, pid: bench_gen.run_wrk(
+                    url, reqs, d, dur, connections, threads, pid, cycle)
+            reference = prepare(CONFIGS[0].label, REFERENCE_REQUESTS)
+            for name, p in servers.items():  # warm-up: first connections, code paths
+                label = CONFIGS[0].label if name != "open" else CONFIGS[2].label
+                bench_gen.closed_loop(urls[name], prepare(label, 2000), connections, 1.0, p.pid)
+            runs: dict[tuple[str, str], list[Run]] = {}
+            for _ in range(ROUNDS):
+                for gen_name, gen in gens.items():
+                    ref = gen(urls["ref"], reference, True, duration_s, servers["ref"].pid)
+                    runs.setdefault((gen_name, TRIVIAL), []).append(ref)
+                    for c in CONFIGS:
+                        done = runs.setdefault((gen_name, c.label), [])
+                        # Enough distinct requests for the run: what the reference answered,
+                        # or half again what this configuration answered in a first round.
+                        rate = max(r.rps for r in done) * 1.5 if done else ref.rps * 1.2
+                        reqs = prepare(c.label, int(rate * duration_s) + 1000)
+                        done.append(gen(urls[c.server], reqs, False, duration_s,
+                                        servers[c.server].pid))
+            inproc = {c.label: bench_inproc.app_cost_us(
+                prepare(c.label, INPROC_REQUESTS), env, PROGRAM,
+                "hmac" if c.signed else "off", not c.encrypted) for c in CONFIGS}
+            inproc["Engine.submit alone"] = bench_inproc.engine_cost_us(
+                bench_batch.payments(PROGRAM, "E", INPROC_REQUESTS, now), PROGRAM)
+            batch = _batches(deployed, urls, servers, now)
         finally:
-            procs.stop(ref)
-            procs.stop(svc)
-    eng = bench_batch.engine_rates(PROGRAM, now)
-    r_ref = max(refs, key=lambda r: r["rps"])
-    r_svc = max(svcs, key=lambda r: r["rps"])
-    print_single(r_ref, r_svc, refs, svcs, app_us, duration_s, connections, threads)
-    bench_batch.print_batch(b_ref, b_json, b_col, col_events,
-                            bench_batch.JSON_EVENTS * bench_batch.JSON_ROUNDS, eng)
+            for p in servers.values():
+                procs.stop(p)
+    print_single(runs, list(gens), inproc, duration_s, connections, threads)
+    bench_batch.print_batch(*batch, COLUMNS_PAYMENTS_MAX * bench_batch.COLUMNS_ROUNDS,
+                            bench_batch.JSON_EVENTS * bench_batch.JSON_ROUNDS,
+                            bench_batch.engine_rates(PROGRAM, now))
     return 0
 
 
-def print_single(r_ref: dict[str, float], r_svc: dict[str, float], refs: list[dict],
-                 svcs: list[dict], app_us: float, duration_s: float, connections: int,
+def _batches(notifier: Notifier, urls: dict[str, str], servers: dict, now: int) -> tuple:
+    json_reqs = bench_batch.json_requests(notifier, bench_batch.payments(
+        PROGRAM, "J", bench_batch.JSON_EVENTS * bench_batch.JSON_ROUNDS, now))
+    b_ref = bench_batch.post_all(urls["ref"], json_reqs, servers["ref"].pid)
+    b_json = bench_batch.post_all(urls["svc"], json_reqs, servers["svc"].pid)
+    del json_reqs
+    col_reqs = bench_batch.columns_requests(notifier, bench_batch.columns(bench_batch.payments(
+        PROGRAM, "C", bench_batch.COLUMNS_ROUNDS * COLUMNS_PAYMENTS_MAX, now)))
+    return b_ref, b_json, bench_batch.post_all(urls["svc"], col_reqs, servers["svc"].pid)
+
+
+def print_single(runs: dict[tuple[str, str], list[Run]], gens: list[str],
+                 inproc: dict[str, float], duration_s: float, connections: int,
                  threads: int) -> None:
-    """Print the single-notification figures and what bounds their ratio."""
-    ratio = r_svc["rps"] / r_ref["rps"]
-    print(f"single notifications (wrk, {connections} connections, {threads} thread(s), "
-          f"{duration_s:g} s, 1 shard):")
-    for name, r in (("trivial endpoint", r_ref), ("/v3/notify/txn  ", r_svc)):
-        print(f"  {name} : {r['rps']:10.0f} req/s  p50 {r['p50_ms']:.2f} ms  p99 "
-              f"{r['p99_ms']:.2f} ms  non-2xx {r['non2xx']:.0f}  server CPU "
-              f"{r['cpu_us']:.1f} us/request")
-    print(f"  ratio            : {ratio:.1%} of the trivial endpoint (target >= 90%); "
-          f"best of {ROUNDS} alternating runs each")
-    print(f"  runs (req/s)     : trivial {[round(r['rps']) for r in refs]}, "
-          f"service {[round(r['rps']) for r in svcs]}")
-    ceiling = r_ref["cpu_us"] / (r_ref["cpu_us"] + app_us)
-    print(f"  bound            : the app alone (signature, decryption, 2 JSON parses, "
-          f"engine, metrics) costs {app_us:.1f} us CPU/request in-process; on top of the "
-          f"trivial server's {r_ref['cpu_us']:.1f} us that caps the ratio near "
-          f"{ceiling:.0%} when the server core is the limit")
+    """Print the single-notification figures, their ratios and what bounds them."""
+    print(f"single notifications: POST /v3/notify/transaction, 1 shard, closed loop, "
+          f"{connections} connections, {duration_s:g} s a run, best of {ROUNDS} alternating "
+          "runs")
+    print("  reference: loadtests/trivial.py on the same uvicorn server (uvloop, httptools): "
+          "reads the body, answers 200 {\"code\":\"SUCCESS\"}; no signature check, no "
+          "decryption, no JSON, no engine")
+    if "wrk" not in gens:
+        print("  wrk: not installed, its figures are skipped (apt-get install wrk)")
+    best: dict[tuple[str, str], Run] = {key: max(rs, key=lambda r: r.rps)
+                                        for key, rs in runs.items()}
+    ratios: dict[tuple[str, str], float] = {}
+    for gen in gens:
+        what = ("ours (asyncio on uvloop + httptools, in the bench process)" if gen == "ours"
+                else f"wrk ({threads} thread(s), Lua replay of the prepared requests)")
+        print(f"  generator: {what}")
+        ref = best[gen, TRIVIAL]
+        for label in (TRIVIAL, *(c.label for c in CONFIGS)):
+            r = best[gen, label]
+            ratio = "" if label == TRIVIAL else f"  ratio {r.rps / ref.rps:6.1%}"
+            if label != TRIVIAL:
+                ratios[gen, label] = r.rps / ref.rps
+            flags = "  (ran out of prepared requests)" if r.exhausted else ""
+            print(f"    {label:24s}: {r.rps:8.0f} req/s  p50 {r.p50_ms:6.2f} ms  p99 "
+                  f"{r.p99_ms:6.2f} ms  non-2xx {r.non2xx:d}  server CPU {r.cpu_us:6.1f} "
+                  f"us/request{ratio}{flags}")
+        print("    runs (req/s)            : " + "; ".join(
+            f"{label} {[round(r.rps) for r in runs[gen, label]]}"
+            for label in (TRIVIAL, *(c.label for c in CONFIGS))))
+    trivial_cpu = min(best[g, TRIVIAL].cpu_us for g in gens)
+    print("  in-process, no server (CPU us/request; bound = trivial server CPU / (it + app), "
+          "the ratio if the server's core were the only limit):")
+    for label, us in inproc.items():
+        bound = f"  bound {trivial_cpu / (trivial_cpu + us):.0%}" if label != \
+            "Engine.submit alone" else ""
+        print(f"    {label:24s}: {us:6.1f} us{bound}")
+    top = max(ratios, key=lambda key: ratios[key])
+    deployed = max(ratios[g, CONFIGS[0].label] for g in gens)
+    verdict = "met" if ratios[top] >= TARGET_RATIO else "not met"
+    print(f"  target >= {TARGET_RATIO:.0%} of the trivial endpoint: {verdict} (best: "
+          f"{ratios[top]:.1%}, {top[1]}, generator {top[0]}; as deployed: {deployed:.1%})")
+

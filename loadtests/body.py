@@ -25,26 +25,29 @@ def body_limit(path: str) -> int:
     return _LIMITS.get(path, limits.NOTIFY_BODY_BYTES_MAX)
 
 
+def check_declared(declared: bytes | None, limit: int) -> None:
+    """Raise Rejection 400 for a bad Content-Length `declared`, 413 when it exceeds `limit`."""
+    if declared is not None and not (declared.isdigit() and int(declared) <= limit):
+        raise errors.too_large(limit) if declared.isdigit() else \
+            errors.malformed("bad Content-Length")
+
+
 async def read_body(headers: dict[bytes, bytes], receive: Receive, limit: int) -> bytes:
     """Return the whole body; raises Rejection 413 past `limit` bytes (by Content-Length
     or as streamed), 400 on a bad Content-Length, Disconnected when the client left."""
-    declared = headers.get(b"content-length")
-    if declared is not None:
-        if not declared.isdigit():
-            raise errors.malformed("bad Content-Length")
-        if int(declared) > limit:
-            raise errors.too_large(limit)
+    check_declared(headers.get(b"content-length"), limit)
     msg = await receive()
-    if msg["type"] == "http.disconnect":
-        raise Disconnected
     body = msg.get("body", b"")
-    if not msg.get("more_body", False):
-        if len(body) > limit:
-            raise errors.too_large(limit)
-        return body
-    parts, size = [body], len(body)
+    if msg.get("more_body", False) or msg["type"] != "http.request" or len(body) > limit:
+        return await read_rest(msg, receive, limit)
+    return body
+
+
+async def read_rest(first: dict[str, Any], receive: Receive, limit: int) -> bytes:
+    """Return the whole body whose first ASGI message is `first`, reading the rest from
+    `receive`; raises Rejection 413 past `limit` bytes, Disconnected when the client left."""
+    msg, parts, size = first, [], 0
     while True:  # bounded: each round adds bytes or ends, and size is capped
-        msg = await receive()
         if msg["type"] == "http.disconnect":
             raise Disconnected
         chunk = msg.get("body", b"")
@@ -53,7 +56,8 @@ async def read_body(headers: dict[bytes, bytes], receive: Receive, limit: int) -
             raise errors.too_large(limit)
         parts.append(chunk)
         if not msg.get("more_body", False):
-            return b"".join(parts)
+            return parts[0] if len(parts) == 1 else b"".join(parts)
+        msg = await receive()
 
 
 def loads(raw: bytes) -> dict:

@@ -46,9 +46,10 @@ def register(sub: argparse._SubParsersAction, bench: argparse._SubParsersAction)
                     help="member populations for --scaling")
     lt.set_defaults(func=_loadtest)
 
-    b = bench.add_parser("service", help="service throughput against a trivial endpoint (wrk)")
+    b = bench.add_parser("service", help="service throughput against a trivial endpoint "
+                                         "(our generator, and wrk)")
     b.add_argument("--duration", type=float, default=10.0, help="seconds per measurement")
-    b.add_argument("--connections", type=int, default=64)
+    b.add_argument("--connections", type=int, default=64, help="closed-loop connections")
     b.add_argument("--threads", type=int, default=1, help="wrk threads")
     b.set_defaults(func=_bench_service)
 

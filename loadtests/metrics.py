@@ -1,13 +1,51 @@
-"""Service metrics in Prometheus text format: requests, latency, events applied, rejections."""
+"""Service metrics in Prometheus text format: requests, latency, events applied, rejections.
+
+The request path only counts and appends: a latency is appended to its route's
+sample buffer, and the buffer is sorted into the histogram's buckets in bulk
+(numpy) when it fills up or when the metrics are rendered.
+"""
 
 from __future__ import annotations
 
-from bisect import bisect_left
+from array import array
 from collections import defaultdict
+
+import numpy as np
 
 # Upper bounds in seconds; loopback requests take 50 us .. a few ms.
 LATENCY_BUCKETS_S = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
                      0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+_BOUNDS = np.array(LATENCY_BUCKETS_S)
+SAMPLES_PENDING_MAX = 4096  # latencies buffered per route before they are bucketed
+
+
+class RouteLatency:
+    """One route's latency histogram: `samples` are appended, then bucketed in bulk."""
+
+    __slots__ = ("counts", "samples", "sum_s")
+
+    def __init__(self) -> None:
+        self.counts = np.zeros(len(LATENCY_BUCKETS_S) + 1, dtype=np.int64)
+        self.sum_s = 0.0
+        self.samples = array("d")
+
+    def add(self, seconds: float) -> None:
+        """Record one latency of `seconds`."""
+        samples = self.samples
+        samples.append(seconds)
+        if len(samples) >= SAMPLES_PENDING_MAX:
+            self.fold()
+
+    def fold(self) -> None:
+        """Move the pending samples into the buckets (le: a sample equal to a bound is in it)."""
+        if not self.samples:
+            return
+        xs = np.frombuffer(self.samples, dtype=np.float64)
+        self.counts += np.bincount(np.searchsorted(_BOUNDS, xs, side="left"),
+                                   minlength=len(self.counts))
+        self.sum_s += float(xs.sum())
+        del xs  # release the buffer export before the array is resized
+        self.samples = array("d")
 
 
 class Metrics:
@@ -18,17 +56,19 @@ class Metrics:
         self.requests: defaultdict[tuple[str, int], int] = defaultdict(int)
         self.events: defaultdict[tuple[str, str], int] = defaultdict(int)
         self.rejections: defaultdict[str, int] = defaultdict(int)
-        self._buckets: dict[str, list[int]] = {}
-        self._sum_s: defaultdict[str, float] = defaultdict(float)
+        self.latency: dict[str, RouteLatency] = {}
+
+    def route(self, name: str) -> RouteLatency:
+        """Return the latency histogram of route `name` (created on first use)."""
+        lat = self.latency.get(name)
+        if lat is None:
+            lat = self.latency[name] = RouteLatency()
+        return lat
 
     def observe(self, route: str, status: int, seconds: float) -> None:
         """Count one request to `route` answered with `status` after `seconds`."""
         self.requests[route, status] += 1
-        counts = self._buckets.get(route)
-        if counts is None:
-            counts = self._buckets[route] = [0] * (len(LATENCY_BUCKETS_S) + 1)
-        counts[bisect_left(LATENCY_BUCKETS_S, seconds)] += 1
-        self._sum_s[route] += seconds
+        self.route(route).add(seconds)
 
     def event(self, kind: str, code: str, n: int = 1) -> None:
         """Count `n` engine inputs of `kind` that ended with result `code`."""
@@ -47,14 +87,15 @@ class Metrics:
             out.append(f'paymember_requests_total{{{shard},route="{route}",status="{status}"}} {n}')
         out += ["# HELP paymember_request_seconds Time from request to answer, in the service.",
                 "# TYPE paymember_request_seconds histogram"]
-        for route, counts in sorted(self._buckets.items()):
+        for route, lat in sorted(self.latency.items()):
+            lat.fold()
             cum = 0
-            for le, n in zip((*LATENCY_BUCKETS_S, "+Inf"), counts, strict=True):
+            for le, n in zip((*LATENCY_BUCKETS_S, "+Inf"), lat.counts.tolist(), strict=True):
                 cum += n
                 out.append(f'paymember_request_seconds_bucket{{{shard},route="{route}",'
                            f'le="{le}"}} {cum}')
             out.append(f'paymember_request_seconds_sum{{{shard},route="{route}"}} '
-                       f'{self._sum_s[route]:.6f}')
+                       f'{lat.sum_s:.6f}')
             out.append(f'paymember_request_seconds_count{{{shard},route="{route}"}} {cum}')
         out += ["# HELP paymember_events_total Engine inputs by kind and result code.",
                 "# TYPE paymember_events_total counter"]

@@ -6,6 +6,9 @@ from collections import deque
 
 from loadtests import limits
 
+STALE = "stale timestamp"
+REPLAYED = "replayed nonce"
+
 
 class NonceCache:
     """Remembers nonces seen within `window_s` of now, at most `capacity` of them.
@@ -33,19 +36,20 @@ class NonceCache:
         and "replayed nonce".
         """
         if abs(now_s - timestamp_s) > self.window_s or timestamp_s <= self.floor_s:
-            return "stale timestamp"
-        if nonce in self._seen:
-            return "replayed nonce"
+            return STALE
+        seen = self._seen
+        if nonce in seen:
+            return REPLAYED
         order = self._order
         if order and order[0][0] < now_s - self.window_s:
             self._expire(now_s)
-        if len(self._seen) >= self.capacity:
-            ts, old = self._order.popleft()
-            self._seen.discard(old)
+        if len(seen) >= self.capacity:
+            ts, old = order.popleft()
+            seen.discard(old)
             self.floor_s = max(self.floor_s, ts)
             if timestamp_s <= self.floor_s:
-                return "stale timestamp"
-        self._seen.add(nonce)
+                return STALE
+        seen.add(nonce)
         order.append((timestamp_s, nonce))
         return None
 

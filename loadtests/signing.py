@@ -65,8 +65,12 @@ class HmacVerifier:
 
     def __init__(self, key: bytes) -> None:
         self.key = key
-        # The keyed inner and outer states are computed once; each check copies them.
-        self._keyed = hmac.new(key, digestmod=hashlib.sha256)
+        # HMAC(k, m) = H(k^opad || H(k^ipad || m)) (RFC 2104): the two keyed SHA-256
+        # states are computed once, and each check copies them (C calls only).
+        block = hashlib.sha256().block_size
+        padded = (hashlib.sha256(key).digest() if len(key) > block else key).ljust(block, b"\0")
+        self._inner = hashlib.sha256(bytes(b ^ 0x36 for b in padded))
+        self._outer = hashlib.sha256(bytes(b ^ 0x5C for b in padded))
 
     def verify(self, message: bytes, signature: str | bytes, serial: str | bytes) -> bool:
         """Return True when `signature` is the base64 HMAC-SHA256 of `message`.
@@ -74,9 +78,11 @@ class HmacVerifier:
         Compares base64 texts (constant time): a non-canonical encoding of the right
         digest is refused, which signers never produce.
         """
-        mac = self._keyed.copy()
-        mac.update(message)
-        expected = binascii.b2a_base64(mac.digest(), newline=False)
+        inner = self._inner.copy()
+        inner.update(message)
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        expected = binascii.b2a_base64(outer.digest(), newline=False)
         if isinstance(signature, str):
             if not signature.isascii():
                 return False

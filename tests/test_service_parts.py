@@ -8,7 +8,17 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from loadtests import Aead, DecryptError, KeyConfigError, Metrics, NonceCache, load_keys
+from loadtests import (
+    Aead,
+    DecryptError,
+    HmacSigner,
+    HmacVerifier,
+    KeyConfigError,
+    Metrics,
+    NonceCache,
+    load_keys,
+)
+from loadtests.metrics import LATENCY_BUCKETS_S, SAMPLES_PENDING_MAX
 from loadtests.settings import Settings, StartupError, check, is_loopback
 
 KEY32 = "0123456789abcdef0123456789abcdef"
@@ -101,6 +111,36 @@ def test_metrics_render_prometheus_text() -> None:
     assert 'paymember_request_seconds_bucket{shard="1",route="x",le="+Inf"} 2' in text
     assert 'paymember_request_seconds_bucket{shard="1",route="x",le="0.00025"} 1' in text
     assert "# TYPE paymember_request_seconds histogram" in text
+
+
+def test_metrics_histogram_is_bucketed_in_bulk_like_bisect() -> None:
+    """Latencies buffered and bucketed in bulk land where `le` puts them, bounds included."""
+    m = Metrics()
+    samples = [*LATENCY_BUCKETS_S, 0.0, 0.00005, 0.0003, 7.0] * (SAMPLES_PENDING_MAX // 10)
+    for x in samples:
+        m.observe("r", 200, x)
+    text = m.render()
+    for le in LATENCY_BUCKETS_S:
+        below = sum(1 for x in samples if x <= le)
+        assert f'paymember_request_seconds_bucket{{shard="0",route="r",le="{le}"}} {below}' \
+            in text
+    assert f'le="+Inf"}} {len(samples)}' in text
+    assert f'paymember_requests_total{{shard="0",route="r",status="200"}} {len(samples)}' in text
+    total = next(line for line in text.splitlines() if line.startswith(
+        'paymember_request_seconds_sum{shard="0",route="r"}'))
+    assert float(total.split()[-1]) == pytest.approx(sum(samples), abs=1e-5)
+
+
+@pytest.mark.parametrize("key_bytes", [16, 32, 64, 65, 200])
+def test_hmac_verifier_agrees_with_hmac_for_any_key_length(key_bytes: int) -> None:
+    """The pre-keyed verifier accepts exactly the signatures HMAC-SHA256 makes, for any key."""
+    key = bytes(range(256))[:key_bytes]
+    v = HmacVerifier(key)
+    for message in (b"", b"1700000000\nnonce\n{}\n", b"x" * 5000):
+        sig = HmacSigner(key).sign(message)
+        assert v.verify(message, sig, "") and v.verify(message, sig.encode(), b"")
+        assert not v.verify(message + b"!", sig, "")
+        assert not v.verify(message, HmacSigner(key + b"?").sign(message), "")
 
 
 def test_loopback_detection() -> None:
