@@ -30,11 +30,13 @@ from core import (
 )
 from sim.inputs import FeedContext, in_order, payment_columns, typed_inputs
 from sim.tables import BIND, COUPON, ENROLL, EVENT, PAY, REFUND, Inputs
+from sim.timing import WallSplit
 
 CODES = tuple(Code)
 CODE_INDEX = {c: i for i, c in enumerate(CODES)}
 OK_CODES = np.array([c.ok for c in CODES])
 OFFER, INVITE = 1, 2  # bits of the flags column
+DECODE_DISTINCT_MIN = 64  # from this many outcomes, decode each distinct object once
 _APPLIED_INDEX = CODE_INDEX[Code.APPLIED]
 _APPLIED = Outcome(Code.APPLIED)
 # Codes are singletons: indexing by id() skips the enum's Python-level __hash__.
@@ -96,11 +98,12 @@ def apply_order(shopper: np.ndarray, kind: np.ndarray) -> np.ndarray:
 
 def feed(eng: EngineLike, ctx: FeedContext, tab: Inputs,
          rows: np.ndarray, on_input: Callable[[int, Any], None] | None = None,
-         ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+         wall: WallSplit | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Apply input `rows` of `tab` to `eng` as if in order; returns (code index, points, flags).
 
-    `on_input(k, obj)` sees the typed input made of `rows[k]`, in order (for traces). Raises
-    whatever a broken engine raises: rejections are outcomes, not exceptions.
+    `on_input(k, obj)` sees the typed input made of `rows[k]`, in order (for traces); `wall`
+    accumulates the wall time spent inside the engine's calls. Raises whatever a broken
+    engine raises: rejections are outcomes, not exceptions.
     """
     n = len(rows)
     if type(eng) is NullEngine and on_input is None:
@@ -114,10 +117,14 @@ def feed(eng: EngineLike, ctx: FeedContext, tab: Inputs,
     flags = np.zeros(n, np.int8)
     if not n:
         return code, pts, flags
+    wall = wall or WallSplit()
     if on_input is not None or not hasattr(eng, "pay_columns"):
         outs = []
         for k, x in enumerate(in_order(ctx, tab, rows)):
-            outs.append(getattr(eng, _METHOD[_kind_of(x)])(x))
+            apply = getattr(eng, _METHOD[_kind_of(x)])
+            wall.start()
+            outs.append(apply(x))
+            wall.inputs_done()
             if on_input is not None:
                 on_input(k, x)
         _decode(outs, np.arange(n), code, pts, flags)
@@ -129,10 +136,15 @@ def feed(eng: EngineLike, ctx: FeedContext, tab: Inputs,
     for part in np.split(order, cut):
         kd = int(kinds[part[0]])
         if kd == PAY:
-            outs = eng.pay_columns(payment_columns(ctx, tab, rows[part]))  # type: ignore[attr-defined]
+            cols = payment_columns(ctx, tab, rows[part])
+            wall.start()
+            outs = eng.pay_columns(cols)  # type: ignore[attr-defined]
         else:
             apply = getattr(eng, _METHOD[kd])
-            outs = [apply(x) for x in typed_inputs(ctx, tab, rows[part], kd)]
+            xs = typed_inputs(ctx, tab, rows[part], kd)
+            wall.start()
+            outs = [apply(x) for x in xs]
+        wall.inputs_done()
         _decode(outs, part, code, pts, flags)
     return code, pts, flags
 
@@ -149,10 +161,24 @@ def _decode(outs: list[Outcome], at: np.ndarray, code: np.ndarray, pts: np.ndarr
             flags: np.ndarray) -> None:
     """Write outcomes `outs` of the rows at positions `at` into the outcome columns."""
     m = len(outs)
+    if m >= DECODE_DISTINCT_MIN:
+        # The engine shares its common outcomes (APPLIED with so many points): decode each
+        # distinct object once and spread the result by identity.
+        oid = np.fromiter(map(id, outs), np.uintp, m)
+        _, first, inv = np.unique(oid, return_index=True, return_inverse=True)
+        if 4 * len(first) <= m:
+            ci, pi, fi = _columns([outs[k] for k in first.tolist()])
+            code[at], pts[at], flags[at] = ci[inv], pi[inv], fi[inv]
+            return
+    code[at], pts[at], flags[at] = _columns(outs)
+
+
+def _columns(outs: list[Outcome]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(code index, points, flags) of each outcome in `outs`."""
+    m = len(outs)
     c, p, _, offer, invite = zip(*outs, strict=True)
     ci = np.fromiter(map(_CODE_BY_ID.get, map(id, c), (-1,) * m), np.int16, m)
     for k in np.flatnonzero(ci < 0).tolist():  # a code that is not the enum member itself
         ci[k] = CODE_INDEX[Code(c[k])]
-    code[at] = ci
-    pts[at] = np.fromiter(p, np.int64, m)
-    flags[at] = (np.fromiter(offer, bool, m) * OFFER) | (np.fromiter(invite, bool, m) * INVITE)
+    return (ci, np.fromiter(p, np.int64, m),
+            (np.fromiter(offer, bool, m) * OFFER) | (np.fromiter(invite, bool, m) * INVITE))

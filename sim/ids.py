@@ -48,11 +48,13 @@ _DIGITS4 = np.array([list(f"{k:04d}".encode()) for k in range(10_000)], np.uint8
 _NL = ord("\n")
 
 
-def _texts(head: np.ndarray, number: np.ndarray, width: int) -> list[str]:
-    """Rows of `head` (n, h) bytes followed by `number` zero-padded to `width` digits."""
-    n, h = head.shape
+def _texts(head: np.ndarray | bytes, number: np.ndarray, width: int) -> list[str]:
+    """Rows of `head` ((n, h) bytes, or one prefix for all) followed by `number`
+    zero-padded to `width` digits."""
+    n = len(number)
+    h = len(head) if isinstance(head, bytes) else head.shape[1]
     buf = np.empty((n, h + width + 1), np.uint8)
-    buf[:, :h] = head
+    buf[:, :h] = np.frombuffer(head, np.uint8) if isinstance(head, bytes) else head
     buf[:, -1] = _NL
     x = np.asarray(number, np.int64)
     hi = h + width
@@ -67,10 +69,6 @@ def _texts(head: np.ndarray, number: np.ndarray, width: int) -> list[str]:
     out = buf.tobytes().decode("ascii").split("\n")
     out.pop()
     return out
-
-
-def _head(n: int, text: str) -> np.ndarray:
-    return np.broadcast_to(np.frombuffer(text.encode(), np.uint8), (n, len(text)))
 
 
 def openids(program: np.ndarray, app: np.ndarray | int, shopper: np.ndarray) -> list[str]:
@@ -96,14 +94,14 @@ def unionids(program: np.ndarray, shopper: np.ndarray) -> list[str]:
 
 def transaction_ids(row: np.ndarray) -> list[str]:
     """Return `transaction_id(r)` for every row number in `row`."""
-    return _texts(_head(len(row), "42"), row, 30)
+    return _texts(b"42", row, 30)
 
 
 def refund_ids(row: np.ndarray) -> list[str]:
     """Return `refund_id(r)` for every row number in `row`."""
-    return _texts(_head(len(row), "50"), row, 30)
+    return _texts(b"50", row, 30)
 
 
 def input_ids(prefix: str, row: np.ndarray) -> list[str]:
     """Return `input_id(prefix, r)` for every row number in `row`."""
-    return _texts(_head(len(row), prefix), row, 20)
+    return _texts(prefix.encode(), row, 20)

@@ -6,7 +6,7 @@ the inputs' own constructors.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -33,6 +33,19 @@ class FeedContext:
     mchids: tuple[str, ...]  # per place type
     currencies: tuple[str, ...]
     stocks: tuple[tuple[str, ...], ...]  # per program: stock number -> stock_id
+    # The same names as object arrays, built once: rows look them up by number.
+    tables: dict[str, np.ndarray] = field(default_factory=dict, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        width = max(len(a) for a in self.appids)
+        t = self.tables
+        t["app"] = _objects([a[min(k, len(a) - 1)] for a in self.appids for k in range(width)])
+        t["mchid"] = _objects(self.mchids)
+        t["currency"] = _objects(self.currencies)
+        t["program"] = _objects(self.program_ids)
+        t["habit"] = _objects(HABITS)
+        t["stock"] = _objects([s for st in self.stocks for s in st] or [""])
+        t["stock_first"] = np.cumsum([0, *(len(st) for st in self.stocks)])[:-1]
 
     @classmethod
     def of(cls, scenario: Scenario, currencies: tuple[str, ...]) -> FeedContext:
@@ -45,12 +58,11 @@ class FeedContext:
     def appid(self, prog: np.ndarray, app: np.ndarray | int) -> list[str]:
         """The appid of app number `app` of each program in `prog`."""
         width = max(len(a) for a in self.appids)
-        table = _objects([a[min(k, len(a) - 1)] for a in self.appids for k in range(width)])
-        return table[prog.astype(np.int64) * width + app].tolist()
+        return self.tables["app"][prog.astype(np.int64) * width + app].tolist()
 
-    def lookup(self, names: tuple[str, ...], index: np.ndarray) -> list[str]:
-        """`names[i]` for each i in `index`."""
-        return _objects(names)[index].tolist()
+    def lookup(self, table: str, index: np.ndarray) -> list[str]:
+        """The names of `table` ("mchid", "currency", "program", "habit", "stock") at `index`."""
+        return self.tables[table][index].tolist()
 
 
 def _times(ctx: FeedContext, c: dict[str, np.ndarray], rows: np.ndarray) -> list[int]:
@@ -67,10 +79,10 @@ def payment_columns(ctx: FeedContext, tab: Inputs, rows: np.ndarray) -> PaymentC
     for k, cid in zip(used.tolist(), ids.input_ids("cp", ref[used]), strict=True):
         coupons[k] = (cid,)
     return PaymentColumns(
-        ids.transaction_ids(rows), ctx.appid(prog, 0), ctx.lookup(ctx.mchids, c["place"][rows]),
+        ids.transaction_ids(rows), ctx.appid(prog, 0), ctx.lookup("mchid", c["place"][rows]),
         ids.openids(prog, 0, c["shopper"][rows]), c["amount"][rows].astype(np.int64),
         np.floor(c["t_s"][rows]).astype(np.int64) + ctx.start_s,
-        c["payer"][rows].astype(np.int64), ctx.lookup(ctx.currencies, c["currency"][rows]),
+        c["payer"][rows].astype(np.int64), ctx.lookup("currency", c["currency"][rows]),
         ["MICROPAY"] * m, [""] * m, [""] * m, coupons)
 
 
@@ -84,23 +96,21 @@ def typed_inputs(ctx: FeedContext, tab: Inputs, rows: np.ndarray, kind: int) -> 
     if kind == REFUND:
         ref = c["ref"][rows]
         return list(map(Refund, ids.refund_ids(rows), ids.transaction_ids(ref),
-                        ctx.lookup(ctx.mchids, c["place"][rows]), c["amount"][rows].tolist(),
+                        ctx.lookup("mchid", c["place"][rows]), c["amount"][rows].tolist(),
                         c["payer"][rows].tolist(), t))
     if kind == EVENT:
         return list(map(Engagement, ids.input_ids("ev", rows), ctx.appid(prog, app),
-                        ids.openids(prog, app, shopper), ctx.lookup(HABITS, c["ref"][rows]), t))
+                        ids.openids(prog, app, shopper), ctx.lookup("habit", c["ref"][rows]), t))
     if kind == BIND:
         return list(map(Binding, ctx.appid(prog, app), ids.openids(prog, app, shopper),
                         ids.unionids(prog, shopper), t))
     if kind == ENROLL:
-        return list(map(Enrollment, ctx.lookup(ctx.program_ids, prog), t,
+        return list(map(Enrollment, ctx.lookup("program", prog), t,
                         ids.unionids(prog, shopper)))
     if kind == COUPON:
-        stock = _objects([s for st in ctx.stocks for s in st] or [""])
-        first = np.cumsum([0, *(len(st) for st in ctx.stocks)])[:-1]
         return list(map(CouponIssue, ids.input_ids("cp", rows),
-                        ctx.lookup(ctx.program_ids, prog),
-                        stock[first[prog] + c["ref"][rows]].tolist(), t,
+                        ctx.lookup("program", prog),
+                        ctx.lookup("stock", ctx.tables["stock_first"][prog] + c["ref"][rows]), t,
                         ids.unionids(prog, shopper)))
     raise AssertionError(f"unknown input kind {kind}")  # pragma: no cover - the model's own
 

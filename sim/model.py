@@ -11,6 +11,7 @@ platform and engine stage (sim.platform), which runs in ticks of simulated time.
 from __future__ import annotations
 
 from collections.abc import Callable
+from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -23,6 +24,7 @@ from sim.metrics import PlaceStats, Recorder
 from sim.population import Population
 from sim.scenario import HABITS, Scenario
 from sim.tables import BIND, COUPON, ENROLL, EVENT, PAY, REFUND, Calendar, Inputs
+from sim.timing import WallSplit
 from sim.trace import TraceWriter
 
 if TYPE_CHECKING:
@@ -54,6 +56,7 @@ class Model:
         self.eng = eng
         self.trace = trace
         self.stage: PlatformStage | None = None  # set by run()
+        self.wall = WallSplit()  # where the run's wall time goes (benchmarks only)
         self.pop = Population(sc, self.rng_pop)
         self.tab = Inputs()
         self.cal = Calendar(sc.tick_s)
@@ -163,9 +166,8 @@ class Model:
             self.rec.count("coupons_redeemed", len(idx))
         rows = self.tab.append(kind=np.full(n, PAY, np.int8), shopper=shopper, prog=q,
                                place=place, station=station, t_s=success_s, amount=amount,
-                               payer=payer, ref=ref, currency=cur, app=0)
-        if self.stage is not None:
-            self.stage.warm(q, 0, shopper)
+                               payer=payer, ref=ref, currency=cur, app=0,
+                               shard=self.route(q, 0, shopper))
         due = success_s + sc.platform.notify_delay.sample(rng, n)
         self._emit_refunds(rows, amount, success_s, due)
         self.cal.add(rows, 0, due)
@@ -206,7 +208,8 @@ class Model:
                                shopper=c["shopper"][pay_rows], prog=c["prog"][pay_rows],
                                place=c["place"][pay_rows], station=c["station"][pay_rows],
                                t_s=when, amount=refund, payer=total, ref=pay_rows,
-                               currency=c["currency"][pay_rows], app=0)
+                               currency=c["currency"][pay_rows], app=0,
+                               shard=c["shard"][pay_rows])
         due = when + self.sc.platform.notify_delay.sample(self.rng_pay, len(rows))
         self.cal.add(rows, 0, due)
         self._refund_due = due  # for _emit_refunds: when these refunds are delivered
@@ -220,8 +223,6 @@ class Model:
         if t0 >= self.active_s:
             return
         hour = int(t0 // 3600) % 24
-        # Shoppers per (program, app), whose shards the platform computes in one batch.
-        seen: dict[tuple[int, int], list[np.ndarray]] = {}
         for gi, g in enumerate(sc.segments):
             for kind, per_day in g.engagement.items():
                 progs = [i for i, p in enumerate(sc.programs) if kind in p.events]
@@ -234,26 +235,27 @@ class Model:
                 who = pop.seg_lo[gi] + rng.integers(0, pop.seg_size[gi], k)
                 when = rng.uniform(t0, t1, k)
                 prog = np.asarray(progs)[rng.integers(0, len(progs), k)]
-                for q in np.unique(prog):
+                for q in sorted(set(prog.tolist())):
                     m = prog == q
                     app = min(1, self.n_apps[q] - 1)
                     w, t = who[m], when[m]
-                    seen.setdefault((int(q), app), []).append(w)
                     login = (~pop.mini_bound[q, w]) & (rng.random(len(w)) < g.membership.login_prob)
                     if app and login.any():
                         pop.mini_bound[q, w[login]] = True
                         self.direct(BIND, w[login], int(q), t[login] - 1e-3, app=app)
-                    self.direct(EVENT, w, int(q), t, app=app, ref=HABITS.index(kind))
-        if self.stage is not None:
-            for (q, app), ws in seen.items():
-                self.stage.warm(q, app, np.concatenate(ws))
+                    self.direct(EVENT, w, q, t, app=app, ref=HABITS.index(kind))
 
     def direct(self, kind: int, shopper: np.ndarray, prog: int | np.ndarray, t_s: np.ndarray,
                app: int = 0, ref: np.ndarray | int = -1) -> np.ndarray:
         """File non-notification inputs (bindings, enrollments, events, coupons) at `t_s`."""
-        rows = self.tab.append(kind=kind, shopper=shopper, prog=prog, t_s=t_s, app=app, ref=ref)
+        rows = self.tab.append(kind=kind, shopper=shopper, prog=prog, t_s=t_s, app=app, ref=ref,
+                               shard=self.route(prog, app, shopper))
         self.cal.add(rows, DIRECT, t_s)
         return rows
+
+    def route(self, prog: int | np.ndarray, app: int, shopper: np.ndarray) -> np.ndarray | int:
+        """The engine shard of inputs of `shopper`s in app `app` of `prog` (PlatformStage.route)."""
+        return 0 if self.stage is None else self.stage.route(prog, app, shopper)
 
     def join(self, prog: int, shopper: np.ndarray, t_s: np.ndarray) -> None:
         """Shoppers accept membership of `prog` at `t_s`: card activation binds, then enrolls."""
@@ -294,11 +296,15 @@ class Model:
         every = self.sc.engine.advance_every_s
         while True:
             yield self.env.timeout(every)
+            self.wall.start()
             self.eng.advance(self.sc.start_s + int(self.env.now))
+            self.wall.clock_done()
 
     def sample_stats(self) -> None:
         """Append the engine's integer totals now to the run's timeline."""
+        self.wall.start()
         st = self.eng.stats()
+        self.wall.clock_done()
         self.rec.timeline.append({"t_s": float(self.env.now),
                                   **{k: v for k, v in st.items() if isinstance(v, int)}})
 
@@ -327,9 +333,11 @@ class Model:
         env.process(self._advance())
         env.process(self._stats())
         env.process(stage.run(progress))
+        t0 = perf_counter()
         env.run(until=self.horizon_s + self.sc.tick_s)
         stage.finish()
         self.rec.flush()
+        self.wall.run_s += perf_counter() - t0
 
     def _engagement(self) -> Any:
         b = self.sc.block_s

@@ -63,31 +63,30 @@ class PlatformStage:
             if progress is not None:
                 progress(m.env.now)
 
-    def shards(self, rows: np.ndarray) -> np.ndarray:
-        """Shard of each input row: core's `shard_of` of the shopper's openid in that app."""
+    def route(self, prog: int | np.ndarray, app: int, shopper: np.ndarray) -> np.ndarray | int:
+        """Shard of each input of `shopper`s in app `app` of program(s) `prog`: core's
+        `shard_of` of the shopper's openid there, computed once per openid (in batches, as
+        the model files inputs) and then looked up, so ticks read a routed column."""
         if self.workers == 1:
-            return np.zeros(len(rows), np.int64)
-        c = self.m.tab.cols
-        w = self.workers
-        q, a, i = c["prog"][rows], c["app"][rows], c["shopper"][rows]
-        out = self.shard_cache[q, a, i]
+            return 0
+        if isinstance(prog, np.ndarray):
+            q = prog.astype(np.int64)
+            out = self.shard_cache[q, app, shopper]
+            miss = (out < 0).nonzero()[0]
+            if len(miss):
+                new = openid_shards(q[miss], np.full(len(miss), app), shopper[miss],
+                                    self.workers).astype(np.int16)
+                out[miss] = new
+                self.shard_cache[q[miss], app, shopper[miss]] = new
+            return out
+        cache = self.shard_cache[prog, app]
+        out = cache[shopper]
         miss = (out < 0).nonzero()[0]
         if len(miss):
-            new = openid_shards(q[miss], a[miss], i[miss], w).astype(np.int16)
+            new = openid_shards_of(prog, app, shopper[miss], self.workers).astype(np.int16)
             out[miss] = new
-            self.shard_cache[q[miss], a[miss], i[miss]] = new
-        return out.astype(np.int64)
-
-    def warm(self, prog: int, app: int, shopper: np.ndarray) -> None:
-        """Compute ahead, in one batch, the shards of `shopper`s' openids in app `app` of
-        program `prog` (the model calls this as it creates a block's inputs), so that
-        ticks find them cached."""
-        if self.workers == 1 or not len(shopper):
-            return
-        cache = self.shard_cache[prog, app]
-        miss = shopper[cache[shopper] < 0]
-        if len(miss):
-            cache[miss] = openid_shards_of(prog, app, miss, self.workers).astype(np.int16)
+            cache[shopper[miss]] = new
+        return out
 
     def complete(self, shard: np.ndarray, due: np.ndarray) -> np.ndarray:
         """Completion time of each input (in due order per shard), updating shard state."""
@@ -128,7 +127,7 @@ class PlatformStage:
                 rows, att, due, kind, notif = rows[keep], att[keep], due[keep], kind[keep], \
                     notif[keep]
         if len(rows):
-            done = self.complete(self.shards(rows), due)
+            done = self.complete(tab.cols["shard"][rows], due)
             order = done.argsort(kind="stable")
             rows, att, due, done, kind, notif = (rows[order], att[order], due[order], done[order],
                                                  kind[order], notif[order])
@@ -140,7 +139,7 @@ class PlatformStage:
                 def on_input(j: int, x: Any) -> None:
                     tr.write(due_l[j], att_l[j], x)
 
-            code, pts, flags = feed(m.eng, m.ctx, tab, rows, on_input)
+            code, pts, flags = feed(m.eng, m.ctx, tab, rows, on_input, m.wall)
             rec.codes += np.bincount(code, minlength=len(CODES))
             rec.engine(due, done)
             rec.attempts += np.bincount(att[notif], minlength=len(rec.attempts))
@@ -185,7 +184,9 @@ class PlatformStage:
         shopper, prog = c["shopper"][rows], c["prog"][rows].astype(np.int64)
         if np.count_nonzero(pts):
             earned = applied & (pts != 0)
-            np.add.at(pop.points, (prog[earned], shopper[earned]), pts[earned])
+            # One flat index: numpy's add.at is much faster on one dimension than on two.
+            np.add.at(pop.points.reshape(-1), prog[earned] * pop.n + shopper[earned],
+                      pts[earned])
         per_kind = np.bincount(kind, minlength=COUPON + 1)
         enrolled = (kind == ENROLL) & (applied | (code == _DUPLICATE)) if per_kind[ENROLL] else None
         if enrolled is not None and np.count_nonzero(enrolled):

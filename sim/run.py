@@ -71,6 +71,7 @@ def run_scenario(scenario: Scenario, seed: int | None = None, out: Path | None =
         else:
             _without_gc(model.run)
     summary = summarize(model, time.perf_counter() - t0)
+    model.wall.total_s = time.perf_counter() - t0
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         (out / "summary.json").write_bytes(

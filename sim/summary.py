@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -42,7 +43,9 @@ def summarize(m: Model, wall_s: float) -> dict[str, Any]:
         laws[p.name] = little(p.q_in, p.q_out, p.queue_time_s, p.joined, m.horizon_s)
     laws["engine"] = little(rec.e_in, rec.e_out, rec.engine_time_s, rec.engine_inputs,
                             m.horizon_s)
+    t0 = time.perf_counter()
     errors = check_invariants(m.eng) if real else []  # type: ignore[arg-type]
+    m.wall.invariants_s += time.perf_counter() - t0
     busy = rec.engine_inputs * sc.engine.service_us / 1e6
     return {
         "scenario": sc.name,

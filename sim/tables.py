@@ -7,8 +7,6 @@ a refund, a binding, ...): rows are appended in bulk and referenced by number.
 
 from __future__ import annotations
 
-from collections import defaultdict
-
 import numpy as np
 
 PAY, REFUND, EVENT, BIND, ENROLL, COUPON = range(6)
@@ -27,6 +25,7 @@ _COLUMNS = {
     "ref": np.int64,  # refund: payment row; payment: coupon row or -1; coupon: stock
     "currency": np.int8,
     "app": np.int8,  # app number within the program (0 pays, 1 the mini program)
+    "shard": np.int16,  # the engine shard it is routed to (core's shard_of of its openid)
 }
 
 _MINUS_ONE = frozenset(("place", "ref"))  # columns whose default is -1 (the rest: 0)
@@ -91,12 +90,30 @@ class Inputs:
         self.done = done
 
 
-class Calendar:
-    """Deliveries filed by tick: each tick holds arrays of (row, attempt, due_s).
+class _Run:
+    """Deliveries sorted by (tick, filing order); those before `at` are delivered."""
 
-    `add` only stages a batch; the staged batches are filed together, with one sort by
-    tick, when a tick is next popped. Filing keeps, within each tick, the order of the
-    `add` calls and of rows within a call, as filing each batch at once would.
+    __slots__ = ("at", "att", "due_s", "rows", "tick")
+
+    def __init__(self, tick: np.ndarray, rows: np.ndarray, att: np.ndarray, due_s: np.ndarray,
+                 ) -> None:
+        self.tick, self.rows, self.att, self.due_s = tick, rows, att, due_s
+        self.at = 0
+
+    def live(self) -> int:
+        return len(self.tick) - self.at
+
+
+class Calendar:
+    """Deliveries filed by tick: `pop(k)` returns those due in tick k, ordered by due time.
+
+    `add` only stages a batch. When a tick is next popped, the staged batches are sorted
+    by tick (stably: filing order kept within a tick) into one run; runs are kept oldest
+    first and the newest are merged while the older is at most twice the newer's size, so
+    there are only about log2(pending) runs however far ahead deliveries fall (a binding
+    an hour later, a retry six hours later). A tick's deliveries are then one slice of
+    each run, taken in run order: ties in due time keep the order of the `add` calls and
+    of rows within a call, as filing each batch at once would.
     """
 
     def __init__(self, tick_s: float) -> None:
@@ -104,9 +121,9 @@ class Calendar:
         self.tick_s = tick_s
         self.floor_tick = 0  # ticks before this one were delivered already
         self.clamped = 0  # deliveries filed late, moved to the first open tick
-        self.due: dict[int, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = defaultdict(list)
         self.size = 0
         self._staged: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self._runs: list[_Run] = []
 
     def add(self, rows: np.ndarray, attempt: np.ndarray | int, due_s: np.ndarray) -> None:
         """File deliveries of `rows` (attempt number each) due at `due_s`."""
@@ -128,7 +145,7 @@ class Calendar:
         self.size += n
 
     def _file(self) -> None:
-        """File the staged deliveries under their ticks: one sort and split for all."""
+        """Sort the staged deliveries by tick into a new run; merge the newest runs."""
         staged = self._staged
         if len(staged) == 1:
             rows, att, due_s = staged[0]
@@ -138,23 +155,31 @@ class Calendar:
             due_s = np.concatenate([p[2] for p in staged])
         staged.clear()
         tick = np.floor(due_s / self.tick_s).astype(np.int64)
-        lo, hi = int(np.minimum.reduce(tick)), int(np.maximum.reduce(tick))
-        due = self.due
-        if lo == hi:
-            due[lo].append((rows, att, due_s))
-            return
         order = tick.argsort(kind="stable")
-        tick, rows, att, due_s = tick[order], rows[order], att[order], due_s[order]
-        cut = ((tick[1:] != tick[:-1]).nonzero()[0] + 1).tolist()
-        starts = [0, *cut]
-        for t, a, b in zip(tick[starts].tolist(), starts, [*cut, len(rows)], strict=True):
-            due[t].append((rows[a:b], att[a:b], due_s[a:b]))
+        runs = self._runs
+        runs.append(_Run(tick[order], rows[order], att[order], due_s[order]))
+        while len(runs) > 1 and runs[-2].live() <= 2 * runs[-1].live():
+            b = runs.pop()
+            a = runs.pop()
+            # Stable: within a tick, the older run's deliveries stay first (a two-run merge).
+            t = np.concatenate((a.tick[a.at:], b.tick[b.at:]))
+            order = t.argsort(kind="stable")
+            runs.append(_Run(t[order], np.concatenate((a.rows[a.at:], b.rows[b.at:]))[order],
+                             np.concatenate((a.att[a.at:], b.att[b.at:]))[order],
+                             np.concatenate((a.due_s[a.at:], b.due_s[b.at:]))[order]))
 
     def pop(self, tick: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Remove and return the deliveries due in `tick`, ordered by due time."""
+        """Remove and return the deliveries due in `tick` (or before), ordered by due time."""
         if self._staged:
             self._file()
-        parts = self.due.pop(tick, None)
+        parts = []
+        for r in self._runs:
+            hi = int(r.tick.searchsorted(tick, "right"))
+            if hi > r.at:
+                parts.append((r.rows[r.at:hi], r.att[r.at:hi], r.due_s[r.at:hi]))
+                r.at = hi
+        if parts:
+            self._runs = [r for r in self._runs if r.at < len(r.tick)]
         if not parts:
             e = np.zeros(0, np.int64)
             return e, np.zeros(0, np.int8), np.zeros(0)
