@@ -5,9 +5,10 @@ account keyed by (appid, openid); a binding gives it a unionid, possibly merging
 another account into it. A merged account keeps its number with `root` pointing
 at the survivor, so old payments still resolve to whoever owns them now.
 
-Lots: the points of an account's available (member) or shadow balance, grouped
-by the local day they arrived, oldest first: `[[day, points], ...]`. They drive
-expiry and the shadow lookback window; sum(lots) == max(0, balance) always.
+Lots (core.lots) group an account's points by the day they arrived, for expiry and
+the shadow lookback window. Tier qualification keeps one dense column (`qual`, the
+total over the window) and, sparsely, the amounts of the closed months still inside
+some program's window (see core.lifecycle's month roll).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from array import array
 import numpy as np
 
 from core._keys import KeyIndex
+from core.lots import Lots, wide
 from core.program import Program
 
 
@@ -34,21 +36,19 @@ class Accounts:
         "pend",
         "prog",
         "qual",
-        "qual_base",
-        "qual_buckets",
-        "qual_slots",
+        "qual_months",
         "root",
         "shad",
         "shad_pend",
         "tier",
-        "union_of",
+        "union_no",
         "visit_n",
         "visit_ring",
         "visit_slots",
     )
 
-    def __init__(self, programs: list[Program], qual_slots: int) -> None:
-        """Empty columns for `programs`; `qual_slots` months of tier window per account."""
+    def __init__(self, programs: list[Program]) -> None:
+        """Empty columns for `programs`."""
         self.prog = array("h")
         self.avail = array("q")
         self.pend = array("q")
@@ -59,16 +59,15 @@ class Accounts:
         self.tier = array("b")
         self.root = array("q")  # itself, or the account it was merged into
         # Tier qualification: `qual` is the total over the window, the only column the
-        # per-event path touches. At each month end the month's amount (qual - qual_base)
-        # goes into its bucket (account * qual_slots + month % qual_slots), and the month
-        # leaving the window is taken off qual.
-        self.qual_base = array("q")  # qual right after the last month end
-        self.qual_slots = qual_slots
-        self.qual_buckets = array("q")
+        # per-event path touches. At each month end the month's amount per account goes
+        # into qual_months[month] = (accounts, amounts), only the accounts whose amount is
+        # not zero, and the month leaving a program's window is taken off qual.
+        self.qual_months: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self.by_app: dict[str, KeyIndex] = {a: KeyIndex() for p in programs for a in p.appids}
         self.by_union: list[KeyIndex] = [KeyIndex() for _ in programs]
-        self.union_of: dict[int, str] = {}
-        self.lots: dict[int, list[list[int]]] = {}
+        # The number of the account's unionid in by_union[prog] plus one; 0 for none.
+        self.union_no = array("i")
+        self.lots = Lots()
         # Friend Membership: the days of each account's last `visit_slots` visits (a ring),
         # enough to tell whether the k-th latest visit lies within d days.
         self.visit_slots = max(p.friend_min_visits for p in programs)
@@ -94,11 +93,12 @@ class Accounts:
     def _grow(self) -> None:
         old = self.cap
         more = max(4096, old // 4)  # 25% headroom at most, amortised O(1)
+        self.union_no = wide(self.union_no, old + more)
         for col in (self.prog, self.member, self.tier, self.avail, self.pend, self.shad,
-                    self.shad_pend, self.qual, self.qual_base):
+                    self.shad_pend, self.qual, self.union_no):
             col.frombytes(bytes(more * col.itemsize))
         self.root.extend(range(old, old + more))
-        self.qual_buckets.frombytes(bytes(8 * more * self.qual_slots))
+        self.lots.grow(more)
         if self.visit_slots:
             self.visit_n.frombytes(bytes(4 * more))
             self.visit_ring.frombytes(bytes(4 * more * self.visit_slots))
@@ -108,7 +108,7 @@ class Accounts:
         """A numpy view of column `name` over the live accounts (2-D for the per-account
         slot columns). Delete it before creating accounts: it pins the buffer."""
         col = getattr(self, name)
-        width = {"qual_buckets": self.qual_slots, "visit_ring": self.visit_slots}.get(name)
+        width = {"visit_ring": self.visit_slots}.get(name)
         v = np.frombuffer(col, dtype=col.typecode)[: self.n * (width or 1)]
         return v.reshape(self.n, width) if width is not None else v
 
@@ -126,6 +126,27 @@ class Accounts:
             self.visit_ring[a * k + j] = d
         if k:
             self.visit_n[a] = len(keep)
+
+    def unionid(self, a: int) -> str | None:
+        """The unionid account `a` is bound to, or None."""
+        u = self.union_no[a]
+        return self.by_union[self.prog[a]].key(u - 1) if u else None
+
+    def set_unionid(self, a: int, unionid: str) -> None:
+        """Bind account `a` to `unionid` of its program, adding the unionid if new."""
+        unions = self.by_union[self.prog[a]]
+        unions[unionid] = a
+        self.union_no[a] = unions.number(unionid) + 1
+
+    def roots(self, accounts: np.ndarray) -> np.ndarray:
+        """The surviving account of each of `accounts` (vectorised `find`, no compression)."""
+        root = self.view("root")
+        r = accounts
+        while True:
+            up = root[r]
+            if np.array_equal(up, r):
+                return r
+            r = up
 
     def find(self, a: int) -> int:
         """The surviving account for `a`, compressing the path of merges."""
@@ -149,55 +170,3 @@ class Accounts:
             return a
         return self.find(a)
 
-
-def lots_add(lots: dict[int, list[list[int]]], a: int, day: int, points: int) -> bool:
-    """Add `points` arriving on `day` to account `a`'s lots; True when a new lot started."""
-    ls = lots.get(a)
-    if ls is None:
-        lots[a] = [[day, points]]
-        return True
-    last = ls[-1] if ls else None
-    if last is not None and last[0] == day:
-        last[1] += points
-        return False
-    if last is not None and last[0] > day:
-        # Out-of-order arrival: keep the list sorted by day.
-        for lot in ls:
-            if lot[0] == day:
-                lot[1] += points
-                return False
-        ls.append([day, points])
-        ls.sort()
-        return True
-    ls.append([day, points])
-    return True
-
-
-def lots_take(lots: dict[int, list[list[int]]], a: int, points: int) -> None:
-    """Consume `points` from account `a`'s oldest lots (what is not there is a deficit)."""
-    ls = lots.get(a)
-    if not ls:
-        return
-    i = 0
-    n = len(ls)
-    while points > 0 and i < n:
-        lot = ls[i]
-        if lot[1] > points:
-            lot[1] -= points
-            points = 0
-            break
-        points -= lot[1]
-        i += 1
-    if i:
-        del ls[:i]
-
-
-def lots_merge(lots: dict[int, list[list[int]]], src: int, dst: int) -> None:
-    """Move account `src`'s lots into `dst`, keeping days sorted and coalesced."""
-    moved = lots.pop(src, None)
-    if not moved:
-        return
-    merged: dict[int, int] = {}
-    for day, pts in (lots.get(dst) or []) + moved:
-        merged[day] = merged.get(day, 0) + pts
-    lots[dst] = [[d, merged[d]] for d in sorted(merged)]

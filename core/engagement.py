@@ -10,7 +10,6 @@ import datetime as dt
 from typing import TYPE_CHECKING
 
 from core import limits
-from core.accounts import lots_add
 from core.ids import field_types, valid_id
 from core.ledger import CAUSE_EVENT
 from core.program import EventRule
@@ -126,7 +125,7 @@ class EngagementMixin:
                 else:
                     acc.shad[a] += pts
                     self.ledger.rows.extend((_EARN, _SH, a, pts, t, cause))
-                    lots_add(acc.lots, a, periods[0], pts)
+                    acc.lots.add(a, periods[0], pts)
                 self.scalars[1] += pts
                 if not c.spend_basis:
                     acc.qual[a] += pts
@@ -153,7 +152,7 @@ class EngagementMixin:
         else:
             acc.shad[a] += pts
             self.ledger.add(kind, Bucket.SHADOW, a, pts, t, cause)
-            lots_add(acc.lots, a, (t + c.off_s) // DAY_S, pts)
+            acc.lots.add(a, (t + c.off_s) // DAY_S, pts)
 
 
 def _periods(off_s: int, t: int) -> tuple[int, int, int]:

@@ -21,7 +21,7 @@ except ImportError as e:  # pragma: no cover - a checkout whose extension was no
     raise ImportError("core._accrual is not built: run `make test` or "
                       "`pip install -e .` to compile it") from e
 from core._keys import KeyIndex
-from core.accounts import Accounts, lots_add, lots_take
+from core.accounts import Accounts
 from core.engagement import EngagementMixin
 from core.feed import parse
 from core.ids import ID_RE, field_types
@@ -87,7 +87,7 @@ class Engine(MembershipMixin, EngagementMixin, SpendingMixin, LifecycleMixin, Qu
                     raise ValueError(f"appid {appid!r} belongs to two programs")
                 self.app_prog[appid] = pi
         self.qual_w = max(p.tier_window_months for p in self.programs)
-        self.acc = Accounts(self.programs, self.qual_w)
+        self.acc = Accounts(self.programs)
         # appid -> (program, that app's openid -> account map): one lookup on the hot path
         self.app_of = {appid: (pi, self.acc.by_app[appid]) for appid, pi in self.app_prog.items()}
         self.ledger = Ledger()
@@ -253,7 +253,7 @@ class Engine(MembershipMixin, EngagementMixin, SpendingMixin, LifecycleMixin, Qu
             if not pts:
                 return
         day = (t + c.off_s) // DAY_S
-        if lots_add(acc.lots, a, day, pts) and member:
+        if acc.lots.add(a, day, pts) and member:
             heapq.heappush(self.expiry_heap, (self.expiry_day(c, day), a))
 
     # ------------------------------------------------------------------ refunds
@@ -351,7 +351,7 @@ class Engine(MembershipMixin, EngagementMixin, SpendingMixin, LifecycleMixin, Qu
                 if take:
                     bal[a] = have - take
                     led.rows.extend((_REVERSE, _AV if member else _SH, a, -take, t, cause))
-                    lots_take(acc.lots, a, take)
+                    acc.lots.take(a, take)
         basis = self.pays[i * PF + P_BASIS]
         q = (basis * refunded // total - basis * (refunded - r.refund_fen) // total
              if c.spend_basis else rev)

@@ -28,7 +28,7 @@ def check_invariants(eng: Engine, limit: int = 20) -> list[str]:
     applied twice; unlocks, merges and conversions conserve points; no negative
     balance a rule forbids; merged accounts are empty; per-payment refund and
     reversal bounds; pending points match the payments they came from; lots match
-    balances.
+    balances (see _check_lots).
     """
     out: list[str] = []
     acc = eng.acc
@@ -86,12 +86,30 @@ def check_invariants(eng: Engine, limit: int = 20) -> list[str]:
         np.add.at(pend_sum, owner, pending)
         if (pend_sum != cols[Bucket.PENDING] + cols[Bucket.SHADOW_PENDING]).any():
             out.append("pending balances differ from the payments' pending points")
-    for a, lots in acc.lots.items():
-        bal = cols[Bucket.AVAILABLE][a] if member[a] else cols[Bucket.SHADOW][a]
-        if sum(p for _, p in lots) != max(0, bal) or any(p <= 0 for _, p in lots):
-            out.append(f"account {a}: lots {sum(p for _, p in lots)} != balance {bal}")
-            if len(out) >= limit:
-                break
+    out += _check_lots(eng, cols[Bucket.AVAILABLE], cols[Bucket.SHADOW], member, merged, limit)
+    return out[:limit]
+
+
+def _check_lots(eng: Engine, avail: np.ndarray, shad: np.ndarray, member: np.ndarray,
+                merged: np.ndarray, limit: int) -> list[str]:
+    """Lots match balances: sum(lots) == max(0, balance) for every surviving shadow account
+    and every member of a program whose points expire; no lots anywhere else; each
+    account's lots hold positive points on strictly increasing days."""
+    out: list[str] = []
+    acc = eng.acc
+    n = len(acc)
+    sums = np.zeros(n, dtype=np.int64)
+    for a in acc.lots.holders(n).tolist():
+        lots = acc.lots.items(a)
+        sums[a] = sum(p for _, p in lots)
+        days = [d for d, _ in lots]
+        if any(p <= 0 for _, p in lots) or days != sorted(set(days)):
+            out.append(f"account {a}: lots {lots} are not positive on increasing days")
+    keeps = np.array([c.keep_member_lots for c in eng.rules], dtype=bool)
+    has_lots = ~merged & (~member | keeps[acc.view("prog")])
+    due = np.where(has_lots, np.maximum(0, np.where(member, avail, shad)), 0)
+    for a in np.flatnonzero(sums != due)[:limit].tolist():
+        out.append(f"account {a}: lots {sums[a]} != balance {due[a]}")
     return out[:limit]
 
 

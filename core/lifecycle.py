@@ -19,6 +19,7 @@ from core.rules import DAY_S, Compiled
 from core.types import AdvanceReport, Bucket, Entry
 
 if TYPE_CHECKING:
+    from core.accounts import Accounts
     from core.engine import Engine
 
 _NEVER = 1 << 40
@@ -126,10 +127,10 @@ class LifecycleMixin:
                 continue
             if not acc.member[a]:
                 continue  # shadow points do not expire; the lookback window bounds them
-            lots = acc.lots.get(a)
+            lots = acc.lots
             gone = 0
-            while lots and self.expiry_day(c, lots[0][0]) <= today:
-                gone += lots.pop(0)[1]
+            while (day := lots.oldest_day(a)) is not None and self.expiry_day(c, day) <= today:
+                gone += lots.pop_oldest(a)
             if gone:
                 acc.avail[a] -= gone
                 cause = self.ledger.note(f"expiry on local day {today}")
@@ -153,9 +154,9 @@ class LifecycleMixin:
         return n
 
     def _roll_months(self: Engine, month: int) -> int:
-        """Advance the tier window to `month`: close each month into its bucket, take the
-        months leaving each program's window off, then re-tier every member by the
-        program's downgrade rule. Returns the number of tier changes."""
+        """Advance the tier window to `month`: close each month (its amounts go into
+        acc.qual_months), take the months leaving each program's window off, then re-tier
+        every member by the program's downgrade rule. Returns the number of tier changes."""
         if self.month_base is None:
             self.month_base = month
             return 0
@@ -163,30 +164,40 @@ class LifecycleMixin:
         if rel <= self.month_rel:
             return 0
         acc = self.acc
-        w = acc.qual_slots
         n = len(acc)
         if n == 0:
             self.month_rel = rel
             return 0
-        qb = acc.view("qual_buckets")
         qual = acc.view("qual")
-        base = acc.view("qual_base")
         prog = acc.view("prog")
         tier = acc.view("tier")
         member = acc.view("member")
-        alive = acc.view("root") == np.arange(n)
-        masks = [prog == pi for pi in range(len(self.rules))]
+        windows = np.array([c.window_months for c in self.rules], dtype=np.int64)
+        months = acc.qual_months
+        _follow_merges(acc, months)
+        # qual right after the last month end: the closed months inside each window.
+        base = np.zeros(n, dtype=np.int64)
+        for m, (who, amounts) in months.items():
+            inside = m >= self.month_rel + 1 - windows[prog[who]]
+            np.add.at(base, who[inside], amounts[inside])
         # After w + 1 quiet months every window is empty: no need to step further.
-        for r in range(self.month_rel, min(rel, self.month_rel + w + 1)):
-            qb[:, r % w] = qual - base  # close month r
+        for r in range(self.month_rel, min(rel, self.month_rel + self.qual_w + 1)):
+            closed = np.flatnonzero(qual != base)
+            if len(closed):
+                months[r] = (_narrow(closed), _narrow(qual[closed] - base[closed]))
             for pi, c in enumerate(self.rules):
-                leaving = r + 1 - c.window_months
-                if leaving >= 0:
-                    qual[masks[pi]] -= qb[masks[pi], leaving % w]
+                leaving = months.get(r + 1 - c.window_months)
+                if leaving is not None:
+                    who, amounts = leaving
+                    mine = prog[who] == pi
+                    qual[who[mine]] -= amounts[mine]  # accounts are distinct within a month
             base[:] = qual
+        for m in [m for m in months if m < rel + 1 - self.qual_w]:
+            del months[m]  # outside every window
         changes = 0
+        alive = acc.view("root") == np.arange(n)
         for pi, c in enumerate(self.rules):
-            mask = masks[pi] & (member == 1) & alive
+            mask = (prog == pi) & (member == 1) & alive
             if not mask.any():
                 continue
             earned = np.searchsorted(np.asarray(c.thresholds), qual[mask], side="right") - 1
@@ -201,5 +212,26 @@ class LifecycleMixin:
             changes += int(np.count_nonzero(new != cur))
             tier[mask] = new.astype(np.int8)
         self.month_rel = rel
-        del qb, qual, base, prog, tier, member  # release buffer exports: arrays must grow
+        del qual, prog, tier, member  # release buffer exports: arrays must grow
         return changes
+
+
+def _narrow(x: np.ndarray) -> np.ndarray:
+    """`x` as int32 when every value fits (exactly the same numbers), else as int64."""
+    if len(x) and (x.min() < -(2**31) or x.max() >= 2**31):
+        return x.astype(np.int64)
+    return x.astype(np.int32)
+
+
+def _follow_merges(acc: Accounts, months: dict[int, tuple[np.ndarray, np.ndarray]]) -> None:
+    """Credit the stored months of merged accounts to their survivors (a merge moves the
+    whole history), adding up amounts that meet on one account and dropping zeros."""
+    for m, (who, amounts) in list(months.items()):
+        to = acc.roots(who)
+        if np.array_equal(to, who):
+            continue
+        owners, at = np.unique(to, return_inverse=True)
+        summed = np.zeros(len(owners), dtype=np.int64)
+        np.add.at(summed, at, amounts)
+        keep = summed != 0
+        months[m] = (_narrow(owners[keep]), _narrow(summed[keep]))

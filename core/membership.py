@@ -7,12 +7,9 @@ A mixin of Engine: it reads the engine's columns (`self.acc`, `self.ledger`, ...
 from __future__ import annotations
 
 import heapq
-from array import array
-from operator import add
 from typing import TYPE_CHECKING
 
 from core import limits
-from core.accounts import lots_merge, lots_take
 from core.engagement import merge_caps
 from core.ids import field_types, valid_id, valid_time
 from core.rules import DAY_S, Compiled
@@ -78,7 +75,7 @@ class MembershipMixin:
             return reject(Code.BAD_TIME, "time is out of range")
         if o is not None:
             o = acc.find(o)
-            bound = acc.union_of.get(o)
+            bound = acc.unionid(o)
             if bound == unionid:
                 return DUPLICATE
             if bound is not None:
@@ -89,13 +86,11 @@ class MembershipMixin:
         if o is None and u is None:
             a = acc.create(pi)
             apps[openid] = a
-            unions[unionid] = a
-            acc.union_of[a] = unionid
+            acc.set_unionid(a, unionid)
         elif o is None:
             apps[openid] = u
         elif u is None:
-            unions[unionid] = o
-            acc.union_of[o] = unionid
+            acc.set_unionid(o, unionid)
         else:
             cause = self.ledger.note("bind ", appid, "/", openid, " -> ", unionid)
             moved = self._merge(o, u, b.time_s, cause)
@@ -121,27 +116,21 @@ class MembershipMixin:
                 led.rows.extend((_MERGE_OUT, bucket, src, -x, t, cause))
                 led.rows.extend((_MERGE_IN, bucket, dst, x, t, cause))
                 moved += x
-        lots_merge(acc.lots, src, dst)
+        lots = acc.lots
+        lots.merge(src, dst)
         if acc.member[dst]:
             # A negative side (allow_negative) absorbs lots: sum(lots) == max(0, avail).
-            excess = sum(p for _, p in acc.lots.get(dst, ())) - max(0, acc.avail[dst])
+            excess = lots.total(dst) - max(0, acc.avail[dst])
             if excess > 0:
-                lots_take(acc.lots, dst, excess)
+                lots.take(dst, excess)
         c = self.rules[acc.prog[dst]]
         if acc.member[dst] and c.keep_member_lots:
-            for day, _ in acc.lots.get(dst, ()):
+            for day, _ in lots.items(dst):
                 heapq.heappush(self.expiry_heap, (self.expiry_day(c, day), dst))
-        w = acc.qual_slots
-        qb = acc.qual_buckets
-        lo = src * w
-        moving = qb[lo:lo + w]
-        if any(moving):  # the same as adding slot by slot, and nothing to do if all zero
-            hi = dst * w
-            qb[hi:hi + w] = array("q", map(add, qb[hi:hi + w], moving))
-            qb[lo:lo + w] = array("q", bytes(8 * w))
+        # The closed months of src's tier window follow the merge at the next month end
+        # (core.lifecycle): only the running total moves now.
         acc.qual[dst] += acc.qual[src]
-        acc.qual_base[dst] += acc.qual_base[src]
-        acc.qual[src] = acc.qual_base[src] = 0
+        acc.qual[src] = 0
         acc.tier[dst] = max(acc.tier[dst], acc.tier[src])
         acc.tier[src] = 0
         self._upgrade(dst, c)
@@ -204,7 +193,7 @@ class MembershipMixin:
         led = self.ledger
         c = self.rules[acc.prog[a]]
         cutoff = (t + c.off_s) // DAY_S - c.program.lookback_days
-        lots = acc.lots.pop(a, [])
+        lots = acc.lots.items(a)
         old = total = 0
         for day, p in lots:
             total += p
@@ -218,11 +207,12 @@ class MembershipMixin:
             led.rows.extend((_CONVERT, _SH, a, -keep, t, cause))
             led.rows.extend((_CONVERT, _AV, a, keep, t, cause))
             acc.avail[a] += keep
-            if c.keep_member_lots:
-                kept = [lot for lot in lots if lot[0] >= cutoff]
-                acc.lots[a] = kept
-                for day, _ in kept:
-                    heapq.heappush(self.expiry_heap, (self.expiry_day(c, day), a))
+        if keep and c.keep_member_lots:
+            acc.lots.drop_before(a, cutoff)
+            for day, _ in acc.lots.items(a):
+                heapq.heappush(self.expiry_heap, (self.expiry_day(c, day), a))
+        else:
+            acc.lots.clear(a)
         acc.shad[a] = 0
         sp = acc.shad_pend[a]
         if sp:
@@ -277,8 +267,7 @@ class MembershipMixin:
                 if not create:
                     return reject(Code.UNKNOWN_MEMBER, f"no account for unionid {unionid!r}")
                 a = acc.create(pi)
-                acc.by_union[pi][unionid] = a
-                acc.union_of[a] = unionid
+                acc.set_unionid(a, unionid)
                 return a
             return acc.find(a)
         if not appid or not openid:

@@ -10,7 +10,6 @@ import heapq
 from typing import TYPE_CHECKING
 
 from core import limits
-from core.accounts import lots_take
 from core.rules import DAY_S
 from core.types import (
     DUPLICATE,
@@ -61,7 +60,7 @@ class SpendingMixin:
         acc.avail[a] -= s.points
         cause = self.ledger.note(f"spend {s.spend_id}")
         self.ledger.add(Entry.SPEND, Bucket.AVAILABLE, a, -s.points, s.time_s, cause)
-        lots_take(acc.lots, a, s.points)
+        acc.lots.take(a, s.points)
         self.spend_seen[s.spend_id] = (a, s.points)
         return Outcome(Code.APPLIED, -s.points, "")
 

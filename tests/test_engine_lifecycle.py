@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from core import Binding, Code, Engine, Enrollment, parse_time
-from tests.helpers import APP, DAY, T0, oid, pay, uid
+from tests.helpers import APP, APP2, DAY, T0, oid, pay, uid
 
 
 def _member(eng: Engine, n: int, t: int = T0) -> None:
@@ -102,6 +102,24 @@ def test_tier_to_qualified_drops_at_once(make_engine) -> None:
     eng.pay(pay(2, 1, 800_000))
     assert eng.balance("quickmart", unionid=uid(1)).tier == "gold"
     eng.advance(parse_time("2026-04-02T00:00:00+08:00"))
+    bal = eng.balance("quickmart", unionid=uid(1))
+    assert (bal.tier, bal.qualifying) == ("member", 0)
+
+
+def test_merged_months_leave_the_survivors_window_on_time(make_engine) -> None:
+    """A month closed before a merge stays in the survivor's tier window, and leaves it
+    when the window moves past it."""
+    eng = make_engine(return_window_days=0, expiry="none", expiry_days=0,
+                      downgrade="to_qualified", tier_window_months=2)
+    _member(eng, 1)
+    eng.advance(T0)
+    eng.pay(pay(1, 1, 300_000))  # March: 3000 points as a member
+    eng.pay(pay(2, 2, 500_000, app=APP2))  # ... and 5000 as a shadow on the other app
+    eng.advance(parse_time("2026-04-02T00:00:00+08:00"))
+    eng.bind(Binding(APP2, oid(2), uid(1), parse_time("2026-04-03T00:00:00+08:00")))
+    bal = eng.balance("quickmart", unionid=uid(1))
+    assert (bal.tier, bal.qualifying) == ("gold", 8000)
+    eng.advance(parse_time("2026-05-02T00:00:00+08:00"))  # March leaves, both halves
     bal = eng.balance("quickmart", unionid=uid(1))
     assert (bal.tier, bal.qualifying) == ("member", 0)
 
