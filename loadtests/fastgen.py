@@ -2,17 +2,17 @@
 
 Locust spends ~0.5-1 ms of CPU a request in its own machinery, so on a small
 machine it, not the service, is the limit. This generator does the same
-measurement with almost nothing per request: before each stage it builds every
-request of the stage (payment notifications, signed and encrypted; redeliveries
-of earlier ones, re-signed), then sends them on the stage's schedule over
-keep-alive connections (asyncio on uvloop, responses read with httptools' parser:
-no hand-written HTTP parsing), and times each from its intended send into our
-HdrHistograms (coordinated-omission corrected), written like a Locust process's
-part file so that the runner's summary and report are the same.
+measurement with almost nothing per request: before the first stage it builds
+every request of the run from the scenario's mix (loadtests/fastplan.py: payments
+signed and encrypted, redeliveries on the retry schedule re-signed, refunds,
+bindings, enrollments, balance queries, batches), then sends them on the stages'
+schedule over keep-alive connections (asyncio on uvloop, responses read with
+httptools' parser: no hand-written HTTP parsing), and times each from its intended
+send into our HdrHistograms (coordinated-omission corrected), written like a
+Locust process's part file so that the runner's summary and report are the same.
 
-It sends the scenario's `payment` and `duplicate` kinds (the rest of the mix
-needs Locust's users); each of `--of` processes takes an equal share of the rate
-and a disjoint slice of the members.
+Each of `--of` processes takes an equal share of the rate and a disjoint slice of
+the members.
 """
 
 from __future__ import annotations
@@ -29,13 +29,10 @@ from urllib.parse import urlparse
 import httptools
 import uvloop
 
-from core import shard_of
 from loadtests import env, limits
-from loadtests.client import NOTIFY_TRANSACTION, Notifier
+from loadtests.client import Notifier
+from loadtests.fastplan import Item, MixPlan, RunBooks
 from loadtests.keys import load_keys
-from loadtests.mix import AMOUNTS_FEN
-from loadtests.payloads import payment_data
-from loadtests.population import brands_of, openid_of, slice_of
 from loadtests.results import ProcessResults
 from loadtests.scenario import Scenario, scenario_from_env
 
@@ -46,13 +43,15 @@ REQUESTS_MAX = 1_000_000  # built ahead, per process (~1.3 KB each)
 
 
 class Conn(asyncio.Protocol):
-    """One keep-alive connection: sends a raw request, resolves a future with the status."""
+    """One keep-alive connection: sends a raw request, resolves a future with the status;
+    the answer's body is kept in `body` until the next request."""
 
     def __init__(self) -> None:
         self.transport: asyncio.Transport | None = None
         self.waiter: asyncio.Future[int] | None = None
         self.parser = httptools.HttpResponseParser(self)
         self.lost = False
+        self.body = b""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         """Keep the transport."""
@@ -64,6 +63,10 @@ class Conn(asyncio.Protocol):
             self.parser.feed_data(data)
         except httptools.HttpParserError:
             self._finish(0)
+
+    def on_body(self, body: bytes) -> None:
+        """httptools callback: a piece of the answer's body."""
+        self.body += body
 
     def on_message_complete(self) -> None:
         """httptools callback: one whole answer was read."""
@@ -82,100 +85,55 @@ class Conn(asyncio.Protocol):
     async def request(self, raw: bytes) -> int:
         """Send `raw` and return the answer's status (0 when the connection failed)."""
         assert self.transport is not None and self.waiter is None
+        self.body = b""
         self.waiter = asyncio.get_running_loop().create_future()
         self.transport.write(raw)
         return await self.waiter
 
 
-class Payments:
-    """This process's payments: new ones for its members, and redeliveries of earlier ones."""
-
-    def __init__(self, scenario: Scenario, part: int, parts: int, notifier: Notifier,
-                 shards: int, hosts: list[str], rng: random.Random) -> None:
-        self.members = slice_of(part, parts, scenario.members) or range(part, part + 1)
-        self.brand = brands_of(scenario.programs)[0]
-        self.notifier, self.shards, self.hosts, self.rng = notifier, shards, hosts, rng
-        mix = scenario.mix
-        total = mix["payment"] + mix["duplicate"]
-        self.duplicate_share = mix["duplicate"] / total if total else 0.0
-        self.prefix = f"{os.getpid() % 100000:05d}{rng.randrange(16**4):04x}"
-        self.seq = 0
-        self.sent: deque[tuple[int, bytes]] = deque(maxlen=4096)  # (shard, body) to redeliver
-
-    def build(self, n: int, now_s: int) -> list[tuple[int, bytes, bool]]:
-        """`n` raw requests (shard, bytes, is_new) signed now, in the mix's proportions."""
-        out = []
-        for _ in range(n):
-            if self.sent and self.rng.random() < self.duplicate_share:
-                shard, body = self.rng.choice(self.sent)
-                out.append((shard, self._raw(shard, body), False))
-                continue
-            self.seq += 1
-            m = self.rng.choice(self.members)
-            openid = openid_of(m)
-            body = self.notifier.payment(payment_data(
-                f"42F{self.prefix}{self.seq:012d}", self.brand.appid,
-                self.rng.choice(self.brand.mchids), openid, self.rng.choice(AMOUNTS_FEN),
-                now_s))
-            shard = shard_of(openid, self.shards)
-            self.sent.append((shard, body))
-            out.append((shard, self._raw(shard, body), True))
-        return out
-
-    def _raw(self, shard: int, body: bytes) -> bytes:
-        head = "".join(f"{k}: {v}\r\n" for k, v in self.notifier.notify_headers(body).items())
-        return (f"POST {NOTIFY_TRANSACTION} HTTP/1.1\r\nHost: {self.hosts[shard]}\r\n{head}"
-                f"Content-Length: {len(body)}\r\n\r\n").encode() + body
-
-
-async def run_stage(rate_per_s: float, requests: list[tuple[int, bytes, bool]],
-                    pools: list[list[Conn]], results: ProcessResults, t0: float) -> None:
+async def run_stage(rate_per_s: float, requests: list[Item], pools: list[list[Conn]],
+                    results: ProcessResults, books: RunBooks, t0: float) -> None:
     """Send `requests` open-loop at `rate_per_s` from epoch `t0` (the stage's start on the
     scenario's clock); record each from its intended time."""
     loop = asyncio.get_running_loop()
     idle = [deque(pool) for pool in pools]
-    waiting: list[deque[tuple[float, bytes, bool]]] = [deque() for _ in pools]
-    books, rec = results.books, results.recorder
+    waiting: list[deque[tuple[float, Item]]] = [deque() for _ in pools]
+    rec = results.recorder
     pending: set[asyncio.Task] = set()
 
-    async def one(shard: int, conn: Conn, intended: float, raw: bytes, new: bool) -> None:
+    async def one(shard: int, conn: Conn, intended: float, item: Item) -> None:
         while True:  # bounded: each round sends one queued request or ends
             sent = time.time()
-            status = await conn.request(raw)
+            status = await conn.request(item.raw)
             done = time.time()
-            ok = status == 200
-            rec.record(intended, sent, done, ok)
-            books.requests["payment"] = books.requests.get("payment", 0) + 1
-            if ok and new:
-                books.payments_acked += 1
-            elif not ok:
-                code = f"payment:{status}"
-                books.errors[code] = books.errors.get(code, 0) + 1
+            rec.record(intended, sent, done, books.answered(item, status, conn.body),
+                       item.planned.events)
             if conn.lost or not waiting[shard]:
                 break
-            intended, raw, new = waiting[shard].popleft()
+            intended, item = waiting[shard].popleft()
         if not conn.lost:
             idle[shard].append(conn)
 
     wall0 = loop.time() - (time.time() - t0)
-    for k, (shard, raw, new) in enumerate(requests):
+    for k, item in enumerate(requests):
         intended = t0 + k / rate_per_s
         delay = (wall0 + k / rate_per_s) - loop.time()
         if delay > 0.0002:
             await asyncio.sleep(delay)
         rec.offered(intended)
-        if new:
-            books.payments_sent += 1
+        books.sent(item)
+        shard = item.planned.shard
         if idle[shard]:
-            task = loop.create_task(one(shard, idle[shard].popleft(), intended, raw, new))
+            task = loop.create_task(one(shard, idle[shard].popleft(), intended, item))
             pending.add(task)
             task.add_done_callback(pending.discard)
         else:  # every connection busy: it waits, and the wait counts as latency
-            waiting[shard].append((intended, raw, new))
+            waiting[shard].append((intended, item))
     if pending:
         await asyncio.wait(set(pending), timeout=DRAIN_S)
     for q in waiting:  # never sent before the drain ended: not sent at all
-        books.payments_sent -= sum(1 for _, _, new in q if new)
+        for _, item in q:
+            books.sent(item, -1)
         q.clear()
 
 
@@ -200,21 +158,26 @@ async def main_async(scenario: Scenario, urls: list[str], part: int, parts: int,
             pool.append(conn)
         pools.append(pool)
     results = ProcessResults()
-    gen = Payments(scenario, part, parts, notifier, len(urls), hosts, random.Random(part))
+    plan = MixPlan(scenario, part, parts, notifier, len(urls), hosts, random.Random(part))
     # Every request of every stage is built (signed, encrypted) before the first is
     # sent, so that building costs nothing during the run; signatures stay fresh
-    # because the whole run lasts less than the timestamp window.
+    # because the whole run lasts less than the timestamp window. The plan's clock
+    # starts now: only the gaps between its times matter (retries, settling).
     counts = [max(1, int(s.rate_per_s / parts * s.duration_s)) for s in scenario.stages]
     if scenario.duration_s > SIGNED_AHEAD_S_MAX or sum(counts) > REQUESTS_MAX:
         raise SystemExit(f"fastgen: at most {SIGNED_AHEAD_S_MAX} s and {REQUESTS_MAX} "
                          "requests a process (signed ahead of time)")
-    built = [gen.build(n, int(time.time())) for n in counts]
+    plan_t0 = time.time()
+    offsets = [sum(s.duration_s for s in scenario.stages[:i]) for i in range(len(counts))]
+    built = [plan.build(n, plan_t0 + offsets[i], scenario.stages[i].rate_per_s / parts)
+             for i, n in enumerate(counts)]
+    books = RunBooks(results.books)
     results.start_s = start = time.time()
     for i, stage in enumerate(scenario.stages):
-        begin = start + sum(s.duration_s for s in scenario.stages[:i])
+        begin = start + offsets[i]
         if begin > time.time():
             await asyncio.sleep(begin - time.time())
-        await run_stage(stage.rate_per_s / parts, built[i], pools, results, begin)
+        await run_stage(stage.rate_per_s / parts, built[i], pools, results, books, begin)
         built[i] = []
     for pool in pools:
         for c in pool:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import random
 import secrets
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +27,8 @@ from loadtests.population import Brand, openid_of, unionid_of
 from loadtests.scenario import MIX_KINDS, Scenario
 
 PAYMENTS_KEPT_MAX = 2048  # per user: candidates for duplicates and refunds
+# When the k-th delivery (k >= 1) of a payment is due, after its first: the schedule summed.
+RETRY_DUE_S = tuple(sum(RETRY_SCHEDULE_S[:k]) for k in range(len(RETRY_SCHEDULE_S) + 1))
 AMOUNTS_FEN = (300, 650, 1200, 1880, 2500, 4999, 12800)
 
 
@@ -77,6 +80,38 @@ class Books:
                 "requests": dict(self.requests), "errors": dict(self.errors)}
 
 
+def book_sent(books: Books, p: Planned, n: int = 1) -> None:
+    """Count `n` sends of `p` (-1: take back one counted but never sent) as distinct
+    inputs: new payments (a batch's payments), refunds."""
+    if p.kind == "payment":
+        books.payments_sent += n
+    elif p.kind == "refund":
+        books.refunds_sent += n
+    elif p.kind == "batch":
+        books.payments_sent += n * p.events
+
+
+def book_answer(books: Books, p: Planned, status: int, body: bytes,
+                first_ack: Callable[[PaymentRecord], bool]) -> bool:
+    """Count the answer (`status`, `body`) to `p` in `books`; `first_ack(record)` says
+    whether an acknowledged payment is acknowledged for the first time. Returns True
+    when the answer is the expected one (200, and a batch without rejections)."""
+    books.requests[p.kind] = books.requests.get(p.kind, 0) + 1
+    ok = status == 200
+    if ok and p.kind in ("payment", "duplicate"):
+        books.payments_acked += first_ack(p.ref)
+    elif ok and p.kind == "refund":
+        books.refunds_acked += 1
+    elif ok and p.kind == "batch":
+        doc = orjson.loads(body)
+        books.payments_acked += doc["results"].get("applied", 0)
+        ok = not doc.get("rejected")
+    if not ok:
+        code = f"{p.kind}:{status}"
+        books.errors[code] = books.errors.get(code, 0) + 1
+    return ok
+
+
 class MixDriver:
     """Draws requests for the members `members` (this user's slice) and keeps the books.
 
@@ -94,9 +129,15 @@ class MixDriver:
         self.prefix = secrets.token_hex(3)
         self.seq = 0
         self.payments: deque[PaymentRecord] = deque(maxlen=PAYMENTS_KEPT_MAX)
+        self.retrying: deque[PaymentRecord] = deque(maxlen=PAYMENTS_KEPT_MAX)  # retries left
         self.paid: set[int] = set()  # members with an acknowledged payment
         self.bound: set[int] = set()
+        self.binding: set[int] = set()  # bindings sent, not answered yet
         self.enrolled: set[int] = set()
+        # Picked in O(1): bound members not enrolled nor being enrolled (oldest first),
+        # and members both bound and paid (what a balance query may ask about).
+        self.to_enroll: deque[int] = deque()
+        self.queryable: list[int] = []
         self.by_shard: dict[int, list[int]] = {}
         for m in members:
             self.by_shard.setdefault(shard_of(openid_of(m), shards), []).append(m)
@@ -109,28 +150,34 @@ class MixDriver:
 
     def answered(self, p: Planned, status: int, body: bytes) -> bool:
         """Update the books with the answer to `p`; return True when it is the expected one."""
-        self.books.requests[p.kind] = self.books.requests.get(p.kind, 0) + 1
-        ok = status == 200
-        if ok and p.kind in ("payment", "duplicate"):
-            rec: PaymentRecord = p.ref
-            if not rec.acked:
-                rec.acked = True
-                self.books.payments_acked += 1
-                self.paid.add(rec.member)
-        elif ok and p.kind == "refund":
-            self.books.refunds_acked += 1
-        elif ok and p.kind == "binding":
-            self.bound.add(p.ref)
+        if p.kind == "binding":
+            self.binding.discard(p.ref)
+        ok = book_answer(self.books, p, status, body, self._first_ack)
+        if ok and p.kind == "binding":
+            self._bound(p.ref)
         elif ok and p.kind == "enrollment":
             self.enrolled.add(p.ref)
-        elif ok and p.kind == "batch":
-            doc = orjson.loads(body)
-            self.books.payments_acked += doc["results"].get("applied", 0)
-            ok = not doc.get("rejected")
-        if not ok:
-            code = f"{p.kind}:{status}"
-            self.books.errors[code] = self.books.errors.get(code, 0) + 1
         return ok
+
+    def _first_ack(self, rec: PaymentRecord) -> bool:
+        if rec.acked:
+            return False
+        rec.acked = True
+        self._paid(rec.member)
+        return True
+
+    def _paid(self, m: int) -> None:
+        if m not in self.paid:
+            self.paid.add(m)
+            if m in self.bound:
+                self.queryable.append(m)
+
+    def _bound(self, m: int) -> None:
+        if m not in self.bound:
+            self.bound.add(m)
+            self.to_enroll.append(m)
+            if m in self.paid:
+                self.queryable.append(m)
 
     # --- the kinds of the mix --------------------------------------------------
 
@@ -148,23 +195,26 @@ class MixDriver:
                                                   int(now_s)))
         rec = PaymentRecord(txid, m, shard_of(openid, self.shards), mchid, total, body, now_s)
         self.payments.append(rec)
+        self.retrying.append(rec)
         self.books.payments_sent += 1
         return Planned("payment", rec.shard, "POST", paths.NOTIFY_TRANSACTION, body,
                        self.notifier.notify_headers(body), ref=rec)
 
     def _duplicate(self, now_s: float) -> Planned:
-        # The platform redelivers on its schedule (compressed by the scenario):
-        # the oldest record whose next retry is due is sent again, re-signed.
-        k = self.scenario.time_compression
-        for rec in self.payments:
-            if rec.deliveries > len(RETRY_SCHEDULE_S):
-                continue
-            due = rec.first_sent_s + sum(RETRY_SCHEDULE_S[:rec.deliveries]) / k
+        # The platform redelivers on its schedule (compressed by the scenario): the
+        # oldest record whose next retry is due is sent again, re-signed. Records are
+        # in send order, so later ones are due later, and only the oldest ever runs out
+        # of retries: dropping those from the front keeps this O(1).
+        queue = self.retrying
+        while queue and queue[0].deliveries > len(RETRY_SCHEDULE_S):
+            queue.popleft()
+        if queue:
+            rec = queue[0]
+            due = rec.first_sent_s + RETRY_DUE_S[rec.deliveries] / self.scenario.time_compression
             if due <= now_s:
                 rec.deliveries += 1
                 return Planned("duplicate", rec.shard, "POST", paths.NOTIFY_TRANSACTION,
                                rec.body, self.notifier.notify_headers(rec.body), ref=rec)
-            break  # records are in send order: later ones are due later
         return self._payment(now_s)
 
     def _refund(self, now_s: float) -> Planned:
@@ -187,7 +237,7 @@ class MixDriver:
     def _unbound(self) -> int | None:
         for _ in range(8):
             m = self.rng.choice(self.members)
-            if m not in self.bound:
+            if m not in self.bound and m not in self.binding:
                 return m
         return None
 
@@ -195,20 +245,20 @@ class MixDriver:
         m = self._unbound()
         if m is None:
             return self._balance(now_s, fallback=False)
+        self.binding.add(m)
         data = binding_data(self.brand.appid, openid_of(m), unionid_of(m), int(now_s))
         return self._api("binding", m, "POST", paths.BINDINGS, data)
 
     def _enrollment(self, now_s: float) -> Planned:
-        for m in self.bound:
-            if m not in self.enrolled:
-                data = enrollment_data(self.brand.program, int(now_s), unionid=unionid_of(m))
-                return self._api("enrollment", m, "POST", paths.ENROLLMENTS, data)
+        if self.to_enroll:
+            m = self.to_enroll.popleft()  # not offered again: one enrollment a member
+            data = enrollment_data(self.brand.program, int(now_s), unionid=unionid_of(m))
+            return self._api("enrollment", m, "POST", paths.ENROLLMENTS, data)
         return self._binding(now_s)
 
     def _balance(self, now_s: float, fallback: bool = True) -> Planned:
-        known = self.bound & self.paid
-        if known:
-            m = next(iter(known)) if len(known) == 1 else self.rng.choice(tuple(known)[:64])
+        if self.queryable:
+            m = self.rng.choice(self.queryable)
             return self._api("balance", m, "GET", paths.MEMBERS + unionid_of(m), None)
         return self._binding(now_s) if fallback else self._payment(now_s)
 

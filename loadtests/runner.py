@@ -81,8 +81,10 @@ def run_summary(scenario_path: str, out: str, duration_s: float | None = None,
     if members is not None:
         scenario = replace(scenario, members=members)
     if generator is not None:
-        if generator == "fast" and scenario.trace is not None:
-            print("paymember loadtest: the fast generator replays no trace", file=sys.stderr)
+        if generator == "fast" and (scenario.trace is not None
+                                    or any(st.rate_per_s == 0 for st in scenario.stages)):
+            print("paymember loadtest: the fast generator replays no trace and runs "
+                  "open-loop stages only (rate_per_s > 0)", file=sys.stderr)
             return None
         scenario = replace(scenario, generator=generator)
     shards = shards or scenario.shards

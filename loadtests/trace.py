@@ -1,20 +1,25 @@
 """The trace format the replayer reads, and turning its lines into requests.
 
-A trace is JSON lines, one delivery a line, in non-decreasing `t`:
+A trace is JSON lines, one delivery a line, in non-decreasing time, as
+`paymember simulate --trace` (sim/trace.py) writes it:
 
-    {"t": 1718000000.25, "kind": "payment", "data": {...}, "key": "oUpF8u..."}
+    {"t_s": 1773092395.765, "attempt": 0, "kind": "payment", "data": {...}}
 
-- `t`: when the delivery is sent, epoch seconds (float). Replay keeps the gaps
+- `t_s`: when the delivery is due, epoch seconds (float). Replay keeps the gaps
   between lines, divided by the speed-up; the first line is sent at once.
+- `attempt`: the simulator's delivery number (0 first, 1..15 retries, 16 a
+  spontaneous duplicate, 17 an input that is no platform notification). Ignored:
+  a redelivery is simply the same input again, later.
 - `kind`: "payment" and "refund" become signed, encrypted notifications
   (/v3/notify/transaction, /v3/notify/refund); "binding" and "enrollment" go to
   /v1/bindings and /v1/enrollments; any other kind of `Engine.submit`
   ("event", "spend", "coupon", "advance") goes to /v1/events:batch as one event.
 - `data`: exactly what `Engine.submit(kind, data)` takes (docs/ENGINE_API.md).
-- `key` (optional): the openid that routes the line to its shard. Needed for
-  refunds (their data names no openid) when the service has several shards;
-  otherwise taken from the data (payer.openid or openid), else shard 0.
-- A redelivery (the platform's retry) is simply the same line again, later.
+
+Routing needs no key: a line goes to the shard of its data's `payer.openid` or
+`openid`; a refund to its payment's, an input naming only a unionid to the
+openid bound to it, both found in the trace. The older form is still read: `t`
+for `t_s`, and an optional `key` (the routing openid) that wins when present.
 """
 
 from __future__ import annotations

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -12,8 +10,9 @@ import pytest
 from core import ConfigError
 from loadtests.population import openid_of, unionid_of
 from loadtests.scaling import write_scaling_report
-from loadtests.scenario import load_scenario
+from loadtests.scenario import MIX_KINDS, load_scenario
 from loadtests.trace import read_trace
+from tests.test_loadtest_run import loadtest_clean
 
 FAST = """[load]
 name = "fast"
@@ -21,9 +20,17 @@ generator = "fast"
 shards = 2
 processes = 1
 members = 500
+time_compression = 600
 [load.mix]
-payment = 80
-duplicate = 20
+payment = 50
+duplicate = 15
+refund = 10
+binding = 10
+enrollment = 5
+balance = 8
+batch = 2
+[load.batch]
+size = 20
 [[load.stages]]
 duration_s = 2
 users = 1
@@ -37,19 +44,18 @@ rate_per_s = 300
 
 @pytest.mark.slow
 def test_fast_generator_runs_clean_and_writes_reports(tmp_path: Path) -> None:
-    """A short run of the fast generator against 2 shards: no errors, books match the
-    engine, per-stage CPU figures and the report are written."""
+    """A short run of the fast generator's whole mix against 2 shards: every kind sent, no
+    errors, books match the engine, per-stage CPU figures and the report are written."""
     scenario = tmp_path / "load_fast.toml"
     scenario.write_text(FAST)
     out = tmp_path / "run"
-    proc = subprocess.run([sys.executable, "-m", "paymember", "loadtest", str(scenario),
-                           "--out", str(out)], capture_output=True, text=True, timeout=170)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    summary = json.loads((out / "summary.json").read_text())
-    assert summary["errors"] == 0 and summary["invariants_ok"]
+    summary = loadtest_clean(scenario, out)
     assert summary["generator"] == "fast" and summary["members"] == 500
-    assert summary["requests_by_kind"]["payment"] == summary["requests"] > 0
-    assert summary["books"]["payments_acked"] == summary["engine"]["payments"] > 0
+    assert set(summary["requests_by_kind"]) == set(MIX_KINDS)
+    assert sum(summary["requests_by_kind"].values()) == summary["requests"] > 0
+    books, engine = summary["books"], summary["engine"]
+    assert books["payments_acked"] == books["payments_sent"] == engine["payments"] > 0
+    assert books["refunds_acked"] == books["refunds_sent"] == engine["refunds"] > 0
     assert all("service_cpu_cores" in r and "generator_cpu_cores" in r
                for r in summary["stages"])
     assert summary["bottleneck"] in ("none", "generator", "service", "machine")
@@ -57,13 +63,13 @@ def test_fast_generator_runs_clean_and_writes_reports(tmp_path: Path) -> None:
 
 
 def test_fast_generator_scenario_is_checked(tmp_path: Path) -> None:
-    """An unknown generator, or the fast one with nothing it can send, is a ConfigError."""
+    """An unknown generator, or the fast one given a closed-loop stage, is a ConfigError."""
     bad = tmp_path / "load_bad.toml"
     bad.write_text(FAST.replace('generator = "fast"', 'generator = "wrk"'))
     with pytest.raises(ConfigError, match="generator"):
         load_scenario(bad)
-    bad.write_text(FAST.replace("payment = 80\nduplicate = 20", "refund = 1"))
-    with pytest.raises(ConfigError, match="generator"):
+    bad.write_text(FAST.replace("rate_per_s = 150", "rate_per_s = 0"))
+    with pytest.raises(ConfigError, match="open-loop"):
         load_scenario(bad)
 
 

@@ -19,6 +19,7 @@ from loadtests import (
     ServiceConfig,
     call_app_async,
 )
+from loadtests.fastplan import MixPlan, RunBooks
 from loadtests.mix import Books, MixDriver
 from loadtests.pacing import Pacer
 from loadtests.population import brands_of, openid_of, slice_of
@@ -63,6 +64,37 @@ def test_every_drawn_request_is_accepted_and_books_match(shards: int) -> None:
     engine_refunds = sum(s.engine.stats()["refunds"] for s in services)
     assert books.payments_acked == books.payments_sent == engine_payments
     assert books.refunds_acked == books.refunds_sent == engine_refunds
+    for s in services:
+        assert check_invariants(s.engine) == []
+
+
+@pytest.mark.parametrize("shards", [1, 2])
+def test_fast_plan_draws_the_whole_mix_and_every_request_is_accepted(shards: int) -> None:
+    """The fast generator's plan, made before any answer, holds every kind of the mix in
+    its proportions; sent in order, each is accepted and the run's books match the engine."""
+    scenario = load_scenario("scenarios/load_smoke.toml")
+    services = shard_services(shards)
+    notifier = Notifier(HmacSigner(KEY), Aead(APIV3), clock=lambda: NOW)
+    plan = MixPlan(scenario, 0, 1, notifier, shards, ["h"] * shards, random.Random(3))
+    items = plan.build(2000, NOW, 200.0) + plan.build(1000, NOW + 10, 500.0)
+    books = Books()
+    run = RunBooks(books)
+    for item in items:
+        p = item.planned
+        assert item.raw.startswith(f"{p.method} {p.path} HTTP/1.1\r\nHost: h\r\n".encode())
+        assert item.raw.endswith(b"\r\n\r\n" + p.body)
+        run.sent(item)
+        status, body = asyncio.run(call_app_async(services[p.shard], p.method, p.path, p.body,
+                                                  p.headers))
+        assert run.answered(item, status, body), (p.kind, status, body)
+    assert books.errors == {}
+    weights = sum(scenario.mix.values())
+    for kind, weight in scenario.mix.items():
+        # Each kind near its share; a kind with nothing to act on yet falls back to another.
+        assert books.requests[kind] == pytest.approx(len(items) * weight / weights, rel=0.5)
+    engine = [s.engine.stats() for s in services]
+    assert books.payments_acked == books.payments_sent == sum(e["payments"] for e in engine)
+    assert books.refunds_acked == books.refunds_sent == sum(e["refunds"] for e in engine) > 0
     for s in services:
         assert check_invariants(s.engine) == []
 

@@ -10,18 +10,24 @@ from pathlib import Path
 import pytest
 
 
-@pytest.mark.slow
-def test_smoke_loadtest_runs_clean_and_writes_reports(tmp_path: Path) -> None:
-    """A short smoke run has no errors, holds the invariants and writes every report file."""
-    out = tmp_path / "run"
-    proc = subprocess.run(
-        [sys.executable, "-m", "paymember", "loadtest", "scenarios/load_smoke.toml",
-         "--duration", "4", "--out", str(out)],
-        capture_output=True, text=True, timeout=170)
+def loadtest_clean(scenario: Path | str, out: Path, *args: str) -> dict:
+    """Run `paymember loadtest` on `scenario` into `out`; check it ended with exit status 0,
+    no errors and the invariants holding; return its summary."""
+    proc = subprocess.run([sys.executable, "-m", "paymember", "loadtest", str(scenario),
+                           *args, "--out", str(out)], capture_output=True, text=True,
+                          timeout=170)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     summary = json.loads((out / "summary.json").read_text())
     assert summary["errors"] == 0 and summary["errors_by_code"] == {}
     assert summary["invariants_ok"] and summary["invariant_violations"] == []
+    return summary
+
+
+@pytest.mark.slow
+def test_smoke_loadtest_runs_clean_and_writes_reports(tmp_path: Path) -> None:
+    """A short smoke run has no errors, holds the invariants and writes every report file."""
+    out = tmp_path / "run"
+    summary = loadtest_clean("scenarios/load_smoke.toml", out, "--duration", "4")
     assert summary["requests"] > 0 and summary["events"] >= summary["requests"]
     assert summary["books"]["payments_acked"] <= summary["engine"]["payments"]
     assert summary["generator_processes_reporting"] == 2
@@ -79,11 +85,42 @@ def test_trace_replay_runs_clean(tmp_path: Path) -> None:
     scenario.write_text(f'[load]\nname = "trace"\nshards = 2\nprocesses = 1\n'
                         f'[load.trace]\nfile = "{trace}"\nspeedup = 2.0\nusers = 8\n')
     out = tmp_path / "run"
-    proc = subprocess.run([sys.executable, "-m", "paymember", "loadtest", str(scenario),
-                           "--out", str(out)], capture_output=True, text=True, timeout=170)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    summary = json.loads((out / "summary.json").read_text())
-    assert summary["errors"] == 0 and summary["invariants_ok"]
+    summary = loadtest_clean(scenario, out)
     assert summary["books"]["payments_acked"] == summary["engine"]["payments"] == 60
     assert summary["books"]["refunds_acked"] == summary["engine"]["refunds"] == 9
     assert (out / "report.html").exists()
+
+
+SIM_PROGRAMS = ("corner_store", "metro", "citymart")  # those of weekday_city.toml
+
+
+@pytest.mark.slow
+def test_replay_of_a_trace_written_by_paymember_simulate(tmp_path: Path) -> None:
+    """`paymember simulate --trace` on a tiny day writes lines the replayer takes as they are
+    (`t_s`, `attempt`, no `key`); replayed against 2 shards, every input is accepted once."""
+    root = Path.cwd()
+    city = (root / "scenarios/weekday_city.toml").read_text()
+    assert "shoppers = 100000" in city
+    tiny = tmp_path / "tiny.toml"
+    tiny.write_text(city.replace("shoppers = 100000", "shoppers = 300").replace(
+        'file = "programs/', f'file = "{root}/scenarios/programs/'))
+    trace = tmp_path / "trace.jsonl"
+    sim = subprocess.run([sys.executable, "-m", "paymember", "simulate", str(tiny), "--out",
+                          str(tmp_path / "sim"), "--trace", str(trace), "--no-progress"],
+                         capture_output=True, text=True, timeout=170)
+    assert sim.returncode == 0, sim.stdout + sim.stderr
+    lines = [json.loads(x) for x in trace.read_text().splitlines()]
+    assert lines and all(set(d) == {"t_s", "attempt", "kind", "data"} for d in lines)
+    assert {"payment", "refund", "binding", "enrollment"} <= {d["kind"] for d in lines}
+    txids = {d["data"]["transaction_id"] for d in lines if d["kind"] == "payment"}
+    refunds = {d["data"]["refund_id"] for d in lines if d["kind"] == "refund"}
+    span_s = lines[-1]["t_s"] - lines[0]["t_s"]
+    programs = ", ".join(f'"scenarios/programs/{p}.toml"' for p in SIM_PROGRAMS)
+    scenario = tmp_path / "load_simtrace.toml"
+    scenario.write_text(f'[load]\nname = "simtrace"\nprograms = [{programs}]\nshards = 2\n'
+                        f'processes = 1\n[load.trace]\nfile = "{trace}"\n'
+                        f'speedup = {span_s / 3:.1f}\nusers = 8\n')
+    summary = loadtest_clean(scenario, tmp_path / "run")
+    assert summary["requests"] == len(lines)
+    assert summary["books"]["payments_acked"] == summary["engine"]["payments"] == len(txids)
+    assert summary["books"]["refunds_acked"] == summary["engine"]["refunds"] == len(refunds)
