@@ -179,7 +179,7 @@ class LifecycleMixin:
         base = np.zeros(n, dtype=np.int64)
         for m, (who, amounts) in months.items():
             inside = m >= self.month_rel + 1 - windows[prog[who]]
-            np.add.at(base, who[inside], amounts[inside])
+            base[who[inside]] += amounts[inside]  # accounts are distinct within a month
         # After w + 1 quiet months every window is empty: no need to step further.
         for r in range(self.month_rel, min(rel, self.month_rel + self.qual_w + 1)):
             closed = np.flatnonzero(qual != base)
@@ -230,8 +230,10 @@ def _follow_merges(acc: Accounts, months: dict[int, tuple[np.ndarray, np.ndarray
         to = acc.roots(who)
         if np.array_equal(to, who):
             continue
-        owners, at = np.unique(to, return_inverse=True)
-        summed = np.zeros(len(owners), dtype=np.int64)
-        np.add.at(summed, at, amounts)
+        order = np.argsort(to, kind="stable")
+        to = to[order]
+        starts = np.flatnonzero(np.r_[True, to[1:] != to[:-1]])
+        owners = to[starts]
+        summed = np.add.reduceat(amounts[order].astype(np.int64), starts)  # exact: integers
         keep = summed != 0
         months[m] = (_narrow(owners[keep]), _narrow(summed[keep]))
