@@ -1,4 +1,4 @@
-"""Build of the compiled parts (core/_accrual.pyx, core/_keys.pyx); the rest is in pyproject.toml."""
+"""Build of the compiled parts (core/_accrual.pyx, core/_keys.pyx); the rest: pyproject.toml."""
 
 from Cython.Build import cythonize
 from setuptools import Extension, setup

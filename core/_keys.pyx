@@ -32,6 +32,7 @@ cdef extern from *:
         __uint128_t r = (__uint128_t)a * b;
         return (uint64_t)r ^ (uint64_t)(r >> 64);
     }
+    #define pm_prefetch(p) __builtin_prefetch((const void*)(p))
     /* A wyhash-style hash of n bytes: 8-byte words folded by 128-bit multiplies. */
     static uint64_t pm_hash(const unsigned char* p, Py_ssize_t n) {
         uint64_t h = pm_mum((uint64_t)n ^ 0xa0761d6478bd642full, 0xe7037ed1a0b428dbull);
@@ -49,6 +50,7 @@ cdef extern from *:
     }
     """
     uint64_t pm_hash(const unsigned char* p, Py_ssize_t n) noexcept nogil
+    void pm_prefetch(const void* p) noexcept nogil
 
 DEF MIN_SLOTS = 16
 DEF NUMBER_MAX = 0xFFFFFFFE  # numbers live in the low 32 bits of a slot, plus one
@@ -63,6 +65,7 @@ cdef class KeyIndex:
             cap <<= 1
         self.slots = <uint64_t*>malloc(cap * sizeof(uint64_t))
         self.mask = cap - 1
+        self.shift = 64 - _log2(cap)
         self.n = 0
         self.ocap = max(capacity, MIN_SLOTS)
         self.offs = <int64_t*>malloc((self.ocap + 1) * sizeof(int64_t))
@@ -85,7 +88,7 @@ cdef class KeyIndex:
 
     # ------------------------------------------------------------------ C level
     cdef Py_ssize_t _find(self, const unsigned char* p, Py_ssize_t n, uint64_t h) noexcept:
-        cdef size_t j = h & self.mask
+        cdef size_t j = h >> self.shift
         cdef uint64_t tag = h >> 32, s
         cdef Py_ssize_t i
         while True:
@@ -121,23 +124,35 @@ cdef class KeyIndex:
         return i
 
     cdef inline void _place(self, uint64_t h, Py_ssize_t i) noexcept:
-        cdef size_t j = h & self.mask
+        cdef size_t j = h >> self.shift
         while self.slots[j] != 0:
             j = (j + 1) & self.mask
         self.slots[j] = ((h >> 32) << 32) | <uint64_t>(i + 1)
 
     cdef int _grow_slots(self) except -1:
-        cdef size_t cap = (self.mask + 1) * 2
-        cdef uint64_t* fresh = <uint64_t*>malloc(cap * sizeof(uint64_t))
-        cdef Py_ssize_t i
+        # A slot's tag is its hash's top 32 bits and its home is the top log2(size)
+        # bits, so the table doubles without re-hashing any key.
+        cdef size_t cap = (self.mask + 1) * 2, old = self.mask + 1, j, k
+        cdef uint64_t* fresh
+        cdef uint64_t* stale = self.slots
+        cdef uint64_t s
+        if self.shift <= 32:
+            raise OverflowError("KeyIndex holds at most 2**32 slots")
+        fresh = <uint64_t*>malloc(cap * sizeof(uint64_t))
         if fresh == NULL:
             raise MemoryError()
         memset(fresh, 0, cap * sizeof(uint64_t))
-        free(self.slots)
         self.slots = fresh
         self.mask = cap - 1
-        for i in range(self.n):
-            self._place(pm_hash(self.arena + self.offs[i], self.offs[i + 1] - self.offs[i]), i)
+        self.shift -= 1
+        for k in range(old):
+            s = stale[k]
+            if s:
+                j = (s >> 32) >> (self.shift - 32)
+                while fresh[j] != 0:
+                    j = (j + 1) & self.mask
+                fresh[j] = s
+        free(stale)
         return 0
 
     cdef int _grow_numbers(self) except -1:
@@ -154,15 +169,15 @@ cdef class KeyIndex:
         self.acap = cap
         return 0
 
-    cdef Py_ssize_t find(self, str key) except -2:
-        """The number of `key`, or -1."""
-        return self._lookup(key, False, 0)
+    cdef Py_ssize_t find(self, str key, uint64_t h=0) except -2:
+        """The number of `key`, or -1; `h`, when not 0, is its `hash_ascii`."""
+        return self._lookup(key, False, 0, h)
 
-    cdef Py_ssize_t add(self, str key, int64_t value) except -1:
+    cdef Py_ssize_t add(self, str key, int64_t value, uint64_t h=0) except -1:
         """Append `key` (the caller knows it is absent) with `value`; returns its number."""
-        return self._lookup(key, True, value)
+        return self._lookup(key, True, value, h)
 
-    cdef Py_ssize_t _lookup(self, str key, bint insert, int64_t value) except -2:
+    cdef Py_ssize_t _lookup(self, str key, bint insert, int64_t value, uint64_t h) except -2:
         # ASCII ids (all of the platform's) are hashed in place; others as UTF-8.
         cdef Py_ssize_t n, i
         cdef const unsigned char* p
@@ -174,10 +189,42 @@ cdef class KeyIndex:
             b = _utf8(key)
             n = len(b)
             p = <const unsigned char*>PyBytes_AS_STRING(b)
-        cdef uint64_t h = pm_hash(p, n)
+        if h == 0:
+            h = pm_hash(p, n)
         if not insert:
             return self._find(p, n, h)
         return self._insert(p, n, h, value)
+
+    # Prefetching, for batches: the caller hashes a row's keys some rows ahead, touches
+    # their slots, then their numbers' entries, so that the lookup finds them cached.
+    cdef uint64_t hash_ascii(self, str key) noexcept:
+        """The hash of an ASCII `key`, or 0 for others (not prefetched)."""
+        if not PyUnicode_IS_ASCII(key):
+            return 0
+        return pm_hash(<const unsigned char*>PyUnicode_DATA(key), PyUnicode_GET_LENGTH(key))
+
+    cdef void prefetch_slot(self, uint64_t h) noexcept:
+        pm_prefetch(self.slots + (h >> self.shift))
+
+    cdef Py_ssize_t peek(self, uint64_t h) noexcept:
+        """The number in the first slot whose tag matches `h` (unverified), or -1."""
+        cdef size_t j = h >> self.shift
+        cdef uint64_t tag = h >> 32, s
+        while True:
+            s = self.slots[j]
+            if s == 0:
+                return -1
+            if (s >> 32) == tag:
+                return <Py_ssize_t>(s & 0xFFFFFFFF) - 1
+            j = (j + 1) & self.mask
+
+    cdef void prefetch_entry(self, Py_ssize_t i) noexcept:
+        pm_prefetch(self.offs + i)
+        if self.has_values:
+            pm_prefetch(self.vals + i)
+
+    cdef void prefetch_key(self, Py_ssize_t i) noexcept:
+        pm_prefetch(self.arena + self.offs[i])
 
     # ------------------------------------------------------------------ Python level
     def get(self, key, default=None):
@@ -260,6 +307,13 @@ cdef class KeyIndex:
 
     def __repr__(self) -> str:
         return f"KeyIndex({self.n} keys, {'values' if self.has_values else 'numbered'})"
+
+
+cdef int _log2(size_t cap) noexcept:
+    cdef int b = 0
+    while (<size_t>1 << b) < cap:
+        b += 1
+    return b
 
 
 cdef void* _realloc(void* p, size_t size) except NULL:
