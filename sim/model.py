@@ -223,6 +223,9 @@ class Model:
         if t0 >= self.active_s:
             return
         hour = int(t0 // 3600) % 24
+        # Filed after the draws, in the same order, once their shards are routed in one
+        # batch per (program, app).
+        inputs: list[tuple[int, np.ndarray, int, np.ndarray, int, int]] = []
         for gi, g in enumerate(sc.segments):
             for kind, per_day in g.engagement.items():
                 progs = [i for i, p in enumerate(sc.programs) if kind in p.events]
@@ -242,8 +245,12 @@ class Model:
                     login = (~pop.mini_bound[q, w]) & (rng.random(len(w)) < g.membership.login_prob)
                     if app and login.any():
                         pop.mini_bound[q, w[login]] = True
-                        self.direct(BIND, w[login], int(q), t[login] - 1e-3, app=app)
-                    self.direct(EVENT, w, q, t, app=app, ref=HABITS.index(kind))
+                        inputs.append((BIND, w[login], q, t[login] - 1e-3, app, -1))
+                    inputs.append((EVENT, w, q, t, app, HABITS.index(kind)))
+        for q, app in sorted({(x[2], x[4]) for x in inputs}):
+            self.route(q, app, np.concatenate([x[1] for x in inputs if x[2:5:2] == (q, app)]))
+        for kind_, w, q, t, app, ref in inputs:
+            self.direct(kind_, w, q, t, app=app, ref=ref)
 
     def direct(self, kind: int, shopper: np.ndarray, prog: int | np.ndarray, t_s: np.ndarray,
                app: int = 0, ref: np.ndarray | int = -1) -> np.ndarray:
