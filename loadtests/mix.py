@@ -129,7 +129,10 @@ class MixDriver:
         self.prefix = secrets.token_hex(3)
         self.seq = 0
         self.payments: deque[PaymentRecord] = deque(maxlen=PAYMENTS_KEPT_MAX)
-        self.retrying: deque[PaymentRecord] = deque(maxlen=PAYMENTS_KEPT_MAX)  # retries left
+        # Records by deliveries so far (1..len(RETRY_SCHEDULE_S)), each queue in send
+        # order and so in the order its next retry falls due.
+        self.retrying: list[deque[PaymentRecord]] = [
+            deque(maxlen=PAYMENTS_KEPT_MAX) for _ in range(len(RETRY_SCHEDULE_S) + 1)]
         self.paid: set[int] = set()  # members with an acknowledged payment
         self.bound: set[int] = set()
         self.binding: set[int] = set()  # bindings sent, not answered yet
@@ -195,27 +198,30 @@ class MixDriver:
                                                   int(now_s)))
         rec = PaymentRecord(txid, m, shard_of(openid, self.shards), mchid, total, body, now_s)
         self.payments.append(rec)
-        self.retrying.append(rec)
+        self.retrying[1].append(rec)
         self.books.payments_sent += 1
         return Planned("payment", rec.shard, "POST", paths.NOTIFY_TRANSACTION, body,
                        self.notifier.notify_headers(body), ref=rec)
 
     def _duplicate(self, now_s: float) -> Planned:
         # The platform redelivers on its schedule (compressed by the scenario): the
-        # oldest record whose next retry is due is sent again, re-signed. Records are
-        # in send order, so later ones are due later, and only the oldest ever runs out
-        # of retries: dropping those from the front keeps this O(1).
-        queue = self.retrying
-        while queue and queue[0].deliveries > len(RETRY_SCHEDULE_S):
-            queue.popleft()
-        if queue:
-            rec = queue[0]
-            due = rec.first_sent_s + RETRY_DUE_S[rec.deliveries] / self.scenario.time_compression
-            if due <= now_s:
-                rec.deliveries += 1
-                return Planned("duplicate", rec.shard, "POST", paths.NOTIFY_TRANSACTION,
-                               rec.body, self.notifier.notify_headers(rec.body), ref=rec)
-        return self._payment(now_s)
+        # record whose next retry fell due first is sent again, re-signed. Within one
+        # queue (same deliveries so far) the oldest is due first, so only the heads of
+        # the queues need looking at.
+        k = self.scenario.time_compression
+        best: deque[PaymentRecord] | None = None
+        best_due = now_s
+        for n, queue in enumerate(self.retrying):
+            if queue and (due := queue[0].first_sent_s + RETRY_DUE_S[n] / k) <= best_due:
+                best, best_due = queue, due
+        if best is None:
+            return self._payment(now_s)
+        rec = best.popleft()
+        rec.deliveries += 1
+        if rec.deliveries < len(self.retrying):
+            self.retrying[rec.deliveries].append(rec)
+        return Planned("duplicate", rec.shard, "POST", paths.NOTIFY_TRANSACTION, rec.body,
+                       self.notifier.notify_headers(rec.body), ref=rec)
 
     def _refund(self, now_s: float) -> Planned:
         for _ in range(8):  # a few tries at finding a refundable payment, then pay instead

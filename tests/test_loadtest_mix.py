@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from dataclasses import replace
 
 import pytest
 
@@ -20,7 +21,7 @@ from loadtests import (
     call_app_async,
 )
 from loadtests.fastplan import MixPlan, RunBooks
-from loadtests.mix import Books, MixDriver
+from loadtests.mix import RETRY_DUE_S, Books, MixDriver
 from loadtests.pacing import Pacer
 from loadtests.population import brands_of, openid_of, slice_of
 from loadtests.scenario import load_scenario
@@ -97,6 +98,27 @@ def test_fast_plan_draws_the_whole_mix_and_every_request_is_accepted(shards: int
     assert books.refunds_acked == books.refunds_sent == sum(e["refunds"] for e in engine) > 0
     for s in services:
         assert check_invariants(s.engine) == []
+
+
+def test_redeliveries_follow_the_compressed_retry_schedule() -> None:
+    """A duplicate is sent only once its retry is due, each payment at most once per retry,
+    and with retries due, duplicates take their share of the mix."""
+    smoke = load_scenario("scenarios/load_smoke.toml")
+    scenario = replace(smoke, mix={**{k: 0 for k in smoke.mix}, "payment": 1, "duplicate": 1})
+    notifier = Notifier(HmacSigner(KEY), Aead(APIV3), clock=lambda: NOW)
+    driver = MixDriver(scenario, brands_of(scenario.programs)[0], notifier, range(0, 40), 1,
+                       Books(), random.Random(5))
+    t, kinds = NOW, []
+    for _ in range(4000):
+        t += 0.01
+        p = driver.next(t)
+        kinds.append(p.kind)
+        if p.kind == "duplicate":
+            rec = p.ref
+            assert t >= rec.first_sent_s + RETRY_DUE_S[rec.deliveries - 1] / \
+                scenario.time_compression
+            assert rec.deliveries <= len(RETRY_DUE_S)
+    assert kinds.count("duplicate") > 0.4 * len(kinds)
 
 
 def test_member_slices_are_disjoint_and_cover() -> None:
