@@ -95,14 +95,11 @@ class Service:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve one ASGI connection scope (http or lifespan)."""
-        kind = scope["type"]
-        if kind == "http":
-            await self._http(scope, receive, send)
-        elif kind == "lifespan":
-            await self._lifespan(receive, send)
-
-    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         t0 = perf_counter()
+        if scope["type"] != "http":  # http is served here: one coroutine less a request
+            if scope["type"] == "lifespan":
+                await self._lifespan(receive, send)
+            return
         path, method = scope["path"], scope["method"]
         route = self._post.get(path) if method == "POST" else None
         name = "unknown"
