@@ -15,7 +15,9 @@ their bytes, so lookups are exact (no fingerprints). Nothing is ever removed:
 the engine's maps only grow.
 """
 
-from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
+from pickle import PickleBuffer
+
+from cpython.bytes cimport PyBytes_AS_STRING
 from cpython.unicode cimport PyUnicode_DecodeUTF8
 from libc.stdint cimport int64_t, uint64_t
 from libc.stdlib cimport free, malloc, realloc
@@ -298,12 +300,20 @@ cdef class KeyIndex:
         return 64 + self.nbytes()  # the object itself, plus its buffers (sys.getsizeof)
 
     def __reduce__(self):
-        vals = (PyBytes_FromStringAndSize(<char*>self.vals, self.n * 8)
-                if self.has_values else None)
-        return (_restore, (self.has_values,
-                           PyBytes_FromStringAndSize(<char*>self.arena, self.used),
-                           PyBytes_FromStringAndSize(<char*>self.offs, (self.n + 1) * 8),
-                           vals))
+        return self.__reduce_ex__(4)
+
+    def __reduce_ex__(self, protocol):
+        # The slot table goes along, so that loading is copying, not re-hashing. From
+        # protocol 5 the buffers are views of this index's memory (out of band when the
+        # pickler takes buffers; core.state_codec does), else bytes copies.
+        parts = [_export(self.arena, self.used), _export(self.offs, (self.n + 1) * 8),
+                 _export(self.vals, self.n * 8) if self.has_values else None,
+                 _export(self.slots, (self.mask + 1) * 8)]
+        if protocol >= 5:
+            parts = [None if p is None else PickleBuffer(p) for p in parts]
+        else:
+            parts = [None if p is None else bytes(p) for p in parts]
+        return (_restore, (self.has_values, *parts))
 
     def __repr__(self) -> str:
         return f"KeyIndex({self.n} keys, {'values' if self.has_values else 'numbered'})"
@@ -328,22 +338,48 @@ cdef bytes _utf8(str key):
     return key.encode("utf-8", "surrogatepass")
 
 
-def _restore(bint values, bytes arena, bytes offs, vals) -> KeyIndex:
-    """Rebuild a pickled KeyIndex (the table is re-hashed from the arena)."""
-    cdef Py_ssize_t n = len(offs) // 8 - 1, i
-    if n < 0 or len(offs) % 8 or (values and (vals is None or len(vals) != n * 8)):
+cdef object _export(void* p, size_t n):
+    # A buffer over n bytes at p, not owning them (alive as long as the index is).
+    if n == 0:
+        return b""
+    return <unsigned char[:n]><unsigned char*>p
+
+
+cdef const unsigned char* _at(const unsigned char[::1] b) noexcept:
+    return &b[0] if b.shape[0] else NULL
+
+
+def _restore(bint values, arena, offs, vals, slots=None) -> KeyIndex:
+    """Rebuild a pickled KeyIndex (bytes or buffers): copied; the table too when given and
+    sound, else re-hashed from the arena."""
+    cdef const unsigned char[::1] a = arena, o = offs
+    cdef const unsigned char[::1] v = vals if vals is not None else b""
+    cdef const unsigned char[::1] t = slots if slots is not None else b""
+    cdef Py_ssize_t n = o.shape[0] // 8 - 1, i
+    if n < 0 or o.shape[0] % 8 or (values and (vals is None or v.shape[0] != n * 8)):
         raise ValueError("corrupt KeyIndex state")
     cdef KeyIndex k = KeyIndex(values, n)
-    if <size_t>len(arena) > k.acap:
-        k._grow_arena(len(arena))
-    memcpy(k.arena, PyBytes_AS_STRING(arena), len(arena))
-    k.used = len(arena)
-    memcpy(k.offs, PyBytes_AS_STRING(offs), len(offs))
+    if <size_t>a.shape[0] > k.acap:
+        k._grow_arena(a.shape[0])
+    memcpy(k.arena, _at(a), a.shape[0])
+    k.used = a.shape[0]
+    memcpy(k.offs, _at(o), o.shape[0])
     if values:
-        memcpy(k.vals, PyBytes_AS_STRING(vals), len(vals))
+        memcpy(k.vals, _at(v), v.shape[0])
     for i in range(n):
         if not 0 <= k.offs[i] <= k.offs[i + 1] <= <int64_t>k.used:
             raise ValueError("corrupt KeyIndex state")
-        k._place(pm_hash(k.arena + k.offs[i], k.offs[i + 1] - k.offs[i]), i)
+    cdef size_t cap = t.shape[0] // 8
+    if cap >= MIN_SLOTS and cap & (cap - 1) == 0 and <size_t>n * 10 <= cap * 7:
+        free(k.slots)
+        k.slots = <uint64_t*>malloc(cap * 8)
+        if k.slots == NULL:
+            raise MemoryError()
+        memcpy(k.slots, _at(t), cap * 8)
+        k.mask = cap - 1
+        k.shift = 64 - _log2(cap)
+    else:
+        for i in range(n):
+            k._place(pm_hash(k.arena + k.offs[i], k.offs[i + 1] - k.offs[i]), i)
     k.n = n
     return k

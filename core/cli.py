@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 
-from core.bench import DEFAULT_PROGRAM, format_report, run
+from core.bench import DEFAULT_PROGRAM, START_S, format_report, run
 from core.config import ConfigError
 from core.engine import Engine
 from core.ingest import ingest_file
@@ -40,6 +40,14 @@ def register(sub: argparse._SubParsersAction, bench: argparse._SubParsersAction)
     b.add_argument("--program", type=Path, default=DEFAULT_PROGRAM)
     b.add_argument("--json", action="store_true", help="print one JSON object")
     b.set_defaults(func=_bench_engine)
+    r = bench.add_parser("restart", help="restart time (snapshot + journal tail) at N members")
+    r.add_argument("--members", type=int, default=10_000_000)
+    r.add_argument("--tail", type=int, default=100_000,
+                   help="payments journaled after the snapshot")
+    r.add_argument("--seed", type=int, default=1)
+    r.add_argument("--program", type=Path, default=DEFAULT_PROGRAM)
+    r.add_argument("--json", action="store_true", help="print one JSON object")
+    r.set_defaults(func=_bench_restart)
     s = bench.add_parser("shards", help="payments/s of ShardedEngine's batch path by shard count")
     s.add_argument("--shards", default="1,2", help="comma-separated shard counts (default 1,2)")
     s.add_argument("--events", type=int, default=400_000)
@@ -116,6 +124,17 @@ def _bench_engine(args: argparse.Namespace) -> int:
         args.members, args.events, args.seed, prog, batch_size=args.batch_size,
         peers=args.peers, peer_events=args.peer_events,
         durability_events=args.durability_events, progress=not args.json), format_report)
+
+
+def _bench_restart(args: argparse.Namespace) -> int:
+    from core import restart_bench
+
+    def say(m: str) -> None:
+        if not args.json:
+            print(m, file=sys.stderr, flush=True)
+
+    return _bench(args, lambda prog: restart_bench.measure(
+        prog, args.members, START_S, args.tail, args.seed, say), restart_bench.format_report)
 
 
 def _bench_shards(args: argparse.Namespace) -> int:

@@ -9,11 +9,10 @@ queries live in their own modules as mixins of this one class.
 from __future__ import annotations
 
 import heapq
-import pickle
 from array import array
 from collections.abc import Sequence
 
-from core import limits
+from core import limits, state_codec
 
 try:
     from core import _accrual
@@ -141,13 +140,13 @@ class Engine(MembershipMixin, EngagementMixin, SpendingMixin, LifecycleMixin, Qu
         Only for snapshots this engine wrote itself: never load one from elsewhere.
         """
         state = {k: v for k, v in self.__dict__.items() if k not in ("_kernel", "_txids")}
-        return pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
+        return state_codec.dumps(state)
 
     @classmethod
     def from_snapshot(cls, data: bytes) -> Engine:
         """Rebuild an engine from `snapshot()` bytes; raises ValueError if they are not one."""
         try:
-            state = pickle.loads(data)
+            state = state_codec.loads(data)
         except Exception as e:  # any unpickling failure means "not a snapshot"
             raise ValueError(f"not an engine snapshot: {e}") from None
         if not isinstance(state, dict) or "acc" not in state:

@@ -82,3 +82,15 @@ def test_corrupt_pickled_state_is_refused() -> None:
     from core._keys import _restore
     with pytest.raises(ValueError, match="corrupt"):
         _restore(True, b"abc", (0).to_bytes(8, "little") + (9).to_bytes(8, "little"), b"\0" * 8)
+
+
+def test_restore_rehashes_when_the_saved_table_is_unusable() -> None:
+    from core._keys import _restore
+    k = KeyIndex()
+    for n in range(100):
+        k[f"id{n}"] = n * 2
+    fn, args = k.__reduce__()
+    assert fn is _restore and len(args) == 5
+    for slots in (None, b"", b"\0" * 8 * 24, b"\0" * 8 * 16):  # absent, short, not 2**k, too full
+        back = _restore(*args[:4], slots)
+        assert back.items() == k.items() and back["id99"] == 198 and "id100" not in back

@@ -86,3 +86,22 @@ def test_recover_engine_from_snapshot_and_tail(tmp_path: Path) -> None:
     same_state(live, eng)  # type: ignore[arg-type]
     assert check_invariants(eng) == []  # type: ignore[arg-type]
     journal.close()
+
+
+def test_restart_bench_restores_the_same_state() -> None:
+    from core import restart_bench
+
+    r = restart_bench.measure(PROGRAM, 2_500, START_S, tail=700, seed=3)
+    assert r["restart_same_state"] and r["invariants_ok"]
+    assert r["restart_tail_events"] == 700  # the tail after the checkpoint, nothing more
+    assert r["snapshot_bytes"] > 2_500 * 32 and r["journal_bytes"] > 0
+    assert "2,500 members" in restart_bench.format_report(r)
+
+
+def test_restart_bench_refuses_bad_sizes() -> None:
+    import pytest
+
+    from core import restart_bench
+
+    with pytest.raises(ValueError, match="members"):
+        restart_bench.measure(PROGRAM, 0, START_S)
