@@ -81,7 +81,7 @@ def check_invariants(eng: Engine, limit: int = 20) -> list[str]:
     if ((pending < 0) | (pending > points - reversed_)).any():
         out.append("a payment's pending points are out of bounds")
     if len(points):
-        owner = np.array([acc.find(a) for a in pays[:, P_ACCT].tolist()], dtype=np.int64)
+        owner = acc.roots(pays[:, P_ACCT])
         pend_sum = np.zeros(n, dtype=np.int64)
         np.add.at(pend_sum, owner, pending)
         if (pend_sum != cols[Bucket.PENDING] + cols[Bucket.SHADOW_PENDING]).any():
@@ -99,12 +99,12 @@ def _check_lots(eng: Engine, avail: np.ndarray, shad: np.ndarray, member: np.nda
     acc = eng.acc
     n = len(acc)
     sums = np.zeros(n, dtype=np.int64)
-    for a in acc.lots.holders(n).tolist():
-        lots = acc.lots.items(a)
-        sums[a] = sum(p for _, p in lots)
-        days = [d for d, _ in lots]
-        if any(p <= 0 for _, p in lots) or days != sorted(set(days)):
-            out.append(f"account {a}: lots {lots} are not positive on increasing days")
+    who, days, pts = acc.lots.walk(n)
+    np.add.at(sums, who, pts)
+    same = who[1:] == who[:-1]
+    bad = np.concatenate([who[pts <= 0], who[1:][same & (days[1:] <= days[:-1])]])
+    for a in np.unique(bad)[:limit].tolist():
+        out.append(f"account {a}: lots {acc.lots.items(a)} are not positive on increasing days")
     keeps = np.array([c.keep_member_lots for c in eng.rules], dtype=bool)
     has_lots = ~merged & (~member | keeps[acc.view("prog")])
     due = np.where(has_lots, np.maximum(0, np.where(member, avail, shad)), 0)

@@ -164,6 +164,31 @@ class Lots:
         for day in sorted(merged):
             self.add(dst, day, merged[day])
 
+    def walk(self, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every lot of accounts below `n`, all lists walked at once (numpy, one step per
+        lot of the longest list): (account, day, points) arrays, each account's lots
+        oldest first and the accounts in ascending order."""
+        tail = np.frombuffer(self.tail, dtype=self.tail.typecode)[:n].astype(np.int64)
+        nxt = np.frombuffer(self.nxt, dtype=self.nxt.typecode).astype(np.int64)
+        day = np.frombuffer(self.day, dtype=self.day.typecode)
+        pts = np.frombuffer(self.pts, dtype=np.int64)
+        who = np.flatnonzero(tail)
+        ends = tail[who]
+        cur = nxt[ends]  # each list's oldest lot
+        steps: list[tuple[np.ndarray, np.ndarray]] = []
+        while len(who):
+            steps.append((who, cur))
+            going = cur != ends
+            who, ends, cur = who[going], ends[going], nxt[cur[going]]
+        if not steps:
+            empty = np.zeros(0, dtype=np.int64)
+            return empty, empty, empty
+        accounts = np.concatenate([w for w, _ in steps])
+        lots = np.concatenate([k for _, k in steps])
+        order = np.argsort(accounts, kind="stable")  # stable: each account's lots stay in order
+        accounts, lots = accounts[order], lots[order]
+        return accounts, day[lots].astype(np.int64), pts[lots].copy()
+
     def holders(self, n: int) -> np.ndarray:
         """The accounts (below `n`) that have lots."""
         return np.flatnonzero(np.frombuffer(self.tail, dtype=self.tail.typecode)[:n])
