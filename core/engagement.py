@@ -43,8 +43,10 @@ class EngagementMixin:
         # account -> (kind, level 0/1/2 = day/week/month, period number) -> events counted.
         self.caps: dict[int, dict[tuple[str, int, int], int]] = {}
 
-    def engage(self: Engine, e: Engagement) -> Outcome:
-        """Reward an engagement event per its program's rule, within the rule's caps."""
+    def _engage_py(self: Engine, e: Engagement) -> Outcome:
+        """Reward an engagement event per its program's rule, within the rule's caps. The
+        reference of the compiled `Engine.engage` (core/_inputs.pyx), which calls it for
+        anything unusual."""
         if ((type(e) is not Engagement or tuple(map(type, _FIELDS(e))) != _TYPES)
                 and (fault := type_fault(e)) is not None):
             return reject(Code.BAD_TYPE, fault)

@@ -19,6 +19,7 @@ try:
 except ImportError as e:  # pragma: no cover - a checkout whose extension was not built
     raise ImportError("core._accrual is not built: run `make test` or "
                       "`pip install -e .` to compile it") from e
+from core import _identity, _inputs
 from core._keys import KeyIndex
 from core.accounts import Accounts
 from core.engagement import EngagementMixin
@@ -53,6 +54,7 @@ _AV, _PE, _SH, _SP = (int(Bucket.AVAILABLE), int(Bucket.PENDING), int(Bucket.SHA
 _AMOUNT_MAX, _REF_MAX = limits.AMOUNT_FEN_MAX, limits.REF_LEN_MAX
 _T_MIN, _T_MAX = limits.TIME_S_MIN, limits.TIME_S_MAX
 
+_UNPICKLED = ("_kernel", "_inputs_kernel", "_txids")  # caches, rebuilt on demand
 _METHODS = {"payment": "pay", "refund": "refund", "event": "engage", "binding": "bind",
             "enrollment": "enroll", "spend": "spend", "coupon": "issue_coupon"}
 
@@ -117,6 +119,7 @@ class Engine(MembershipMixin, EngagementMixin, SpendingMixin, LifecycleMixin, Qu
         EngagementMixin.__init__(self)
         SpendingMixin.__init__(self)
         self._kernel: object = None  # built on first use; never pickled
+        self._inputs_kernel: object = None  # core/_inputs.pyx's: the same
 
     # ----------------------------------------------------------------- dict API
     def submit(self, kind: str, data: object) -> Outcome:
@@ -139,7 +142,7 @@ class Engine(MembershipMixin, EngagementMixin, SpendingMixin, LifecycleMixin, Qu
 
         Only for snapshots this engine wrote itself: never load one from elsewhere.
         """
-        state = {k: v for k, v in self.__dict__.items() if k not in ("_kernel", "_txids")}
+        state = {k: v for k, v in self.__dict__.items() if k not in _UNPICKLED}
         return state_codec.dumps(state)
 
     @classmethod
@@ -153,7 +156,7 @@ class Engine(MembershipMixin, EngagementMixin, SpendingMixin, LifecycleMixin, Qu
             raise ValueError("not an engine snapshot")
         eng = cls.__new__(cls)
         eng.__dict__.update(state)
-        eng._kernel = None
+        eng._kernel = eng._inputs_kernel = None
         return eng
 
     # ----------------------------------------------------------------- payments
@@ -162,6 +165,12 @@ class Engine(MembershipMixin, EngagementMixin, SpendingMixin, LifecycleMixin, Qu
     # methods below for anything unusual.
     pay = _accrual.pay
     pay_columns = _accrual.pay_columns
+    # Bindings, engagement events and enrollments are compiled too (core/_inputs.pyx,
+    # core/_identity.pyx), with the Python methods _bind_py, _engage_py and _enroll_py
+    # as their reference.
+    bind = _identity.bind
+    engage = _inputs.engage
+    enroll = _identity.enroll
 
     def _build_kernel(self) -> object:
         """(Re)build the compiled path's typed view of this engine's structures."""

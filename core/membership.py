@@ -48,10 +48,12 @@ class MembershipMixin:
         self.merged_from: dict[int, list[int]] = {}  # survivor -> accounts merged into it
 
     # ------------------------------------------------------------------ identity
-    def bind(self: Engine, b: Binding) -> Outcome:
+    def _bind_py(self: Engine, b: Binding) -> Outcome:
         """Bind (appid, openid) to unionid, merging its history into the unionid's account.
 
-        Binding an openid already bound to another unionid is OPENID_BOUND_ELSEWHERE.
+        Binding an openid already bound to another unionid is OPENID_BOUND_ELSEWHERE. The
+        reference of the compiled `Engine.bind` (core/_inputs.pyx), which calls it for
+        anything unusual.
         """
         if ((type(b) is not Binding or tuple(map(type, _BIND_FIELDS(b))) != _BIND_TYPES)
                 and (fault := type_fault(b)) is not None):
@@ -92,11 +94,15 @@ class MembershipMixin:
         elif u is None:
             acc.set_unionid(o, unionid)
         else:
-            cause = self.ledger.note("bind ", appid, "/", openid, " -> ", unionid)
-            moved = self._merge(o, u, b.time_s, cause)
-            self._count("merges")
-            return Outcome(Code.APPLIED, moved, "histories merged")
+            return self._bind_merge(o, u, b)
         return _BOUND
+
+    def _bind_merge(self: Engine, o: int, u: int, b: Binding) -> Outcome:
+        """Binding `b` names two accounts: merge `o` (the openid's) into `u` (the unionid's)."""
+        cause = self.ledger.note("bind ", b.appid, "/", b.openid, " -> ", b.unionid)
+        moved = self._merge(o, u, b.time_s, cause)
+        self._count("merges")
+        return Outcome(Code.APPLIED, moved, "histories merged")
 
     def _merge(self: Engine, src: int, dst: int, t: int, cause: int) -> int:
         """Move everything of account `src` into `dst`; returns the points moved."""
@@ -135,6 +141,14 @@ class MembershipMixin:
         acc.tier[src] = 0
         self._upgrade(dst, c)
         acc.root[src] = dst
+        self._merge_records(src, dst)
+        return moved
+
+    def _merge_records(self: Engine, src: int, dst: int) -> None:
+        """The part of a merge of `src` into `dst` outside the balances and lots: merge
+        history, Friend Membership visits and invitation, engagement caps (shared with the
+        compiled merge in core/_identity.pyx)."""
+        acc = self.acc
         self.merged_from.setdefault(dst, []).extend([src, *self.merged_from.pop(src, [])])
         if acc.visit_slots and (acc.visit_n[src] or acc.visit_n[dst]):  # else a no-op
             acc.set_visit_days(dst, acc.visit_days(src) + acc.visit_days(dst))
@@ -144,12 +158,12 @@ class MembershipMixin:
         moved_caps = self.caps.pop(src, None)
         if moved_caps:
             merge_caps(self.caps.setdefault(dst, {}), moved_caps)
-        return moved
 
     # ---------------------------------------------------------------- enrollment
-    def enroll(self: Engine, e: Enrollment) -> Outcome:
+    def _enroll_py(self: Engine, e: Enrollment) -> Outcome:
         """Enroll a shopper in program `e.program`, converting shadow points and adding the
-        welcome bonus; an existing member gives DUPLICATE."""
+        welcome bonus; an existing member gives DUPLICATE. The reference of the compiled
+        `Engine.enroll` (core/_inputs.pyx), which calls it for anything unusual."""
         if ((type(e) is not Enrollment or tuple(map(type, _ENROLL_FIELDS(e))) != _ENROLL_TYPES)
                 and (fault := type_fault(e)) is not None):
             return reject(Code.BAD_TYPE, fault)

@@ -1,0 +1,239 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=False
+"""Bindings (with merges) and enrollments, compiled: `bind` and `enroll`.
+
+The kernel, the lot helpers and the fallback rule are core/_inputs.pyx's: the common
+case runs in C, anything unusual goes to `Engine._bind_py` / `_enroll_py` (the
+reference) before anything has changed.
+
+Floor division: `cdivision=False` keeps Python's floor semantics for negatives.
+"""
+
+import heapq
+
+from cpython cimport array
+
+from core._inputs cimport (
+    B_AV, B_PE, B_SH, B_SP, CAUSE_OTHER, E_BONUS, E_CONVERT, E_FORFEIT, E_MERGE_IN,
+    E_MERGE_OUT, Kernel, Prog, _credit_member, _expiry_key, _find, _get, _kernel,
+    _lots_pop_oldest, _push, _set, _upgrade, _valid_id)
+from core._keys cimport KeyIndex
+
+from core import limits
+from core.types import DUPLICATE, Binding, Code, Enrollment, Outcome, reject
+
+cdef object _APPLIED_CODE = Code.APPLIED
+cdef object _BOUND = Outcome(Code.APPLIED, 0, "")
+cdef object _MEMBER_ALREADY = reject(Code.DUPLICATE, "already a member")
+cdef long long T_MIN = limits.TIME_S_MIN
+cdef long long T_MAX = limits.TIME_S_MAX
+cdef long long DAY_S = 86400
+cdef object _heappush = heapq.heappush
+
+
+cdef int _set_unionid(Kernel k, long long a, KeyIndex unions, str unionid) except -1:
+    """Accounts.set_unionid of a unionid new to `unions`, account `a`'s program's map."""
+    cdef Py_ssize_t no = unions.add(unionid, a)
+    _set(k.acc.union_no, a, no + 1)  # read now: creating an account may widen it
+    return 0
+
+
+def bind(eng, b):
+    """Bind (appid, openid) to unionid, merging its history into the unionid's account.
+
+    Binding an openid already bound to another unionid is OPENID_BOUND_ELSEWHERE.
+    """
+    cdef Kernel k = _kernel(eng)
+    if type(b) is not Binding:
+        return eng._bind_py(b)
+    appid, openid, unionid, tt = b.appid, b.openid, b.unionid, b.time_s
+    if (type(appid) is not str or type(openid) is not str or type(unionid) is not str
+            or type(tt) is not int):
+        return eng._bind_py(b)
+    pi_obj = k.app_prog.get(appid)
+    if pi_obj is None or not openid or not T_MIN <= tt < T_MAX:
+        return eng._bind_py(b)
+    cdef int pi = pi_obj
+    cdef KeyIndex apps = <KeyIndex>k.by_app[appid], unions = <KeyIndex>k.by_union[pi]
+    cdef Py_ssize_t io = apps.find(openid), iu = unions.find(unionid)
+    if (io < 0 and not _valid_id(openid)) or (iu < 0 and not _valid_id(unionid)):
+        return eng._bind_py(b)
+    cdef long long o = -1, u = -1, bound
+    if io >= 0:
+        o = _find(k, apps.value_at(io))
+        if k.prog.data.as_shorts[o] != pi:
+            return eng._bind_py(b)
+        bound = _get(k.acc.union_no, o)
+        if bound:
+            if iu >= 0 and bound - 1 == iu:
+                return DUPLICATE
+            return eng._bind_py(b)  # bound elsewhere
+    if iu >= 0:
+        u = _find(k, unions.value_at(iu))
+    if o < 0 and u < 0:
+        o = k.acc.create(pi)
+        apps.add(openid, o)
+        _set_unionid(k, o, unions, unionid)
+    elif o < 0:
+        apps.add(openid, u)
+    elif u < 0:
+        _set_unionid(k, o, unions, unionid)
+    elif not k.progs[pi].fast or k.prog.data.as_shorts[u] != pi:
+        return eng._bind_merge(o, u, b)
+    else:
+        k.notes.append(("bind ", appid, "/", openid, " -> ", unionid))  # Ledger.note
+        moved = _merge(k, pi, o, u, tt, (len(k.notes) - 1) << 3 | CAUSE_OTHER)
+        k.counts["merges"] = k.counts.get("merges", 0) + 1
+        return Outcome(_APPLIED_CODE, moved, "histories merged")
+    return _BOUND
+
+
+cdef long long _merge(Kernel k, int pi, long long src, long long dst, long long t,
+                      long long cause) except -1:
+    """MembershipMixin._merge: move everything of account `src` into `dst`; returns the
+    points moved."""
+    cdef Prog* p = &k.progs[pi]
+    cdef signed char* member = k.member.data.as_schars
+    if member[dst] and not member[src]:
+        _convert(k, pi, src, t, cause)
+    elif member[src] and not member[dst]:
+        _convert(k, pi, dst, t, cause)
+    cdef long long moved = 0, x, j, last
+    cdef array.array col
+    for col, bucket in ((k.avail, B_AV), (k.pend, B_PE), (k.shad, B_SH), (k.shad_pend, B_SP)):
+        x = col.data.as_longlongs[src]
+        if x:
+            col.data.as_longlongs[src] = 0
+            col.data.as_longlongs[dst] += x
+            _push(k.rows, E_MERGE_OUT, bucket, src, -x, t, cause)
+            _push(k.rows, E_MERGE_IN, bucket, dst, x, t, cause)
+            moved += x
+    lots = k.lots
+    cdef int* days = k.lot_day.data.as_ints
+    if _get(lots.tail, src):
+        lots.merge(src, dst)
+    if member[dst]:
+        # A negative side (allow_negative) absorbs lots: sum(lots) == max(0, avail).
+        excess = lots.total(dst) - max(0, k.avail.data.as_longlongs[dst])
+        if excess > 0:
+            lots.take(dst, excess)
+        days = k.lot_day.data.as_ints  # lots.merge may have grown the columns
+        if p.keep_lots:
+            last = j = _get(lots.tail, dst)
+            while j:
+                j = _get(lots.nxt, j)
+                _heappush(k.expiry_heap, _expiry_key(k, pi, days[j], dst))
+                if j == last:
+                    break
+    cdef long long* qual = k.qual.data.as_longlongs
+    cdef signed char* tier = k.tier.data.as_schars
+    qual[dst] += qual[src]
+    qual[src] = 0
+    tier[dst] = max(tier[dst], tier[src])
+    tier[src] = 0
+    if member[dst]:
+        _upgrade(k, dst, p)
+    k.root.data.as_longlongs[src] = dst
+    k.eng._merge_records(src, dst)
+    return moved
+
+
+# ------------------------------------------------------------------ enrollment
+def enroll(eng, e):
+    """Enroll a shopper in program `e.program`, converting shadow points and adding the
+    welcome bonus; an existing member gives DUPLICATE."""
+    cdef Kernel k = _kernel(eng)
+    if type(e) is not Enrollment:
+        return eng._enroll_py(e)
+    program, tt, unionid, appid, openid = e.program, e.time_s, e.unionid, e.appid, e.openid
+    if (type(program) is not str or type(tt) is not int or type(unionid) is not str
+            or type(appid) is not str or type(openid) is not str):
+        return eng._enroll_py(e)
+    pi_obj = k.prog_index.get(program)
+    if pi_obj is None or not T_MIN <= tt < T_MAX or not k.progs[<int>pi_obj].fast:
+        return eng._enroll_py(e)
+    cdef int pi = pi_obj
+    cdef Prog* p = &k.progs[pi]
+    cdef long long t = tt, a
+    # _resolve, inline: by unionid, or by (appid, openid)
+    if not unionid and (not appid or not openid or k.app_prog.get(appid) != pi):
+        return eng._enroll_py(e)
+    cdef str key = unionid or openid
+    cdef KeyIndex ix = <KeyIndex>(k.by_union[pi] if unionid else k.by_app[appid])
+    cdef Py_ssize_t i = ix.find(key)
+    if i >= 0:
+        a = _find(k, ix.value_at(i))
+    elif not _valid_id(key):
+        return eng._enroll_py(e)
+    else:
+        a = k.acc.create(pi)
+        if unionid:
+            _set_unionid(k, a, ix, key)
+        else:
+            ix.add(key, a)
+    if k.member.data.as_schars[a]:
+        return _MEMBER_ALREADY
+    k.notes.append(("enroll ", program, " ", unionid or openid))  # Ledger.note
+    cdef long long cause = (len(k.notes) - 1) << 3 | CAUSE_OTHER
+    cdef long long converted = _convert(k, pi, a, t, cause)
+    cdef long long bonus = p.bonus if t >= p.bonus_from_s else 0
+    if bonus:
+        k.avail.data.as_longlongs[a] += bonus
+        _push(k.rows, E_BONUS, B_AV, a, bonus, t, cause)
+        k.scal.data.as_longlongs[1] += bonus
+        if p.keep_lots:
+            _credit_member(k, pi, a, t, bonus)
+    if p.enroll_coupons:
+        for stock in k.eng.programs[pi].coupons.values():
+            if stock.trigger == "enroll":
+                k.eng._issue(f"enroll-{stock.stock_id}-{a}", a, pi, stock.stock_id, t)
+    k.counts["enrollments"] = k.counts.get("enrollments", 0) + 1
+    return Outcome(_APPLIED_CODE, converted + bonus, "")
+
+
+cdef long long _convert(Kernel k, int pi, long long a, long long t, long long cause) except -1:
+    """MembershipMixin._convert: make shadow account `a` a member; returns points converted."""
+    cdef Prog* p = &k.progs[pi]
+    cdef long long cutoff = (t + p.off_s) // DAY_S - p.lookback_days
+    cdef array.array tail = k.lots.tail, nxt = k.lots.nxt
+    cdef int* days = k.lot_day.data.as_ints
+    cdef long long* pts = k.lot_pts.data.as_longlongs
+    cdef long long last = _get(tail, a), j = last, old = 0, total = 0
+    while j:
+        j = _get(nxt, j)
+        total += pts[j]
+        if days[j] < cutoff:
+            old += pts[j]
+        if j == last:
+            break
+    cdef long long keep = k.shad.data.as_longlongs[a] - old
+    if not (keep >= 0 and total == k.shad.data.as_longlongs[a]):
+        raise AssertionError("shadow lots out of step")
+    if old:
+        _push(k.rows, E_FORFEIT, B_SH, a, -old, t, cause)
+    if keep:
+        _push(k.rows, E_CONVERT, B_SH, a, -keep, t, cause)
+        _push(k.rows, E_CONVERT, B_AV, a, keep, t, cause)
+        k.avail.data.as_longlongs[a] += keep
+    if keep and p.keep_lots:
+        while _get(tail, a) and days[_get(nxt, _get(tail, a))] < cutoff:
+            _lots_pop_oldest(k, tail, nxt, a)
+        last = j = _get(tail, a)
+        while j:
+            j = _get(nxt, j)
+            _heappush(k.expiry_heap, _expiry_key(k, pi, days[j], a))
+            if j == last:
+                break
+    else:
+        while _get(tail, a):
+            _lots_pop_oldest(k, tail, nxt, a)
+    k.shad.data.as_longlongs[a] = 0
+    cdef long long sp = k.shad_pend.data.as_longlongs[a]
+    if sp:
+        _push(k.rows, E_CONVERT, B_SP, a, -sp, t, cause)
+        _push(k.rows, E_CONVERT, B_PE, a, sp, t, cause)
+        k.pend.data.as_longlongs[a] += sp
+        k.shad_pend.data.as_longlongs[a] = 0
+    k.member.data.as_schars[a] = 1
+    _upgrade(k, a, p)
+    k.invited.discard(a)
+    return keep

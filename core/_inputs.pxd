@@ -1,0 +1,64 @@
+# The kernel of core/_inputs.pyx, shared with core/_identity.pyx.
+from cpython cimport array
+
+
+cdef enum:
+    TIERS_MAX = 16
+    PROGS_MAX = 64
+    # Entry kinds, buckets (core.types) and cause tags (core.ledger).
+    E_EARN = 1
+    E_MERGE_OUT = 7
+    E_MERGE_IN = 8
+    E_CONVERT = 9
+    E_BONUS = 10
+    E_FORFEIT = 11
+    B_AV = 0
+    B_PE = 1
+    B_SH = 2
+    B_SP = 3
+    CAUSE_EVENT = 2
+    CAUSE_OTHER = 3
+
+
+cdef struct Prog:
+    bint fast  # every number below fits; else the kernel leaves the program to Python
+    long long off_s
+    long long lookback_days
+    bint keep_lots
+    bint rolling  # expiry = "rolling": a lot's expiry day is day + expiry_days
+    long long expiry_days
+    bint spend_basis
+    long long bonus
+    long long bonus_from_s
+    bint enroll_coupons
+    int ntiers
+    long long tier_next[TIERS_MAX]
+
+
+cdef class Rule:
+    cdef long long points, cap_day, cap_week, cap_month
+    cdef int who
+
+
+cdef class Kernel:
+    cdef object eng, acc, lots, ledger
+    cdef dict app_prog, prog_index, by_app, caps, counts, merged_from
+    cdef list by_union, compiled, rules, notes, event_ids, expiry_heap
+    cdef set event_seen, invited
+    cdef array.array rows, scal, prog, avail, pend, shad, shad_pend, qual, member, tier, root
+    cdef array.array lot_day, lot_pts
+    cdef Prog progs[PROGS_MAX]
+
+
+cdef Kernel _kernel(eng)
+cdef bint _valid_id(str s)
+cdef void _push(array.array arr, long long a, long long b, long long c, long long d,
+                long long e, long long f)
+cdef long long _get(array.array arr, Py_ssize_t i)
+cdef void _set(array.array arr, Py_ssize_t i, long long v)
+cdef long long _find(Kernel k, long long a) except -1
+cdef void _upgrade(Kernel k, long long a, Prog* p)
+cdef object _expiry_key(Kernel k, int pi, long long day, long long a)
+cdef bint _lots_add(Kernel k, long long a, long long day, long long pts) except -1
+cdef int _lots_pop_oldest(Kernel k, array.array tail, array.array nxt, long long a) except -1
+cdef int _credit_member(Kernel k, int pi, long long a, long long t, long long pts) except -1

@@ -1,0 +1,351 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=False
+"""Engagement events compiled (`engage`), and the kernel it shares with core/_identity.pyx
+(`bind`, `enroll`).
+
+Each input's common case runs in C over the engine's own columns and maps (as
+core/_accrual.pyx does for payments); anything unusual goes to the Python reference
+method (`Engine._engage_py`, `_bind_py`, `_enroll_py`) before anything has changed:
+a rejection, a field of the wrong type, a rule or program the kernel does not cover.
+Lots are added and taken in C for the common cases (core.lots' layout) and by the
+`Lots` methods otherwise; coupons and cap clean-ups call the reference's helpers.
+
+Floor division: `cdivision=False` keeps Python's floor semantics for negatives.
+"""
+
+import heapq
+
+from cpython cimport array
+from libc.limits cimport LLONG_MAX
+
+from core._keys cimport KeyIndex
+
+cdef extern from "Python.h":
+    bint PyUnicode_IS_ASCII(object o)
+    void* PyUnicode_DATA(object o)
+
+from core import limits
+from core.engagement import _APPLIED as _EVENT_OUTCOMES, _forget_old
+from core.types import DUPLICATE, Code, Engagement, Outcome
+
+cdef object _APPLIED_CODE = Code.APPLIED
+cdef object _heappush = heapq.heappush
+cdef long long T_MIN = limits.TIME_S_MIN
+cdef long long T_MAX = limits.TIME_S_MAX
+cdef Py_ssize_t REF_MAX = limits.REF_LEN_MAX
+cdef Py_ssize_t ID_MAX = limits.ID_LEN_MAX
+cdef Py_ssize_t CAP_PERIODS_MAX = limits.CAP_PERIODS_MAX
+cdef long long VALUE_MAX = limits.POINTS_PER_INPUT_MAX
+cdef long long LOTS_TOP = 2**31 - 2  # core.lots widens its columns past 2**31 - 1 lots
+cdef long long DAY_S = 86400
+cdef bint _ID_CHAR[128]  # the characters of an id: [A-Za-z0-9_-]
+for _c in range(128):
+    _ID_CHAR[_c] = chr(_c).isascii() and (chr(_c).isalnum() or chr(_c) in "-_")
+# Entry kinds, buckets (core.types) and the cause tags (core.ledger).
+
+
+cdef class Rule:
+    """An event rule's numbers: points, caps, and who a referral rewards (bit 0 the
+    referrer, bit 1 the referred)."""
+
+    def __init__(self, r, bint referral):
+        self.points, self.cap_day, self.cap_week, self.cap_month = (
+            r.points, r.cap_day, r.cap_week, r.cap_month)
+        self.who = ({"referrer": 1, "referred": 2, "both": 3}.get(r.reward, 0)
+                    if referral else 1)
+
+
+cdef class Kernel:
+    """Typed references to one engine's structures (rebuilt after a snapshot load)."""
+
+    def __init__(self, eng):
+        cdef Prog* p
+        acc = eng.acc
+        self.eng, self.acc, self.lots, self.ledger = eng, acc, acc.lots, eng.ledger
+        self.app_prog, self.prog_index, self.by_app = eng.app_prog, eng.prog_index, acc.by_app
+        self.by_union, self.caps, self.counts = acc.by_union, eng.caps, eng.counts
+        self.merged_from = eng.merged_from
+        self.compiled, self.notes, self.event_ids = list(eng.rules), eng.ledger.notes, eng.event_ids
+        self.expiry_heap, self.event_seen, self.invited = eng.expiry_heap, eng.event_seen, eng.invited
+        self.rows, self.scal = eng.ledger.rows, eng.scalars
+        self.prog, self.avail, self.pend, self.shad = acc.prog, acc.avail, acc.pend, acc.shad
+        self.shad_pend, self.qual, self.member = acc.shad_pend, acc.qual, acc.member
+        self.tier, self.root = acc.tier, acc.root
+        self.lot_day, self.lot_pts = acc.lots.day, acc.lots.pts
+        if len(eng.rules) > PROGS_MAX:
+            raise ValueError(f"the compiled path takes at most {PROGS_MAX} programs")
+        self.rules = []
+        for pi, c in enumerate(eng.rules):
+            pr = c.program
+            p = &self.progs[pi]
+            nums = (c.off_s, pr.lookback_days, pr.expiry_days, pr.welcome_bonus,
+                    pr.welcome_bonus_from_s)
+            p.fast = (all(type(x) is int and -VALUE_MAX <= x <= VALUE_MAX for x in nums)
+                      and 0 < len(c.tier_next) <= TIERS_MAX
+                      and all(type(x) is int and x >= 0 for x in c.tier_next))
+            self.rules.append({kind: Rule(r, kind == "referral")
+                               for kind, r in pr.events.items()
+                               if 0 <= min(r.points, r.cap_day, r.cap_week, r.cap_month)
+                               and max(r.points, r.cap_day, r.cap_week, r.cap_month)
+                               <= VALUE_MAX} if p.fast else {})
+            if not p.fast:
+                continue
+            p.off_s, p.lookback_days, p.expiry_days, p.bonus, p.bonus_from_s = nums
+            p.keep_lots, p.spend_basis = c.keep_member_lots, c.spend_basis
+            p.rolling = pr.expiry == "rolling"
+            p.enroll_coupons = any(s.trigger == "enroll" for s in pr.coupons.values())
+            p.ntiers = len(c.tier_next)
+            for j in range(p.ntiers):
+                p.tier_next[j] = min(c.tier_next[j], LLONG_MAX)
+
+
+cdef Kernel _kernel(eng):
+    k = eng._inputs_kernel
+    if k is None:
+        k = eng._inputs_kernel = Kernel(eng)
+    return <Kernel>k
+
+
+# ------------------------------------------------------------------ small helpers
+cdef bint _valid_id(str s):
+    # The same test as core.ids.valid_id: 1..ID_LEN_MAX characters of [A-Za-z0-9_-],
+    # read straight from an ASCII string's bytes.
+    cdef Py_ssize_t n = len(s), j
+    if n == 0 or n > ID_MAX or not PyUnicode_IS_ASCII(s):
+        return False
+    cdef const unsigned char* c = <const unsigned char*>PyUnicode_DATA(s)
+    for j in range(n):
+        if not _ID_CHAR[c[j]]:
+            return False
+    return True
+
+
+cdef void _push(array.array arr, long long a, long long b, long long c, long long d,
+                       long long e, long long f):
+    cdef Py_ssize_t n = len(arr)
+    array.resize_smart(arr, n + 6)
+    cdef long long* q = arr.data.as_longlongs + n
+    q[0] = a; q[1] = b; q[2] = c; q[3] = d; q[4] = e; q[5] = f
+
+
+cdef long long _get(array.array arr, Py_ssize_t i):
+    # An int column that core widens from 'i' to 'q' past 2**31 - 1 entries.
+    if arr.ob_descr.typecode == b'i':
+        return arr.data.as_ints[i]
+    return arr.data.as_longlongs[i]
+
+
+cdef void _set(array.array arr, Py_ssize_t i, long long v):
+    if arr.ob_descr.typecode == b'i':
+        arr.data.as_ints[i] = <int>v
+    else:
+        arr.data.as_longlongs[i] = v
+
+
+cdef long long _find(Kernel k, long long a) except -1:
+    if k.root.data.as_longlongs[a] == a:
+        return a
+    return k.acc.find(a)
+
+
+cdef void _upgrade(Kernel k, long long a, Prog* p):
+    cdef int tier = k.tier.data.as_schars[a]
+    while k.qual.data.as_longlongs[a] >= p.tier_next[tier]:
+        tier += 1
+    k.tier.data.as_schars[a] = tier
+
+
+cdef long long _month(long long day):
+    # Months since 1970-01 of day number `day` (Howard Hinnant's civil_from_days).
+    cdef long long z = day + 719468
+    cdef long long era = (z if z >= 0 else z - 146096) // 146097
+    cdef long long doe = z - era * 146097
+    cdef long long yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
+    cdef long long doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    cdef long long mp = (5 * doy + 2) // 153
+    cdef long long m = mp + 3 if mp < 10 else mp - 9
+    return (yoe + era * 400 + (m <= 2)) * 12 + m - 1
+
+
+cdef object _expiry_key(Kernel k, int pi, long long day, long long a):
+    cdef Prog* p = &k.progs[pi]
+    if p.rolling:
+        return (day + p.expiry_days, a)
+    return (k.eng.expiry_day(k.compiled[pi], day), a)
+
+
+# ------------------------------------------------------------------ lots (core.lots)
+cdef bint _lots_add(Kernel k, long long a, long long day, long long pts) except -1:
+    """Lots.add: `pts` arriving on `day` to account `a`; True when a new lot started."""
+    lots = k.lots
+    cdef array.array tail = lots.tail, nxt = lots.nxt
+    cdef array.array days = k.lot_day, pps = k.lot_pts
+    cdef long long t = _get(tail, a), last, n
+    cdef long long j = lots.free
+    if t:
+        last = days.data.as_ints[t]
+        if last == day:
+            pps.data.as_longlongs[t] += pts
+            return False
+        if last > day:
+            return lots.add(a, day, pts)  # out of order: a sorted insert
+    if not j and len(pps) >= LOTS_TOP:
+        return lots.add(a, day, pts)  # the columns widen
+    if j:
+        lots.free = _get(nxt, j)
+        days.data.as_ints[j] = <int>day
+        pps.data.as_longlongs[j] = pts
+    else:
+        j = n = len(pps)
+        array.resize_smart(days, n + 1)
+        array.resize_smart(pps, n + 1)
+        array.resize_smart(nxt, n + 1)
+        days.data.as_ints[j] = <int>day
+        pps.data.as_longlongs[j] = pts
+    if t:
+        _set(nxt, j, _get(nxt, t))
+        _set(nxt, t, j)
+    else:
+        _set(nxt, j, j)
+    _set(tail, a, j)
+    return True
+
+
+cdef int _lots_pop_oldest(Kernel k, array.array tail, array.array nxt, long long a) except -1:
+    """Lots.pop_oldest of account `a`, which has lots."""
+    cdef long long t = _get(tail, a)
+    cdef long long j = _get(nxt, t)
+    if j == t:
+        _set(tail, a, 0)
+    else:
+        _set(nxt, t, _get(nxt, j))
+    _set(nxt, j, k.lots.free)
+    k.lots.free = j
+    return 0
+
+
+cdef int _credit_member(Kernel k, int pi, long long a, long long t, long long pts) except -1:
+    """Engine._credit_lot for a member whose available balance already holds `pts`."""
+    cdef long long new = k.avail.data.as_longlongs[a], day
+    pts = max(0, new) - max(0, new - pts)
+    if pts:
+        day = (t + k.progs[pi].off_s) // DAY_S
+        if _lots_add(k, a, day, pts):
+            _heappush(k.expiry_heap, _expiry_key(k, pi, day, a))
+    return 0
+
+
+# ------------------------------------------------------------------ engagement
+cdef object _cap_check(Kernel k, long long a, Rule r, str kind, list keys):
+    """True when account `a` reached one of `keys`' caps (a rejection follows)."""
+    state = k.caps.get(a)
+    if not state:
+        return False
+    for key, cap in keys:
+        if (<dict>state).get(key, 0) >= cap:
+            return True
+    return False
+
+
+def engage(eng, e):
+    """Reward an engagement event per its program's rule, within the rule's caps."""
+    cdef Kernel k = _kernel(eng)
+    if type(e) is not Engagement:
+        return eng._engage_py(e)
+    event_id, appid, openid, kind, tt, referred = (
+        e.event_id, e.appid, e.openid, e.kind, e.time_s, e.referred_openid)
+    if (type(event_id) is not str or type(appid) is not str or type(openid) is not str
+            or type(kind) is not str or type(tt) is not int or type(referred) is not str):
+        return eng._engage_py(e)
+    if event_id in k.event_seen:
+        return DUPLICATE
+    pi_obj = k.app_prog.get(appid)
+    if (pi_obj is None or not 0 < len(<str>event_id) <= REF_MAX
+            or not T_MIN <= tt < T_MAX):
+        return eng._engage_py(e)
+    cdef int pi = pi_obj
+    cdef Prog* p = &k.progs[pi]
+    rule_obj = (<dict>k.rules[pi]).get(kind)
+    if rule_obj is None:
+        return eng._engage_py(e)
+    cdef Rule r = <Rule>rule_obj
+    cdef long long t = tt
+    cdef int who = r.who
+    if kind == "referral" and (not referred or referred == openid or who == 0):
+        return eng._engage_py(e)
+    cdef KeyIndex apps = <KeyIndex>k.by_app[appid]
+    # Every key of an app's openid map passed valid_id when it was added.
+    cdef Py_ssize_t io = apps.find(openid)
+    cdef Py_ssize_t ir = apps.find(referred) if referred else -1
+    if ((io < 0 and openid and not _valid_id(openid))
+            or (ir < 0 and referred and not _valid_id(referred))):
+        return eng._engage_py(e)
+    cdef long long day = (t + p.off_s) // DAY_S
+    cdef list keys = []
+    if r.cap_day:
+        keys.append(((kind, 0, day), r.cap_day))
+    if r.cap_week:
+        keys.append(((kind, 1, (day + 3) // 7), r.cap_week))
+    if r.cap_month:
+        keys.append(((kind, 2, _month(day)), r.cap_month))
+    cdef long long ao = -1, ar = -1, a
+    if who & 1 and io >= 0:
+        ao = _find(k, apps.value_at(io))
+        if keys and _cap_check(k, ao, r, kind, keys):
+            return eng._engage_py(e)
+    if who & 2 and ir >= 0:
+        ar = _find(k, apps.value_at(ir))
+        if keys and _cap_check(k, ar, r, kind, keys):
+            return eng._engage_py(e)
+    # Only now create accounts: a rejection must leave no trace.
+    if who & 1 and ao < 0:
+        ao = k.acc.create(pi)
+        apps.add(openid, ao)
+    if who & 2 and ar < 0:
+        ar = k.acc.create(pi)
+        apps.add(referred, ar)
+    k.event_seen.add(event_id)
+    k.event_ids.append(event_id)
+    cdef long long cause = (len(k.event_ids) - 1) << 3 | CAUSE_EVENT
+    cdef long long n = 0
+    if who & 1:
+        _reward(k, pi, ao, r, keys, t, day, cause)
+        n += 1
+    if who & 2:
+        _reward(k, pi, ar, r, keys, t, day, cause)
+        n += 1
+    cdef long long pts = r.points * n
+    out = _EVENT_OUTCOMES.get(pts)
+    if out is None:
+        out = _EVENT_OUTCOMES[pts] = Outcome(_APPLIED_CODE, pts, "")
+    return out
+
+
+cdef int _reward(Kernel k, int pi, long long a, Rule r, list keys, long long t,
+                 long long day, long long cause) except -1:
+    """Count the event toward account `a`'s caps and credit its points."""
+    cdef Prog* p = &k.progs[pi]
+    cdef long long pts = r.points
+    state = k.caps.get(a)
+    if state is None:
+        state = k.caps[a] = {}
+    for key, _ in keys:
+        (<dict>state)[key] = (<dict>state).get(key, 0) + 1
+    if len(<dict>state) > CAP_PERIODS_MAX:
+        _forget_old(state)
+    if not pts:
+        return 0
+    if k.member.data.as_schars[a]:
+        k.avail.data.as_longlongs[a] += pts
+        _push(k.rows, E_EARN, B_AV, a, pts, t, cause)
+        if p.keep_lots:
+            _credit_member(k, pi, a, t, pts)
+    else:
+        k.shad.data.as_longlongs[a] += pts
+        _push(k.rows, E_EARN, B_SH, a, pts, t, cause)
+        _lots_add(k, a, day, pts)
+    k.scal.data.as_longlongs[1] += pts
+    if not p.spend_basis:
+        k.qual.data.as_longlongs[a] += pts
+        if k.member.data.as_schars[a]:
+            _upgrade(k, a, p)
+    return 0
