@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test lint bench bench-pytest clean
 
-$(STAMP): pyproject.toml setup.py core/_accrual.pyx core/_inputs.pyx core/_inputs.pxd core/_identity.pyx core/_keys.pyx core/_keys.pxd
+$(STAMP): pyproject.toml setup.py $(wildcard core/*.pyx core/*.pxd)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[dev]'

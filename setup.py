@@ -1,12 +1,10 @@
-"""Build of the compiled parts (core/_accrual.pyx, _inputs.pyx, _identity.pyx, _keys.pyx);
-the rest: pyproject.toml."""
+"""Build of the compiled parts (core/_*.pyx, one extension each); the rest: pyproject.toml."""
 
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 
+MODULES = ("_keys", "_accrual", "_fastparse", "_inputs", "_identity")
+
 setup(ext_modules=cythonize(
-    [Extension("core._keys", ["core/_keys.pyx"], extra_compile_args=["-O2"]),
-     Extension("core._accrual", ["core/_accrual.pyx"], extra_compile_args=["-O2"]),
-     Extension("core._inputs", ["core/_inputs.pyx"], extra_compile_args=["-O2"]),
-     Extension("core._identity", ["core/_identity.pyx"], extra_compile_args=["-O2"])],
+    [Extension(f"core.{m}", [f"core/{m}.pyx"], extra_compile_args=["-O2"]) for m in MODULES],
     compiler_directives={"language_level": "3"}, quiet=True))

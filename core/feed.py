@@ -11,7 +11,7 @@ import datetime as dt
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from core import _accrual, limits
+from core import _fastparse, limits
 from core.types import (
     Binding,
     Code,
@@ -43,7 +43,7 @@ def parse_time(text: str) -> int:
     """
     if type(text) is not str or len(text) > 40:
         raise ValueError("not an RFC 3339 time")
-    t = _accrual.fast_time(text)
+    t = _fastparse.fast_time(text)
     if t is not None:
         return t
     d = dt.datetime.fromisoformat(text)
@@ -90,7 +90,7 @@ def _time(d: Mapping[str, Any], key: str = "time") -> int:
 
 def _payment(d: Mapping[str, Any]) -> Payment | Outcome:
     if type(d) is dict:
-        fast = _accrual.fast_payment(d)  # the common, plainly right case, compiled
+        fast = _fastparse.fast_payment(d)  # the common, plainly right case, compiled
         if fast is not None:
             return fast
     state = _get(d, "trade_state", str, required=False, default="SUCCESS")

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core import Code, Engine, _accrual, parse_time
+from core import Code, Engine, _fastparse, parse_time
 from core import feed as feed_module
 from tests.helpers import APP, STORE, oid
 
@@ -125,14 +125,14 @@ def test_every_kind_applies_through_submit(engine: Engine) -> None:
 def test_compiled_time_parser_agrees_with_datetime(when: dt.datetime) -> None:
     """The compiled RFC 3339 parser gives datetime's answer for every canonical time."""
     text = when.replace(microsecond=0).isoformat()
-    assert _accrual.fast_time(text) == int(when.replace(microsecond=0).timestamp())
+    assert _fastparse.fast_time(text) == int(when.replace(microsecond=0).timestamp())
     assert parse_time(text) == int(when.replace(microsecond=0).timestamp())
 
 
 @given(st.text(min_size=0, max_size=30))
 def test_compiled_time_parser_never_guesses(text: str) -> None:
     """Anything the compiled parser accepts, datetime reads the same; the rest falls back."""
-    t = _accrual.fast_time(text)
+    t = _fastparse.fast_time(text)
     if t is not None:
         assert int(dt.datetime.fromisoformat(text).timestamp()) == t
 
@@ -157,7 +157,7 @@ def test_compiled_payment_parser_agrees_with_the_careful_one(f: dict) -> None:
         del d["amount"]["payer_total"]
     else:
         d["amount"]["payer_total"] = f["payer_total"]
-    fast = _accrual.fast_payment(d)
+    fast = _fastparse.fast_payment(d)
     careful = _careful(d)
     if fast is not None:
         assert fast == careful
