@@ -146,7 +146,7 @@ class Engine(MembershipMixin, EngagementMixin, SpendingMixin, LifecycleMixin, Qu
         return state_codec.dumps(state)
 
     @classmethod
-    def from_snapshot(cls, data: bytes) -> Engine:
+    def from_snapshot(cls, data: bytes | memoryview) -> Engine:
         """Rebuild an engine from `snapshot()` bytes; raises ValueError if they are not one."""
         try:
             state = state_codec.loads(data)

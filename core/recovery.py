@@ -90,15 +90,17 @@ def replay(directory: str | Path, from_seq: int, apply: Callable[[Record], None]
 
 
 def recover(directory: str | Path, load: Callable[[bytes | None], S],
-            apply: Callable[[S, Record], None]) -> tuple[S, RecoveryReport]:
+            apply: Callable[[S, Record], None], mapped: bool = False
+            ) -> tuple[S, RecoveryReport]:
     """Rebuild a state from `directory`: `load(newest valid snapshot body or None)`, then
-    `apply(state, record)` for each journal record after the snapshot.
+    `apply(state, record)` for each journal record after the snapshot. With `mapped`,
+    the body `load` gets is a memoryview of the mapped snapshot file (no copy).
 
     Raises JournalCorrupt as `replay` does; what `load` raises on a bad body propagates.
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    scan = newest_snapshot(directory)
+    scan = newest_snapshot(directory, mapped)
     report = RecoveryReport(snapshots_skipped=scan.skipped)
     from_seq = 0
     body = None
@@ -143,10 +145,10 @@ def recover_engine(directory: str | Path, programs: Sequence[object],
     """
     from core.engine import Engine  # here, so the journal does not import the engine
 
-    def load(body: bytes | None) -> Engine:
+    def load(body: bytes | memoryview | None) -> Engine:
         return Engine(programs) if body is None else Engine.from_snapshot(body)  # type: ignore[arg-type]
 
-    engine, report = recover(directory, load, apply_to_engine)
+    engine, report = recover(directory, load, apply_to_engine, mapped=True)
     journal = Journal.open(directory, policy, start_seq=report.end_seq)
     assert journal.next_seq == report.end_seq, (journal.next_seq, report.end_seq)
     return engine, journal, report

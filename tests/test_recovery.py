@@ -188,3 +188,16 @@ def test_reopen_after_recovery_continues_seqs(tmp_path: Path) -> None:
     again, _ = recover(tmp_path, load, Sums.apply)
     assert (again.n, again.total) == (80, fold(80))
     assert list_segments(tmp_path)
+
+
+def test_mapped_snapshot_reads_the_same_and_refuses_damage(tmp_path: Path) -> None:
+    body = bytes(range(256)) * 5000
+    path = write_snapshot(tmp_path, 7, body)
+    mapped = read_snapshot(path, mapped=True)
+    assert isinstance(mapped.body, memoryview) and mapped.body == body and mapped.seq == 7
+    del mapped
+    raw = path.read_bytes()
+    for damaged in (raw[:-1], raw + b"x", raw[:-10] + bytes(10)):
+        path.write_bytes(damaged)
+        with pytest.raises(ValueError, match=r"bytes|checksum"):
+            read_snapshot(path, mapped=True)
