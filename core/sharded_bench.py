@@ -17,8 +17,10 @@ from core.engine import Engine
 from core.invariants import check_invariants
 from core.payment_columns import PaymentColumns, from_payments
 from core.program import Program
+from core.routing import shards_of
 from core.sharded import ShardedEngine
 from core.sharded_feed import START_S
+from core.sharded_wire import take
 from core.workload import payment_stream
 
 _BURN_STEPS = 3_000_000
@@ -62,6 +64,40 @@ def _time_sharded(program: Program, shards: int, batches: list[PaymentColumns]
     return elapsed, ok
 
 
+def _routed_worker(program: Program, batches: list[PaymentColumns], barrier: Any,
+                   conn: Any) -> None:
+    eng = Engine([program])
+    barrier.wait()
+    for b in batches:
+        eng.pay_columns(b)
+    conn.send(not check_invariants(eng))
+    conn.close()
+
+
+def _time_routed(program: Program, shards: int, cols: PaymentColumns, size: int
+                 ) -> tuple[float, bool]:
+    """Wall seconds for `shards` engine processes to apply `cols` when each is handed its
+    own part (routed by `shards_of` beforehand, as the service's clients route), from a
+    common start to the last one done; and whether every engine's invariants held."""
+    sh = shards_of(cols.openid, shards)
+    parts = [take(cols, np.flatnonzero(sh == i)) for i in range(shards)]
+    ctx = mp.get_context("fork")
+    barrier = ctx.Barrier(shards + 1)
+    pipes = [ctx.Pipe(duplex=False) for _ in range(shards)]
+    procs = [ctx.Process(target=_routed_worker, args=(program, _batches(part, size), barrier,
+                                                      send))
+             for part, (_recv, send) in zip(parts, pipes, strict=True)]
+    for p in procs:
+        p.start()
+    barrier.wait()
+    t = time.perf_counter()
+    oks = [recv.recv() for recv, _send in pipes]
+    elapsed = time.perf_counter() - t
+    for p in procs:
+        p.join()
+    return elapsed, all(oks) and all(p.exitcode == 0 for p in procs)
+
+
 def run(program: Program, shard_counts: Sequence[int] = (1, 2), events: int = 400_000,
         members: int = 200_000, batch_size: int = 20_000, seed: int = 1, rounds: int = 2
         ) -> dict[str, Any]:
@@ -74,8 +110,9 @@ def run(program: Program, shard_counts: Sequence[int] = (1, 2), events: int = 40
     if not shard_counts or min(shard_counts) < 1:
         raise ValueError("shard counts must be >= 1")
     wl = payment_stream(program, np.random.default_rng(seed), members, events, START_S)
-    batches = _batches(from_payments(wl.payments), batch_size)
+    batches = _batches(cols := from_payments(wl.payments), batch_size)
     best: dict[int, float] = {}
+    routed: dict[int, float] = {}
     engine_s = float("inf")
     ok = True
     for _ in range(rounds):
@@ -90,6 +127,9 @@ def run(program: Program, shard_counts: Sequence[int] = (1, 2), events: int = 40
             s, good = _time_sharded(program, n, batches)
             best[n] = min(best.get(n, s), s)
             ok = ok and good
+            s, good = _time_routed(program, n, cols, batch_size)
+            routed[n] = min(routed.get(n, s), s)
+            ok = ok and good
     rate = {str(n): round(events / s) for n, s in sorted(best.items())}
     out: dict[str, Any] = {
         "events": events, "members": members, "batch_size": batch_size, "cpus": os.cpu_count(),
@@ -97,6 +137,8 @@ def run(program: Program, shard_counts: Sequence[int] = (1, 2), events: int = 40
         "machine_scaling_2_processes": round(machine_scaling(), 2), "invariants_ok": ok}
     lo = min(shard_counts)
     out["scaling"] = {str(n): round(best[lo] / best[n], 2) for n in sorted(best)}
+    out["routed_payments_per_s"] = {str(n): round(events / s) for n, s in sorted(routed.items())}
+    out["routed_scaling"] = {str(n): round(routed[lo] / routed[n], 2) for n in sorted(routed)}
     return out
 
 
@@ -109,6 +151,10 @@ def format_report(r: dict[str, Any]) -> str:
     for k, v in r["payments_per_s"].items():
         lines.append(f"  ShardedEngine, {k:>2} shard(s)     {v:>12,} payments/s   "
                      f"x{r['scaling'][k]:.2f} vs {lo} shard(s)")
+    for k, v in r["routed_payments_per_s"].items():
+        lines.append(f"  {k:>2} engine process(es), pre-routed {v:>10,} payments/s   "
+                     f"x{r['routed_scaling'][k]:.2f} vs {lo} (each fed its own part, "
+                     f"as the service's shards are)")
     lines.append(f"  this machine's own 2-process scaling right now: "
                  f"x{r['machine_scaling_2_processes']:.2f} (2.00 = two idle cores)")
     lines.append(f"  invariants {'ok' if r['invariants_ok'] else 'VIOLATED'}")

@@ -212,3 +212,30 @@ def test_cross_shard_spend_draws_on_the_lowest_shard(two: ShardedEngine) -> None
                                "unionid": uid(2), "time_s": START_S})
     assert out.code is Code.APPLIED
     assert two.balance(PROGRAM.id, appid=low[0], openid=low[1]).available == before - 1
+
+
+def test_bench_shards_small_run_reports_both_ways_of_feeding() -> None:
+    from core import sharded_bench
+
+    r = sharded_bench.run(PROGRAM, (1, 2), events=3_000, members=800, batch_size=500, rounds=1)
+    assert r["invariants_ok"]
+    assert set(r["payments_per_s"]) == set(r["routed_payments_per_s"]) == {"1", "2"}
+    assert r["scaling"]["1"] == r["routed_scaling"]["1"] == 1.0
+    text = sharded_bench.format_report(r)
+    assert "pre-routed" in text and "ShardedEngine,  2 shard(s)" in text
+
+
+def test_routed_parts_cover_every_payment_once() -> None:
+    import numpy as np
+
+    from core.payment_columns import from_payments
+    from core.routing import shards_of
+    from core.sharded_bench import _time_routed
+    from core.workload import payment_stream
+
+    wl = payment_stream(PROGRAM, np.random.default_rng(5), 300, 1_000, START_S)
+    cols = from_payments(wl.payments)
+    counts = np.bincount(shards_of(cols.openid, 3), minlength=3)
+    assert counts.sum() == len(cols) and (counts > 0).all()
+    elapsed, ok = _time_routed(PROGRAM, 3, cols, 128)
+    assert ok and elapsed > 0
