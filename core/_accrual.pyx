@@ -323,27 +323,55 @@ cdef object _payment(object p, str txid, str appid, str mchid, str openid, long 
     return Payment(txid, appid, mchid, openid, total, t, payer, currency, coupon_ids=coupons)
 
 
+# A Payment's fields are read from its slots by offset (the member descriptors' own
+# offsets, taken once at import), which costs a load each instead of an attribute
+# lookup through the type; anything but an exact Payment is read by attribute.
+cdef extern from "Python.h":
+    ctypedef struct PyMemberDef:
+        Py_ssize_t offset
+    ctypedef struct PyMemberDescrObject:
+        PyMemberDef* d_member
+
+cdef tuple _FIELDS = ("transaction_id", "appid", "mchid", "openid", "total_fen", "time_s",
+                      "payer_total_fen", "currency", "coupon_ids")
+cdef Py_ssize_t _OFF[9]
+for _i, _name in enumerate(_FIELDS):
+    _OFF[_i] = (<PyMemberDescrObject*>Payment.__dict__[_name]).d_member.offset
+cdef type _PAYMENT = Payment
+
+
+cdef inline object _slot(object p, int i):
+    cdef PyObject* v = (<PyObject**>((<char*><PyObject*>p) + _OFF[i]))[0]
+    return None if v == NULL else <object>v  # None: an unset slot, refused below
+
+
 def pay(eng, p):
     """Apply a successful payment `p` (see Engine.pay)."""
     cdef Kernel k = eng._kernel
     if k is None:
         k = eng._build_kernel()
-    total, payer, t = p.total_fen, p.payer_total_fen, p.time_s
+    if type(p) is _PAYMENT:
+        txid, appid, mchid, openid = _slot(p, 0), _slot(p, 1), _slot(p, 2), _slot(p, 3)
+        total, t, payer = _slot(p, 4), _slot(p, 5), _slot(p, 6)
+        currency, coupons = _slot(p, 7), _slot(p, 8)
+    else:
+        txid, appid, mchid, openid = p.transaction_id, p.appid, p.mchid, p.openid
+        total, t, payer = p.total_fen, p.time_s, p.payer_total_fen
+        currency, coupons = p.currency, p.coupon_ids
     if (type(total) is not int or type(payer) is not int or type(t) is not int
-            or type(p.transaction_id) is not str or type(p.appid) is not str
-            or type(p.mchid) is not str or type(p.openid) is not str
-            or type(p.currency) is not str or type(p.coupon_ids) is not tuple
+            or type(txid) is not str or type(appid) is not str
+            or type(mchid) is not str or type(openid) is not str
+            or type(currency) is not str or type(coupons) is not tuple
             or not (-AMOUNT_MAX <= total <= AMOUNT_MAX) or not (-1 <= payer <= AMOUNT_MAX)
             or not (0 <= t <= T_MAX)):
-        dup = eng.pay_index.get(p.transaction_id)
+        dup = eng.pay_index.get(txid)
         if dup is not None:
             return eng._check_duplicate(p, dup)
         return eng._check_payment(p)
-    for c in p.coupon_ids:
+    for c in <tuple>coupons:
         if type(c) is not str:
             return eng._check_payment(p)
-    return _pay_one(k, p.transaction_id, p.appid, p.mchid, p.openid, total, payer, t,
-                    p.currency, p.coupon_ids, p)
+    return _pay_one(k, txid, appid, mchid, openid, total, payer, t, currency, coupons, p)
 
 
 # The batch path walks rows in a pipeline so that the memory they need is already

@@ -115,3 +115,21 @@ def test_pay_to_join_offer_for_non_members_only(engine: Engine) -> None:
     engine.bind(Binding(APP2, oid(2), uid(2), T0))
     engine.enroll(Enrollment("quickmart", T0, unionid=uid(2)))
     assert not engine.pay(pay(3, 2, 600, app=APP2, mch=MINI)).offer_membership
+
+
+def test_payment_subclass_and_exact_payment_are_applied_alike(make_engine) -> None:
+    # An exact Payment is read by slot offset, anything else by attribute: same outcomes.
+    from core.types import Payment
+
+    class Late(Payment):
+        __slots__ = ()
+
+    exact, other = make_engine(), make_engine()
+    for n in range(40):
+        p = pay(n, n % 7, total=500 + 37 * n, t=T0 + 60 * n)
+        q = Late(*(getattr(p, f.name) for f in dataclasses.fields(Payment)))
+        assert exact.pay(p) == other.pay(q)
+    bad = dataclasses.replace(pay(99, 1), total_fen="100")  # wrong type either way
+    assert exact.pay(bad).code == Code.BAD_TYPE == other.pay(
+        Late(*(getattr(bad, f.name) for f in dataclasses.fields(Payment)))).code
+    assert exact.stats() == other.stats()
