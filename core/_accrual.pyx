@@ -17,6 +17,7 @@ from cpython.list cimport PyList_GET_ITEM
 from cpython.ref cimport PyObject
 from libc.stdint cimport uint64_t
 
+from core._inputs cimport _valid_id  # the one compiled id check ([A-Za-z0-9_-], length)
 from core._keys cimport KeyIndex
 
 cdef extern from *:
@@ -37,7 +38,6 @@ cdef long long POINTS_MAX = limits.POINTS_PER_INPUT_MAX
 cdef long long T_MIN = limits.TIME_S_MIN
 cdef long long T_MAX = limits.TIME_S_MAX
 cdef Py_ssize_t REF_MAX = limits.REF_LEN_MAX
-cdef Py_ssize_t ID_MAX = limits.ID_LEN_MAX
 cdef long long DAY_S = 86400
 # Entry kinds and buckets (core.types.Entry / Bucket).
 cdef long long E_EARN = 1, E_PENDING = 2
@@ -152,20 +152,6 @@ cdef class Kernel:
             self.channels.append(m[1])
             self.memos.append(m[5])
         self.nmerchants = len(self.mch_no)
-
-
-cdef inline bint _valid_id(str s):
-    # The same test as core.ids.ID_RE: 1..ID_LEN_MAX characters of [A-Za-z0-9_-].
-    cdef Py_ssize_t n = len(s), j
-    cdef Py_UCS4 ch
-    if n == 0 or n > ID_MAX:
-        return False
-    for j in range(n):
-        ch = s[j]
-        if not ((ch >= 48 and ch <= 57) or (ch >= 65 and ch <= 90) or (ch >= 97 and ch <= 122)
-                or ch == 45 or ch == 95):
-            return False
-    return True
 
 
 cdef inline void _push(array.array arr, long long a, long long b, long long c, long long d,
