@@ -17,7 +17,7 @@ from cpython.list cimport PyList_GET_ITEM
 from cpython.ref cimport PyObject
 from libc.stdint cimport uint64_t
 
-from core._inputs cimport _valid_id  # the one compiled id check ([A-Za-z0-9_-], length)
+from core._inputs cimport _push, _valid_id  # a ledger row; the compiled id check
 from core._keys cimport KeyIndex
 
 cdef extern from *:
@@ -154,25 +154,20 @@ cdef class Kernel:
         self.nmerchants = len(self.mch_no)
 
 
-cdef inline void _push(array.array arr, long long a, long long b, long long c, long long d,
-                       long long e, long long f):
-    cdef Py_ssize_t n = len(arr)
-    array.resize_smart(arr, n + 6)
-    cdef long long* q = arr.data.as_longlongs + n
-    q[0] = a; q[1] = b; q[2] = c; q[3] = d; q[4] = e; q[5] = f
-
-
 cdef object _pay_one(Kernel k, str txid, str appid, str mchid, str openid, long long total,
                      long long payer, long long t, str currency, tuple coupons, object p,
-                     uint64_t htx=0, uint64_t hop=0):
+                     uint64_t htx=0, uint64_t hop=0, object app=None):
     """Apply one payment given by fields; `p` is the Payment (or None: built on demand);
-    `htx` and `hop`, when not 0, are the ids' `KeyIndex.hash_ascii`."""
+    `htx` and `hop`, when not 0, are the ids' `KeyIndex.hash_ascii`, and `app`, when not
+    None, is `app_of[appid]` (the batch pipeline has them already)."""
     cdef object eng = k.eng
     cdef Py_ssize_t i
     cdef long long a, pts, camp, mult, pending, basis, home, hour, n, base, day, kk
     cdef int pi, mno, member, tier
     cdef Prog* pr
     cdef object obj
+    if htx == 0:  # hashed once here, for the lookup and for the insert below
+        htx = k.pay_index.hash_ascii(txid)
     i = k.pay_index.find(txid, htx)
     if i >= 0:
         if k.pays.data.as_longlongs[i * PF + 3] != total:
@@ -180,7 +175,8 @@ cdef object _pay_one(Kernel k, str txid, str appid, str mchid, str openid, long 
                                                  t, currency, coupons), i)
         return _DUP
     m = k.mch_no.get(mchid)
-    app = k.app_of.get(appid)
+    if app is None:
+        app = k.app_of.get(appid)
     if (m is None or app is None or total <= 0 or total > AMOUNT_MAX or t < T_MIN
             or t >= T_MAX or len(txid) == 0 or len(txid) > REF_MAX
             or (payer != -1 and (payer < 0 or payer > total))):
@@ -208,6 +204,8 @@ cdef object _pay_one(Kernel k, str txid, str appid, str mchid, str openid, long 
             home = total * <long long>(<tuple>fx)[0] // <long long>(<tuple>fx)[1]
             basis = basis * <long long>(<tuple>fx)[0] // <long long>(<tuple>fx)[1]
     apps = <KeyIndex>(<tuple>app)[1]
+    if hop == 0:
+        hop = apps.hash_ascii(openid)
     i = apps.find(openid, hop)
     if i < 0:
         if not _valid_id(openid):
@@ -406,9 +404,14 @@ def pay_columns(eng, cols):
     cdef uint64_t htx[RING], hop[RING]
     cdef Py_ssize_t cand[RING]
     cdef PyObject* idx[RING]  # the openid's KeyIndex (owned by the engine), or NULL
+    cdef PyObject* approw[RING]  # app_of[appid] (owned by the engine), or NULL
     cdef KeyIndex apps, pays = k.pay_index
     cdef uint64_t h
     cdef long long a, naccounts = len(k.root)
+    for col in (appids, mchids, openids, currencies, coupons, cols.total_fen,
+                cols.payer_total_fen, cols.time_s):
+        if len(col) != n:  # rows are read below without bounds checks
+            raise ValueError(f"payment columns differ in length: {len(col)} != {n}")
     out = [None] * n
     for i in range(-AHEAD0, n):
         j = i + AHEAD0
@@ -425,6 +428,7 @@ def pay_columns(eng, cols):
                     pays.prefetch_slot(h)
             idx[j % RING] = NULL
             app = k.app_of.get(appids[j])
+            approw[j % RING] = NULL if app is None else <PyObject*>app
             x = openids[j]
             if app is not None and type(x) is str:
                 apps = <KeyIndex>(<tuple>app)[1]
@@ -451,7 +455,8 @@ def pay_columns(eng, cols):
             if 0 <= a < naccounts:
                 _prefetch_account(k, a)
         if i >= 0:
+            app = None if approw[i % RING] == NULL else <object>approw[i % RING]
             out[i] = _pay_one(k, txids[i], appids[i], mchids[i], openids[i], totals[i],
                               payers[i], times[i], currencies[i], coupons[i], None,
-                              htx[i % RING], hop[i % RING])
+                              htx[i % RING], hop[i % RING], app)
     return out

@@ -25,7 +25,7 @@ from core.journal_format import list_segments
 from core.payment_columns import PaymentColumns
 from core.program import Program
 from core.recovery import checkpoint, recover_engine
-from core.workload import random_ids
+from core.workload import baskets, random_ids
 
 CHUNK = 100_000
 
@@ -37,7 +37,7 @@ def population(program: Program, rng: np.random.Generator, first: int, n: int,
     openids = random_ids(rng, n)
     mchids = list(program.merchants)
     mch = rng.integers(0, len(mchids), size=n).tolist()
-    totals = np.maximum(1, rng.lognormal(np.log(2000), 0.8, size=n)).astype(np.int64)
+    totals = baskets(rng, n)
     times = (start_s + np.sort(rng.integers(0, span_s, size=n))).astype(np.int64)
     appid = program.appids[0]
     return PaymentColumns(

@@ -110,7 +110,8 @@ def run(program: Program, shard_counts: Sequence[int] = (1, 2), events: int = 40
     if not shard_counts or min(shard_counts) < 1:
         raise ValueError("shard counts must be >= 1")
     wl = payment_stream(program, np.random.default_rng(seed), members, events, START_S)
-    batches = _batches(cols := from_payments(wl.payments), batch_size)
+    cols = from_payments(wl.payments)
+    batches = _batches(cols, batch_size)
     best: dict[int, float] = {}
     routed: dict[int, float] = {}
     engine_s = float("inf")

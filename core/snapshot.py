@@ -48,6 +48,14 @@ class SnapshotScan:
     skipped: list[tuple[str, str]] = field(default_factory=list)
 
 
+def _crc32(view: memoryview) -> int:
+    """crc32 of `view`, in chunks of a view (no copies)."""
+    crc = 0
+    for start in range(0, len(view), _CHUNK):
+        crc = zlib.crc32(view[start:start + _CHUNK], crc)
+    return crc
+
+
 def snapshot_name(seq: int) -> str:
     """The file name of the snapshot covering inputs below `seq`."""
     return f"{seq:020d}.snapshot"
@@ -64,9 +72,7 @@ def write_snapshot(directory: str | Path, seq: int, body: bytes | memoryview) ->
         raise ValueError(f"snapshot of {len(body)} bytes > {limits.SNAPSHOT_BYTES_MAX}")
     assert seq >= 0
     view = memoryview(body).cast("B")
-    crc = 0
-    for start in range(0, len(view), _CHUNK):
-        crc = zlib.crc32(view[start:start + _CHUNK], crc)
+    crc = _crc32(view)
     head = HEAD.pack(MAGIC, VERSION, 0, seq, len(view), crc, 0)[:36]
     head += struct.pack("<I", zlib.crc32(head))
     path = directory / snapshot_name(seq)
@@ -114,10 +120,7 @@ def read_snapshot(path: Path, mapped: bool = False) -> Snapshot:
             body = f.read(size)
             if len(body) != size or f.read(1):
                 raise ValueError(f"body is not {size} bytes")
-    got = 0
-    for start in range(0, len(body), _CHUNK):
-        got = zlib.crc32(body[start:start + _CHUNK], got)
-    if got != crc:
+    if _crc32(memoryview(body)) != crc:
         raise ValueError("body checksum mismatch")
     return Snapshot(seq, body, path)
 

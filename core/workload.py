@@ -24,6 +24,11 @@ def random_ids(rng: np.random.Generator, n: int, prefix: str = "o", length: int 
     return [prefix + s.decode() for s in raw.tolist()]
 
 
+def baskets(rng: np.random.Generator, n: int) -> np.ndarray:
+    """`n` basket totals in fen: lognormal around 20 yuan, at least 1 fen."""
+    return np.maximum(1, rng.lognormal(np.log(2000), 0.8, size=n)).astype(np.int64)
+
+
 @dataclass(slots=True)
 class Workload:
     """Shoppers (openids of one app) and a time-ordered stream of payments over them."""
@@ -45,7 +50,7 @@ def payment_stream(program: Program, rng: np.random.Generator, members: int, eve
     mchids = list(program.merchants)
     who = rng.integers(0, members, size=events)
     mch = rng.integers(0, len(mchids), size=events)
-    total = np.maximum(1, rng.lognormal(np.log(2000), 0.8, size=events)).astype(np.int64)
+    total = baskets(rng, events)
     times = start_s + np.sort(rng.integers(0, 86_400, size=events))
     fx = [c for c in program.fx] or [program.home_currency]
     foreign = rng.random(events) < foreign_share

@@ -146,14 +146,8 @@ class Calendar:
 
     def _file(self) -> None:
         """Sort the staged deliveries by tick into a new run; merge the newest runs."""
-        staged = self._staged
-        if len(staged) == 1:
-            rows, att, due_s = staged[0]
-        else:
-            rows = np.concatenate([p[0] for p in staged])
-            att = np.concatenate([p[1] for p in staged])
-            due_s = np.concatenate([p[2] for p in staged])
-        staged.clear()
+        rows, att, due_s = _joined(self._staged)
+        self._staged.clear()
         tick = np.floor(due_s / self.tick_s).astype(np.int64)
         order = tick.argsort(kind="stable")
         runs = self._runs
@@ -183,12 +177,16 @@ class Calendar:
         if not parts:
             e = np.zeros(0, np.int64)
             return e, np.zeros(0, np.int8), np.zeros(0)
-        if len(parts) == 1:
-            rows, att, due = parts[0]
-        else:
-            rows = np.concatenate([p[0] for p in parts])
-            att = np.concatenate([p[1] for p in parts])
-            due = np.concatenate([p[2] for p in parts])
+        rows, att, due = _joined(parts)
         order = due.argsort(kind="stable")
         self.size -= len(rows)
         return rows[order], att[order], due[order]
+
+
+def _joined(parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]]
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(rows, attempts, due times) of `parts` end to end (the one part itself when alone)."""
+    if len(parts) == 1:
+        return parts[0]
+    return (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]),
+            np.concatenate([p[2] for p in parts]))

@@ -133,3 +133,22 @@ def test_payment_subclass_and_exact_payment_are_applied_alike(make_engine) -> No
     assert exact.pay(bad).code == Code.BAD_TYPE == other.pay(
         Late(*(getattr(bad, f.name) for f in dataclasses.fields(Payment)))).code
     assert exact.stats() == other.stats()
+
+
+def test_batch_with_columns_of_different_lengths_is_refused_untouched(make_engine) -> None:
+    import pytest
+
+    from core.payment_columns import from_payments
+
+    eng = make_engine()
+    cols = from_payments([pay(n, n) for n in range(5)])
+    before = eng.stats()
+    for name in ("openid", "appid", "coupon_ids"):
+        short = dataclasses.replace(cols, **{name: getattr(cols, name)[:-1]})
+        with pytest.raises(ValueError, match="differ in length"):
+            eng.pay_columns(short)
+    short = dataclasses.replace(cols, time_s=cols.time_s[:-1])
+    with pytest.raises(ValueError, match="differ in length"):
+        eng.pay_columns(short)
+    assert eng.stats() == before
+    assert all(o.code == Code.APPLIED for o in eng.pay_columns(cols))
