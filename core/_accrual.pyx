@@ -13,12 +13,17 @@ Floor division: `cdivision=False` keeps Python's floor semantics for negatives.
 from cpython cimport array
 from libc.limits cimport LLONG_MAX
 
-from cpython.list cimport PyList_GET_ITEM
+from cpython.bytes cimport PyBytes_AS_STRING
 from cpython.ref cimport PyObject
-from libc.stdint cimport uint64_t
+from cpython.unicode cimport PyUnicode_DecodeUTF8
 
-from core._inputs cimport _push, _valid_id  # a ledger row; the compiled id check
+from core._inputs cimport _push, _valid_id_bytes  # a ledger row; the compiled id check
 from core._keys cimport KeyIndex
+
+cdef extern from "Python.h":
+    bint PyUnicode_IS_ASCII(object o)
+    void* PyUnicode_DATA(object o)
+    Py_ssize_t PyUnicode_GET_LENGTH(object o)
 
 cdef extern from *:
     """
@@ -42,7 +47,6 @@ cdef long long DAY_S = 86400
 # Entry kinds and buckets (core.types.Entry / Bucket).
 cdef long long E_EARN = 1, E_PENDING = 2
 cdef long long B_AV = 0, B_PE = 1, B_SH = 2, B_SP = 3
-DEF TIERS_MAX = 16
 DEF PF = 9
 DEF CACHED_POINTS = 2048
 # Outcomes are immutable tuples: the common APPLIED ones are made once and shared.
@@ -57,45 +61,8 @@ cdef inline object _applied(long long pts, bint offer, bint invite):
     return _new(Outcome, (_APPLIED, pts, "", offer, invite))
 
 
-cdef struct Prog:
-    long long min_order
-    long long camp_lo
-    long long camp_hi
-    long long off_s
-    long long cap
-    long long window_s
-    bint spend_basis
-    bint keep_lots
-    bint ptj
-    long long ptj_min
-    long long friend_k
-    long long friend_days
-    int ntiers
-    long long tier_pct[TIERS_MAX]
-    long long tier_next[TIERS_MAX]
-
-
-cdef struct Merchant:
-    int prog
-    long long rate  # points_per_unit * channel pct
-
-
 cdef class Kernel:
     """Typed references to one engine's structures (rebuilt after a snapshot load)."""
-
-    cdef object eng
-    cdef KeyIndex pay_index
-    cdef dict mch_no, app_of, held
-    cdef list homes, channels, memos, compiled, pending_heap, fxs
-    cdef set invited
-    cdef array.array pays, rows, fifo, scal
-    cdef array.array prog, avail, pend, shad, shad_pend, qual, member, tier, root
-    cdef array.array visit_ring, visit_n
-    cdef long long visit_slots
-    cdef Prog progs[64]
-    cdef Merchant merchants[4096]
-    cdef int nprogs, nmerchants
-    cdef object acc
 
     def __init__(self, eng):
         cdef int pi, k
@@ -149,53 +116,94 @@ cdef class Kernel:
             self.mch_no[mchid] = k
             self.merchants[k].prog = m[0]
             self.merchants[k].rate = m[4]
+            self.merchants[k].memo_hour = -1
+            self.merchants[k].memo_pct = 0
             self.channels.append(m[1])
             self.memos.append(m[5])
         self.nmerchants = len(self.mch_no)
 
 
-cdef object _pay_one(Kernel k, str txid, str appid, str mchid, str openid, long long total,
-                     long long payer, long long t, str currency, tuple coupons, object p,
-                     uint64_t htx=0, uint64_t hop=0, object app=None):
-    """Apply one payment given by fields; `p` is the Payment (or None: built on demand);
-    `htx` and `hop`, when not 0, are the ids' `KeyIndex.hash_ascii`, and `app`, when not
-    None, is `app_of[appid]` (the batch pipeline has them already)."""
+cdef Kernel kernel_of(eng):
+    k = eng._kernel
+    if k is None:
+        k = eng._build_kernel()
+    return <Kernel>k
+
+
+cdef object _txid(Row* r):
+    if r.txs != NULL:
+        return <object>r.txs
+    return PyUnicode_DecodeUTF8(<const char*>r.tx, r.txn, "surrogatepass")
+
+
+cdef object _payment(Row* r):
+    """The row as a `Payment`, for the Python methods that take one."""
+    if r.p != NULL:
+        return <object>r.p
+    openid = <object>r.ops if r.ops != NULL else PyUnicode_DecodeUTF8(
+        <const char*>r.op, r.opn, "surrogatepass")
+    return Payment(_txid(r), <object>r.appid, <object>r.mchid, openid, r.total, r.t,
+                   r.payer, <object>r.currency, coupon_ids=<object>r.coupons)
+
+
+cdef long long _campaign_pct(Kernel k, Prog* pr, int pi, int mno, long long t):
+    cdef long long hour = (t + pr.off_s) // 3600
+    cdef Merchant* m = &k.merchants[mno]
+    if m.memo_hour == hour:
+        return m.memo_pct
+    obj = (<dict>k.memos[mno]).get(hour)
+    if obj is None or obj == 0:
+        return campaign_pct_memo(k.compiled[pi], k.channels[mno], t)
+    m.memo_hour = hour  # a remembered hour's percentage never changes
+    m.memo_pct = obj
+    return m.memo_pct
+
+
+cdef long long _create(Kernel k, int pi) except -1:
+    """Accounts.create(pi), inline while the columns have room (they are allocated ahead)."""
+    acc = k.acc
+    cdef long long a = acc.n
+    if a >= <long long>acc.cap:
+        return acc.create(pi)
+    acc.n = a + 1
+    k.prog.data.as_shorts[a] = pi
+    return a
+
+
+cdef object _pay_core(Kernel k, Row* r):
+    """Apply the payment `r` (see Engine.pay); returns its Outcome."""
     cdef object eng = k.eng
+    cdef KeyIndex pays = k.pay_index, apps
     cdef Py_ssize_t i
-    cdef long long a, pts, camp, mult, pending, basis, home, hour, n, base, day, kk
-    cdef int pi, mno, member, tier
+    cdef long long a, pts, mult, pending, basis, home, n, base, day, kk
+    cdef long long total = r.total, payer = r.payer, t = r.t
+    cdef int pi, mno = r.mno, member, tier
     cdef Prog* pr
-    cdef object obj
-    if htx == 0:  # hashed once here, for the lookup and for the insert below
-        htx = k.pay_index.hash_ascii(txid)
-    i = k.pay_index.find(txid, htx)
+    if r.htx == 0:
+        r.htx = pays.hash_bytes(r.tx, r.txn)
+    i = pays._find(r.tx, r.txn, r.htx)
     if i >= 0:
         if k.pays.data.as_longlongs[i * PF + 3] != total:
-            return eng._check_duplicate(_payment(p, txid, appid, mchid, openid, total, payer,
-                                                 t, currency, coupons), i)
+            return eng._check_duplicate(_payment(r), i)
         return _DUP
-    m = k.mch_no.get(mchid)
-    if app is None:
-        app = k.app_of.get(appid)
-    if (m is None or app is None or total <= 0 or total > AMOUNT_MAX or t < T_MIN
-            or t >= T_MAX or len(txid) == 0 or len(txid) > REF_MAX
+    if (mno < 0 or r.app == NULL or total <= 0 or total > AMOUNT_MAX or t < T_MIN
+            or t >= T_MAX or r.txchars == 0 or r.txchars > REF_MAX
             or (payer != -1 and (payer < 0 or payer > total))):
-        return eng._check_payment(_payment(p, txid, appid, mchid, openid, total, payer, t,
-                                           currency, coupons))
-    mno = m
+        return eng._check_payment(_payment(r))
     pi = k.merchants[mno].prog
-    if (<tuple>app)[0] != pi:
-        return eng._check_payment(_payment(p, txid, appid, mchid, openid, total, payer, t,
-                                           currency, coupons))
+    app = <tuple>r.app
+    if app[0] != pi:
+        return eng._check_payment(_payment(r))
     pr = &k.progs[pi]
     basis = total if payer == -1 else payer
-    if currency == k.homes[pi]:
+    currency = <object>r.currency
+    home_ccy = k.homes[pi]
+    if currency is home_ccy or currency == home_ccy:
         home = total
     else:
         fx = (<dict>k.fxs[pi]).get(currency)
         if fx is None or (<tuple>fx)[0] > 100_000_000:  # unknown, or a rate to check in Python
-            checked = eng._check_payment(_payment(p, txid, appid, mchid, openid, total, payer,
-                                                  t, currency, coupons))
+            checked = eng._check_payment(_payment(r))
             if type(checked) is Outcome:
                 return checked
             home = checked[3]
@@ -203,16 +211,15 @@ cdef object _pay_one(Kernel k, str txid, str appid, str mchid, str openid, long 
         else:
             home = total * <long long>(<tuple>fx)[0] // <long long>(<tuple>fx)[1]
             basis = basis * <long long>(<tuple>fx)[0] // <long long>(<tuple>fx)[1]
-    apps = <KeyIndex>(<tuple>app)[1]
-    if hop == 0:
-        hop = apps.hash_ascii(openid)
-    i = apps.find(openid, hop)
+    apps = <KeyIndex>app[1]
+    if r.hop == 0:
+        r.hop = apps.hash_bytes(r.op, r.opn)
+    i = apps._find(r.op, r.opn, r.hop)
     if i < 0:
-        if not _valid_id(openid):
-            return eng._check_payment(_payment(p, txid, appid, mchid, openid, total, payer, t,
-                                               currency, coupons))
-        a = k.acc.create(pi)
-        apps.add(openid, a, hop)
+        if not _valid_id_bytes(r.op, r.opn):
+            return eng._check_payment(_payment(r))
+        a = _create(k, pi)
+        apps._insert(r.op, r.opn, r.hop, a)
     else:
         a = apps.value_at(i)
         if k.root.data.as_longlongs[a] != a:
@@ -221,16 +228,11 @@ cdef object _pay_one(Kernel k, str txid, str appid, str mchid, str openid, long 
     if basis < pr.min_order:
         pts = 0
     else:
-        camp = 100
+        mult = 100
         if pr.camp_lo <= t < pr.camp_hi:
-            hour = (t + pr.off_s) // 3600
-            obj = (<dict>k.memos[mno]).get(hour)
-            if obj is None or obj == 0:
-                camp = campaign_pct_memo(k.compiled[pi], k.channels[mno], t)
-            else:
-                camp = obj
+            mult = _campaign_pct(k, pr, pi, mno, t)
         tier = k.tier.data.as_schars[a]
-        mult = k.merchants[mno].rate * (pr.tier_pct[tier] if member else 100) * camp
+        mult *= k.merchants[mno].rate * (pr.tier_pct[tier] if member else 100)
         if mult != 0 and basis > LLONG_MAX // mult:
             # exact, in Python ints, then held to the per-input bound
             pts = min((basis * <object>mult) // 100_000_000, POINTS_MAX + 1)
@@ -240,7 +242,7 @@ cdef object _pay_one(Kernel k, str txid, str appid, str mchid, str openid, long 
             pts = pr.cap
         elif pts > POINTS_MAX:
             pts = POINTS_MAX
-    i = k.pay_index.add(txid, 0, htx)  # payment numbers are the index's insertion order
+    i = pays._insert(r.tx, r.txn, r.htx, 0)  # payment numbers are the index's insertion order
     pending = pts if pr.window_s else 0
     n = len(k.pays)
     array.resize_smart(k.pays, n + PF)
@@ -278,11 +280,12 @@ cdef object _pay_one(Kernel k, str txid, str appid, str mchid, str openid, long 
         k.qual.data.as_longlongs[a] += q
         if member and k.qual.data.as_longlongs[a] >= pr.tier_next[k.tier.data.as_schars[a]]:
             eng._upgrade(a, k.compiled[pi])
-    if coupons:
-        eng._redeem_coupons(a, _payment(p, txid, appid, mchid, openid, total, payer, t,
-                                        currency, coupons), home)
-    if k.held and txid in k.held:
-        eng._release_held(txid, i)
+    if <tuple>r.coupons:
+        eng._redeem_coupons(a, _payment(r), home)
+    if k.held:
+        txid = _txid(r)
+        if txid in k.held:
+            eng._release_held(txid, i)
     if member:
         return _applied(pts, False, False)
     cdef bint invite = False
@@ -300,11 +303,16 @@ cdef object _pay_one(Kernel k, str txid, str appid, str mchid, str openid, long 
     return _applied(pts, pr.ptj and basis >= pr.ptj_min, invite)
 
 
-cdef object _payment(object p, str txid, str appid, str mchid, str openid, long long total,
-                     long long payer, long long t, str currency, tuple coupons):
-    if p is not None:
-        return p
-    return Payment(txid, appid, mchid, openid, total, t, payer, currency, coupon_ids=coupons)
+cdef void _prefetch_account(Kernel k, long long a) noexcept:
+    pm_prefetch_row(k.root.data.as_longlongs + a)
+    pm_prefetch_row(k.member.data.as_schars + a)
+    pm_prefetch_row(k.tier.data.as_schars + a)
+    pm_prefetch_row(k.qual.data.as_longlongs + a)
+    pm_prefetch_row(k.pend.data.as_longlongs + a)
+    pm_prefetch_row(k.shad_pend.data.as_longlongs + a)
+    if k.visit_slots:
+        pm_prefetch_row(k.visit_n.data.as_ints + a)
+        pm_prefetch_row(k.visit_ring.data.as_ints + a * k.visit_slots)
 
 
 # A Payment's fields are read from its slots by offset (the member descriptors' own
@@ -331,9 +339,8 @@ cdef inline object _slot(object p, int i):
 
 def pay(eng, p):
     """Apply a successful payment `p` (see Engine.pay)."""
-    cdef Kernel k = eng._kernel
-    if k is None:
-        k = eng._build_kernel()
+    cdef Kernel k = kernel_of(eng)
+    cdef Row r
     if type(p) is _PAYMENT:
         txid, appid, mchid, openid = _slot(p, 0), _slot(p, 1), _slot(p, 2), _slot(p, 3)
         total, t, payer = _slot(p, 4), _slot(p, 5), _slot(p, 6)
@@ -355,108 +362,39 @@ def pay(eng, p):
     for c in <tuple>coupons:
         if type(c) is not str:
             return eng._check_payment(p)
-    return _pay_one(k, txid, appid, mchid, openid, total, payer, t, currency, coupons, p)
+    r.total, r.payer, r.t = total, payer, t
+    r.p = <PyObject*>p
+    keep = fill_ids(&r, txid, openid)  # holds the UTF-8 copies of non-ASCII ids
+    fill_names(k, &r, appid, mchid, currency, coupons)
+    return _pay_core(k, &r)
 
 
-# The batch path walks rows in a pipeline so that the memory they need is already
-# cached when a row is applied: AHEAD0 rows ahead it touches the row's id strings,
-# AHEAD1 rows ahead it hashes the row's ids and touches
-# their table slots, AHEAD2 rows ahead it reads the openid's slot and touches its entry,
-# AHEAD3 rows ahead it touches the key bytes and the account's columns. These are
-# hints only (prefetches): every row is then applied by the same `_pay_one` as `pay`.
-DEF RING = 32
-DEF AHEAD0 = 28
-DEF AHEAD1 = 16
-DEF AHEAD2 = 8
-DEF AHEAD3 = 4
+cdef object fill_ids(Row* r, str txid, str openid):
+    """Point `r` at the ids' UTF-8 bytes; returns what must stay alive while `r` is used."""
+    cdef object keep = None
+    r.txs, r.ops = <PyObject*>txid, <PyObject*>openid
+    r.txchars = PyUnicode_GET_LENGTH(txid)
+    r.htx = r.hop = 0
+    if PyUnicode_IS_ASCII(txid):
+        r.tx, r.txn = <const unsigned char*>PyUnicode_DATA(txid), r.txchars
+    else:
+        keep = txid.encode("utf-8", "surrogatepass")
+        r.tx, r.txn = <const unsigned char*>PyBytes_AS_STRING(keep), len(keep)
+    if PyUnicode_IS_ASCII(openid):
+        r.op, r.opn = <const unsigned char*>PyUnicode_DATA(openid), PyUnicode_GET_LENGTH(openid)
+    else:
+        b = openid.encode("utf-8", "surrogatepass")
+        keep = (keep, b)
+        r.op, r.opn = <const unsigned char*>PyBytes_AS_STRING(b), len(b)
+    return keep
 
 
-cdef inline void _prefetch_str(PyObject* s) noexcept:
-    # a compact ASCII str: header and characters, two lines for ids up to 64 characters
-    pm_prefetch_row(s)
-    pm_prefetch_row(<char*>s + 64)
-
-
-cdef inline void _prefetch_account(Kernel k, long long a) noexcept:
-    pm_prefetch_row(k.root.data.as_longlongs + a)
-    pm_prefetch_row(k.member.data.as_schars + a)
-    pm_prefetch_row(k.tier.data.as_schars + a)
-    pm_prefetch_row(k.qual.data.as_longlongs + a)
-    pm_prefetch_row(k.pend.data.as_longlongs + a)
-    pm_prefetch_row(k.shad_pend.data.as_longlongs + a)
-    if k.visit_slots:
-        pm_prefetch_row(k.visit_n.data.as_ints + a)
-        pm_prefetch_row(k.visit_ring.data.as_ints + a * k.visit_slots)
-
-
-def pay_columns(eng, cols):
-    """Apply a batch of payments given as `PaymentColumns`, in order; returns the list of
-    Outcomes. Exactly the per-event semantics: the same C function runs each row."""
-    cdef Kernel k = eng._kernel
-    if k is None:
-        k = eng._build_kernel()
-    cdef Py_ssize_t i, j, c, n = len(cols.transaction_id)
-    cdef long long[:] totals = cols.total_fen
-    cdef long long[:] payers = cols.payer_total_fen
-    cdef long long[:] times = cols.time_s
-    cdef list txids = cols.transaction_id, appids = cols.appid, mchids = cols.mchid
-    cdef list openids = cols.openid, currencies = cols.currency, coupons = cols.coupon_ids
-    cdef uint64_t htx[RING], hop[RING]
-    cdef Py_ssize_t cand[RING]
-    cdef PyObject* idx[RING]  # the openid's KeyIndex (owned by the engine), or NULL
-    cdef PyObject* approw[RING]  # app_of[appid] (owned by the engine), or NULL
-    cdef KeyIndex apps, pays = k.pay_index
-    cdef uint64_t h
-    cdef long long a, naccounts = len(k.root)
-    for col in (appids, mchids, openids, currencies, coupons, cols.total_fen,
-                cols.payer_total_fen, cols.time_s):
-        if len(col) != n:  # rows are read below without bounds checks
-            raise ValueError(f"payment columns differ in length: {len(col)} != {n}")
-    out = [None] * n
-    for i in range(-AHEAD0, n):
-        j = i + AHEAD0
-        if 0 <= j < n:
-            _prefetch_str(PyList_GET_ITEM(txids, j))
-            _prefetch_str(PyList_GET_ITEM(openids, j))
-        j = i + AHEAD1
-        if 0 <= j < n:
-            x = txids[j]
-            htx[j % RING] = hop[j % RING] = 0
-            if type(x) is str:
-                h = htx[j % RING] = pays.hash_ascii(x)
-                if h:
-                    pays.prefetch_slot(h)
-            idx[j % RING] = NULL
-            app = k.app_of.get(appids[j])
-            approw[j % RING] = NULL if app is None else <PyObject*>app
-            x = openids[j]
-            if app is not None and type(x) is str:
-                apps = <KeyIndex>(<tuple>app)[1]
-                h = apps.hash_ascii(x)
-                if h:
-                    apps.prefetch_slot(h)
-                    idx[j % RING] = <PyObject*>apps
-                    hop[j % RING] = h
-        j = i + AHEAD2
-        if 0 <= j < n:
-            cand[j % RING] = -1
-            if idx[j % RING] != NULL:
-                apps = <KeyIndex>idx[j % RING]
-                c = apps.peek(hop[j % RING])
-                cand[j % RING] = c
-                if c >= 0:
-                    apps.prefetch_entry(c)
-        j = i + AHEAD3
-        if 0 <= j < n and cand[j % RING] >= 0:
-            apps = <KeyIndex>idx[j % RING]
-            c = cand[j % RING]
-            apps.prefetch_key(c)
-            a = apps.value_at(c)
-            if 0 <= a < naccounts:
-                _prefetch_account(k, a)
-        if i >= 0:
-            app = None if approw[i % RING] == NULL else <object>approw[i % RING]
-            out[i] = _pay_one(k, txids[i], appids[i], mchids[i], openids[i], totals[i],
-                              payers[i], times[i], currencies[i], coupons[i], None,
-                              htx[i % RING], hop[i % RING], app)
-    return out
+cdef void fill_names(Kernel k, Row* r, object appid, object mchid, object currency,
+                     object coupons):
+    """Resolve the row's app and merchant through the engine's maps."""
+    m = k.mch_no.get(mchid)
+    r.mno = -1 if m is None else <int>m
+    app = k.app_of.get(appid)
+    r.app = NULL if app is None else <PyObject*>app
+    r.appid, r.mchid = <PyObject*>appid, <PyObject*>mchid
+    r.currency, r.coupons = <PyObject*>currency, <PyObject*>coupons

@@ -109,12 +109,18 @@ cdef Kernel _kernel(eng):
 cdef bint _valid_id(str s):
     # The same test as core.ids.valid_id: 1..ID_LEN_MAX characters of [A-Za-z0-9_-],
     # read straight from an ASCII string's bytes.
-    cdef Py_ssize_t n = len(s), j
-    if n == 0 or n > ID_MAX or not PyUnicode_IS_ASCII(s):
+    if not PyUnicode_IS_ASCII(s):
         return False
-    cdef const unsigned char* c = <const unsigned char*>PyUnicode_DATA(s)
+    return _valid_id_bytes(<const unsigned char*>PyUnicode_DATA(s), len(s))
+
+
+cdef bint _valid_id_bytes(const unsigned char* c, Py_ssize_t n) noexcept:
+    # The same test on an id's UTF-8 bytes (any byte past ASCII fails it).
+    cdef Py_ssize_t j
+    if n == 0 or n > ID_MAX:
+        return False
     for j in range(n):
-        if not _ID_CHAR[c[j]]:
+        if c[j] >= 128 or not _ID_CHAR[c[j]]:
             return False
     return True
 

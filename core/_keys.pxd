@@ -24,6 +24,7 @@ cdef class KeyIndex:
     cdef Py_ssize_t find(self, str key, uint64_t h=*) except -2
     cdef Py_ssize_t add(self, str key, int64_t value, uint64_t h=*) except -1
     cdef uint64_t hash_ascii(self, str key) noexcept
+    cdef uint64_t hash_bytes(self, const unsigned char* p, Py_ssize_t n) noexcept
     cdef void prefetch_slot(self, uint64_t h) noexcept
     cdef Py_ssize_t peek(self, uint64_t h) noexcept
     cdef void prefetch_entry(self, Py_ssize_t i) noexcept

@@ -19,7 +19,7 @@ from pickle import PickleBuffer
 
 from cpython.bytes cimport PyBytes_AS_STRING
 from cpython.unicode cimport PyUnicode_DecodeUTF8
-from libc.stdint cimport int64_t, uint64_t
+from libc.stdint cimport int64_t, uint32_t, uint64_t
 from libc.stdlib cimport free, malloc, realloc
 from libc.string cimport memcmp, memcpy, memset
 
@@ -35,6 +35,7 @@ cdef extern from *:
         return (uint64_t)r ^ (uint64_t)(r >> 64);
     }
     #define pm_prefetch(p) __builtin_prefetch((const void*)(p))
+    #define PM_NUMBER_MAX ((Py_ssize_t)0xFFFFFFFEll)  /* numbers live in a slot's low 32 bits, plus one */
     /* A wyhash-style hash of n bytes: 8-byte words folded by 128-bit multiplies. */
     static uint64_t pm_hash(const unsigned char* p, Py_ssize_t n) {
         uint64_t h = pm_mum((uint64_t)n ^ 0xa0761d6478bd642full, 0xe7037ed1a0b428dbull);
@@ -53,9 +54,9 @@ cdef extern from *:
     """
     uint64_t pm_hash(const unsigned char* p, Py_ssize_t n) noexcept nogil
     void pm_prefetch(const void* p) noexcept nogil
+    Py_ssize_t PM_NUMBER_MAX
 
 DEF MIN_SLOTS = 16
-DEF NUMBER_MAX = 0xFFFFFFFE  # numbers live in the low 32 bits of a slot, plus one
 
 
 cdef class KeyIndex:
@@ -98,7 +99,7 @@ cdef class KeyIndex:
             if s == 0:
                 return -1
             if (s >> 32) == tag:
-                i = <Py_ssize_t>(s & 0xFFFFFFFF) - 1
+                i = <Py_ssize_t><uint32_t>s - 1  # (a C cast: a literal past 2**31 is a Python int)
                 if (self.offs[i + 1] - self.offs[i] == n
                         and memcmp(self.arena + self.offs[i], p, <size_t>n) == 0):
                     return i
@@ -112,7 +113,7 @@ cdef class KeyIndex:
             self._grow_slots()
         if i >= self.ocap:
             self._grow_numbers()
-        if i >= NUMBER_MAX:
+        if i >= PM_NUMBER_MAX:
             raise OverflowError("KeyIndex holds at most 4,294,967,294 keys")
         if self.used + <size_t>n > self.acap:
             self._grow_arena(n)
@@ -205,6 +206,10 @@ cdef class KeyIndex:
             return 0
         return pm_hash(<const unsigned char*>PyUnicode_DATA(key), PyUnicode_GET_LENGTH(key))
 
+    cdef uint64_t hash_bytes(self, const unsigned char* p, Py_ssize_t n) noexcept:
+        """The hash of the UTF-8 key `p[:n]` (what `_find` and `_insert` take)."""
+        return pm_hash(p, n)
+
     cdef void prefetch_slot(self, uint64_t h) noexcept:
         pm_prefetch(self.slots + (h >> self.shift))
 
@@ -217,7 +222,7 @@ cdef class KeyIndex:
             if s == 0:
                 return -1
             if (s >> 32) == tag:
-                return <Py_ssize_t>(s & 0xFFFFFFFF) - 1
+                return <Py_ssize_t><uint32_t>s - 1
             j = (j + 1) & self.mask
 
     cdef void prefetch_entry(self, Py_ssize_t i) noexcept:

@@ -19,7 +19,7 @@ try:
 except ImportError as e:  # pragma: no cover - a checkout whose extension was not built
     raise ImportError("core._accrual is not built: run `make test` or "
                       "`pip install -e .` to compile it") from e
-from core import _identity, _inputs
+from core import _batch, _identity, _inputs
 from core._keys import KeyIndex
 from core.accounts import Accounts
 from core.engagement import EngagementMixin
@@ -164,7 +164,8 @@ class Engine(MembershipMixin, EngagementMixin, SpendingMixin, LifecycleMixin, Qu
     # payment for `pay` and each row of `pay_columns`, calling back into the Python
     # methods below for anything unusual.
     pay = _accrual.pay
-    pay_columns = _accrual.pay_columns
+    pay_columns = _batch.pay_columns
+    pay_block = _batch.pay_block
     # Bindings, engagement events and enrollments are compiled too (core/_inputs.pyx,
     # core/_identity.pyx), with the Python methods _bind_py, _engage_py and _enroll_py
     # as their reference.

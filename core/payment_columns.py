@@ -20,8 +20,6 @@ Layout (little-endian), after a 24-byte head `<IHHHHIQ`
 from __future__ import annotations
 
 import struct
-import sys
-from array import array
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -122,17 +120,20 @@ def _text(items: Sequence[str]) -> bytes:
     return _SECTION.pack(1, len(data)) + data
 
 
-def _dictionary(column: Sequence[str]) -> tuple[list[str], bytes]:
-    """The distinct values of `column` in first-seen order, and each item's index (<u2)."""
+def dictionary_codes(column: Sequence[str]) -> tuple[list[str], np.ndarray]:
+    """The distinct values of `column` in first-seen order, and each item's index (uint16)."""
     values = list(dict.fromkeys(column))
     assert len(values) <= _DICT_MAX  # n <= JOURNAL_PAYMENTS_PER_RECORD_MAX
     if len(values) == 1:
-        return values, bytes(2 * len(column))
+        return values, np.zeros(len(column), dtype=np.uint16)
     where = {v: i for i, v in enumerate(values)}
-    idx = array("H", map(where.__getitem__, column))
-    if sys.byteorder == "big":
-        idx.byteswap()
-    return values, idx.tobytes()
+    return values, np.fromiter(map(where.__getitem__, column), dtype=np.uint16,
+                               count=len(column))
+
+
+def _dictionary(column: Sequence[str]) -> tuple[list[str], bytes]:
+    values, codes = dictionary_codes(column)
+    return values, codes.astype("<u2").tobytes()
 
 
 def encode(cols: PaymentColumns) -> bytes:
@@ -165,56 +166,89 @@ def count_of(payload: bytes | memoryview) -> int:
     return _HEAD.unpack_from(payload, 0)[0]
 
 
-def decode(payload: bytes | memoryview) -> PaymentColumns:
-    """Columns from a record made by `encode`; raises ValueError when it does not parse."""
+@dataclass(slots=True)
+class Parsed:
+    """A payments record, parsed but for its text: what `decode` and the block decode share."""
+
+    n: int
+    ints: np.ndarray  # total_fen, payer_total_fen, time_s, one after another
+    idx: np.ndarray  # the four dictionaries' codes, one after another (uint16)
+    counts: np.ndarray  # coupons per payment
+    dicts: list[list[str]]  # appid, mchid, currency, trade_type
+    texts: list[tuple[int, memoryview]]  # (form, bytes): transaction_id, openid, out_trade_no,
+    # device_id
+    coupons: list[str]
+
+
+def parse(payload: bytes | memoryview) -> Parsed:
+    """Parse a record made by `encode`; raises ValueError when it does not parse."""
+    view = memoryview(payload)
     try:
-        n, k_app, k_mch, k_ccy, k_tt, n_coupons, _ = _HEAD.unpack_from(payload, 0)
+        n, k_app, k_mch, k_ccy, k_tt, n_coupons, _ = _HEAD.unpack_from(view, 0)
         off = _HEAD.size
-        ints = np.frombuffer(payload, dtype="<i8", count=3 * n, offset=off).astype(np.int64)
+        ints = np.frombuffer(view, dtype="<i8", count=3 * n, offset=off).astype(np.int64)
         off += 24 * n
-        idx = np.frombuffer(payload, dtype="<u2", count=4 * n, offset=off)
+        idx = np.frombuffer(view, dtype="<u2", count=4 * n, offset=off).astype(np.uint16)
         off += 8 * n
-        counts = np.frombuffer(payload, dtype=np.uint8, count=n, offset=off)
+        counts = np.frombuffer(view, dtype=np.uint8, count=n, offset=off)
         off += n
-
-        def text(expect: int) -> list[str]:
-            nonlocal off
-            form, size = _SECTION.unpack_from(payload, off)
+        sections = []
+        for _ in range(9):
+            form, size = _SECTION.unpack_from(view, off)
             off += _SECTION.size
-            if off + size > len(payload):
+            if off + size > len(view):
                 raise ValueError("text section overruns the record")
-            if form == 0:
-                items = str(payload[off:off + size], "utf-8").split(_SEP) if size or expect \
-                    else []
-            elif form == 1:
-                items = _items(payload[off:off + size], expect)
-            else:
+            if form not in (0, 1):
                 raise ValueError(f"text section form {form}")
+            sections.append((form, view[off:off + size]))
             off += size
-            if len(items) != expect:
-                raise ValueError(f"text section has {len(items)} items, expected {expect}")
-            return items
-
-        dicts = [np.array(text(k), dtype=object) for k in (k_app, k_mch, k_ccy, k_tt)]
-        expanded = [d[idx[i * n:(i + 1) * n]].tolist() for i, d in enumerate(dicts)]
-        txid, openid, otn, dev = text(n), text(n), text(n), text(n)
-        flat = text(n_coupons)
-        if off != len(payload):
-            raise ValueError(f"{len(payload) - off} bytes after the last section")
+        if off != len(view):
+            raise ValueError(f"{len(view) - off} bytes after the last section")
+        dicts = [texts(*sec, k)
+                 for sec, k in zip(sections[:4], (k_app, k_mch, k_ccy, k_tt), strict=True)]
+        coupons = texts(*sections[8], n_coupons)
     except (struct.error, IndexError, UnicodeDecodeError) as e:
         raise ValueError(f"payments record does not parse: {e}") from None
-    if n_coupons:
-        coupon_ids: list[tuple[str, ...]] = []
-        pos = 0
-        for c in counts.tolist():
-            coupon_ids.append(tuple(flat[pos:pos + c]))
-            pos += c
-        if pos != n_coupons:
-            raise ValueError("coupon counts do not add up")
-    else:
-        coupon_ids = [()] * n
+    return Parsed(n, ints, idx, counts, dicts, sections[4:8], coupons)
+
+
+def texts(form: int, data: memoryview, expect: int) -> list[str]:
+    """The `expect` items of a text section; raises ValueError if it holds another number."""
+    try:
+        if form == 0:
+            items = str(data, "utf-8").split(_SEP) if len(data) or expect else []
+        else:
+            items = _items(data, expect)
+    except (struct.error, UnicodeDecodeError) as e:
+        raise ValueError(f"payments record does not parse: {e}") from None
+    if len(items) != expect:
+        raise ValueError(f"text section has {len(items)} items, expected {expect}")
+    return items
+
+
+def coupons_of(rec: Parsed) -> list[tuple[str, ...]]:
+    """Each payment's coupon ids."""
+    if not rec.coupons:
+        return [()] * rec.n
+    out: list[tuple[str, ...]] = []
+    pos = 0
+    for c in rec.counts.tolist():
+        out.append(tuple(rec.coupons[pos:pos + c]))
+        pos += c
+    if pos != len(rec.coupons):
+        raise ValueError("coupon counts do not add up")
+    return out
+
+
+def decode(payload: bytes | memoryview) -> PaymentColumns:
+    """Columns from a record made by `encode`; raises ValueError when it does not parse."""
+    rec = parse(payload)
+    n, ints, idx = rec.n, rec.ints, rec.idx
+    expanded = [np.array(d, dtype=object)[idx[i * n:(i + 1) * n]].tolist()
+                for i, d in enumerate(rec.dicts)]
+    txid, openid, otn, dev = (texts(form, data, n) for form, data in rec.texts)
     return PaymentColumns(txid, expanded[0], expanded[1], openid, ints[:n], ints[2 * n:],
-                          ints[n:2 * n], expanded[2], expanded[3], otn, dev, coupon_ids)
+                          ints[n:2 * n], expanded[2], expanded[3], otn, dev, coupons_of(rec))
 
 
 def _items(data: bytes | memoryview, k: int) -> list[str]:
@@ -229,5 +263,5 @@ def _items(data: bytes | memoryview, k: int) -> list[str]:
     return out
 
 
-__all__ = ["PaymentColumns", "concat", "count_of", "decode", "encode",
-           "from_payments"]
+__all__ = ["Parsed", "PaymentColumns", "concat", "count_of", "coupons_of", "decode",
+           "dictionary_codes", "encode", "from_payments", "parse", "texts"]

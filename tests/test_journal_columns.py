@@ -8,6 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from core.journal import Journal
+from core.payment_block import decode_block
+from core.payment_block import from_columns as block_of
 from core.payment_columns import decode, encode, from_payments
 from core.recovery import replay
 from core.types import Payment
@@ -52,6 +54,37 @@ def test_decode_rejects_garbage() -> None:
     for bad in (good[:-1], good + b"x", good[:30], b"\xff" * len(good)):
         try:
             decode(bad)
+        except ValueError:
+            continue
+        raise AssertionError(f"decoded garbage {bad!r}")
+
+
+_ENGINE_FIELDS = ("transaction_id", "appid", "mchid", "openid", "currency", "coupon_ids")
+
+
+@given(st.lists(payments, min_size=1, max_size=40))
+@settings(max_examples=150, deadline=None)
+def test_block_decode_and_build_keep_every_field_the_engine_reads(ps: list[Payment]) -> None:
+    """A journal record decoded as a block, and a block built from columns, hold the same
+    payments (ids with NULs and non-ASCII characters included)."""
+    cols = from_payments(ps)
+    for blk in (decode_block(encode(cols)), block_of(cols)):
+        back = blk.columns()
+        for name in _ENGINE_FIELDS:
+            assert getattr(back, name) == getattr(cols, name), name
+        for name in ("total_fen", "time_s", "payer_total_fen"):
+            assert getattr(back, name).tolist() == getattr(cols, name).tolist(), name
+        assert blk.ascii == all(s.isascii() for s in cols.transaction_id + cols.openid)
+
+
+def test_block_decode_rejects_garbage() -> None:
+    """A payments record that does not parse raises ValueError as a block too."""
+    good = encode(from_payments([Payment("t1", "a", "m", "o", 1, 2), Payment("t\u00e92", "a",
+                                                                              "m", "o2", 1, 2)]))
+    for bad in (good[:-1], good + b"x", good[:30], b"\xff" * len(good),
+                good.replace("\u00e9".encode(), b"\xff\xfe")):
+        try:
+            decode_block(bad)
         except ValueError:
             continue
         raise AssertionError(f"decoded garbage {bad!r}")

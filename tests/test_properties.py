@@ -16,6 +16,7 @@ from core import (
     check_invariants,
     from_payments,
 )
+from core.payment_block import from_columns as block_from_columns
 from tests.helpers import APP, APP2, T0, oid, program, uid
 from tests.strategies import PEOPLE, SHOPPERS, feeds, payments, refunds_of
 
@@ -164,25 +165,29 @@ def test_compiled_openid_check_matches_the_rule(openid: str) -> None:
     assert (out.code is Code.BAD_ID) == (ID_RE.match(openid) is None)
 
 
-def _apply_batched(eng: Engine, items: list[object]) -> None:
-    """Feed `items` with every run of consecutive payments as one `pay_columns` batch."""
+def _apply_batched(eng: Engine, items: list[object], block: bool = False) -> list[object]:
+    """Feed `items` with every run of consecutive payments as one batch: `pay_columns`,
+    or `pay_block` when `block`; returns the batches' outcomes."""
     run_: list[Payment] = []
+    outcomes: list[object] = []
     for item in [*items, None]:
         if isinstance(item, Payment):
             run_.append(item)
             continue
         if run_:
-            eng.pay_columns(from_payments(run_))
+            cols = from_payments(run_)
+            outcomes += eng.pay_block(block_from_columns(cols)) if block else eng.pay_columns(cols)
             run_ = []
         if item is not None:
             apply(eng, item)
+    return outcomes
 
 
 @given(feeds(), st.data())
 def test_batch_path_equals_per_event_path(items: list[object], data: st.DataObject) -> None:
     """Mixed inputs (redeliveries, refunds before payments, unbound openids, bindings,
     enrollments) give the same ledger, entry for entry, and the same balances whether
-    payments go one by one or in columnar batches."""
+    payments go one by one, in columnar batches or in blocks (with the same outcomes)."""
     delivered: list[object] = []
     for k, item in enumerate(items):
         delivered.append(item)
@@ -191,9 +196,11 @@ def test_batch_path_equals_per_event_path(items: list[object], data: st.DataObje
         if data.draw(st.integers(0, 9)) == 0:
             delivered.append(Enrollment("quickmart", T0 + 3600, unionid=uid(k % PEOPLE)))
     per_event = run(delivered)
-    batched = Engine([PROGRAM])
-    _apply_batched(batched, delivered)
-    assert list(batched.ledger.rows) == list(per_event.ledger.rows)
-    assert holdings(batched) == holdings(per_event)
-    assert batched.stats() == per_event.stats()
-    assert not check_invariants(batched)
+    batched, blocks = Engine([PROGRAM]), Engine([PROGRAM])
+    outcomes = _apply_batched(batched, delivered)
+    assert _apply_batched(blocks, delivered, block=True) == outcomes
+    for eng in (batched, blocks):
+        assert list(eng.ledger.rows) == list(per_event.ledger.rows)
+        assert holdings(eng) == holdings(per_event)
+        assert eng.stats() == per_event.stats()
+        assert not check_invariants(eng)

@@ -1,0 +1,232 @@
+# cython: language_level=3, boundscheck=False, wraparound=False
+"""The batch drivers of the compiled payment path: `pay_columns` and `pay_block`.
+
+Both walk their rows in a pipeline so that the memory a row needs is already cached
+when it is applied: AHEAD1 rows ahead a row's ids are hashed and their table slots
+touched, AHEAD2 rows ahead the openid's slot is read and its entry touched, AHEAD3
+rows ahead the key bytes and the account's columns are touched. These are hints
+only (prefetches): every row is then applied, in order, by the same `_pay_core` as
+`Engine.pay`, so a batch has exactly the per-event semantics by construction.
+
+`pay_columns` takes `PaymentColumns` (a list of str per id column); `pay_block`
+takes a `PaymentBlock`, whose ids are bytes in one buffer per column and whose
+appid, mchid and currency are codes into small dictionaries, so that a row costs no
+Python object at all unless it leaves the fast path.
+"""
+
+from cpython cimport array
+from cpython.list cimport PyList_GET_ITEM
+from cpython.ref cimport PyObject
+from libc.stdint cimport int64_t, uint16_t, uint64_t
+
+from core._accrual cimport (Kernel, Row, _pay_core, _prefetch_account, fill_ids, fill_names,
+                            kernel_of)
+from core._keys cimport KeyIndex
+
+cdef extern from *:
+    """
+    #define pm_prefetch_str(p) (__builtin_prefetch((const void*)(p)), \
+                                __builtin_prefetch((const char*)(p) + 64))
+    """
+    void pm_prefetch_str(const void* p) noexcept nogil
+
+DEF RING = 32
+DEF AHEAD0 = 28
+DEF AHEAD1 = 16
+DEF AHEAD2 = 8
+DEF AHEAD3 = 4
+
+cdef tuple _NO_COUPONS = ()
+
+
+cdef inline void _hash_ahead(Kernel k, Row* r) noexcept:
+    """Stage 1: hash the row's ids and touch their table slots."""
+    r.htx = k.pay_index.hash_bytes(r.tx, r.txn)
+    k.pay_index.prefetch_slot(r.htx)
+    r.hop = 0
+    if r.app != NULL:
+        apps = <KeyIndex>(<tuple>r.app)[1]
+        r.hop = apps.hash_bytes(r.op, r.opn)
+        apps.prefetch_slot(r.hop)
+
+
+cdef inline Py_ssize_t _peek_ahead(Row* r) noexcept:
+    """Stage 2: the openid's number from its slot (unverified), its entry touched; or -1."""
+    cdef Py_ssize_t c
+    if r.app == NULL:
+        return -1
+    apps = <KeyIndex>(<tuple>r.app)[1]
+    c = apps.peek(r.hop)
+    if c >= 0:
+        apps.prefetch_entry(c)
+    return c
+
+
+cdef inline void _account_ahead(Kernel k, Row* r, Py_ssize_t c, long long naccounts) noexcept:
+    """Stage 3: touch the openid's key bytes and its account's columns."""
+    cdef long long a
+    if c < 0:
+        return
+    apps = <KeyIndex>(<tuple>r.app)[1]
+    apps.prefetch_key(c)
+    a = apps.value_at(c)
+    if 0 <= a < naccounts:
+        _prefetch_account(k, a)
+
+
+def pay_columns(eng, cols):
+    """Apply a batch of payments given as `PaymentColumns`, in order; returns the list of
+    Outcomes. Raises TypeError or ValueError, changing nothing, for malformed columns."""
+    cdef Kernel k = kernel_of(eng)
+    cdef Py_ssize_t i, j, n = len(cols.transaction_id)
+    cdef long long[:] totals = cols.total_fen
+    cdef long long[:] payers = cols.payer_total_fen
+    cdef long long[:] times = cols.time_s
+    cdef list txids = cols.transaction_id, appids = cols.appid, mchids = cols.mchid
+    cdef list openids = cols.openid, currencies = cols.currency, coupons = cols.coupon_ids
+    cdef Row ring[RING]
+    cdef Py_ssize_t cand[RING]
+    cdef list keep = [None] * RING  # UTF-8 copies of non-ASCII ids, while their row waits
+    cdef long long naccounts = len(k.root)
+    cdef Row* r
+    for col in (appids, mchids, openids, currencies, coupons, cols.total_fen,
+                cols.payer_total_fen, cols.time_s):
+        if len(col) != n:  # rows are read below without bounds checks
+            raise ValueError(f"payment columns differ in length: {len(col)} != {n}")
+    for col in (txids, appids, mchids, openids, currencies):
+        for x in <list>col:
+            if type(x) is not str:
+                raise TypeError(f"payment id columns hold str, not {type(x).__name__}")
+    for x in coupons:
+        if type(x) is not tuple:
+            raise TypeError(f"coupon_ids holds tuples, not {type(x).__name__}")
+    out = [None] * n
+    for i in range(-AHEAD0, n):
+        j = i + AHEAD0
+        if 0 <= j < n:
+            pm_prefetch_str(PyList_GET_ITEM(txids, j))
+            pm_prefetch_str(PyList_GET_ITEM(openids, j))
+        j = i + AHEAD1
+        if 0 <= j < n:
+            r = &ring[j % RING]
+            keep[j % RING] = fill_ids(r, <str>PyList_GET_ITEM(txids, j),
+                                      <str>PyList_GET_ITEM(openids, j))
+            fill_names(k, r, <object>PyList_GET_ITEM(appids, j),
+                       <object>PyList_GET_ITEM(mchids, j),
+                       <object>PyList_GET_ITEM(currencies, j),
+                       <object>PyList_GET_ITEM(coupons, j))
+            r.total, r.payer, r.t, r.p = totals[j], payers[j], times[j], NULL
+            _hash_ahead(k, r)
+        j = i + AHEAD2
+        if 0 <= j < n:
+            cand[j % RING] = _peek_ahead(&ring[j % RING])
+        j = i + AHEAD3
+        if 0 <= j < n:
+            _account_ahead(k, &ring[j % RING], cand[j % RING], naccounts)
+        if i >= 0:
+            out[i] = _pay_core(k, &ring[i % RING])
+    return out
+
+
+cdef Py_ssize_t _utf8_chars(const unsigned char* p, Py_ssize_t n) noexcept:
+    cdef Py_ssize_t j, c = 0
+    for j in range(n):
+        c += (p[j] & 0xC0) != 0x80
+    return c
+
+
+cdef int _check_spans(const int64_t[:] lo, const int64_t[:] hi, Py_ssize_t n,
+                      Py_ssize_t size, str name) except -1:
+    # Id i is buf[lo[i]:hi[i]].
+    cdef Py_ssize_t i
+    if lo.shape[0] != n or hi.shape[0] != n:
+        raise ValueError(f"{name}: {lo.shape[0]} starts and {hi.shape[0]} ends for {n} payments")
+    for i in range(n):
+        if not 0 <= lo[i] <= hi[i] <= size:
+            raise ValueError(f"{name} of payment {i} lies outside its buffer")
+    return 0
+
+
+cdef int _check_codes(const uint16_t[:] codes, Py_ssize_t n, Py_ssize_t size,
+                      str name) except -1:
+    cdef Py_ssize_t i
+    if codes.shape[0] != n:
+        raise ValueError(f"{name} codes: {codes.shape[0]} for {n} payments")
+    for i in range(n):
+        if codes[i] >= size:
+            raise ValueError(f"{name} code {codes[i]} of payment {i} is not in its dictionary")
+    return 0
+
+
+def pay_block(eng, blk):
+    """Apply a batch of payments given as a `PaymentBlock`, in order; returns the list of
+    Outcomes. Raises ValueError, changing nothing, for a malformed block."""
+    cdef Kernel k = kernel_of(eng)
+    cdef Py_ssize_t i, j, n = len(blk.total_fen)
+    cdef const unsigned char[:] txb = blk.tx_data
+    cdef const unsigned char[:] opb = blk.openid_data
+    cdef const int64_t[:] tx_lo = blk.tx_starts, tx_hi = blk.tx_ends
+    cdef const int64_t[:] op_lo = blk.openid_starts, op_hi = blk.openid_ends
+    cdef const uint16_t[:] ac = blk.appid_codes
+    cdef const uint16_t[:] mc = blk.mchid_codes
+    cdef const uint16_t[:] cc = blk.currency_codes
+    cdef const long long[:] totals = blk.total_fen
+    cdef const long long[:] payers = blk.payer_total_fen
+    cdef const long long[:] times = blk.time_s
+    cdef list appids = list(blk.appids), mchids = list(blk.mchids)
+    cdef list coupons = blk.coupon_ids
+    cdef bint ascii = blk.ascii
+    # The dictionaries, resolved once: each appid's app_of entry, each mchid's merchant
+    # number, each currency as the engine's own home-currency str when it is one.
+    homes = {h: h for h in k.homes}
+    cdef list currencies = [homes.get(c, c) for c in blk.currencies]
+    cdef list app_rows = [k.app_of.get(a) for a in appids]
+    cdef array.array mnos = array.array("i", [k.mch_no.get(m, -1) for m in mchids])
+    cdef Row ring[RING]
+    cdef Py_ssize_t cand[RING]
+    cdef long long naccounts = len(k.root)
+    cdef const unsigned char* tx0 = &txb[0] if txb.shape[0] else <const unsigned char*>""
+    cdef const unsigned char* op0 = &opb[0] if opb.shape[0] else <const unsigned char*>""
+    cdef Row* r
+    if payers.shape[0] != n or times.shape[0] != n:
+        raise ValueError(f"payment columns differ in length: {payers.shape[0]}, "
+                         f"{times.shape[0]} != {n}")
+    _check_spans(tx_lo, tx_hi, n, txb.shape[0], "transaction_id")
+    _check_spans(op_lo, op_hi, n, opb.shape[0], "openid")
+    _check_codes(ac, n, len(appids), "appid")
+    _check_codes(mc, n, len(mchids), "mchid")
+    _check_codes(cc, n, len(currencies), "currency")
+    if coupons is not None:
+        if len(coupons) != n:
+            raise ValueError(f"coupon_ids: {len(coupons)} for {n} payments")
+        for x in coupons:
+            if type(x) is not tuple:
+                raise TypeError(f"coupon_ids holds tuples, not {type(x).__name__}")
+    out = [None] * n
+    for i in range(-AHEAD1, n):
+        j = i + AHEAD1
+        if 0 <= j < n:
+            r = &ring[j % RING]
+            r.tx, r.txn = tx0 + tx_lo[j], tx_hi[j] - tx_lo[j]
+            r.op, r.opn = op0 + op_lo[j], op_hi[j] - op_lo[j]
+            r.txchars = r.txn if ascii else _utf8_chars(r.tx, r.txn)
+            r.total, r.payer, r.t = totals[j], payers[j], times[j]
+            r.mno = mnos.data.as_ints[mc[j]]
+            app = PyList_GET_ITEM(app_rows, ac[j])
+            r.app = NULL if <object>app is None else app
+            r.appid = PyList_GET_ITEM(appids, ac[j])
+            r.mchid = PyList_GET_ITEM(mchids, mc[j])
+            r.currency = PyList_GET_ITEM(currencies, cc[j])
+            r.coupons = <PyObject*>_NO_COUPONS if coupons is None \
+                else PyList_GET_ITEM(coupons, j)
+            r.txs = r.ops = r.p = NULL
+            _hash_ahead(k, r)
+        j = i + AHEAD2
+        if 0 <= j < n:
+            cand[j % RING] = _peek_ahead(&ring[j % RING])
+        j = i + AHEAD3
+        if 0 <= j < n:
+            _account_ahead(k, &ring[j % RING], cand[j % RING], naccounts)
+        if i >= 0:
+            out[i] = _pay_core(k, &ring[i % RING])
+    return out

@@ -1,0 +1,148 @@
+"""Payments as a block: the batch form that costs no Python object per payment.
+
+A `PaymentBlock` holds n payments with their two per-payment ids (transaction_id,
+openid) as UTF-8 bytes in one buffer each, located by start and end arrays, and the
+fields that take few distinct values (appid, mchid, currency) as uint16 codes into
+small dictionaries, as columnar formats (Arrow's dictionary arrays) do. The engine's
+`pay_block` applies it with exactly the semantics of `pay_columns` and `pay`; the
+journal's payment records decode straight into one (`core.payment_columns`), which
+is what replay runs on.
+
+Fields the engine does not read (trade_type, out_trade_no, device_id) are not part
+of a block; payments that need them go through `PaymentColumns`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from core.payment_columns import PaymentColumns, coupons_of, dictionary_codes, parse
+
+_SEP = "\x00"
+
+
+@dataclass(slots=True)
+class PaymentBlock:
+    """n payments: ids in byte buffers, names as dictionary codes, amounts as int64."""
+
+    tx_data: bytes | memoryview
+    tx_starts: np.ndarray  # int64[n]: transaction_id i is tx_data[tx_starts[i]:tx_ends[i]]
+    tx_ends: np.ndarray
+    openid_data: bytes | memoryview
+    openid_starts: np.ndarray
+    openid_ends: np.ndarray
+    appid_codes: np.ndarray  # uint16[n], into appids
+    appids: list[str]
+    mchid_codes: np.ndarray
+    mchids: list[str]
+    currency_codes: np.ndarray
+    currencies: list[str]
+    total_fen: np.ndarray  # int64[n]
+    time_s: np.ndarray
+    payer_total_fen: np.ndarray  # -1: same as total_fen
+    coupon_ids: list[tuple[str, ...]] | None = None  # None: no payment has coupons
+    ascii: bool = True  # every id byte is ASCII (else lengths are counted in characters)
+
+    def __len__(self) -> int:
+        """The number of payments."""
+        return len(self.total_fen)
+
+    def columns(self) -> PaymentColumns:
+        """The same payments as `PaymentColumns` (trade_type "", no out_trade_no)."""
+        n = len(self)
+        return PaymentColumns(
+            _texts(self.tx_data, self.tx_starts, self.tx_ends),
+            _expand(self.appids, self.appid_codes), _expand(self.mchids, self.mchid_codes),
+            _texts(self.openid_data, self.openid_starts, self.openid_ends),
+            self.total_fen, self.time_s, self.payer_total_fen,
+            _expand(self.currencies, self.currency_codes), [""] * n, [""] * n, [""] * n,
+            list(self.coupon_ids) if self.coupon_ids is not None else [()] * n)
+
+
+def _expand(values: list[str], codes: np.ndarray) -> list[str]:
+    return np.array(values, dtype=object)[codes].tolist() if len(codes) else []
+
+
+def _texts(data: bytes | memoryview, lo: np.ndarray, hi: np.ndarray) -> list[str]:
+    raw = bytes(data)
+    return [raw[a:b].decode("utf-8", "surrogatepass")
+            for a, b in zip(lo.tolist(), hi.tolist(), strict=True)]
+
+
+def id_spans(items: Sequence[str]) -> tuple[bytes, np.ndarray, np.ndarray, bool]:
+    """`items` as (buffer, starts, ends, ascii): the ids joined by NUL, as UTF-8."""
+    n = len(items)
+    joined = _SEP.join(items)
+    data = joined.encode("utf-8", "surrogatepass")
+    ascii = data.isascii()
+    if ascii and joined.count(_SEP) == max(n - 1, 0):
+        sizes = np.fromiter(map(len, items), dtype=np.int64, count=n)
+    else:  # sizes in bytes, id by id (an id may hold a NUL)
+        encoded = [s.encode("utf-8", "surrogatepass") for s in items]
+        sizes = np.fromiter(map(len, encoded), dtype=np.int64, count=n)
+        data = b"\x00".join(encoded)
+    ends = np.cumsum(sizes + 1) - 1
+    starts = ends - sizes
+    return data, starts.astype(np.int64), ends.astype(np.int64), ascii
+
+
+def from_columns(cols: PaymentColumns) -> PaymentBlock:
+    """The block of `cols`' payments (the fields the engine reads)."""
+    tx, tx_lo, tx_hi, tx_ascii = id_spans(cols.transaction_id)
+    op, op_lo, op_hi, op_ascii = id_spans(cols.openid)
+    apps, app_codes = dictionary_codes(cols.appid)
+    mchs, mch_codes = dictionary_codes(cols.mchid)
+    ccys, ccy_codes = dictionary_codes(cols.currency)
+    coupons = list(cols.coupon_ids) if any(cols.coupon_ids) else None
+    return PaymentBlock(tx, tx_lo, tx_hi, op, op_lo, op_hi, app_codes, apps, mch_codes, mchs,
+                        ccy_codes, ccys, np.asarray(cols.total_fen, dtype=np.int64),
+                        np.asarray(cols.time_s, dtype=np.int64),
+                        np.asarray(cols.payer_total_fen, dtype=np.int64), coupons,
+                        tx_ascii and op_ascii)
+
+
+def decode_block(payload: bytes | memoryview) -> PaymentBlock:
+    """The block of a journal payments record (`core.payment_columns.encode`), its ids left
+    in the record's own bytes; raises ValueError when the record does not parse."""
+    rec = parse(payload)
+    n, ints, idx = rec.n, rec.ints, rec.idx
+    tx, tx_lo, tx_hi, tx_ascii = _section_spans(*rec.texts[0], n)
+    op, op_lo, op_hi, op_ascii = _section_spans(*rec.texts[1], n)
+    return PaymentBlock(tx, tx_lo, tx_hi, op, op_lo, op_hi, idx[:n], rec.dicts[0],
+                        idx[n:2 * n], rec.dicts[1], idx[2 * n:3 * n], rec.dicts[2],
+                        ints[:n], ints[2 * n:], ints[n:2 * n],
+                        coupons_of(rec) if rec.coupons else None, tx_ascii and op_ascii)
+
+
+def _section_spans(form: int, data: memoryview, n: int) -> tuple[memoryview, np.ndarray,
+                                                                 np.ndarray, bool]:
+    """The spans of a text section's n items (form 0: joined by NUL; 1: lengths first)."""
+    raw = np.frombuffer(data, dtype=np.uint8)
+    if form == 0:
+        seps = np.flatnonzero(raw == 0)
+        if len(seps) != max(n - 1, 0) or (n == 0 and len(raw)):
+            raise ValueError(f"text section has {len(seps) + 1} items, expected {n}")
+        ends = np.append(seps, len(raw)).astype(np.int64)
+        starts = np.concatenate(([0], seps + 1)).astype(np.int64)
+    else:
+        if len(raw) < 4 * n:
+            raise ValueError("text section lengths overrun it")
+        sizes = np.frombuffer(data, dtype="<u4", count=n).astype(np.int64)
+        ends = 4 * n + np.cumsum(sizes)
+        starts = ends - sizes
+        if (ends[-1] if n else 4 * n) != len(raw):
+            raise ValueError("text section lengths do not add up")
+    ascii = not len(raw) or int(raw.max()) < 128
+    if not ascii:
+        try:
+            for a, b in zip(starts.tolist(), ends.tolist(), strict=True):
+                str(data[a:b], "utf-8")  # every id is valid UTF-8
+        except UnicodeDecodeError as e:
+            raise ValueError(f"payments record does not parse: {e}") from None
+    return data, starts[:n], ends[:n], ascii
+
+
+__all__ = ["PaymentBlock", "decode_block", "from_columns", "id_spans"]

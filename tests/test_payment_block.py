@@ -1,0 +1,87 @@
+"""`Engine.pay_block`: a block of payments, its bad shapes refused untouched, its unusual
+rows (non-ASCII ids, coupons, unknown names, held refunds) handled as `pay` handles them."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from core import Code, Payment
+from core.payment_block import PaymentBlock, from_columns
+from core.payment_columns import from_payments
+from tests.helpers import T0, pay, refund
+
+
+def _block(ps: list[Payment]) -> PaymentBlock:
+    return from_columns(from_payments(ps))
+
+
+def test_block_gives_the_per_event_outcomes_for_unusual_rows(make_engine) -> None:
+    """Redeliveries, a conflicting redelivery, unknown app and merchant, a foreign and an
+    unknown currency, a bad openid, a non-ASCII transaction id, an over-long one, a coupon,
+    a payment releasing a held refund: the block's outcomes and state equal `pay`'s."""
+    ps = [pay(1, 1), pay(1, 1), dataclasses.replace(pay(1, 1), total_fen=999),
+          dataclasses.replace(pay(2, 2), appid="wxnobody"),
+          dataclasses.replace(pay(3, 2), mchid="1999"),
+          dataclasses.replace(pay(4, 3), currency="JPY", total_fen=100_000),
+          dataclasses.replace(pay(5, 3), currency="XXX"),
+          dataclasses.replace(pay(6, 4), openid="not an id!"),
+          dataclasses.replace(pay(7, 4), transaction_id="42\u00e9\u4e2d" + "0" * 20),
+          dataclasses.replace(pay(8, 4), transaction_id="4" * 200),
+          dataclasses.replace(pay(9, 5), coupon_ids=("c-unknown",)),
+          pay(10, 6, total=5000), dataclasses.replace(pay(11, 7), transaction_id="")]
+    one, block = make_engine(), make_engine()
+    for eng in (one, block):
+        assert eng.refund(refund(1, 10, 1000)).code == Code.HELD
+    expected = [one.pay(p) for p in ps]
+    got = block.pay_block(_block(ps))
+    assert got == expected
+    assert {o.code for o in got} >= {Code.APPLIED, Code.DUPLICATE, Code.UNKNOWN_APP,
+                                     Code.UNKNOWN_MERCHANT, Code.BAD_ID}
+    assert block.stats() == one.stats()
+    assert list(block.ledger.rows) == list(one.ledger.rows)
+
+
+def _shapes(blk: PaymentBlock) -> list[tuple[str, PaymentBlock]]:
+    n = len(blk)
+    short = np.arange(n - 1, dtype=np.int64)
+    return [
+        ("outside its buffer", dataclasses.replace(blk, tx_ends=blk.tx_ends + 10_000)),
+        ("outside its buffer", dataclasses.replace(blk, openid_starts=blk.openid_starts - 1)),
+        ("starts and", dataclasses.replace(blk, tx_starts=short)),
+        ("not in its dictionary", dataclasses.replace(blk, appid_codes=blk.appid_codes + 1)),
+        ("not in its dictionary", dataclasses.replace(blk, mchid_codes=blk.mchid_codes + 7)),
+        ("codes", dataclasses.replace(blk, currency_codes=blk.currency_codes[:-1])),
+        ("differ in length", dataclasses.replace(blk, time_s=blk.time_s[:-1])),
+        ("coupon_ids", dataclasses.replace(blk, coupon_ids=[()] * (n + 1))),
+    ]
+
+
+def test_malformed_block_is_refused_untouched(make_engine) -> None:
+    eng = make_engine()
+    blk = _block([pay(n, n, t=T0 + n) for n in range(6)])
+    before = eng.stats()
+    for reason, bad in _shapes(blk):
+        with pytest.raises(ValueError, match=reason):
+            eng.pay_block(bad)
+        assert eng.stats() == before, reason
+    assert all(o.code == Code.APPLIED for o in eng.pay_block(blk))
+
+
+def test_block_with_ids_holding_a_nul_still_matches(make_engine) -> None:
+    """Ids are located by spans, so an id holding a NUL (refused as a bad id, or as a
+    transaction id accepted) is the same id in a block as in `pay`."""
+    ps = [dataclasses.replace(pay(1, 1), transaction_id="42\x0042"),
+          dataclasses.replace(pay(2, 1), openid="o\x00penid")]
+    one, block = make_engine(), make_engine()
+    assert block.pay_block(_block(ps)) == [one.pay(p) for p in ps]
+    assert block.stats() == one.stats()
+    assert block.pay_block(_block(ps[:1]))[0].code == Code.DUPLICATE
+
+
+def test_empty_block(make_engine) -> None:
+    eng = make_engine()
+    assert eng.pay_block(_block([])) == []
+    assert eng.stats()["payments"] == 0
