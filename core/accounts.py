@@ -97,7 +97,7 @@ class Accounts:
         for col in (self.prog, self.member, self.tier, self.avail, self.pend, self.shad,
                     self.shad_pend, self.qual, self.union_no):
             col.frombytes(bytes(more * col.itemsize))
-        self.root.extend(range(old, old + more))
+        self.root.frombytes(np.arange(old, old + more, dtype=np.int64).tobytes())  # itself
         self.lots.grow(more)
         if self.visit_slots:
             self.visit_n.frombytes(bytes(4 * more))
