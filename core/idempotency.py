@@ -81,17 +81,20 @@ class KeyWindow:
     def add_event(self, event_id: str, time_s: int) -> None:
         """Remember applied event `event_id` of time `time_s`."""
         self.events.add(event_id)
-        self.generation(time_s)[EVENTS].append(event_id)
+        g = self.gens.get(time_s // self.bucket_s) or self.generation(time_s)
+        g[EVENTS].append(event_id)
 
     def add_refund(self, refund_id: str, seen: tuple[str, int], time_s: int) -> None:
         """Remember refund `refund_id` of time `time_s` as `seen` (transaction id, fen)."""
         self.refunds[refund_id] = seen
-        self.generation(time_s)[REFUNDS].append(refund_id)
+        g = self.gens.get(time_s // self.bucket_s) or self.generation(time_s)
+        g[REFUNDS].append(refund_id)
 
     def add_spend(self, spend_id: str, seen: tuple[int, int], time_s: int) -> None:
         """Remember spend `spend_id` of time `time_s` as `seen` (account, points)."""
         self.spends[spend_id] = seen
-        self.generation(time_s)[SPENDS].append(spend_id)
+        g = self.gens.get(time_s // self.bucket_s) or self.generation(time_s)
+        g[SPENDS].append(spend_id)
 
     def advance(self, now_s: int) -> int:
         """Move the horizon to `now_s - window_s` (never back) and drop the generations

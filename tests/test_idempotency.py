@@ -254,3 +254,20 @@ def test_recovery_equals_the_uninterrupted_run(tmp_path: Path, checkpoints: tupl
     assert idem_state(eng) == idem_state(live)
     assert list(eng.ledger.rows) == list(live.ledger.rows)
     assert check_invariants(eng) == []
+
+
+def test_idempotency_bench_shows_flat_memory() -> None:
+    """`paymember bench idempotency` reports keys that stop growing after the window,
+    with bytes per key, and refuses sizes out of range."""
+    from core import idempotency_bench
+
+    r = idempotency_bench.measure(program(), days=4, per_hour=40, seed=2)
+    days = r["by_day"]
+    assert [d["day"] for d in days] == [1, 2, 3, 4]
+    assert days[2]["forgotten"] > 0 and days[3]["keys"] <= days[1]["keys"]
+    assert r["keys_if_kept_forever"] == days[-1]["forgotten"] + days[-1]["keys"]
+    assert 50 < r["bytes_per_key"] < 2000 and r["invariants_ok"]
+    text = idempotency_bench.format_report(r)
+    assert "per key inside the window" in text and "48h00m" in text
+    with pytest.raises(ValueError, match="days"):
+        idempotency_bench.measure(program(), days=0)
