@@ -7,10 +7,11 @@ from core.config import ConfigError, Section, load_toml
 from core.durable import EngineJournal, open_engine
 from core.engine import Engine
 from core.feed import KINDS, parse_time
+from core.idempotency import KeyWindow
 from core.invariants import assert_invariants, check_invariants
 from core.journal import FsyncPolicy, Journal, JournalFailed, RecordTooLarge
 from core.journal_format import JournalCorrupt, Record
-from core.limits import RETRY_SCHEDULE_S, RETRY_WINDOW_S
+from core.limits import IDEMPOTENCY_WINDOW_S, RETRY_SCHEDULE_S, RETRY_WINDOW_S
 from core.payment_columns import PaymentColumns, from_payments
 from core.program import Campaign, CouponStock, EventRule, Program, Tier, load_program
 from core.recovery import RecoveryReport, checkpoint, recover, recover_engine, replay
@@ -36,6 +37,7 @@ from core.types import (
 )
 
 __all__ = [
+    "IDEMPOTENCY_WINDOW_S",
     "KINDS",
     "RETRY_SCHEDULE_S",
     "RETRY_WINDOW_S",
@@ -59,6 +61,7 @@ __all__ = [
     "Journal",
     "JournalCorrupt",
     "JournalFailed",
+    "KeyWindow",
     "LedgerRow",
     "Outcome",
     "Payment",

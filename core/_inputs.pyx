@@ -262,6 +262,9 @@ def engage(eng, e):
     if (type(event_id) is not str or type(appid) is not str or type(openid) is not str
             or type(kind) is not str or type(tt) is not int or type(referred) is not str):
         return eng._engage_py(e)
+    idem = eng.idem  # core.idempotency.KeyWindow: k.event_seen is its set of event ids
+    if tt < idem.horizon_s:
+        return eng._engage_py(e)  # STALE: older than the idempotency window
     if event_id in k.event_seen:
         return DUPLICATE
     pi_obj = k.app_prog.get(appid)
@@ -309,7 +312,11 @@ def engage(eng, e):
     if who & 2 and ar < 0:
         ar = k.acc.create(pi)
         apps.add(referred, ar)
-    k.event_seen.add(event_id)
+    k.event_seen.add(event_id)  # KeyWindow.add_event, inline
+    gen = (<dict>idem.gens).get(t // <long long>idem.bucket_s)
+    if gen is None:
+        gen = idem.generation(t)
+    (<list>(<tuple>gen)[0]).append(event_id)
     k.event_ids.append(event_id)
     cdef long long cause = (len(k.event_ids) - 1) << 3 | CAUSE_EVENT
     cdef long long n = 0

@@ -10,6 +10,7 @@ from typing import Any
 
 import orjson
 
+from core import limits
 from core.bench import DEFAULT_PROGRAM, START_S, format_report, run
 from core.config import ConfigError
 from core.engine import Engine
@@ -57,6 +58,15 @@ def register(sub: argparse._SubParsersAction, bench: argparse._SubParsersAction)
     s.add_argument("--program", type=Path, default=DEFAULT_PROGRAM)
     s.add_argument("--json", action="store_true", help="print one JSON object")
     s.set_defaults(func=_bench_shards)
+    i = bench.add_parser("idempotency",
+                         help="memory of the idempotency window over simulated days")
+    i.add_argument("--days", type=int, default=6)
+    i.add_argument("--per-hour", type=int, default=2000, help="inputs an hour")
+    i.add_argument("--window-s", type=int, default=limits.IDEMPOTENCY_WINDOW_S)
+    i.add_argument("--seed", type=int, default=1)
+    i.add_argument("--program", type=Path, default=DEFAULT_PROGRAM)
+    i.add_argument("--json", action="store_true", help="print one JSON object")
+    i.set_defaults(func=_bench_idempotency)
 
 
 def load_programs(paths: list[Path] | None) -> list | None:
@@ -146,3 +156,11 @@ def _bench_shards(args: argparse.Namespace) -> int:
                                  args.seed)
 
     return _bench(args, measure, sharded_bench.format_report)
+
+
+def _bench_idempotency(args: argparse.Namespace) -> int:
+    from core import idempotency_bench
+
+    return _bench(args, lambda prog: idempotency_bench.measure(
+        prog, args.days, args.per_hour, args.seed, args.window_s),
+        idempotency_bench.format_report)

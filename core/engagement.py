@@ -37,8 +37,8 @@ _APPLIED: dict[int, Outcome] = {}
 class EngagementMixin:
     """engage() and its caps (mixed into Engine)."""
 
-    def __init__(self) -> None:
-        self.event_seen: set[str] = set()
+    def __init__(self: Engine) -> None:
+        self.event_seen = self.idem.events  # the ids of applied events inside the window
         self.event_ids: list[str] = []
         # account -> (kind, level 0/1/2 = day/week/month, period number) -> events counted.
         self.caps: dict[int, dict[tuple[str, int, int], int]] = {}
@@ -50,6 +50,8 @@ class EngagementMixin:
         if ((type(e) is not Engagement or tuple(map(type, _FIELDS(e))) != _TYPES)
                 and (fault := type_fault(e)) is not None):
             return reject(Code.BAD_TYPE, fault)
+        if e.time_s < self.idem.horizon_s:
+            return reject(Code.STALE, self.idem.stale_message(e.time_s))
         event_id = e.event_id
         if event_id in self.event_seen:
             return DUPLICATE
@@ -104,7 +106,7 @@ class EngagementMixin:
             if a is None:
                 a = apps[(openid, referred)[k]] = acc.create(pi)  # as open_account does
             accounts.append(a)
-        self.event_seen.add(event_id)
+        self.idem.add_event(event_id, t)
         event_ids = self.event_ids
         event_ids.append(event_id)
         cause = (len(event_ids) - 1) << 3 | CAUSE_EVENT

@@ -24,6 +24,7 @@ from core._keys import KeyIndex
 from core.accounts import Accounts
 from core.engagement import EngagementMixin
 from core.feed import parse
+from core.idempotency import KeyWindow
 from core.ids import ID_RE, field_types
 from core.ledger import CAUSE_REFUND, Ledger
 from core.lifecycle import LifecycleMixin
@@ -62,8 +63,11 @@ _METHODS = {"payment": "pay", "refund": "refund", "event": "engage", "binding": 
 class Engine(MembershipMixin, EngagementMixin, SpendingMixin, LifecycleMixin, QueryMixin):
     """In-memory payment-to-membership engine over one or more programs (brands)."""
 
-    def __init__(self, programs: Sequence[Program]) -> None:
-        """Build an empty engine for `programs`; raises ValueError on overlapping ids."""
+    def __init__(self, programs: Sequence[Program],
+                 idempotency_window_s: int = limits.IDEMPOTENCY_WINDOW_S) -> None:
+        """Build an empty engine for `programs` that remembers the ids of events, refunds
+        and spends for `idempotency_window_s` behind its clock (docs/idempotency.md);
+        raises ValueError on overlapping ids or a window out of range."""
         if not programs:
             raise ValueError("an engine needs at least one program")
         self.programs = list(programs)
@@ -96,8 +100,11 @@ class Engine(MembershipMixin, EngagementMixin, SpendingMixin, LifecycleMixin, Qu
         self.pay_index = KeyIndex(values=False)  # transaction_id -> payment number
         self.pays = array("q")  # PF integers a payment: see the P_* offsets
         self.shortfall = 0  # reversals that found no points left (allow_negative = false)
+        # Idempotency keys of events, refunds and spends, forgotten past the window;
+        # event_seen, refund_seen and spend_seen are its maps (core/idempotency.py).
+        self.idem = KeyWindow(idempotency_window_s)
         # Refunds: refund_id -> (transaction_id, refund_fen); held until the payment arrives.
-        self.refund_seen: dict[str, tuple[str, int]] = {}
+        self.refund_seen = self.idem.refunds
         self.refund_ids: list[str] = []
         self.held: dict[str, list[Refund]] = {}
         self.held_count = 0
@@ -269,11 +276,14 @@ class Engine(MembershipMixin, EngagementMixin, SpendingMixin, LifecycleMixin, Qu
     def refund(self, r: Refund) -> Outcome:
         """Apply a successful refund `r`, reversing the refunded share of the payment's points.
 
-        A refund before its payment is HELD; a repeated refund_id is DUPLICATE.
+        A refund before its payment is HELD; a repeated refund_id is DUPLICATE; one older
+        than the idempotency window is STALE.
         """
         if ((type(r) is not Refund or tuple(map(type, _REFUND_FIELDS(r))) != _REFUND_TYPES)
                 and (fault := type_fault(r)) is not None):
             return reject(Code.BAD_TYPE, fault)
+        if r.time_s < self.idem.horizon_s:
+            return reject(Code.STALE, self.idem.stale_message(r.time_s))
         seen = self.refund_seen.get(r.refund_id)
         if seen is not None:
             if seen != (r.transaction_id, r.refund_fen):
@@ -301,11 +311,11 @@ class Engine(MembershipMixin, EngagementMixin, SpendingMixin, LifecycleMixin, Qu
                 return reject(Code.LIMIT_EXCEEDED, "too many refunds wait for their payments")
             self.held.setdefault(r.transaction_id, []).append(r)
             self.held_count += 1
-            self.refund_seen[r.refund_id] = (r.transaction_id, r.refund_fen)
+            self.idem.add_refund(r.refund_id, (r.transaction_id, r.refund_fen), r.time_s)
             return Outcome(Code.HELD, 0, "payment not seen yet; applied when it arrives")
         out = self._apply_refund(i, r)
         if out.code is Code.APPLIED:
-            self.refund_seen[r.refund_id] = (r.transaction_id, r.refund_fen)
+            self.idem.add_refund(r.refund_id, (r.transaction_id, r.refund_fen), r.time_s)
         return out
 
     def _apply_refund(self, i: int, r: Refund) -> Outcome:

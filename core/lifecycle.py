@@ -49,7 +49,8 @@ class LifecycleMixin:
         return (end - dt.date(1970, 1, 1)).days
 
     def advance(self: Engine, now_s: int) -> AdvanceReport:
-        """Move the engine's clock to `now_s` and do all time-based work due by then.
+        """Move the engine's clock to `now_s` and do all time-based work due by then,
+        forgetting the idempotency keys of inputs older than the window.
 
         A time before the current clock changes nothing (the report says so).
         """
@@ -58,6 +59,7 @@ class LifecycleMixin:
             report.notes.append(f"clock stays at {self.clock_s}: time does not go back")
             return report
         self.clock_s = now_s
+        self.idem.advance(now_s)  # forget idempotency keys behind the window
         report.unlocked = self._unlock(now_s)
         report.expired = self._expire(now_s)
         report.coupons_expired = self._expire_coupons(now_s)

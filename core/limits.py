@@ -34,6 +34,19 @@ RETRY_SCHEDULE_S = (15, 15, 30, 180, 600, 1200, 1800, 1800, 1800, 3600,
                     10800, 10800, 10800, 21600, 21600)
 RETRY_WINDOW_S = sum(RETRY_SCHEDULE_S)
 assert RETRY_WINDOW_S == 24 * 3600 + 4 * 60
+# Idempotency keys of events, refunds and spends are kept while their input's time is
+# within this window behind the engine clock; older inputs are rejected STALE
+# (core/idempotency.py, docs/idempotency.md). The retry span counts from the first
+# delivery, not from the input's time, so the margin covers a first delivery that
+# comes late (platform backlog, our own outage or queue), skew between the platform's
+# clock and the one that drives `advance`, and the advance cadence: 23h56m, so the
+# window is two days and a duplicate is refused only a day after the last retry.
+IDEMPOTENCY_MARGIN_S = 23 * 3600 + 56 * 60
+IDEMPOTENCY_WINDOW_S = RETRY_WINDOW_S + IDEMPOTENCY_MARGIN_S
+assert IDEMPOTENCY_WINDOW_S == 2 * 86_400
+IDEMPOTENCY_WINDOW_S_MAX = 366 * 86_400  # a backfill wants a long one; memory follows it
+IDEMPOTENCY_BUCKET_S = 3600  # one generation of keys: kept at most this long past the window
+assert RETRY_WINDOW_S < IDEMPOTENCY_WINDOW_S <= IDEMPOTENCY_WINDOW_S_MAX
 
 # Times: 2000-01-01 .. 2100-01-01 UTC.
 TIME_S_MIN = 946_684_800

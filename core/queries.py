@@ -114,6 +114,9 @@ class QueryMixin:
             "shadow_points": int(shad.sum() + shad_pend.sum()),
             "reversal_shortfall": self.shortfall,
             "ledger_entries": len(self.ledger),
+            # event, refund and spend ids inside the idempotency window, and those dropped
+            "idempotency_keys": len(self.idem),
+            "idempotency_keys_forgotten": self.idem.forgotten,
             "tiers": tiers,  # program -> tier name -> members
             "counts": dict(sorted(self.counts.items())),
         }

@@ -364,9 +364,11 @@ class ShardedEngine:
 
     def stats(self) -> dict[str, Any]:
         """`Engine.stats()` summed over shards (accounts counted per shard), plus the router's
-        parked refunds in `refunds_held` and its counters."""
+        parked refunds in `refunds_held` and `idempotency_keys` (their refund_ids are keys
+        the router remembers, as `Engine` remembers a held refund's), and its counters."""
         out = sum_stats([*self._ask_all(STATS, None), {"counts": self.counts}])
         out["refunds_held"] = out.get("refunds_held", 0) + len(self.parking)
+        out["idempotency_keys"] = out.get("idempotency_keys", 0) + len(self.parking)
         out["shards"] = self.shards
         return out
 

@@ -24,7 +24,7 @@ from core import limits
 from core.journal import fsync_dir
 
 MAGIC = b"PMSNAP01"
-VERSION = 2  # 2: ids in KeyIndex tables, lots pooled, tier months sparse
+VERSION = 3  # 2: ids in KeyIndex tables, lots pooled, tier months sparse; 3: idempotency window
 HEAD = struct.Struct("<8sIIQQII")
 assert HEAD.size == 40
 NAME_RE = re.compile(r"(\d{20})\.snapshot\Z")

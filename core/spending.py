@@ -30,15 +30,18 @@ if TYPE_CHECKING:
 class SpendingMixin:
     """spend(), issue_coupon() and coupon redemption (mixed into Engine)."""
 
-    def __init__(self) -> None:
-        self.spend_seen: dict[str, tuple[int, int]] = {}
+    def __init__(self: Engine) -> None:
+        self.spend_seen = self.idem.spends  # spend_id -> (account, points)
         self.coupons: dict[str, list] = {}  # id -> [account, prog, stock, expire_s, state]
         self.coupon_heap: list[tuple[int, str]] = []
 
     def spend(self: Engine, s: Spend) -> Outcome:
-        """Spend a member's available points at the till; INSUFFICIENT_POINTS if short."""
+        """Spend a member's available points at the till; INSUFFICIENT_POINTS if short,
+        DUPLICATE for a spend_id seen, STALE older than the idempotency window."""
         if (fault := type_fault(s)) is not None:
             return reject(Code.BAD_TYPE, fault)
+        if s.time_s < self.idem.horizon_s:
+            return reject(Code.STALE, self.idem.stale_message(s.time_s))
         seen = self.spend_seen.get(s.spend_id)
         if seen is not None:
             return DUPLICATE if seen[1] == s.points else reject(
@@ -61,7 +64,7 @@ class SpendingMixin:
         cause = self.ledger.note(f"spend {s.spend_id}")
         self.ledger.add(Entry.SPEND, Bucket.AVAILABLE, a, -s.points, s.time_s, cause)
         acc.lots.take(a, s.points)
-        self.spend_seen[s.spend_id] = (a, s.points)
+        self.idem.add_spend(s.spend_id, (a, s.points), s.time_s)
         return Outcome(Code.APPLIED, -s.points, "")
 
     def issue_coupon(self: Engine, ci: CouponIssue) -> Outcome:

@@ -47,6 +47,9 @@ class Code(enum.StrEnum):
     COUPON_NOT_USABLE = "coupon_not_usable"
     TIME_BEFORE_CLOCK = "time_before_clock"
     LIMIT_EXCEEDED = "limit_exceeded"
+    # An event, refund or spend whose time is older than the idempotency window
+    # (engine clock - window): its id may be forgotten, so it is never applied.
+    STALE = "stale"
 
     @property
     def ok(self) -> bool:

@@ -51,8 +51,11 @@ apps = st.sampled_from([APP, APP, APP, APP2, "wxunknown"])
 def inputs(draw: st.DrawFn, n: int) -> Any:
     """Input number `n`: a payment, binding, event or enrollment over a few shoppers,
     with repeats, bad ids, unknown apps and programs, and out-of-range times."""
-    kind = draw(st.sampled_from(["pay", "bind", "bind", "event", "event", "enroll"]))
+    kind = draw(st.sampled_from(["pay", "bind", "bind", "event", "event", "enroll",
+                                 "advance"]))
     t, app = draw(times), draw(apps)
+    if kind == "advance":  # moves the idempotency window: older events become STALE
+        return draw(near)
     openid, unionid = draw(st.sampled_from(OPENIDS)), draw(st.sampled_from(UNIONIDS))
     if kind == "pay":
         mch = MINI if app == APP2 else STORE
@@ -75,11 +78,13 @@ _REFERENCE = {Binding: "_bind_py", Engagement: "_engage_py", Enrollment: "_enrol
 
 def feed(prog: Program, items: list[Any], reference: bool) -> tuple[Engine, list[Any]]:
     """A fresh engine fed `items`: bindings, events and enrollments by the compiled
-    methods or by their Python reference; returns it and the outcomes."""
+    methods or by their Python reference, ints as `advance`; returns it and the outcomes."""
     eng = Engine([prog])
-    outs = []
+    outs: list[Any] = []
     for x in items:
-        if type(x) is Payment:
+        if type(x) is int:
+            outs.append(eng.advance(x))
+        elif type(x) is Payment:
             outs.append(eng.pay(x))
         elif reference:
             outs.append(getattr(eng, _REFERENCE[type(x)])(x))
@@ -107,6 +112,8 @@ def state(eng: Engine) -> dict[str, Any]:
     for name in ("caps", "event_ids", "event_seen", "invited", "merged_from", "counts",
                  "coupons"):
         out[name] = getattr(eng, name)
+    idem = eng.idem
+    out["idem"] = (idem.horizon_s, idem.forgotten, idem.gens, sorted(idem.gen_heap))
     out["scalars"] = list(eng.scalars)
     out["stats"] = eng.stats()
     return out
@@ -116,9 +123,10 @@ def state(eng: Engine) -> dict[str, Any]:
 @given(st.sampled_from(PROGRAMS), st.integers(0, 60).flatmap(
     lambda m: st.tuples(*(inputs(n) for n in range(m)))))
 def test_compiled_inputs_equal_the_python_reference(prog: Program, items: tuple) -> None:
-    """Any mix of payments, bindings (merges, conflicts), events (caps, referrals) and
-    enrollments (conversion, forfeits, bonus, coupons) gives the same outcomes, ledger,
-    lots, caps and maps through the compiled methods as through the Python reference."""
+    """Any mix of payments, bindings (merges, conflicts), events (caps, referrals, STALE
+    behind the idempotency window), enrollments (conversion, forfeits, bonus, coupons)
+    and clock advances gives the same outcomes, ledger, lots, caps, maps and idempotency
+    generations through the compiled methods as through the Python reference."""
     fast, fast_outs = feed(prog, list(items), reference=False)
     ref, ref_outs = feed(prog, list(items), reference=True)
     assert fast_outs == ref_outs
