@@ -12,6 +12,8 @@ from core.invariants import assert_invariants, check_invariants
 from core.journal import FsyncPolicy, Journal, JournalFailed, RecordTooLarge
 from core.journal_format import JournalCorrupt, Record
 from core.limits import IDEMPOTENCY_WINDOW_S, RETRY_SCHEDULE_S, RETRY_WINDOW_S
+from core.payment_block import PaymentBlock, decode_block
+from core.payment_block import from_columns as block_of
 from core.payment_columns import PaymentColumns, from_payments
 from core.program import Campaign, CouponStock, EventRule, Program, Tier, load_program
 from core.recovery import RecoveryReport, checkpoint, recover, recover_engine, replay
@@ -65,6 +67,7 @@ __all__ = [
     "LedgerRow",
     "Outcome",
     "Payment",
+    "PaymentBlock",
     "PaymentColumns",
     "Program",
     "Record",
@@ -77,9 +80,11 @@ __all__ = [
     "Spend",
     "Tier",
     "assert_invariants",
+    "block_of",
     "check_invariants",
     "checkpoint",
     "crc32_rows",
+    "decode_block",
     "from_payments",
     "load_program",
     "load_toml",

@@ -19,6 +19,7 @@ import numpy as np
 from core import journal_bench
 from core.engine import Engine
 from core.invariants import check_invariants
+from core.payment_block import from_columns as block_from_columns
 from core.payment_columns import from_payments
 from core.peers import measure as measure_peers
 from core.program import Program, load_program
@@ -176,6 +177,8 @@ def run(members: int, events: int, seed: int = 1, program: Program | None = None
     prepare(eng)
     beng = Engine([prog])
     prepare(beng)
+    keng = Engine([prog])
+    prepare(keng)
     others = _other_inputs(wl, prog, np.random.default_rng(seed + 1), events)
     ieng = Engine([prog])
     prepare(ieng)
@@ -187,24 +190,30 @@ def run(members: int, events: int, seed: int = 1, program: Program | None = None
         # from other processes falls on all of them alike.
         say("per-event path, batch path and reference loop, interleaved ...")
         pay = eng.pay
-        pay_columns = beng.pay_columns
+        pay_columns, pay_block = beng.pay_columns, keng.pay_block
         bal: dict[str, int] = {}
         get = bal.get
-        engine_s = batch_s = ref_s = 0.0
+        engine_s = batch_s = block_s = build_s = ref_s = 0.0
         for lo in range(0, len(pays), batch_size):
             part = pays[lo:lo + batch_size]
             part_cols = cols.slice(lo, lo + batch_size)
             t0 = time.perf_counter()
+            part_block = block_from_columns(part_cols)
+            t1 = time.perf_counter()
             for p in part:
                 pay(p)
-            t1 = time.perf_counter()
-            pay_columns(part_cols)
             t2 = time.perf_counter()
+            pay_columns(part_cols)
+            t3 = time.perf_counter()
+            pay_block(part_block)
+            t4 = time.perf_counter()
             for p in part:
                 bal[p.openid] = get(p.openid, 0) + p.total_fen // 100
-            engine_s += t1 - t0
-            batch_s += t2 - t1
-            ref_s += time.perf_counter() - t2
+            build_s += t1 - t0
+            engine_s += t2 - t1
+            batch_s += t3 - t2
+            block_s += t4 - t3
+            ref_s += time.perf_counter() - t4
         n_dict = min(dict_events, events)
         dicts = [to_dict(p) for p in pays[:n_dict]]
         eng2 = Engine([prog])
@@ -222,10 +231,11 @@ def run(members: int, events: int, seed: int = 1, program: Program | None = None
     stats = eng.stats()
     accounts = len(eng.acc)
     mem_members, mem_inputs = _engine_bytes(eng)
-    bad = check_invariants(eng) + check_invariants(beng) + check_invariants(ieng)
-    same = stats == beng.stats()
+    bad = (check_invariants(eng) + check_invariants(beng) + check_invariants(keng)
+           + check_invariants(ieng))
+    same = stats == beng.stats() == keng.stats()
     input_n = {kind: len(xs) for kind, xs in others.items()}
-    del eng, beng, eng2, dicts, ieng, others
+    del eng, beng, keng, eng2, dicts, ieng, others
     gc.collect()
     n_dur = min(durability_events, events)
     say(f"durability: journal, replay and restart on {n_dur:,} payments ...")
@@ -235,11 +245,14 @@ def run(members: int, events: int, seed: int = 1, program: Program | None = None
         "events": events,
         "payments_applied": stats["payments"],
         "per_event_payments_per_s": round(events / engine_s),
-        "batch_payments_per_s": round(events / batch_s),
+        "batch_payments_per_s": round(events / block_s),
+        "columns_payments_per_s": round(events / batch_s),
+        "block_build_payments_per_s": round(events / build_s),
         "batch_size": batch_size,
         "reference_loop_per_s": round(events / ref_s),
         "per_event_vs_reference": round(ref_s / engine_s, 3),
-        "batch_vs_reference": round(ref_s / batch_s, 3),
+        "batch_vs_reference": round(ref_s / block_s, 3),
+        "columns_vs_reference": round(ref_s / batch_s, 3),
         "batch_equals_per_event": same,
         "dict_path_payments_per_s": round(n_dict / dict_s),
         "payment_us": round(engine_s / events * 1e6, 2),
@@ -275,10 +288,14 @@ def format_report(r: dict[str, Any]) -> str:
         f"engine bench: {r['events']:,} payments over {r['members']:,} members (seed {r['seed']})",
         f"  per-event path     {r['per_event_payments_per_s']:>12,} payments/s",
         f"  batch path         {r['batch_payments_per_s']:>12,} payments/s "
-        f"(batches of {r['batch_size']:,}; same final state: {r['batch_equals_per_event']})",
+        f"(blocks of {r['batch_size']:,}; same final state: {r['batch_equals_per_event']})",
+        f"    from columns     {r['columns_payments_per_s']:>12,} payments/s "
+        f"(lists of str; building a block from them: "
+        f"{r['block_build_payments_per_s']:,} payments/s)",
         f"  reference loop     {r['reference_loop_per_s']:>12,} updates/s   "
         f"(per-event/reference = {r['per_event_vs_reference']:.3f}, "
-        f"batch/reference = {r['batch_vs_reference']:.3f})",
+        f"batch/reference = {r['batch_vs_reference']:.3f}, "
+        f"columns/reference = {r['columns_vs_reference']:.3f})",
         f"  dict (JSON) path   {r['dict_path_payments_per_s']:>12,} payments/s",
         f"  per input          {r['payment_us']:>12.2f} us/payment (per-event path)",
         *(f"    {kind:<16} {v['us']:>12.2f} us/input  x{v['us'] / r['payment_us']:.1f} "

@@ -51,7 +51,7 @@ def measure(programs: Sequence[object], payments: Sequence[Payment],
         size = sum(p.stat().st_size for _, p in list_segments(full))
         out["journal_bytes_per_payment"] = round(size / len(payments), 1)
         t0 = time.perf_counter()
-        replay(full, 0, lambda rec: rec.payments())
+        replay(full, 0, lambda rec: rec.payment_block())
         out["replay_decode_events_per_s"] = round(len(payments) / (time.perf_counter() - t0))
         # The full replay starts from an engine prepared like the live one.
         eng, j, _ = recover_engine(Path(tmp) / "empty", programs, "off")

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from core import limits
+from core.payment_block import PaymentBlock, decode_block
 from core.payment_columns import PaymentColumns, count_of, decode
 
 SEGMENT_MAGIC = b"PMJOURN1"
@@ -72,6 +73,11 @@ class Record(NamedTuple):
         """The payments of a compact "payments" record as columns."""
         assert self.kind == PAYMENTS
         return decode(self.payload)
+
+    def payment_block(self) -> PaymentBlock:
+        """The payments of a compact "payments" record as a block over the record's bytes."""
+        assert self.kind == PAYMENTS
+        return decode_block(self.payload)
 
 
 def segment_name(base_seq: int) -> str:

@@ -132,7 +132,10 @@ def checkpoint(journal: Journal, body: bytes) -> Path:
 def apply_to_engine(engine: object, rec: Record) -> None:
     """Apply journal record `rec` to `engine` (an `Engine`) through its public API."""
     if rec.kind == PAYMENTS:
-        engine.pay_columns(rec.payments())  # type: ignore[attr-defined]
+        if hasattr(engine, "pay_block"):  # the journal's ids, never made into str
+            engine.pay_block(rec.payment_block())
+        else:
+            engine.pay_columns(rec.payments())  # type: ignore[attr-defined]
     else:
         engine.submit(rec.kind, orjson.loads(rec.payload))  # type: ignore[attr-defined]
 

@@ -14,6 +14,7 @@ import pytest
 
 from core import Engine, Payment, check_invariants, from_payments, load_program
 from core.bench import DEFAULT_PROGRAM, START_S
+from core.payment_block import from_columns as block_from_columns
 from core.workload import payment_stream
 
 pytestmark = pytest.mark.benchmark
@@ -58,10 +59,10 @@ def test_bench_per_event_path(benchmark: Any) -> None:
 
 
 def test_bench_batch_path(benchmark: Any) -> None:
-    """Batch path: `Engine.pay_columns` in batches of 10k into a fresh engine each round."""
+    """Batch path: `Engine.pay_block` in blocks of 10k into a fresh engine each round."""
     pays = _payments()
     cols = from_payments(pays)
-    parts = [cols.slice(k, k + 10_000) for k in range(0, N, 10_000)]
+    parts = [block_from_columns(cols.slice(k, k + 10_000)) for k in range(0, N, 10_000)]
     last: list[Engine] = []
 
     def setup() -> tuple[tuple[Engine], dict]:
@@ -71,7 +72,7 @@ def test_bench_batch_path(benchmark: Any) -> None:
 
     def run(eng: Engine) -> None:
         for part in parts:
-            eng.pay_columns(part)
+            eng.pay_block(part)
 
     benchmark.pedantic(run, setup=setup, rounds=3)
     _record(benchmark, pays)
