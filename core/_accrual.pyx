@@ -21,6 +21,7 @@ from core._inputs cimport _push, _valid_id_bytes  # a ledger row; the compiled i
 from core._keys cimport KeyIndex
 
 cdef extern from "Python.h":
+    long long PyLong_AsLongLongAndOverflow(object o, int* overflow) except? -1
     bint PyUnicode_IS_ASCII(object o)
     void* PyUnicode_DATA(object o)
     Py_ssize_t PyUnicode_GET_LENGTH(object o)
@@ -349,12 +350,17 @@ def pay(eng, p):
         txid, appid, mchid, openid = p.transaction_id, p.appid, p.mchid, p.openid
         total, t, payer = p.total_fen, p.time_s, p.payer_total_fen
         currency, coupons = p.currency, p.coupon_ids
-    if (type(total) is not int or type(payer) is not int or type(t) is not int
-            or type(txid) is not str or type(appid) is not str
+    cdef int o1 = 1, o2 = 1, o3 = 1  # integer overflow flags (1: not read yet)
+    cdef long long ctotal = 0, cpayer = 0, ct = 0
+    if type(total) is int and type(payer) is int and type(t) is int:
+        ctotal = PyLong_AsLongLongAndOverflow(total, &o1)
+        cpayer = PyLong_AsLongLongAndOverflow(payer, &o2)
+        ct = PyLong_AsLongLongAndOverflow(t, &o3)
+    if (o1 or o2 or o3 or type(txid) is not str or type(appid) is not str
             or type(mchid) is not str or type(openid) is not str
             or type(currency) is not str or type(coupons) is not tuple
-            or not (-AMOUNT_MAX <= total <= AMOUNT_MAX) or not (-1 <= payer <= AMOUNT_MAX)
-            or not (0 <= t <= T_MAX)):
+            or not (-AMOUNT_MAX <= ctotal <= AMOUNT_MAX) or not (-1 <= cpayer <= AMOUNT_MAX)
+            or not (0 <= ct <= T_MAX)):
         dup = eng.pay_index.get(txid)
         if dup is not None:
             return eng._check_duplicate(p, dup)
@@ -362,7 +368,7 @@ def pay(eng, p):
     for c in <tuple>coupons:
         if type(c) is not str:
             return eng._check_payment(p)
-    r.total, r.payer, r.t = total, payer, t
+    r.total, r.payer, r.t = ctotal, cpayer, ct
     r.p = <PyObject*>p
     keep = fill_ids(&r, txid, openid)  # holds the UTF-8 copies of non-ASCII ids
     fill_names(k, &r, appid, mchid, currency, coupons)
