@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from loadtests.app import SUCCESS_BODY
+from loadtests.asgi import SUCCESS_BODY
 
 _HEADERS = [(b"content-type", b"application/json"),
             (b"content-length", b"%d" % len(SUCCESS_BODY))]

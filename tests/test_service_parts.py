@@ -8,6 +8,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from core import Code
 from loadtests import (
     Aead,
     DecryptError,
@@ -111,6 +112,19 @@ def test_metrics_render_prometheus_text() -> None:
     assert 'paymember_request_seconds_bucket{shard="1",route="x",le="+Inf"} 2' in text
     assert 'paymember_request_seconds_bucket{shard="1",route="x",le="0.00025"} 1' in text
     assert "# TYPE paymember_request_seconds histogram" in text
+
+
+def test_metrics_merge_events_counted_by_kind_and_by_code() -> None:
+    """Inputs counted by kind alone (the fast path) and by (kind, code) render as one line."""
+    m = Metrics()
+    m.applied["payment"] += 2
+    m.event("payment", Code.APPLIED)
+    m.duplicates["refund"] += 1
+    m.event("refund", Code.UNKNOWN_MERCHANT)
+    assert m.events_total() == {("payment", "applied"): 3, ("refund", "duplicate"): 1,
+                                ("refund", str(Code.UNKNOWN_MERCHANT)): 1}
+    text = m.render()
+    assert text.count('kind="payment",code="applied"} 3') == 1
 
 
 def test_metrics_histogram_is_bucketed_in_bulk_like_bisect() -> None:
