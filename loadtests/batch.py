@@ -71,9 +71,24 @@ def pay_columns(engine: Any, journal: Journal | None, cols: PaymentColumns, tall
     """Apply payments `cols` in order, journal those applied, and count the results.
 
     Rejections are listed with their index in the request: `indices[i]` when given,
-    else `first_index + i`. This is the service's one call into the engine's batch path.
+    else `first_index + i`.
     """
-    outcomes: list[Outcome] = engine.pay_columns(cols)
+    applied = count_outcomes(engine_pay(engine, cols), cols, tally, metrics, first_index,
+                             indices)
+    if journal is not None and applied is not None:
+        journal.append_payments(applied)
+
+
+def engine_pay(engine: Any, cols: PaymentColumns) -> list[Outcome]:
+    """Apply payments `cols` with the engine's batch path: the service's one call into it."""
+    return engine.pay_columns(cols)
+
+
+def count_outcomes(outcomes: list[Outcome], cols: PaymentColumns, tally: Tally,
+                   metrics: Metrics, first_index: int = 0,
+                   indices: Sequence[int] | None = None) -> PaymentColumns | None:
+    """Count the `outcomes` of payments `cols` in `tally` and `metrics`, list rejections
+    (see pay_columns), and return the payments applied (None: none)."""
     codes = list(map(_code_of, outcomes))
     # list.count compares by identity first, in C; a Code hashes in Python, so the
     # Counter is only built when something was not applied.
@@ -96,8 +111,7 @@ def pay_columns(engine: Any, journal: Journal | None, cols: PaymentColumns, tall
                 tally.reject(first_index + i if indices is None else indices[i], o.code,
                              o.message)
         applied = take(cols, rows) if rows else None
-    if journal is not None and applied is not None:
-        journal.append_payments(applied)
+    return applied
 
 
 def apply_events(engine: EngineLike, journal: Journal | None, events: list[Any],
