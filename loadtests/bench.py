@@ -206,8 +206,9 @@ def print_split(best: dict[tuple[str, str], Run], handler: dict[tuple[str, str],
     """Print where each best run's server CPU went: our handler, measured in the server
     (/metrics), and the rest; and the ratio the rest alone would allow."""
     print("  where a request's server CPU goes (best runs; handler = our code from the body's "
-          "arrival to the answer: signature, decryption, JSON, engine, timed in the server; "
-          "rest = uvicorn, uvloop, httptools, the kernel's sockets and our ASGI glue):")
+          "arrival to the answer: signature, decryption, JSON, engine, timed in the server "
+          "by wall clock, so preemption counts too unless the server was the limit; rest = "
+          "uvicorn, uvloop, httptools, the kernel's sockets and our ASGI glue):")
     for gen in gens:
         trivial = best[gen, TRIVIAL].cpu_us
         print(f"    generator {gen}: trivial endpoint {trivial:6.1f} us, all of it the "

@@ -110,7 +110,8 @@ class Metrics:
                        f'{lat.sum_s:.6f}')
             out.append(f'paymember_request_seconds_count{{{shard},route="{route}"}} {cum}')
         out += ["# HELP paymember_handler_seconds_total Time in the service's own handler "
-                "(authentication, decoding, the engine), the HTTP server's excluded.",
+                "(authentication, decoding, the engine), the HTTP server's excluded: CPU "
+                "time for batch routes, wall time for the others.",
                 "# TYPE paymember_handler_seconds_total counter"]
         for route, lat in sorted(self.latency.items()):
             out.append(f'paymember_handler_seconds_total{{{shard},route="{route}"}} '
