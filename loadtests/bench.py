@@ -165,24 +165,28 @@ def print_single(runs: dict[tuple[str, str], list[Run]],
     best_at = {key: max(range(len(rs)), key=lambda i: rs[i].rps) for key, rs in runs.items()}
     best: dict[tuple[str, str], Run] = {key: runs[key][i] for key, i in best_at.items()}
     handler = {key: handler_us[key][i] for key, i in best_at.items() if key in handler_us}
-    ratios: dict[tuple[str, str], float] = {}
+    ratios: dict[tuple[str, str], float] = {}  # req/s, counted only when both were server-bound
     for gen in gens:
         what = ("ours (asyncio on uvloop + httptools, in the bench process)" if gen == "ours"
                 else f"wrk ({threads} thread(s), Lua replay of the prepared requests)")
         print(f"  generator: {what}")
         ref = best[gen, TRIVIAL]
+        gen_threads = threads if gen == "wrk" else 1
         for label in (TRIVIAL, *(c.label for c in CONFIGS)):
             r = best[gen, label]
             ratio = "" if label == TRIVIAL else f"  ratio {r.rps / ref.rps:6.1%}"
-            if label != TRIVIAL:
+            bound = ref.limit(gen_threads) == r.limit(gen_threads) == "server"
+            if label != TRIVIAL and bound:
                 ratios[gen, label] = r.rps / ref.rps
+            elif label != TRIVIAL:
+                ratio += " (not counted: not both server-bound)"
             flags = "  (ran out of prepared requests)" if r.exhausted else ""
             print(f"    {label:24s}: {r.rps:8.0f} req/s  p50 {r.p50_ms:6.2f} ms  p99 "
                   f"{r.p99_ms:6.2f} ms  non-2xx {r.non2xx:d}  server CPU {r.cpu_us:6.1f} "
                   f"us/request{ratio}{flags}")
             print(f"    {'':24s}  busy: server {r.server_cores:.2f} cores, generator "
                   f"{r.generator_cores:.2f} cores (limit: "
-                  f"{r.limit(threads if gen == 'wrk' else 1)})")
+                  f"{r.limit(gen_threads)})")
         print("    runs (req/s)            : " + "; ".join(
             f"{label} {[round(r.rps) for r in runs[gen, label]]}"
             for label in (TRIVIAL, *(c.label for c in CONFIGS))))
@@ -194,11 +198,28 @@ def print_single(runs: dict[tuple[str, str], list[Run]],
         bound = f"  bound {trivial_cpu / (trivial_cpu + us):.0%}" if label != \
             "Engine.submit alone" else ""
         print(f"    {label:24s}: {us:6.1f} us{bound}")
-    top = max(ratios, key=lambda key: ratios[key])
-    deployed = max(ratios[g, CONFIGS[0].label] for g in gens)
-    verdict = "met" if ratios[top] >= TARGET_RATIO else "not met"
-    print(f"  target >= {TARGET_RATIO:.0%} of the trivial endpoint: {verdict} (best: "
-          f"{ratios[top]:.1%}, {top[1]}, generator {top[0]}; as deployed: {deployed:.1%})")
+    print_verdict(runs, ratios, gens)
+
+
+def print_verdict(runs: dict[tuple[str, str], list[Run]],
+                  ratios: dict[tuple[str, str], float], gens: list[str]) -> None:
+    """Print whether the target is met, judged on server CPU per request (the req/s ratio
+    when the server's core is the limit, and the figure neighbours disturb least: noise only
+    adds to it, so the lowest of the runs is taken), and the req/s ratios that count."""
+    cpu = {key: min(r.cpu_us for r in rs) for key, rs in runs.items()}
+    by_cpu = {(g, c.label): cpu[g, TRIVIAL] / cpu[g, c.label] for g in gens for c in CONFIGS}
+    print("  server CPU ratio (trivial endpoint's CPU per request / this one's, lowest of "
+          "the runs): " + "; ".join(f"{label} {by_cpu[g, label]:.1%} ({g})"
+                                   for g, label in by_cpu))
+    top = max(by_cpu, key=lambda key: by_cpu[key])
+    deployed = max(by_cpu[g, CONFIGS[0].label] for g in gens)
+    verdict = "met" if by_cpu[top] >= TARGET_RATIO else "not met"
+    counted = (f"req/s ratios of server-bound pairs: best {max(ratios.values()):.1%}"
+               if ratios else "no pair of runs was server-bound on both sides: the req/s "
+               "ratios above measure the machine's neighbours, not the service")
+    print(f"  target >= {TARGET_RATIO:.0%} of the trivial endpoint, by server CPU: {verdict} "
+          f"(best: {by_cpu[top]:.1%}, {top[1]}, generator {top[0]}; as deployed: "
+          f"{deployed:.1%}); {counted}")
 
 
 def print_split(best: dict[tuple[str, str], Run], handler: dict[tuple[str, str], float],

@@ -85,3 +85,27 @@ def test_wrk_replays_the_prepared_notifications(service: tuple[str, int],
     assert run.non2xx == 0
     # wrk counts answers; the few in flight when it stopped may have been applied too.
     assert run.requests <= payments_in(url, notifier) <= run.requests + 4
+
+
+def test_the_verdict_is_judged_on_server_cpu_not_on_noisy_req_rates(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """A reference run slowed by the neighbours (not server-bound) makes a req/s ratio over
+    100%; the verdict goes by server CPU per request and does not count that ratio."""
+    from loadtests.bench import CONFIGS, TRIVIAL, print_verdict
+
+    def run(rps: float, cpu_us: float, server_cores: float) -> bench_gen.Run:
+        return bench_gen.Run(rps, int(rps), 0, 1.0, 2.0, cpu_us, server_cores=server_cores,
+                             generator_cores=0.3)
+
+    runs = {("wrk", TRIVIAL): [run(9000.0, 50.0, 0.45), run(7000.0, 55.0, 0.4)]}
+    for c in CONFIGS:
+        runs["wrk", c.label] = [run(10000.0, 125.0, 0.95)]
+    ratios: dict[tuple[str, str], float] = {}  # none counted: the reference was not bound
+    print_verdict(runs, ratios, ["wrk"])
+    out = capsys.readouterr().out
+    assert "by server CPU: not met (best: 40.0%" in out
+    assert "no pair of runs was server-bound" in out
+    runs["wrk", CONFIGS[2].label] = [run(10000.0, 52.0, 0.95)]
+    print_verdict(runs, {("wrk", CONFIGS[2].label): 0.93}, ["wrk"])
+    out = capsys.readouterr().out
+    assert "by server CPU: met (best: 96.2%" in out and "server-bound pairs: best 93.0%" in out
