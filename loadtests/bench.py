@@ -42,6 +42,7 @@ TARGET_RATIO = 0.90
 REFERENCE_REQUESTS = 4000  # the trivial endpoint checks nothing: these are sent in a cycle
 INPROC_REQUESTS = 20_000
 TRIVIAL = "trivial endpoint"
+ROUTE = "notify_transaction"  # the service's metric name of POST /v3/notify/transaction
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +101,7 @@ def run_bench(duration_s: float, connections: int, threads: int) -> int:
                 label = CONFIGS[0].label if name != "open" else CONFIGS[2].label
                 bench_gen.closed_loop(urls[name], prepare(label, 2000), connections, 1.0, p.pid)
             runs: dict[tuple[str, str], list[Run]] = {}
+            handler_us: dict[tuple[str, str], list[float]] = {}  # beside each run
             for _ in range(ROUNDS):
                 for gen_name, gen in gens.items():
                     ref = gen(urls["ref"], reference, True, duration_s, servers["ref"].pid)
@@ -110,36 +112,45 @@ def run_bench(duration_s: float, connections: int, threads: int) -> int:
                         # or half again what this configuration answered in a first round.
                         rate = max(r.rps for r in done) * 1.5 if done else ref.rps * 1.2
                         reqs = prepare(c.label, int(rate * duration_s) + 1000)
+                        h0 = bench_gen.handler_time(urls[c.server], ROUTE)
                         done.append(gen(urls[c.server], reqs, False, duration_s,
                                         servers[c.server].pid))
+                        h1 = bench_gen.handler_time(urls[c.server], ROUTE)
+                        handler_us.setdefault((gen_name, c.label), []).append(
+                            (h1[0] - h0[0]) * 1e6 / max(h1[1] - h0[1], 1))
             inproc = {c.label: bench_inproc.app_cost_us(
                 prepare(c.label, INPROC_REQUESTS), env, PROGRAM,
                 "hmac" if c.signed else "off", not c.encrypted) for c in CONFIGS}
             inproc["Engine.submit alone"] = bench_inproc.engine_cost_us(
                 bench_batch.payments(PROGRAM, "E", INPROC_REQUESTS, now), PROGRAM)
-            batch = _batches(deployed, urls, servers, now)
+            batch = _batches(deployed, urls, servers, now, env)
         finally:
             for p in servers.values():
                 procs.stop(p)
-    print_single(runs, list(gens), inproc, duration_s, connections, threads)
-    bench_batch.print_batch(*batch, COLUMNS_PAYMENTS_MAX * bench_batch.COLUMNS_ROUNDS,
+    print_single(runs, handler_us, list(gens), inproc, duration_s, connections, threads)
+    b_ref, b_json, b_col, split = batch
+    bench_batch.print_batch(b_ref, b_json, b_col,
+                            COLUMNS_PAYMENTS_MAX * bench_batch.COLUMNS_ROUNDS,
                             bench_batch.JSON_EVENTS * bench_batch.JSON_ROUNDS,
-                            bench_batch.engine_rates(PROGRAM, now))
+                            bench_batch.engine_rates(PROGRAM, now), split)
     return 0
 
 
-def _batches(notifier: Notifier, urls: dict[str, str], servers: dict, now: int) -> tuple:
+def _batches(notifier: Notifier, urls: dict[str, str], servers: dict, now: int,
+             env: dict[str, str]) -> tuple:
     json_reqs = bench_batch.json_requests(notifier, bench_batch.payments(
         PROGRAM, "J", bench_batch.JSON_EVENTS * bench_batch.JSON_ROUNDS, now))
     b_ref = bench_batch.post_all(urls["ref"], json_reqs, servers["ref"].pid)
-    b_json = bench_batch.post_all(urls["svc"], json_reqs, servers["svc"].pid)
+    b_json = bench_batch.post_all(urls["svc"], json_reqs, servers["svc"].pid, "events_batch")
     del json_reqs
     col_reqs = bench_batch.columns_requests(notifier, bench_batch.columns(bench_batch.payments(
         PROGRAM, "C", bench_batch.COLUMNS_ROUNDS * COLUMNS_PAYMENTS_MAX, now)))
-    return b_ref, b_json, bench_batch.post_all(urls["svc"], col_reqs, servers["svc"].pid)
+    b_col = bench_batch.post_all(urls["svc"], col_reqs, servers["svc"].pid, "payments_columns")
+    return b_ref, b_json, b_col, bench_batch.columns_split_us(PROGRAM, col_reqs, env)
 
 
-def print_single(runs: dict[tuple[str, str], list[Run]], gens: list[str],
+def print_single(runs: dict[tuple[str, str], list[Run]],
+                 handler_us: dict[tuple[str, str], list[float]], gens: list[str],
                  inproc: dict[str, float], duration_s: float, connections: int,
                  threads: int) -> None:
     """Print the single-notification figures, their ratios and what bounds them."""
@@ -151,26 +162,35 @@ def print_single(runs: dict[tuple[str, str], list[Run]], gens: list[str],
           "decryption, no JSON, no engine")
     if "wrk" not in gens:
         print("  wrk: not installed, its figures are skipped (apt-get install wrk)")
-    best: dict[tuple[str, str], Run] = {key: max(rs, key=lambda r: r.rps)
-                                        for key, rs in runs.items()}
-    ratios: dict[tuple[str, str], float] = {}
+    best_at = {key: max(range(len(rs)), key=lambda i: rs[i].rps) for key, rs in runs.items()}
+    best: dict[tuple[str, str], Run] = {key: runs[key][i] for key, i in best_at.items()}
+    handler = {key: handler_us[key][i] for key, i in best_at.items() if key in handler_us}
+    ratios: dict[tuple[str, str], float] = {}  # req/s, counted only when both were server-bound
     for gen in gens:
         what = ("ours (asyncio on uvloop + httptools, in the bench process)" if gen == "ours"
                 else f"wrk ({threads} thread(s), Lua replay of the prepared requests)")
         print(f"  generator: {what}")
         ref = best[gen, TRIVIAL]
+        gen_threads = threads if gen == "wrk" else 1
         for label in (TRIVIAL, *(c.label for c in CONFIGS)):
             r = best[gen, label]
             ratio = "" if label == TRIVIAL else f"  ratio {r.rps / ref.rps:6.1%}"
-            if label != TRIVIAL:
+            bound = ref.limit(gen_threads) == r.limit(gen_threads) == "server"
+            if label != TRIVIAL and bound:
                 ratios[gen, label] = r.rps / ref.rps
+            elif label != TRIVIAL:
+                ratio += " (not counted: not both server-bound)"
             flags = "  (ran out of prepared requests)" if r.exhausted else ""
             print(f"    {label:24s}: {r.rps:8.0f} req/s  p50 {r.p50_ms:6.2f} ms  p99 "
                   f"{r.p99_ms:6.2f} ms  non-2xx {r.non2xx:d}  server CPU {r.cpu_us:6.1f} "
                   f"us/request{ratio}{flags}")
+            print(f"    {'':24s}  busy: server {r.server_cores:.2f} cores, generator "
+                  f"{r.generator_cores:.2f} cores (limit: "
+                  f"{r.limit(gen_threads)})")
         print("    runs (req/s)            : " + "; ".join(
             f"{label} {[round(r.rps) for r in runs[gen, label]]}"
             for label in (TRIVIAL, *(c.label for c in CONFIGS))))
+    print_split(best, handler, gens)
     trivial_cpu = min(best[g, TRIVIAL].cpu_us for g in gens)
     print("  in-process, no server (CPU us/request; bound = trivial server CPU / (it + app), "
           "the ratio if the server's core were the only limit):")
@@ -178,9 +198,45 @@ def print_single(runs: dict[tuple[str, str], list[Run]], gens: list[str],
         bound = f"  bound {trivial_cpu / (trivial_cpu + us):.0%}" if label != \
             "Engine.submit alone" else ""
         print(f"    {label:24s}: {us:6.1f} us{bound}")
-    top = max(ratios, key=lambda key: ratios[key])
-    deployed = max(ratios[g, CONFIGS[0].label] for g in gens)
-    verdict = "met" if ratios[top] >= TARGET_RATIO else "not met"
-    print(f"  target >= {TARGET_RATIO:.0%} of the trivial endpoint: {verdict} (best: "
-          f"{ratios[top]:.1%}, {top[1]}, generator {top[0]}; as deployed: {deployed:.1%})")
+    print_verdict(runs, ratios, gens)
 
+
+def print_verdict(runs: dict[tuple[str, str], list[Run]],
+                  ratios: dict[tuple[str, str], float], gens: list[str]) -> None:
+    """Print whether the target is met, judged on server CPU per request (the req/s ratio
+    when the server's core is the limit, and the figure neighbours disturb least: noise only
+    adds to it, so the lowest of the runs is taken), and the req/s ratios that count."""
+    cpu = {key: min(r.cpu_us for r in rs) for key, rs in runs.items()}
+    by_cpu = {(g, c.label): cpu[g, TRIVIAL] / cpu[g, c.label] for g in gens for c in CONFIGS}
+    print("  server CPU ratio (trivial endpoint's CPU per request / this one's, lowest of "
+          "the runs): " + "; ".join(f"{label} {by_cpu[g, label]:.1%} ({g})"
+                                   for g, label in by_cpu))
+    top = max(by_cpu, key=lambda key: by_cpu[key])
+    deployed = max(by_cpu[g, CONFIGS[0].label] for g in gens)
+    verdict = "met" if by_cpu[top] >= TARGET_RATIO else "not met"
+    counted = (f"req/s ratios of server-bound pairs: best {max(ratios.values()):.1%}"
+               if ratios else "no pair of runs was server-bound on both sides: the req/s "
+               "ratios above measure the machine's neighbours, not the service")
+    print(f"  target >= {TARGET_RATIO:.0%} of the trivial endpoint, by server CPU: {verdict} "
+          f"(best: {by_cpu[top]:.1%}, {top[1]}, generator {top[0]}; as deployed: "
+          f"{deployed:.1%}); {counted}")
+
+
+def print_split(best: dict[tuple[str, str], Run], handler: dict[tuple[str, str], float],
+                gens: list[str]) -> None:
+    """Print where each best run's server CPU went: our handler, measured in the server
+    (/metrics), and the rest; and the ratio the rest alone would allow."""
+    print("  where a request's server CPU goes (best runs; handler = our code from the body's "
+          "arrival to the answer: signature, decryption, JSON, engine, timed in the server "
+          "by wall clock, so preemption counts too unless the server was the limit; rest = "
+          "uvicorn, uvloop, httptools, the kernel's sockets and our ASGI glue):")
+    for gen in gens:
+        trivial = best[gen, TRIVIAL].cpu_us
+        print(f"    generator {gen}: trivial endpoint {trivial:6.1f} us, all of it the "
+              "server's")
+        for c in CONFIGS:
+            r, h = best[gen, c.label], handler.get((gen, c.label), 0.0)
+            rest = r.cpu_us - h
+            print(f"      {c.label:24s}: {r.cpu_us:6.1f} us = handler {h:5.1f} us "
+                  f"({h / r.cpu_us:4.0%}) + rest {rest:5.1f} us ({rest / r.cpu_us:4.0%}); "
+                  f"a free handler would reach {trivial / rest:4.0%} of the trivial endpoint")

@@ -17,7 +17,8 @@ import orjson
 
 from core import PaymentColumns, from_payments
 from core.feed import parse
-from loadtests import procs
+from core.payment_columns import count_of
+from loadtests import bench_gen, procs
 from loadtests.client import EVENTS_BATCH, PAYMENTS_COLUMNS, Notifier
 from loadtests.limits import COLUMNS_PAYMENTS_MAX
 from loadtests.payloads import payment_data
@@ -27,6 +28,7 @@ JSON_EVENTS = 10_000  # events a JSON batch
 JSON_ROUNDS = 10
 COLUMNS_ROUNDS = 50  # columnar bodies of COLUMNS_PAYMENTS_MAX payments each
 MEMBERS = 50_000
+REPEATS = 3
 
 Request = tuple[str, bytes, dict[str, str]]
 
@@ -62,9 +64,12 @@ def columns_requests(notifier: Notifier, cols: PaymentColumns) -> list[Request]:
     return out
 
 
-def post_all(url: str, requests: list[Request], pid: int) -> dict[str, float]:
-    """POST each request in turn; return wall and service CPU seconds, events applied and
-    requests that failed (not 200, or a rejection listed)."""
+def post_all(url: str, requests: list[Request], pid: int,
+             route: str | None = None) -> dict[str, float]:
+    """POST each request in turn; return wall and service CPU seconds, events applied,
+    requests that failed (not 200, or a rejection listed) and, for the service's `route`
+    (its metric name), the seconds spent in its handler."""
+    h0 = bench_gen.handler_time(url, route) if route else (0.0, 0)
     u = urlparse(url)
     conn = http.client.HTTPConnection(u.hostname, u.port, timeout=120)
     failed = applied = 0
@@ -78,7 +83,44 @@ def post_all(url: str, requests: list[Request], pid: int) -> dict[str, float]:
         applied += doc.get("results", {}).get("applied", 0)
     wall, cpu = time.perf_counter() - t0, procs.cpu_seconds(pid) - cpu0
     conn.close()
-    return {"wall_s": wall, "cpu_s": cpu, "applied": applied, "failed": failed}
+    handler_s = bench_gen.handler_time(url, route)[0] - h0[0] if route else 0.0
+    return {"wall_s": wall, "cpu_s": cpu, "applied": applied, "failed": failed,
+            "handler_s": handler_s}
+
+
+def columns_split_us(program: str, requests: list[Request], env: dict[str, str]
+                     ) -> dict[str, float]:
+    """Microseconds per payment, in this process, of each step of the columnar handler on
+    `requests`: the signature check, decoding, the engine (a fresh one) and counting the
+    outcomes with the answer, by CPU clock (neighbours do not count). Best of REPEATS."""
+    from core import Engine, load_program
+    from loadtests.batch import Tally, count_outcomes, decode_columns, engine_pay
+    from loadtests.metrics import Metrics
+    from loadtests.settings import Settings, shard_config
+
+    n = sum(count_of(body) for _, body, _ in requests)
+    heads = [{k.lower().encode(): v.encode() for k, v in h.items()} for _, _, h in requests]
+    best = dict.fromkeys(("auth", "decode", "engine", "count"), float("inf"))
+    for _ in range(REPEATS):
+        auth = shard_config(Settings(programs=(program,), env=env), 0).api_auth
+        t0 = time.thread_time()
+        for (path, body, _), h in zip(requests, heads, strict=True):
+            auth.check(h, body, ("POST", path))
+        t1 = time.thread_time()
+        cols = [decode_columns(body) for _, body, _ in requests]
+        t2 = time.thread_time()
+        engine = Engine([load_program(program)])
+        outcomes = [engine_pay(engine, c) for c in cols]
+        t3 = time.thread_time()
+        metrics = Metrics()
+        for c, o in zip(cols, outcomes, strict=True):
+            tally = Tally()
+            count_outcomes(o, c, tally, metrics)
+            tally.answer()
+        t4 = time.thread_time()
+        for key, dt in zip(best, (t1 - t0, t2 - t1, t3 - t2, t4 - t3), strict=True):
+            best[key] = min(best[key], dt * 1e6 / n)
+    return best
 
 
 def engine_rates(program: str, now_s: int) -> dict[str, float]:
@@ -101,8 +143,9 @@ def engine_rates(program: str, now_s: int) -> dict[str, float]:
 
 
 def print_batch(ref: dict[str, float], js: dict[str, float], col: dict[str, float],
-                col_events: int, json_events: int, eng: dict[str, float]) -> None:
-    """Print the batch figures."""
+                col_events: int, json_events: int, eng: dict[str, float],
+                split: dict[str, float]) -> None:
+    """Print the batch figures, and where a columnar payment's service CPU goes."""
     print("batch endpoints (sequential client, 1 shard, journal off):")
     print(f"  trivial endpoint     : {json_events / ref['wall_s']:10.0f} events/s wall "
           f"(the JSON batches, read and answered)")
@@ -115,3 +158,11 @@ def print_batch(ref: dict[str, float], js: dict[str, float], col: dict[str, floa
           f"{col['failed']:.0f})")
     print(f"  engine, in-process   : submit {eng['submit']:10.0f}/s, pay_columns "
           f"{eng['pay_columns']:10.0f}/s (the ceilings; target 1,000,000 events/s per core)")
+    cpu, handler = col["cpu_s"] * 1e6 / col_events, col["handler_s"] * 1e6 / col_events
+    steps = sum(split.values())
+    print(f"  /v1/payments:columns, us per payment: service CPU {cpu:.3f} = handler "
+          f"{handler:.3f} (timed in the server) + HTTP {cpu - handler:.3f} (the body's "
+          "receipt: kernel, uvicorn, httptools, our ASGI glue)")
+    print(f"    the handler's steps in-process, same bodies: signature {split['auth']:.3f}, "
+          f"decode {split['decode']:.3f}, engine {split['engine']:.3f}, counting + answer "
+          f"{split['count']:.3f}; sum {steps:.3f} (1,000,000 events/s per core = 1.000 us)")

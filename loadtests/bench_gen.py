@@ -16,9 +16,11 @@ from __future__ import annotations
 import asyncio
 import itertools
 import re
+import resource
 import shutil
 import subprocess
 import time
+import urllib.request
 from array import array
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +48,7 @@ request = function()
 end
 """
 MEMBERS = 100_000  # payers of the prepared notifications
+BUSY_CORES = 0.9  # a process this busy per thread is the limit of a closed-loop run
 
 
 @dataclass(slots=True)
@@ -59,6 +62,17 @@ class Run:
     p99_ms: float
     cpu_us: float  # server CPU microseconds per answered request
     exhausted: bool = False  # the prepared requests ran out before the run's end
+    server_cores: float = 0.0  # server CPU seconds per second of the run
+    generator_cores: float = 0.0  # the generator's CPU seconds per second of the run
+
+    def limit(self, generator_threads: int = 1) -> str:
+        """Which side limited the run: "server" (a core busy), "generator" (its threads
+        busy while the server was not), or "machine" (neither: they share its cores)."""
+        if self.server_cores >= BUSY_CORES:
+            return "server"
+        if self.generator_cores >= BUSY_CORES * generator_threads:
+            return "generator"
+        return "machine"
 
 
 def notifications(n: int, notifier: Notifier, program: str, host: str, seed: str) -> list[bytes]:
@@ -93,7 +107,7 @@ async def _closed_loop(url: str, requests: list[bytes], connections: int, durati
     todo = itertools.cycle(requests) if cycle else iter(requests)
     latency_s = array("d")
     bad = 0
-    cpu0, t0 = procs.cpu_seconds(pid), time.perf_counter()
+    cpu0, t0, own0 = procs.cpu_seconds(pid), time.perf_counter(), _own_cpu_s()
     deadline = t0 + duration_s
 
     async def worker(conn: Conn) -> None:
@@ -109,6 +123,7 @@ async def _closed_loop(url: str, requests: list[bytes], connections: int, durati
 
     await asyncio.gather(*(worker(c) for c in conns))
     wall, cpu = time.perf_counter() - t0, procs.cpu_seconds(pid) - cpu0
+    own = _own_cpu_s() - own0
     for c in conns:
         if c.transport is not None:
             c.transport.close()
@@ -116,7 +131,34 @@ async def _closed_loop(url: str, requests: list[bytes], connections: int, durati
     p50, p99 = (np.percentile(np.frombuffer(latency_s), (50, 99)) * 1000).tolist() if n \
         else (0.0, 0.0)
     return Run(n / wall, n, bad, p50, p99, cpu * 1e6 / max(n, 1),
-               exhausted=wall < duration_s * 0.99)
+               exhausted=wall < duration_s * 0.99, server_cores=cpu / wall,
+               generator_cores=own / wall)
+
+
+def _own_cpu_s() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def _children_cpu_s() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def handler_time(url: str, route: str) -> tuple[float, int]:
+    """Return (seconds spent in the service's handler, requests answered 200) of `route`
+    so far, from the service's /metrics at `url`."""
+    with urllib.request.urlopen(url + "/metrics", timeout=30) as r:
+        text = r.read().decode()
+    seconds, answered = 0.0, 0
+    for line in text.splitlines():
+        if f'route="{route}"' not in line:
+            continue
+        if line.startswith("paymember_handler_seconds_total{"):
+            seconds = float(line.split()[-1])
+        elif line.startswith("paymember_requests_total{") and 'status="200"' in line:
+            answered = int(line.split()[-1])
+    return seconds, answered
 
 
 def find_wrk() -> str | None:
@@ -137,16 +179,18 @@ def run_wrk(url: str, requests: list[bytes], workdir: Path, duration_s: float,
     data.write_bytes(b"\0".join(requests))
     cmd = [wrk, "-t", str(threads), "-c", str(connections), "-d",
            f"{max(1, round(duration_s))}s", "--latency", "-s", str(lua), url, "--", str(data)]
-    cpu0 = procs.cpu_seconds(pid)
+    cpu0, t0, gen0 = procs.cpu_seconds(pid), time.perf_counter(), _children_cpu_s()
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=duration_s + 120,
                          check=True).stdout
-    cpu = procs.cpu_seconds(pid) - cpu0
+    cpu, wall = procs.cpu_seconds(pid) - cpu0, time.perf_counter() - t0
+    gen = _children_cpu_s() - gen0  # wrk has been waited for: it is counted here
     total = int(_find(r"(\d+) requests in", out))
     bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     return Run(float(_find(r"Requests/sec:\s+([\d.]+)", out)), total,
                int(bad.group(1)) if bad else 0, _ms(_find(r"\s50%\s+([\d.]+\w+)", out)),
                _ms(_find(r"\s99%\s+([\d.]+\w+)", out)), cpu * 1e6 / max(total, 1),
-               exhausted=not cycle and total > len(requests))
+               exhausted=not cycle and total > len(requests), server_cores=cpu / wall,
+               generator_cores=gen / wall)
 
 
 def _find(pattern: str, text: str) -> str:

@@ -17,8 +17,8 @@ import orjson
 from core import PaymentColumns
 from core.payment_columns import encode
 from loadtests.aead import ALGORITHM, Aead
-from loadtests.app import PLAINTEXT
 from loadtests.auth import request_message
+from loadtests.notify import PLAINTEXT
 from loadtests.payloads import rfc3339
 from loadtests.signing import Signer, signed_message
 

@@ -19,10 +19,12 @@ from loadtests import env
 from loadtests.aead import Aead
 from loadtests.client import Notifier
 from loadtests.keys import load_keys
+from loadtests.locust_patch import cache_default_args
 from loadtests.mix import Planned
 from loadtests.results import ProcessResults
 from loadtests.signing import HmacSigner
 
+cache_default_args()  # every process Locust starts imports this module
 Answered = Callable[[Planned, int, bytes], bool]
 
 

@@ -22,11 +22,12 @@ SAMPLES_PENDING_MAX = 4096  # latencies buffered per route before they are bucke
 class RouteLatency:
     """One route's latency histogram: `samples` are appended, then bucketed in bulk."""
 
-    __slots__ = ("counts", "samples", "sum_s")
+    __slots__ = ("counts", "handler_s", "samples", "sum_s")
 
     def __init__(self) -> None:
         self.counts = np.zeros(len(LATENCY_BUCKETS_S) + 1, dtype=np.int64)
         self.sum_s = 0.0
+        self.handler_s = 0.0  # time in the service's own handler, the HTTP server's excluded
         self.samples = array("d")
 
     def add(self, seconds: float) -> None:
@@ -55,6 +56,9 @@ class Metrics:
         self.shard = shard
         self.requests: defaultdict[tuple[str, int], int] = defaultdict(int)
         self.events: defaultdict[tuple[str, str], int] = defaultdict(int)
+        # The common results counted by kind alone: a Code (an enum) hashes in Python.
+        self.applied: defaultdict[str, int] = defaultdict(int)
+        self.duplicates: defaultdict[str, int] = defaultdict(int)
         self.rejections: defaultdict[str, int] = defaultdict(int)
         self.latency: dict[str, RouteLatency] = {}
 
@@ -73,6 +77,14 @@ class Metrics:
     def event(self, kind: str, code: str, n: int = 1) -> None:
         """Count `n` engine inputs of `kind` that ended with result `code`."""
         self.events[kind, code] += n
+
+    def events_total(self) -> dict[tuple[str, str], int]:
+        """Return engine inputs by (kind, result code), every way they were counted."""
+        out: dict[tuple[str, str], int] = {(k, str(c)): n for (k, c), n in self.events.items()}
+        for code, by_kind in (("applied", self.applied), ("duplicate", self.duplicates)):
+            for kind, n in by_kind.items():
+                out[kind, code] = out.get((kind, code), 0) + n
+        return out
 
     def reject(self, reason: str) -> None:
         """Count one request refused before reaching the engine, for `reason`."""
@@ -97,9 +109,16 @@ class Metrics:
             out.append(f'paymember_request_seconds_sum{{{shard},route="{route}"}} '
                        f'{lat.sum_s:.6f}')
             out.append(f'paymember_request_seconds_count{{{shard},route="{route}"}} {cum}')
+        out += ["# HELP paymember_handler_seconds_total Time in the service's own handler "
+                "(authentication, decoding, the engine), the HTTP server's excluded: CPU "
+                "time for batch routes, wall time for the others.",
+                "# TYPE paymember_handler_seconds_total counter"]
+        for route, lat in sorted(self.latency.items()):
+            out.append(f'paymember_handler_seconds_total{{{shard},route="{route}"}} '
+                       f'{lat.handler_s:.6f}')
         out += ["# HELP paymember_events_total Engine inputs by kind and result code.",
                 "# TYPE paymember_events_total counter"]
-        for (kind, code), n in sorted(self.events.items()):
+        for (kind, code), n in sorted(self.events_total().items()):
             out.append(f'paymember_events_total{{{shard},kind="{kind}",code="{code}"}} {n}')
         out += ["# HELP paymember_rejections_total Requests refused before the engine, by reason.",
                 "# TYPE paymember_rejections_total counter"]

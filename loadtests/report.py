@@ -85,6 +85,14 @@ def charts(summary: dict[str, Any], recorder: LatencyRecorder, start_s: float) -
     return out
 
 
+def _after_break(summary: dict[str, Any]) -> str:
+    later = summary["passed_after_break"]
+    if not later:
+        return ""
+    return (f"Stage(s) {', '.join(map(str, later))} met the SLO again after the break and "
+            "are not counted.")
+
+
 def write_report(path: Path, summary: dict[str, Any], recorder: LatencyRecorder,
                  start_s: float) -> None:
     """Write the HTML report of a run to `path`."""
@@ -94,7 +102,8 @@ def write_report(path: Path, summary: dict[str, Any], recorder: LatencyRecorder,
         f"<tr><td>{r['stage']}</td><td>{r['users']}</td><td>{r['offered_per_s']}</td>"
         f"<td>{r['achieved_per_s']}</td><td>{r['events_per_s']}</td>"
         f"<td>{r['latency_ms']['p50_ms']}</td><td>{r['latency_ms']['p99_ms']}</td>"
-        f"<td>{r['error_rate']}</td><td>{'yes' if r['slo_ok'] else 'NO'}</td>"
+        f"<td>{r['error_rate']}</td>"
+        f"<td>{'yes' if r['slo_ok'] else 'NO: ' + html.escape('; '.join(r['slo_broken_by']))}</td>"
         f"<td>{r.get('service_cpu_cores', '')}</td><td>{r.get('generator_cpu_cores', '')}</td>"
         "</tr>"
         for r in summary["stages"])
@@ -109,9 +118,12 @@ def write_report(path: Path, summary: dict[str, Any], recorder: LatencyRecorder,
 <b>{summary['requests_per_s']} requests/s</b>, {summary['events_per_s']} events/s,
 {summary['shards']} shard(s), {summary['processes']} {summary.get('generator', 'locust')}
 generator process(es), {summary.get('members', '')} members.
-Sustainable throughput (highest stage meeting the SLO of p99 &le;
-{summary['slo']['latency_ms_p99']} ms and errors &le; {summary['slo']['error_rate_max']}):
-<b>{summary['sustainable_per_s']} requests/s</b>.
+Sustainable throughput (the highest offered load meeting the SLO of p99 &le;
+{summary['slo']['latency_ms_p99']} ms and errors &le; {summary['slo']['error_rate_max']},
+below the first stage that broke it):
+<b>{summary['sustainable_per_s']} requests/s</b> (stage {summary['sustainable_stage']},
+offered {summary['sustainable_offered_per_s']}/s). Knee: {html.escape(summary['knee'])}.
+{_after_break(summary)}
 Invariants: <b>{'ok' if summary['invariants_ok'] else 'VIOLATED'}</b>. Errors: {errors}.
 Bottleneck: <b>{summary.get('bottleneck', 'none')}</b> (service used
 {summary['service_cpu_cores']} of {summary['shards']} core(s) over the run; per stage below:

@@ -108,7 +108,7 @@ def run_summary(scenario_path: str, out: str, duration_s: float | None = None,
           f"{summary['latency_ms_uncorrected']['p99_ms']} ms), errors {summary['errors']}, "
           f"invariants {'ok' if summary['invariants_ok'] else 'VIOLATED'}; "
           f"sustainable {summary['sustainable_per_s']}/s (bottleneck: "
-          f"{summary.get('bottleneck', 'none')}); report in {out_dir}")
+          f"{summary.get('bottleneck', 'none')}; knee: {summary['knee']}); report in {out_dir}")
     return summary
 
 

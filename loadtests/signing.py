@@ -37,6 +37,11 @@ class Verifier(Protocol):
         """Return True when `signature` (base64) signs `message` with the key named `serial`."""
         ...
 
+    def verify_parts(self, parts: tuple[bytes, ...], signature: str | bytes,
+                     serial: str | bytes) -> bool:
+        """`verify` of the message `b"".join(parts)` (a large body need not be copied)."""
+        ...
+
 
 def _b64(raw: bytes) -> str:
     return binascii.b2a_base64(raw, newline=False).decode()
@@ -78,8 +83,14 @@ class HmacVerifier:
         Compares base64 texts (constant time): a non-canonical encoding of the right
         digest is refused, which signers never produce.
         """
+        return self.verify_parts((message,), signature, serial)
+
+    def verify_parts(self, parts: tuple[bytes, ...], signature: str | bytes,
+                     serial: str | bytes) -> bool:
+        """`verify` of the message `b"".join(parts)`, hashed part by part (no copy)."""
         inner = self._inner.copy()
-        inner.update(message)
+        for part in parts:
+            inner.update(part)
         outer = self._outer.copy()
         outer.update(inner.digest())
         expected = binascii.b2a_base64(outer.digest(), newline=False)
@@ -109,6 +120,12 @@ class RsaVerifier:
 
     def verify(self, message: bytes, signature: str | bytes, serial: str | bytes) -> bool:
         """Return True when `signature` is a valid RSA-SHA256 signature of `message`."""
+        return self.verify_parts((message,), signature, serial)
+
+    def verify_parts(self, parts: tuple[bytes, ...], signature: str | bytes,
+                     serial: str | bytes) -> bool:
+        """`verify` of the message `b"".join(parts)`."""
+        message = b"".join(parts)
         if isinstance(serial, bytes):
             serial = serial.decode("ascii", "replace")
         if self.serial and serial != self.serial:

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from loadtests.app import SUCCESS_BODY
+from loadtests.asgi import SUCCESS_BODY
 
 _HEADERS = [(b"content-type", b"application/json"),
             (b"content-length", b"%d" % len(SUCCESS_BODY))]
@@ -38,8 +38,10 @@ def main() -> None:
     ap.add_argument("--urls-file", required=True)
     args = ap.parse_args()
     sock = bind("127.0.0.1", 0)
-    Path(args.urls_file).write_text(
-        json.dumps({"urls": [f"http://127.0.0.1:{sock.getsockname()[1]}"]}))
+    # Written whole, then renamed: the bench polls for the file and must not read it half done.
+    tmp = Path(args.urls_file + ".tmp")
+    tmp.write_text(json.dumps({"urls": [f"http://127.0.0.1:{sock.getsockname()[1]}"]}))
+    tmp.replace(args.urls_file)
     serve_socket(trivial_app, sock)  # type: ignore[arg-type]
 
 

@@ -32,11 +32,12 @@ RESULTS = ProcessResults()
 STATE: dict[str, float] = {"start_s": 0.0}
 IDLE_S = 1.0  # sleep between checks once the stages are over
 USERS_MAX = max(s.users for s in SCENARIO.stages) if SCENARIO.stages else 1
-# Locust stalls every worker for 100-300 ms whenever the master changes the user
-# count (it stops and starts users in a message round trip). When every stage is
-# open loop, the count never has to change: all USERS_MAX users run throughout
-# and each stage's rate is shared among them, so only the start pays the stall
-# (inside the first second, which the stage figures leave out).
+# A change of the user count costs a master-worker round trip, and the shape is
+# polled once a second (its worker's own period), so a new count lands up to a
+# second late; the worker's 0.1-0.25 s stall on each change is gone (see
+# locust_patch). When every stage is open loop, the count never has to change:
+# all USERS_MAX users run throughout and each stage's rate is shared among them,
+# so stage changes take effect on the users' next send.
 FIXED_USERS = bool(SCENARIO.stages) and all(s.rate_per_s > 0 for s in SCENARIO.stages)
 
 

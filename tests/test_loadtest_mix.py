@@ -142,3 +142,31 @@ def test_pacer_keeps_an_open_loop_schedule() -> None:
     p.advance(200.0, 10.0)
     assert p.due(200.0) == pytest.approx(199.0)  # the backlog is cut at lag_s_max
     assert p.advance(200.0, 0.0) == 0.0 and p.due(201.0) == 201.0  # closed loop
+
+
+def test_a_redelivery_of_a_payment_never_sent_counts_as_its_first_delivery() -> None:
+    """The fast generator plans before the run: when a payment is left unsent at a stage's
+    end (service too slow) and its planned redelivery goes out, the books count one payment
+    sent, as the engine does."""
+    smoke = load_scenario("scenarios/load_smoke.toml")
+    scenario = replace(smoke, mix={**{k: 0 for k in smoke.mix}, "payment": 1, "duplicate": 1})
+    services = shard_services(1)
+    notifier = Notifier(HmacSigner(KEY), Aead(APIV3), clock=lambda: NOW)
+    plan = MixPlan(scenario, 0, 1, notifier, 1, ["h"], random.Random(3))
+    items = plan.build(3000, NOW, 200.0)
+    dup = next(i for i in items if i.planned.kind == "duplicate")
+    first = next(i for i in items if i.planned.kind == "payment"
+                 and i.planned.ref.txid == dup.planned.ref.txid)
+    books = Books()
+    run = RunBooks(books)
+    run.sent(first)
+    run.sent(first, -1)  # left in the queue at the stage's end: never sent
+    assert books.payments_sent == 0
+    run.sent(dup)
+    p = dup.planned
+    status, body = asyncio.run(call_app_async(services[0], p.method, p.path, p.body,
+                                              p.headers))
+    assert run.answered(dup, status, body)
+    run.sent(dup)  # a second redelivery of it: still one payment
+    assert books.payments_acked == books.payments_sent == 1
+    assert services[0].engine.stats()["payments"] == 1

@@ -183,6 +183,25 @@ def test_healthz_metrics_and_admin_state(svc: Service, client: Notifier) -> None
     assert status == 200 and state["invariants_ok"] and state["stats"]["payments"] == 1
 
 
+def test_metrics_count_duplicates_and_the_handlers_own_time(svc: Service,
+                                                             client: Notifier) -> None:
+    """A redelivery counts as a duplicate beside the applied payment, and the time in the
+    handler (the HTTP server's excluded) is summed per route, no more than the latency."""
+    body = client.payment(pay())
+    assert notify(svc, client, body)[0] == 200
+    assert notify(svc, client, body)[0] == 200
+    text = call(svc, "GET", "/metrics")[1]
+    assert 'paymember_events_total{shard="0",kind="payment",code="applied"} 1' in text
+    assert 'paymember_events_total{shard="0",kind="payment",code="duplicate"} 1' in text
+
+    def value(prefix: str) -> float:
+        return float(next(ln for ln in text.splitlines() if ln.startswith(prefix)).split()[-1])
+
+    handler = value('paymember_handler_seconds_total{shard="0",route="notify_transaction"}')
+    latency = value('paymember_request_seconds_sum{shard="0",route="notify_transaction"}')
+    assert 0 < handler <= latency
+
+
 def test_missing_signature_headers(svc: Service, client: Notifier) -> None:
     """A notification without signature headers is refused 401."""
     status, body = call(svc, "POST", "/v3/notify/transaction", client.payment(pay()))

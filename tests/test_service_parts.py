@@ -8,6 +8,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from core import Code
 from loadtests import (
     Aead,
     DecryptError,
@@ -16,6 +17,8 @@ from loadtests import (
     KeyConfigError,
     Metrics,
     NonceCache,
+    RsaSigner,
+    RsaVerifier,
     load_keys,
 )
 from loadtests.metrics import LATENCY_BUCKETS_S, SAMPLES_PENDING_MAX
@@ -113,6 +116,19 @@ def test_metrics_render_prometheus_text() -> None:
     assert "# TYPE paymember_request_seconds histogram" in text
 
 
+def test_metrics_merge_events_counted_by_kind_and_by_code() -> None:
+    """Inputs counted by kind alone (the fast path) and by (kind, code) render as one line."""
+    m = Metrics()
+    m.applied["payment"] += 2
+    m.event("payment", Code.APPLIED)
+    m.duplicates["refund"] += 1
+    m.event("refund", Code.UNKNOWN_MERCHANT)
+    assert m.events_total() == {("payment", "applied"): 3, ("refund", "duplicate"): 1,
+                                ("refund", str(Code.UNKNOWN_MERCHANT)): 1}
+    text = m.render()
+    assert text.count('kind="payment",code="applied"} 3') == 1
+
+
 def test_metrics_histogram_is_bucketed_in_bulk_like_bisect() -> None:
     """Latencies buffered and bucketed in bulk land where `le` puts them, bounds included."""
     m = Metrics()
@@ -141,6 +157,21 @@ def test_hmac_verifier_agrees_with_hmac_for_any_key_length(key_bytes: int) -> No
         assert v.verify(message, sig, "") and v.verify(message, sig.encode(), b"")
         assert not v.verify(message + b"!", sig, "")
         assert not v.verify(message, HmacSigner(key + b"?").sign(message), "")
+        for cut in {0, len(message) // 3, len(message)}:  # hashed in parts: the same answer
+            parts = (message[:cut], message[cut:], b"")
+            assert v.verify_parts(parts, sig, "")
+            assert not v.verify_parts((*parts, b"!"), sig, "")
+
+
+def test_rsa_verifier_checks_parts_as_the_joined_message() -> None:
+    """The RSA verifier's verify_parts is its verify of the joined parts."""
+    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    v = RsaVerifier(private.public_key(), serial="S1")
+    message = b"1700000000\nnonce\n{}\n"
+    sig = RsaSigner(private, "S1").sign(message)
+    assert v.verify_parts((message[:5], message[5:]), sig, "S1")
+    assert not v.verify_parts((message[:5], message[6:]), sig, "S1")
+    assert not v.verify_parts((message,), sig, "S2")
 
 
 def test_loopback_detection() -> None:
