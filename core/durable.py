@@ -34,6 +34,12 @@ class EngineJournal:
         records; returns the first one's sequence number."""
         return self.journal.append_payments(cols)
 
+    def append_payments_record(self, payload: bytes | memoryview, count: int) -> int:
+        """Append `count` payments already in the compact record form, as they arrived
+        (rows the engine refused or had already are refused or found again on replay,
+        changing nothing); returns the first one's sequence number."""
+        return self.journal.append_payments_record(payload, count)
+
     def flush(self) -> int:
         """Write what was appended (one group commit; an fsync under `always`); returns
         the sequence number below which inputs are durable."""

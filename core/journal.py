@@ -196,6 +196,19 @@ class Journal:
             self._add_frame(frame(PAYMENTS_CODE, len(part), encode(part)), len(part))
         return first
 
+    def append_payments_record(self, payload: bytes | memoryview, count: int) -> int:
+        """Add `count` payments already in the compact form (`payment_columns.encode`, e.g.
+        a columnar request body that decoded) as one record; returns its first seq."""
+        if not 0 < count <= limits.JOURNAL_PAYMENTS_PER_RECORD_MAX:
+            raise ValueError(f"a payments record holds 1..{limits.JOURNAL_PAYMENTS_PER_RECORD_MAX}"
+                             f" payments, not {count}")
+        if self._run:
+            self._frame_run()
+        first = self.next_seq
+        self.next_seq += count
+        self._add_frame(frame(PAYMENTS_CODE, count, bytes(payload)), count)
+        return first
+
     def _frame_run(self) -> None:
         run, self._run = self._run, []
         self._add_frame(frame(PAYMENTS_CODE, len(run), encode(from_payments(run))), len(run))

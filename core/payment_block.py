@@ -50,13 +50,17 @@ class PaymentBlock:
         """The number of payments."""
         return len(self.total_fen)
 
+    def openids(self) -> list[str]:
+        """The openids, as str."""
+        return _texts(self.openid_data, self.openid_starts, self.openid_ends)
+
     def columns(self) -> PaymentColumns:
         """The same payments as `PaymentColumns` (trade_type "", no out_trade_no)."""
         n = len(self)
         return PaymentColumns(
             _texts(self.tx_data, self.tx_starts, self.tx_ends),
             _expand(self.appids, self.appid_codes), _expand(self.mchids, self.mchid_codes),
-            _texts(self.openid_data, self.openid_starts, self.openid_ends),
+            self.openids(),
             self.total_fen, self.time_s, self.payer_total_fen,
             _expand(self.currencies, self.currency_codes), [""] * n, [""] * n, [""] * n,
             list(self.coupon_ids) if self.coupon_ids is not None else [()] * n)

@@ -41,7 +41,7 @@ from loadtests.asgi import (
     Send,
 )
 from loadtests.auth import Authenticator
-from loadtests.batch import Tally, apply_events, check_owner, decode_columns, pay_columns
+from loadtests.batch import Tally, apply_events, check_owner, decode_columns, pay_record
 from loadtests.body import Disconnected, body_limit, check_declared, loads, read_rest
 from loadtests.errors import Rejection
 from loadtests.metrics import Metrics, RouteLatency
@@ -216,12 +216,12 @@ class Service:
         """Payments in core.payment_columns' compact binary form, applied as one batch
         and journaled as compact records (one group commit)."""
         self.config.api_auth.check(headers, body, ("POST", scope["path"]))
-        cols = decode_columns(body)
+        block = decode_columns(body)
         if self.config.shards > 1 and self.shard_of is not None:
             shard_of, shards, me = self.shard_of, self.config.shards, self.config.shard
-            check_owner(cols, lambda openid: shard_of(openid, shards) == me)
+            check_owner(block, lambda openid: shard_of(openid, shards) == me)
         tally = Tally()
-        pay_columns(self.engine, self.journal, cols, tally, self.metrics)
+        pay_record(self.engine, self.journal, body, block, tally, self.metrics)
         if self.journal is not None:
             self.journal.flush()
         return tally.answer()

@@ -1,9 +1,10 @@
 """Many inputs a request: the JSON batch and the columnar payments body.
 
-Payments go through `Engine.pay_columns` (the engine's batch path) and into the
-journal as compact payment records; every other kind of input through
-`Engine.submit`, one by one, in the order given. Both give the per-input result
-each input would have had alone: `pay_columns` runs the same code per row.
+Payments go through the engine's batch path (`Engine.pay_block` for a columnar body,
+whose ids are never made into str; `Engine.pay_columns` for the JSON batch's runs)
+and into the journal as compact payment records; every other kind of input through
+`Engine.submit`, one by one, in the order given. All give the per-input result each
+input would have had alone: the batch path runs the same code per row.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ import orjson
 
 from core import Code, Outcome, Payment, PaymentColumns, from_payments
 from core.feed import parse
-from core.payment_columns import count_of, decode
+from core.payment_block import PaymentBlock, decode_block
+from core.payment_columns import count_of
 from loadtests import errors, limits
 from loadtests.errors import Rejection
 from loadtests.metrics import Metrics
@@ -73,45 +75,52 @@ def pay_columns(engine: Any, journal: Journal | None, cols: PaymentColumns, tall
     Rejections are listed with their index in the request: `indices[i]` when given,
     else `first_index + i`.
     """
-    applied = count_outcomes(engine_pay(engine, cols), cols, tally, metrics, first_index,
-                             indices)
-    if journal is not None and applied is not None:
-        journal.append_payments(applied)
+    rows = count_outcomes(engine.pay_columns(cols), tally, metrics, first_index, indices)
+    if journal is not None and rows != []:
+        journal.append_payments(cols if rows is None else take(cols, rows))
 
 
-def engine_pay(engine: Any, cols: PaymentColumns) -> list[Outcome]:
-    """Apply payments `cols` with the engine's batch path: the service's one call into it."""
-    return engine.pay_columns(cols)
+def pay_record(engine: Any, journal: Journal | None, body: bytes, block: PaymentBlock,
+               tally: Tally, metrics: Metrics) -> None:
+    """Apply the payments of columnar body `body` (decoded: `block`) and count the results;
+    the journal takes the body as it came, one compact record, when any row was applied
+    (the rows refused or already applied are refused or found again on replay)."""
+    rows = count_outcomes(engine_pay(engine, block), tally, metrics)
+    if journal is not None and rows != []:
+        journal.append_payments_record(body, len(block))
 
 
-def count_outcomes(outcomes: list[Outcome], cols: PaymentColumns, tally: Tally,
-                   metrics: Metrics, first_index: int = 0,
-                   indices: Sequence[int] | None = None) -> PaymentColumns | None:
-    """Count the `outcomes` of payments `cols` in `tally` and `metrics`, list rejections
-    (see pay_columns), and return the payments applied (None: none)."""
+def engine_pay(engine: Any, block: PaymentBlock) -> list[Outcome]:
+    """Apply payments `block` with the engine's batch path: the service's one call into it."""
+    return engine.pay_block(block)
+
+
+def count_outcomes(outcomes: list[Outcome], tally: Tally, metrics: Metrics,
+                   first_index: int = 0,
+                   indices: Sequence[int] | None = None) -> list[int] | None:
+    """Count `outcomes` in `tally` and `metrics`, list rejections (see pay_columns), and
+    return the rows applied (None: every row)."""
     codes = list(map(_code_of, outcomes))
     # list.count compares by identity first, in C; a Code hashes in Python, so the
     # Counter is only built when something was not applied.
     n_applied = codes.count(_APPLIED)
-    if n_applied == len(cols):
+    if n_applied == len(outcomes):
         tally.counts[_APPLIED] += n_applied
         metrics.applied["payment"] += n_applied
-        applied: PaymentColumns | None = cols
-    else:
-        counts = Counter(map(str, codes))  # exact strs hash in C
-        tally.counts.update(counts)
-        for code, n in counts.items():
-            metrics.event("payment", code, n)
-        rows = []
-        for i, code in enumerate(codes):
-            if code is _APPLIED:
-                rows.append(i)
-            elif code is not _DUPLICATE and code is not _HELD and code is not _IGNORED:
-                o = outcomes[i]
-                tally.reject(first_index + i if indices is None else indices[i], o.code,
-                             o.message)
-        applied = take(cols, rows) if rows else None
-    return applied
+        return None
+    counts = Counter(map(str, codes))  # exact strs hash in C
+    tally.counts.update(counts)
+    for code, n in counts.items():
+        metrics.event("payment", code, n)
+    rows = []
+    for i, code in enumerate(codes):
+        if code is _APPLIED:
+            rows.append(i)
+        elif code is not _DUPLICATE and code is not _HELD and code is not _IGNORED:
+            o = outcomes[i]
+            tally.reject(first_index + i if indices is None else indices[i], o.code,
+                         o.message)
+    return rows
 
 
 def apply_events(engine: EngineLike, journal: Journal | None, events: list[Any],
@@ -158,22 +167,23 @@ def apply_events(engine: EngineLike, journal: Journal | None, events: list[Any],
     return tally
 
 
-def decode_columns(body: bytes) -> PaymentColumns:
-    """The payments of a columnar body (core.payment_columns' compact form); raises
-    Rejection 400 when it does not parse or holds more than the batch limit."""
+def decode_columns(body: bytes) -> PaymentBlock:
+    """The payments of a columnar body (core.payment_columns' compact form) as a block over
+    the body's bytes; raises Rejection 400 when it does not parse or holds more than the
+    batch limit."""
     if len(body) < 4:
         raise errors.malformed("columnar body shorter than its head")
     n = count_of(body)
     if not 0 < n <= limits.COLUMNS_PAYMENTS_MAX:
         raise errors.bad_value(f"1..{limits.COLUMNS_PAYMENTS_MAX} payments a request, got {n}")
     try:
-        return decode(body)
+        return decode_block(body)
     except ValueError as e:
         raise errors.malformed(f"columnar body: {str(e)[:120]}") from None
 
 
-def check_owner(cols: PaymentColumns, owns: Callable[[str], bool]) -> None:
-    """Raise Rejection 421 unless `owns` every openid of `cols`."""
-    for openid in cols.openid:
+def check_owner(block: PaymentBlock, owns: Callable[[str], bool]) -> None:
+    """Raise Rejection 421 unless `owns` every openid of `block`."""
+    for openid in block.openids():
         if not owns(openid):
             raise Rejection(421, "wrong_shard", f"this shard does not own openid {openid[:32]!r}")

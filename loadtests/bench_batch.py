@@ -113,9 +113,9 @@ def columns_split_us(program: str, requests: list[Request], env: dict[str, str]
         outcomes = [engine_pay(engine, c) for c in cols]
         t3 = time.thread_time()
         metrics = Metrics()
-        for c, o in zip(cols, outcomes, strict=True):
+        for o in outcomes:
             tally = Tally()
-            count_outcomes(o, c, tally, metrics)
+            count_outcomes(o, tally, metrics)
             tally.answer()
         t4 = time.thread_time()
         for key, dt in zip(best, (t1 - t0, t2 - t1, t3 - t2, t4 - t3), strict=True):
@@ -124,9 +124,9 @@ def columns_split_us(program: str, requests: list[Request], env: dict[str, str]
 
 
 def engine_rates(program: str, now_s: int) -> dict[str, float]:
-    """Payments/s in this process: `Engine.submit` per dict, and `Engine.pay_columns`
-    on ready columns (the ceilings of the JSON and the columnar paths)."""
-    from core import Engine, load_program
+    """Payments/s in this process: `Engine.submit` per dict, and `Engine.pay_block` on
+    ready blocks (the ceilings of the JSON and the columnar paths)."""
+    from core import Engine, block_of, load_program
 
     datas = payments(program, "I", 50_000, now_s)
     eng = Engine([load_program(program)])
@@ -135,11 +135,13 @@ def engine_rates(program: str, now_s: int) -> dict[str, float]:
         eng.submit("payment", d)
     submit = len(datas) / (time.perf_counter() - t0)
     cols = columns(payments(program, "K", 200_000, now_s))
+    blocks = [block_of(cols.slice(i, i + COLUMNS_PAYMENTS_MAX))
+              for i in range(0, len(cols), COLUMNS_PAYMENTS_MAX)]
     eng = Engine([load_program(program)])
     t0 = time.perf_counter()
-    for i in range(0, len(cols), COLUMNS_PAYMENTS_MAX):
-        eng.pay_columns(cols.slice(i, i + COLUMNS_PAYMENTS_MAX))
-    return {"submit": submit, "pay_columns": len(cols) / (time.perf_counter() - t0)}
+    for block in blocks:
+        eng.pay_block(block)
+    return {"submit": submit, "pay_block": len(cols) / (time.perf_counter() - t0)}
 
 
 def print_batch(ref: dict[str, float], js: dict[str, float], col: dict[str, float],
@@ -156,8 +158,8 @@ def print_batch(ref: dict[str, float], js: dict[str, float], col: dict[str, floa
           f"{col_events / max(col['cpu_s'], 1e-9):10.0f} per service CPU-second "
           f"({COLUMNS_ROUNDS} x {COLUMNS_PAYMENTS_MAX} payments; failed requests "
           f"{col['failed']:.0f})")
-    print(f"  engine, in-process   : submit {eng['submit']:10.0f}/s, pay_columns "
-          f"{eng['pay_columns']:10.0f}/s (the ceilings; target 1,000,000 events/s per core)")
+    print(f"  engine, in-process   : submit {eng['submit']:10.0f}/s, pay_block "
+          f"{eng['pay_block']:10.0f}/s (the ceilings; target 1,000,000 events/s per core)")
     cpu, handler = col["cpu_s"] * 1e6 / col_events, col["handler_s"] * 1e6 / col_events
     steps = sum(split.values())
     print(f"  /v1/payments:columns, us per payment: service CPU {cpu:.3f} = handler "

@@ -31,6 +31,10 @@ class EngineLike(Protocol):
         """Apply payments given as `core.PaymentColumns`; one Outcome each."""
         ...
 
+    def pay_block(self, block: Any) -> list[Any]:
+        """Apply payments given as a `core.PaymentBlock`; one Outcome each."""
+        ...
+
     def submit(self, kind: str, data: Any) -> OutcomeLike:
         """Apply one plain-dict input; never raises."""
         ...
@@ -50,6 +54,10 @@ class Journal(Protocol):
 
     def append(self, kind: str, data: Any) -> None:
         """Record one applied input."""
+        ...
+
+    def append_payments_record(self, payload: bytes, count: int) -> None:
+        """Record `count` payments received as one compact payments record."""
         ...
 
     def append_payments(self, cols: Any) -> None:

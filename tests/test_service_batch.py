@@ -154,6 +154,13 @@ def test_journaled_batches_recover_to_the_same_state(client: Notifier, tmp_path:
     svc = make_service(engine, journal)
     post_columns(svc, client, columns_of([pay(f"K{i}", m=i % 8) for i in range(50)] +
                                          [pay("K3")]))
+    seq = journal.journal.next_seq
+    post_columns(svc, client, columns_of([pay("K3"), pay("K4")]))  # nothing new: no record
+    assert journal.journal.next_seq == seq
+    unknown = pay("K60", mchid="1999999999")
+    status, answer = post_columns(svc, client, columns_of([unknown, pay("K3")]))
+    assert status == 200 and answer["results"] == {"unknown_merchant": 1, "duplicate": 1}
+    assert journal.journal.next_seq == seq  # nothing applied: not journaled
     post_batch(svc, client, [{"kind": "payment", "data": pay("K100", m=2)},
                              {"kind": "refund",
                               "data": refund_data("RK1", "K100", STORE, 300, 1000, NOW)},
