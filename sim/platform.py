@@ -11,6 +11,8 @@ The engine's answers drive shoppers' reactions (joining, logins).
 The model handles a tick's answers one tick late (`LAG_TICKS`): right after handing
 the engine the next tick's deliveries. So an engine in its own process (sim.link)
 applies one tick while the model prepares the next; a run is the same either way.
+Timeouts need no answer (they are retried at once, on schedule); rejections are
+retried, and acknowledged notifications duplicated, when the answer is handled.
 """
 
 from __future__ import annotations
@@ -149,7 +151,13 @@ class PlatformStage:
             rec.attempts += np.bincount(att[notif], minlength=len(rec.attempts))
             rec.duplicates_delivered += int(np.count_nonzero(notif & tab.done[rows]))
             tab.done[rows] = True
-            sent = (rows, att, due, done, kind, notif)
+            # An answer later than the ack timeout is no acknowledgement whatever the engine
+            # says: those retries are filed now, on the platform's schedule to the second.
+            in_time = done - due <= pf.ack_timeout_s
+            late = notif & ~in_time
+            if np.count_nonzero(late):
+                self._retry(rows[late], att[late], due[late])
+            sent = (rows, att, due, done, kind, notif, in_time)
 
             def answered(out: tuple[np.ndarray, np.ndarray, np.ndarray]) -> None:
                 self._answered(sent, *out)
@@ -162,11 +170,16 @@ class PlatformStage:
     def _answered(self, sent: tuple[np.ndarray, ...], code: np.ndarray, pts: np.ndarray,
                   flags: np.ndarray) -> None:
         """Handle the engine's answers to deliveries `sent` (rows, attempts, due and done
-        times, kinds, notification mask): acknowledgements, retries, reactions."""
-        rows, att, due, done, kind, notif = sent
+        times, kinds, notification mask, answered in time): acknowledgements, retries of
+        rejections (a tick late: they may start the first open tick), reactions."""
+        rows, att, due, done, kind, notif, in_time = sent
         self.m.rec.codes += np.bincount(code, minlength=len(CODES))
-        ack = OK_CODES[code] & (done - due <= self.m.sc.platform.ack_timeout_s)
-        self._acks(rows[notif], att[notif], due[notif], done[notif], ack[notif])
+        ok = OK_CODES[code]
+        rejected = notif & in_time & ~ok
+        if np.count_nonzero(rejected):
+            self._retry(rows[rejected], att[rejected], due[rejected])
+        ack = ok & in_time
+        self._acks(rows[notif], att[notif], done[notif], ack[notif])
         self._react(rows, kind, code, pts, flags, done)
 
     def _retry(self, rows: np.ndarray, att: np.ndarray, due: np.ndarray) -> None:
@@ -178,12 +191,11 @@ class PlatformStage:
         r, a, d = rows[more], att[more], due[more]
         self.m.cal.add(r, a + 1, d + RETRIES[np.minimum(a, len(RETRIES) - 1)])
 
-    def _acks(self, rows: np.ndarray, att: np.ndarray, due: np.ndarray, done: np.ndarray,
-              ack: np.ndarray) -> None:
+    def _acks(self, rows: np.ndarray, att: np.ndarray, done: np.ndarray, ack: np.ndarray,
+              ) -> None:
+        """Record first acknowledgements; the platform sends some acknowledged ones again."""
         m = self.m
         tab = m.tab
-        if not ack.all():
-            self._retry(rows[~ack], att[~ack], due[~ack])
         first = ack & np.isnan(tab.first_ack_s[rows])
         tab.first_ack_s[rows[first]] = done[first]
         pf = m.sc.platform

@@ -120,7 +120,7 @@ class Calendar:
         """Create an empty calendar with ticks of `tick_s` seconds."""
         self.tick_s = tick_s
         self.floor_tick = 0  # ticks before this one were delivered already
-        self.clamped = 0  # deliveries filed after their tick: delivered in the first open one
+        self.clamped = 0  # deliveries filed late, moved to the first open tick
         self.size = 0
         self._staged: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         self._runs: list[_Run] = []
@@ -135,12 +135,13 @@ class Calendar:
         else:
             att = np.empty(n, np.int8)
             att.fill(attempt)
-        # A reaction (a retry, a card activation) handled after the tick it falls due in
-        # is delivered in the first tick not yet processed (`pop` takes earlier ticks'
-        # deliveries too), at its own due time: a retry keeps the platform's schedule.
+        # A reaction computed after the tick it falls due in (a card activation soon after
+        # a payment, handled a tick late) is delivered at the start of the first tick not
+        # yet processed: deliveries stay in time order.
         floor_s = self.floor_tick * self.tick_s
         if np.minimum.reduce(due_s) < floor_s:
             self.clamped += int(np.count_nonzero(due_s < floor_s))
+            due_s = np.maximum(due_s, floor_s)
         self._staged.append((rows, att, due_s))
         self.size += n
 
