@@ -22,8 +22,10 @@ from sim.trace import TraceWriter
 
 RUNS_DIR = Path("reports/runs")
 # From this many shoppers a real engine runs in its own process (sim.link) when the
-# machine has a second core: below, starting it costs more than the overlap saves.
-PROCESS_MIN_SHOPPERS = 20_000
+# machine has a second core. Each tick costs about a millisecond of fixed work in each
+# process (9,000 ticks a day): for the default 100,000 shoppers the overlap only breaks
+# even on an idle machine (and loses on a busy one), for millions it wins.
+PROCESS_MIN_SHOPPERS = 1_000_000
 
 
 def default_out(scenario: Scenario, seed: int) -> Path:
