@@ -162,7 +162,9 @@ class PlatformStage:
             def answered(out: tuple[np.ndarray, np.ndarray, np.ndarray]) -> None:
                 self._answered(sent, *out)
 
-            m.link.tick(batch_of(tab, rows), answered, on_input)
+            # A null engine reads only the batch's length (unless it traces).
+            b = {"row": rows} if m.link.null and on_input is None else batch_of(tab, rows)
+            m.link.tick(b, answered, on_input)
         m.link.settle(LAG_TICKS)
         backlog = np.ceil(np.maximum(self.free - now, 0) / self.service_s - 1e-9)
         rec.backlog(now, int(backlog.sum()))
