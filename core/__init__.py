@@ -3,6 +3,7 @@
 The whole public surface is listed in `__all__` below.
 """
 
+from core._inputs import outcome_columns
 from core.config import ConfigError, Section, load_toml
 from core.durable import EngineJournal, open_engine
 from core.engine import Engine
@@ -90,6 +91,7 @@ __all__ = [
     "load_toml",
     "newest_snapshot",
     "open_engine",
+    "outcome_columns",
     "parse_time",
     "read_snapshot",
     "recover",

@@ -45,28 +45,53 @@ def bind(eng, b):
     cdef Kernel k = _kernel(eng)
     if type(b) is not Binding:
         return eng._bind_py(b)
-    appid, openid, unionid, tt = b.appid, b.openid, b.unionid, b.time_s
+    return _bind(k, eng, b, b.appid, b.openid, b.unionid, b.time_s)
+
+
+def bind_columns(eng, list appid, list openid, list unionid, time_s):
+    """Apply bindings given as columns, in order; returns the list of Outcomes. Exactly
+    `bind` of each row's `Binding`, which is made only when the row goes to the Python
+    reference. Raises ValueError on columns of different lengths."""
+    cdef Kernel k = _kernel(eng)
+    cdef long long[:] times = time_s
+    cdef Py_ssize_t i, n = len(appid)
+    if not len(openid) == len(unionid) == times.shape[0] == n:
+        raise ValueError("binding columns differ in length")
+    out = [None] * n
+    for i in range(n):
+        out[i] = _bind(k, eng, None, appid[i], openid[i], unionid[i], times[i])
+    return out
+
+
+cdef object _bind_ref(eng, b, appid, openid, unionid, tt):
+    if b is None:
+        b = Binding(appid, openid, unionid, tt)
+    return eng._bind_py(b)
+
+
+cdef object _bind(Kernel k, eng, b, appid, openid, unionid, tt):
+    """`bind` of binding `b`, or of the binding with these fields when `b` is None."""
     if (type(appid) is not str or type(openid) is not str or type(unionid) is not str
             or type(tt) is not int):
-        return eng._bind_py(b)
+        return _bind_ref(eng, b, appid, openid, unionid, tt)
     pi_obj = k.app_prog.get(appid)
     if pi_obj is None or not openid or not T_MIN <= tt < T_MAX:
-        return eng._bind_py(b)
+        return _bind_ref(eng, b, appid, openid, unionid, tt)
     cdef int pi = pi_obj
     cdef KeyIndex apps = <KeyIndex>k.by_app[appid], unions = <KeyIndex>k.by_union[pi]
     cdef Py_ssize_t io = apps.find(openid), iu = unions.find(unionid)
     if (io < 0 and not _valid_id(openid)) or (iu < 0 and not _valid_id(unionid)):
-        return eng._bind_py(b)
+        return _bind_ref(eng, b, appid, openid, unionid, tt)
     cdef long long o = -1, u = -1, bound
     if io >= 0:
         o = _find(k, apps.value_at(io))
         if k.prog.data.as_shorts[o] != pi:
-            return eng._bind_py(b)
+            return _bind_ref(eng, b, appid, openid, unionid, tt)
         bound = _get(k.acc.union_no, o)
         if bound:
             if iu >= 0 and bound - 1 == iu:
                 return DUPLICATE
-            return eng._bind_py(b)  # bound elsewhere
+            return _bind_ref(eng, b, appid, openid, unionid, tt)  # bound elsewhere
     if iu >= 0:
         u = _find(k, unions.value_at(iu))
     if o < 0 and u < 0:
@@ -78,6 +103,8 @@ def bind(eng, b):
     elif u < 0:
         _set_unionid(k, o, unions, unionid)
     elif not k.progs[pi].fast or k.prog.data.as_shorts[u] != pi:
+        if b is None:
+            b = Binding(appid, openid, unionid, tt)
         return eng._bind_merge(o, u, b)
     else:
         k.notes.append(("bind ", appid, "/", openid, " -> ", unionid))  # Ledger.note
@@ -144,26 +171,51 @@ def enroll(eng, e):
     cdef Kernel k = _kernel(eng)
     if type(e) is not Enrollment:
         return eng._enroll_py(e)
-    program, tt, unionid, appid, openid = e.program, e.time_s, e.unionid, e.appid, e.openid
+    return _enroll(k, eng, e, e.program, e.time_s, e.unionid, e.appid, e.openid)
+
+
+def enroll_columns(eng, list program, time_s, list unionid):
+    """Apply enrollments by unionid given as columns, in order; returns the list of
+    Outcomes. Exactly `enroll` of each row's `Enrollment`, which is made only when the row
+    goes to the Python reference. Raises ValueError on columns of different lengths."""
+    cdef Kernel k = _kernel(eng)
+    cdef long long[:] times = time_s
+    cdef Py_ssize_t i, n = len(program)
+    if not len(unionid) == times.shape[0] == n:
+        raise ValueError("enrollment columns differ in length")
+    out = [None] * n
+    for i in range(n):
+        out[i] = _enroll(k, eng, None, program[i], times[i], unionid[i], "", "")
+    return out
+
+
+cdef object _enroll_ref(eng, e, program, tt, unionid, appid, openid):
+    if e is None:
+        e = Enrollment(program, tt, unionid, appid, openid)
+    return eng._enroll_py(e)
+
+
+cdef object _enroll(Kernel k, eng, e, program, tt, unionid, appid, openid):
+    """`enroll` of enrollment `e`, or of the enrollment with these fields when `e` is None."""
     if (type(program) is not str or type(tt) is not int or type(unionid) is not str
             or type(appid) is not str or type(openid) is not str):
-        return eng._enroll_py(e)
+        return _enroll_ref(eng, e, program, tt, unionid, appid, openid)
     pi_obj = k.prog_index.get(program)
     if pi_obj is None or not T_MIN <= tt < T_MAX or not k.progs[<int>pi_obj].fast:
-        return eng._enroll_py(e)
+        return _enroll_ref(eng, e, program, tt, unionid, appid, openid)
     cdef int pi = pi_obj
     cdef Prog* p = &k.progs[pi]
     cdef long long t = tt, a
     # _resolve, inline: by unionid, or by (appid, openid)
     if not unionid and (not appid or not openid or k.app_prog.get(appid) != pi):
-        return eng._enroll_py(e)
+        return _enroll_ref(eng, e, program, tt, unionid, appid, openid)
     cdef str key = unionid or openid
     cdef KeyIndex ix = <KeyIndex>(k.by_union[pi] if unionid else k.by_app[appid])
     cdef Py_ssize_t i = ix.find(key)
     if i >= 0:
         a = _find(k, ix.value_at(i))
     elif not _valid_id(key):
-        return eng._enroll_py(e)
+        return _enroll_ref(eng, e, program, tt, unionid, appid, openid)
     else:
         a = k.acc.create(pi)
         if unionid:

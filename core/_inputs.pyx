@@ -17,6 +17,7 @@ import heapq
 from cpython cimport array
 from libc.limits cimport LLONG_MAX
 
+from cpython.ref cimport PyObject
 from core._keys cimport KeyIndex
 
 cdef extern from "Python.h":
@@ -26,6 +27,8 @@ cdef extern from "Python.h":
 from core import limits
 from core.engagement import _APPLIED as _EVENT_OUTCOMES, _forget_old
 from core.types import DUPLICATE, Code, Engagement, Outcome
+
+import numpy as np
 
 cdef object _APPLIED_CODE = Code.APPLIED
 cdef object _heappush = heapq.heappush
@@ -257,37 +260,57 @@ def engage(eng, e):
     cdef Kernel k = _kernel(eng)
     if type(e) is not Engagement:
         return eng._engage_py(e)
-    event_id, appid, openid, kind, tt, referred = (
-        e.event_id, e.appid, e.openid, e.kind, e.time_s, e.referred_openid)
+    return _engage(k, eng, e, e.event_id, e.appid, e.openid, e.kind, e.time_s,
+                   e.referred_openid)
+
+
+def engage_columns(eng, list event_id, list appid, list openid, list kind, time_s):
+    """Apply engagement events given as columns (no referrals), in order; returns the list
+    of Outcomes. Exactly `engage` of each row's `Engagement`, which is made only when the
+    row goes to the Python reference. Raises ValueError on columns of different lengths."""
+    cdef Kernel k = _kernel(eng)
+    cdef long long[:] times = time_s
+    cdef Py_ssize_t i, n = len(event_id)
+    if not len(appid) == len(openid) == len(kind) == times.shape[0] == n:
+        raise ValueError("engagement columns differ in length")
+    out = [None] * n
+    for i in range(n):
+        out[i] = _engage(k, eng, None, event_id[i], appid[i], openid[i], kind[i], times[i], "")
+    return out
+
+
+cdef object _engage(Kernel k, eng, e, event_id, appid, openid, kind, tt, referred):
+    """`engage` of event `e`, or of the event with these fields when `e` is None (made
+    only if the Python reference has to take it)."""
     if (type(event_id) is not str or type(appid) is not str or type(openid) is not str
             or type(kind) is not str or type(tt) is not int or type(referred) is not str):
-        return eng._engage_py(e)
+        return _engage_ref(eng, e, event_id, appid, openid, kind, tt, referred)
     idem = eng.idem  # core.idempotency.KeyWindow: k.event_seen is its set of event ids
-    if tt < idem.horizon_s:
-        return eng._engage_py(e)  # STALE: older than the idempotency window
+    if tt < idem.horizon_s:  # STALE: older than the idempotency window
+        return _engage_ref(eng, e, event_id, appid, openid, kind, tt, referred)
     if event_id in k.event_seen:
         return DUPLICATE
     pi_obj = k.app_prog.get(appid)
     if (pi_obj is None or not 0 < len(<str>event_id) <= REF_MAX
             or not T_MIN <= tt < T_MAX):
-        return eng._engage_py(e)
+        return _engage_ref(eng, e, event_id, appid, openid, kind, tt, referred)
     cdef int pi = pi_obj
     cdef Prog* p = &k.progs[pi]
     rule_obj = (<dict>k.rules[pi]).get(kind)
     if rule_obj is None:
-        return eng._engage_py(e)
+        return _engage_ref(eng, e, event_id, appid, openid, kind, tt, referred)
     cdef Rule r = <Rule>rule_obj
     cdef long long t = tt
     cdef int who = r.who
     if kind == "referral" and (not referred or referred == openid or who == 0):
-        return eng._engage_py(e)
+        return _engage_ref(eng, e, event_id, appid, openid, kind, tt, referred)
     cdef KeyIndex apps = <KeyIndex>k.by_app[appid]
     # Every key of an app's openid map passed valid_id when it was added.
     cdef Py_ssize_t io = apps.find(openid)
     cdef Py_ssize_t ir = apps.find(referred) if referred else -1
     if ((io < 0 and openid and not _valid_id(openid))
             or (ir < 0 and referred and not _valid_id(referred))):
-        return eng._engage_py(e)
+        return _engage_ref(eng, e, event_id, appid, openid, kind, tt, referred)
     cdef long long day = (t + p.off_s) // DAY_S
     cdef list keys = []
     if r.cap_day:
@@ -300,11 +323,11 @@ def engage(eng, e):
     if who & 1 and io >= 0:
         ao = _find(k, apps.value_at(io))
         if keys and _cap_check(k, ao, r, kind, keys):
-            return eng._engage_py(e)
+            return _engage_ref(eng, e, event_id, appid, openid, kind, tt, referred)
     if who & 2 and ir >= 0:
         ar = _find(k, apps.value_at(ir))
         if keys and _cap_check(k, ar, r, kind, keys):
-            return eng._engage_py(e)
+            return _engage_ref(eng, e, event_id, appid, openid, kind, tt, referred)
     # Only now create accounts: a rejection must leave no trace.
     if who & 1 and ao < 0:
         ao = k.acc.create(pi)
@@ -331,6 +354,12 @@ def engage(eng, e):
     if out is None:
         out = _EVENT_OUTCOMES[pts] = Outcome(_APPLIED_CODE, pts, "")
     return out
+
+
+cdef object _engage_ref(eng, e, event_id, appid, openid, kind, tt, referred):
+    if e is None:
+        e = Engagement(event_id, appid, openid, kind, tt, referred)
+    return eng._engage_py(e)
 
 
 cdef int _reward(Kernel k, int pi, long long a, Rule r, list keys, long long t,
@@ -362,3 +391,51 @@ cdef int _reward(Kernel k, int pi, long long a, Rule r, list keys, long long t,
         if k.member.data.as_schars[a]:
             _upgrade(k, a, p)
     return 0
+
+
+# ------------------------------------------------------------------ outcomes as columns
+cdef list _CODES = list(Code)  # keeps the members alive for the pointers below
+cdef dict _CODE_INDEX = {c: i for i, c in enumerate(_CODES)}
+cdef PyObject* _CODE_PTR[256]
+cdef Py_ssize_t _NCODES = len(_CODES)
+assert _NCODES <= 256
+for _j, _code in enumerate(_CODES):
+    _CODE_PTR[_j] = <PyObject*>_code
+
+
+def outcome_columns(list outs):
+    """The outcomes `outs` as columns (code index, points, flags): int16 positions in
+    `tuple(Code)`, int64 points, int8 flags (bit 0 offer_membership, bit 1
+    friend_invite). Raises TypeError on an item that is not an `Outcome`, ValueError on
+    a code that is not one of `Code`'s."""
+    cdef Py_ssize_t i, j, n = len(outs)
+    code_col = np.empty(n, np.int16)
+    pts_col = np.empty(n, np.int64)
+    flags_col = np.empty(n, np.int8)
+    cdef short[:] code = code_col
+    cdef long long[:] pts = pts_col
+    cdef signed char[:] flags = flags_col
+    cdef object last = None  # outcomes are often one shared object: decode it once
+    cdef short c = 0
+    cdef long long p = 0
+    cdef signed char f = 0
+    cdef PyObject* cp
+    for i in range(n):
+        o = outs[i]
+        if o is not last:
+            if type(o) is not Outcome:
+                raise TypeError(f"not an Outcome: {o!r}")
+            cp = <PyObject*>(<tuple>o)[0]
+            for j in range(_NCODES):
+                if _CODE_PTR[j] == cp:
+                    c = <short>j
+                    break
+            else:
+                c = _CODE_INDEX[Code((<tuple>o)[0])]
+            p = (<tuple>o)[1]
+            f = (1 if (<tuple>o)[3] else 0) | (2 if (<tuple>o)[4] else 0)
+            last = o
+        code[i] = c
+        pts[i] = p
+        flags[i] = f
+    return code_col, pts_col, flags_col

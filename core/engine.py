@@ -179,6 +179,11 @@ class Engine(MembershipMixin, EngagementMixin, SpendingMixin, LifecycleMixin, Qu
     bind = _identity.bind
     engage = _inputs.engage
     enroll = _identity.enroll
+    # The same, for many inputs given as columns (no object per input): exactly the
+    # methods above applied row by row.
+    bind_columns = _identity.bind_columns
+    engage_columns = _inputs.engage_columns
+    enroll_columns = _identity.enroll_columns
 
     def _build_kernel(self) -> object:
         """(Re)build the compiled path's typed view of this engine's structures."""

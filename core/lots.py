@@ -16,6 +16,8 @@ from array import array
 
 import numpy as np
 
+from core import _lots
+
 _I32_TOP = 2**31 - 1  # past this many lots (or accounts), numbers need 64-bit columns
 
 
@@ -56,8 +58,11 @@ class Lots:
         self.nxt.append(0)
         return k
 
-    def add(self, a: int, day: int, points: int) -> bool:
-        """Add `points` arriving on `day` to account `a`; True when a new lot started."""
+    def _add_py(self, a: int, day: int, points: int) -> bool:
+        """Add `points` arriving on `day` to account `a`; True when a new lot started.
+
+        The reference of `add` (core/_lots.pyx), which runs the common cases in C.
+        """
         t = self.tail[a]
         nxt = self.nxt
         if t:
@@ -77,6 +82,8 @@ class Lots:
             nxt[k] = k
         self.tail[a] = k
         return True
+
+    add = _lots.add
 
     def _insert(self, a: int, day: int, points: int) -> bool:
         """Out-of-order arrival (`day` before the newest lot's): keep the days sorted."""

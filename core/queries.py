@@ -80,6 +80,19 @@ class QueryMixin:
             return "event " + self.event_ids[idx]
         return self.ledger.note_text(idx)
 
+    def point_totals(self: Engine) -> dict[str, int]:
+        """The points totals of `stats()` alone (issued, outstanding, available, pending,
+        shadow): four sums over the account columns, cheap enough to sample often."""
+        acc = self.acc
+        avail, pend = acc.view("avail"), acc.view("pend")
+        shad, shad_pend = acc.view("shad"), acc.view("shad_pend")
+        a, p = int(avail.sum()), int(pend.sum())
+        out = {"points_issued": self.scalars[1], "points_outstanding": a + p,
+               "points_available": a, "points_pending": p,
+               "shadow_points": int(shad.sum() + shad_pend.sum())}
+        del avail, pend, shad, shad_pend  # views pin the columns' buffers
+        return out
+
     def stats(self: Engine) -> dict[str, Any]:
         """Totals: payments, refunds, accounts, members, shadow members, points issued
         and outstanding, members per tier of each program, ledger size, and counters of

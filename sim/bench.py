@@ -128,3 +128,9 @@ def _print_split(key: str, x: dict[str, Any]) -> None:
           f"{x['inputs']:,}, advance+stats {sp['engine_advance_stats_s']:.2f} s), "
           f"invariant check {sp['invariants_s']:.2f} s, set-up+summary "
           f"{sp['setup_and_summary_s']:.2f} s")
+    if sp["engine_process"]:
+        # The engine's time overlaps the model's: say how much of it the model waited for.
+        print(f"  {key} engine in its own process: busy {sp['engine_process_busy_s']:.2f} s "
+              f"(CPU {sp['engine_process_cpu_s']:.2f} s), the model waited "
+              f"{sp['engine_wait_s']:.2f} s; model process CPU {sp['run_cpu_s']:.2f} s "
+              f"in the run")

@@ -7,13 +7,18 @@ input's outcome depends on), so only each shopper's own inputs must keep their
 order. `apply_order` therefore applies the tick in layers: every shopper's first
 input, then every shopper's second, and so on; within a layer by kind. Each layer's
 payments then go through the engine's batch path (`Engine.pay_columns`) in one call,
-and the outcomes are exactly those of applying the rows one by one in order. With a
-trace, inputs go one by one in delivery order, as the trace file lists them.
+and the outcomes are exactly those of applying the rows one by one in order; bindings,
+events and enrollments go through the engine's column entry points (`bind_columns`, ...)
+the same way. Each kind's inputs are made for the whole tick at once (ids as numpy
+columns, sim.ids), a run of one kind being a slice of them, and outcomes come back as
+columns (`core.outcome_columns`). With a trace, inputs go one by one in delivery order,
+as the trace file lists them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from itertools import pairwise
 from typing import Any, Protocol
 
 import numpy as np
@@ -26,21 +31,21 @@ from core import (
     Enrollment,
     Outcome,
     Payment,
+    PaymentColumns,
     Refund,
+    outcome_columns,
 )
-from sim.inputs import FeedContext, in_order, payment_columns, typed_inputs
-from sim.tables import BIND, COUPON, ENROLL, EVENT, PAY, REFUND, Inputs
+from sim import ids
+from sim.inputs import Batch, FeedContext, in_order, payment_columns, take, times, typed_inputs
+from sim.tables import BIND, COUPON, ENROLL, EVENT, PAY, REFUND
 from sim.timing import WallSplit
 
 CODES = tuple(Code)
 CODE_INDEX = {c: i for i, c in enumerate(CODES)}
 OK_CODES = np.array([c.ok for c in CODES])
-OFFER, INVITE = 1, 2  # bits of the flags column
-DECODE_DISTINCT_MIN = 64  # from this many outcomes, decode each distinct object once
+OFFER, INVITE = 1, 2  # bits of the flags column (as core.outcome_columns sets them)
 _APPLIED_INDEX = CODE_INDEX[Code.APPLIED]
 _APPLIED = Outcome(Code.APPLIED)
-# Codes are singletons: indexing by id() skips the enum's Python-level __hash__.
-_CODE_BY_ID = {id(c): i for i, c in enumerate(CODES)}
 _METHOD = {PAY: "pay", REFUND: "refund", EVENT: "engage", BIND: "bind", ENROLL: "enroll",
            COUPON: "issue_coupon"}
 
@@ -59,6 +64,7 @@ class EngineLike(Protocol):
     def issue_coupon(self, c: CouponIssue) -> Outcome: ...
     def advance(self, now_s: int) -> Any: ...
     def stats(self) -> dict[str, Any]: ...
+    def point_totals(self) -> dict[str, int]: ...
 
 
 class NullEngine:
@@ -81,6 +87,8 @@ class NullEngine:
         """Return the count of inputs seen."""
         return {"inputs": self.inputs}
 
+    point_totals = stats
+
 
 def apply_order(shopper: np.ndarray, kind: np.ndarray) -> np.ndarray:
     """Positions of a tick's rows in application order: by each row's rank among its
@@ -96,16 +104,16 @@ def apply_order(shopper: np.ndarray, kind: np.ndarray) -> np.ndarray:
     return np.lexsort((pos, kind, rank))
 
 
-def feed(eng: EngineLike, ctx: FeedContext, tab: Inputs,
-         rows: np.ndarray, on_input: Callable[[int, Any], None] | None = None,
+def feed(eng: EngineLike, ctx: FeedContext, b: Batch,
+         on_input: Callable[[int, Any], None] | None = None,
          wall: WallSplit | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Apply input `rows` of `tab` to `eng` as if in order; returns (code index, points, flags).
+    """Apply batch `b`'s inputs to `eng` as if in order; returns (code index, points, flags).
 
-    `on_input(k, obj)` sees the typed input made of `rows[k]`, in order (for traces); `wall`
-    accumulates the wall time spent inside the engine's calls. Raises whatever a broken
-    engine raises: rejections are outcomes, not exceptions.
+    `on_input(k, obj)` sees the typed input made of row k of `b`, in order (for traces);
+    `wall` accumulates the wall time spent inside the engine's calls. Raises whatever a
+    broken engine raises: rejections are outcomes, not exceptions.
     """
-    n = len(rows)
+    n = len(b["row"])
     if type(eng) is NullEngine and on_input is None:
         # Nothing to apply: skip building inputs, so benchmarks see the model's own cost.
         eng.inputs += n
@@ -120,33 +128,82 @@ def feed(eng: EngineLike, ctx: FeedContext, tab: Inputs,
     wall = wall or WallSplit()
     if on_input is not None or not hasattr(eng, "pay_columns"):
         outs = []
-        for k, x in enumerate(in_order(ctx, tab, rows)):
+        for k, x in enumerate(in_order(ctx, b)):
             apply = getattr(eng, _METHOD[_kind_of(x)])
             wall.start()
             outs.append(apply(x))
             wall.inputs_done()
             if on_input is not None:
                 on_input(k, x)
-        _decode(outs, np.arange(n), code, pts, flags)
+        code[:], pts[:], flags[:] = outcome_columns(outs)
         return code, pts, flags
-    kinds = tab.cols["kind"][rows]
-    order = apply_order(tab.cols["shopper"][rows], kinds)
+    kinds = b["kind"]
+    order = apply_order(b["shopper"], kinds)
+    ordered = kinds[order]
+    # Each kind's rows, in application order, made into inputs at once: [positions in b,
+    # inputs, how many are applied].
+    made: dict[int, list[Any]] = {}
+    for kd in np.flatnonzero(np.bincount(ordered, minlength=COUPON + 1)).tolist():
+        at = order[ordered == kd]
+        made[kd] = [at, _make(ctx, take(b, at), kd), 0]
     # Runs of one kind in application order; a run applies its rows in order.
-    cut = np.flatnonzero(np.diff(kinds[order])) + 1
-    for part in np.split(order, cut):
-        kd = int(kinds[part[0]])
-        if kd == PAY:
-            cols = payment_columns(ctx, tab, rows[part])
-            wall.start()
-            outs = eng.pay_columns(cols)  # type: ignore[attr-defined]
-        else:
-            apply = getattr(eng, _METHOD[kd])
-            xs = typed_inputs(ctx, tab, rows[part], kd)
-            wall.start()
-            outs = [apply(x) for x in xs]
-        wall.inputs_done()
-        _decode(outs, part, code, pts, flags)
+    bounds = [0, *(np.flatnonzero(np.diff(ordered)) + 1).tolist(), n]
+    for lo, hi in pairwise(bounds):
+        entry = made[int(ordered[lo])]
+        at, inp, done = entry
+        entry[2] = done + hi - lo
+        outs = _apply(eng, int(ordered[lo]), inp, done, done + hi - lo, wall)
+        pos = at[done:done + hi - lo]
+        code[pos], pts[pos], flags[pos] = outcome_columns(outs)
     return code, pts, flags
+
+
+def _make(ctx: FeedContext, b: Batch, kind: int) -> Any:
+    """The inputs of batch `b` (all of kind `kind`) in the form `_apply` takes: columns
+    for payments, bindings, events and enrollments, typed inputs for the rest."""
+    if kind == PAY:
+        return payment_columns(ctx, b)
+    prog, shopper, t = b["prog"], b["shopper"], times(ctx, b)
+    if kind == BIND:
+        return (ctx.appid(prog, b["app"]), ids.openids(prog, b["app"], shopper),
+                ids.unionids(prog, shopper), t)
+    if kind == EVENT:
+        return (ids.input_ids("ev", b["row"]), ctx.appid(prog, b["app"]),
+                ids.openids(prog, b["app"], shopper), ctx.lookup("habit", b["ref"]), t)
+    if kind == ENROLL:
+        return ctx.lookup("program", prog), t, ids.unionids(prog, shopper)
+    return typed_inputs(ctx, b, kind)
+
+
+def _apply(eng: EngineLike, kind: int, inp: Any, lo: int, hi: int,
+           wall: WallSplit) -> list[Outcome]:
+    """Apply inputs lo..hi-1 of `inp` (made by `_make` for `kind`) in order."""
+    if kind == PAY:
+        return pay_batch(eng, inp.slice(lo, hi), wall)
+    if kind in _COLUMNS_METHOD:
+        apply_columns = getattr(eng, _COLUMNS_METHOD[kind])
+        cols = [c[lo:hi] for c in inp]
+        wall.start()
+        outs = apply_columns(*cols)
+    else:
+        apply = getattr(eng, _METHOD[kind])
+        xs = inp[lo:hi]
+        wall.start()
+        outs = [apply(x) for x in xs]
+    wall.inputs_done()
+    return outs
+
+
+_COLUMNS_METHOD = {BIND: "bind_columns", EVENT: "engage_columns", ENROLL: "enroll_columns"}
+
+
+def pay_batch(eng: EngineLike, cols: PaymentColumns, wall: WallSplit) -> list[Outcome]:
+    """Apply payments `cols` in order through the engine's batch path: the one place the
+    model calls it."""
+    wall.start()
+    outs = eng.pay_columns(cols)  # type: ignore[attr-defined]
+    wall.inputs_done()
+    return outs
 
 
 _TYPE_KIND = {Payment: PAY, Refund: REFUND, Engagement: EVENT, Binding: BIND, Enrollment: ENROLL,
@@ -155,30 +212,3 @@ _TYPE_KIND = {Payment: PAY, Refund: REFUND, Engagement: EVENT, Binding: BIND, En
 
 def _kind_of(x: Any) -> int:
     return _TYPE_KIND[type(x)]
-
-
-def _decode(outs: list[Outcome], at: np.ndarray, code: np.ndarray, pts: np.ndarray,
-            flags: np.ndarray) -> None:
-    """Write outcomes `outs` of the rows at positions `at` into the outcome columns."""
-    m = len(outs)
-    if m >= DECODE_DISTINCT_MIN:
-        # The engine shares its common outcomes (APPLIED with so many points): decode each
-        # distinct object once and spread the result by identity.
-        oid = np.fromiter(map(id, outs), np.uintp, m)
-        _, first, inv = np.unique(oid, return_index=True, return_inverse=True)
-        if 4 * len(first) <= m:
-            ci, pi, fi = _columns([outs[k] for k in first.tolist()])
-            code[at], pts[at], flags[at] = ci[inv], pi[inv], fi[inv]
-            return
-    code[at], pts[at], flags[at] = _columns(outs)
-
-
-def _columns(outs: list[Outcome]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(code index, points, flags) of each outcome in `outs`."""
-    m = len(outs)
-    c, p, _, offer, invite = zip(*outs, strict=True)
-    ci = np.fromiter(map(_CODE_BY_ID.get, map(id, c), (-1,) * m), np.int16, m)
-    for k in np.flatnonzero(ci < 0).tolist():  # a code that is not the enum member itself
-        ci[k] = CODE_INDEX[Code(c[k])]
-    return (ci, np.fromiter(p, np.int64, m),
-            (np.fromiter(offer, bool, m) * OFFER) | (np.fromiter(invite, bool, m) * INVITE))

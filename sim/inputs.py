@@ -2,6 +2,10 @@
 inputs for the rest. Ids come from `sim.ids`' column builders and per-row lookups
 (appid, mchid, currency) from numpy object arrays, so no Python runs per row except
 the inputs' own constructors.
+
+A `Batch` is what the engine side needs of some rows of the model's `Inputs` table:
+the row numbers (ids derive from them) and those rows' columns, aligned. It is plain
+numpy, so it crosses to an engine process as it is.
 """
 
 from __future__ import annotations
@@ -65,42 +69,58 @@ class FeedContext:
         return self.tables[table][index].tolist()
 
 
-def _times(ctx: FeedContext, c: dict[str, np.ndarray], rows: np.ndarray) -> list[int]:
-    return (np.floor(c["t_s"][rows]).astype(np.int64) + ctx.start_s).tolist()
+# A batch's columns: those of `Inputs` that inputs are made of, plus "row" (row numbers).
+BATCH_COLUMNS = ("kind", "shopper", "prog", "place", "t_s", "amount", "payer", "ref",
+                 "currency", "app")
+Batch = dict[str, np.ndarray]
 
 
-def payment_columns(ctx: FeedContext, tab: Inputs, rows: np.ndarray) -> PaymentColumns:
-    """The payments of `rows` (all of kind PAY) as one `PaymentColumns`."""
+def batch_of(tab: Inputs, rows: np.ndarray) -> Batch:
+    """The batch of `tab`'s rows `rows` (in that order)."""
     c = tab.cols
-    m = len(rows)
-    prog, ref = c["prog"][rows], c["ref"][rows]
+    b = {k: c[k][rows] for k in BATCH_COLUMNS}
+    b["row"] = np.asarray(rows, np.int64)
+    return b
+
+
+def take(b: Batch, at: np.ndarray) -> Batch:
+    """The sub-batch of `b` at positions `at` (in that order)."""
+    return {k: v[at] for k, v in b.items()}
+
+
+def times(ctx: FeedContext, b: Batch) -> np.ndarray:
+    """Each input's time: whole seconds since the epoch (int64)."""
+    return np.floor(b["t_s"]).astype(np.int64) + ctx.start_s
+
+
+def payment_columns(ctx: FeedContext, b: Batch) -> PaymentColumns:
+    """The payments of batch `b` (all of kind PAY) as one `PaymentColumns`."""
+    m = len(b["row"])
+    prog, ref = b["prog"], b["ref"]
     coupons: list[tuple[str, ...]] = [()] * m
     used = np.flatnonzero(ref >= 0)
     for k, cid in zip(used.tolist(), ids.input_ids("cp", ref[used]), strict=True):
         coupons[k] = (cid,)
     return PaymentColumns(
-        ids.transaction_ids(rows), ctx.appid(prog, 0), ctx.lookup("mchid", c["place"][rows]),
-        ids.openids(prog, 0, c["shopper"][rows]), c["amount"][rows].astype(np.int64),
-        np.floor(c["t_s"][rows]).astype(np.int64) + ctx.start_s,
-        c["payer"][rows].astype(np.int64), ctx.lookup("currency", c["currency"][rows]),
+        ids.transaction_ids(b["row"]), ctx.appid(prog, 0), ctx.lookup("mchid", b["place"]),
+        ids.openids(prog, 0, b["shopper"]), b["amount"].astype(np.int64), times(ctx, b),
+        b["payer"].astype(np.int64), ctx.lookup("currency", b["currency"]),
         ["MICROPAY"] * m, [""] * m, [""] * m, coupons)
 
 
-def typed_inputs(ctx: FeedContext, tab: Inputs, rows: np.ndarray, kind: int) -> list[Any]:
-    """The typed inputs (`Refund`, `Engagement`, ...) of `rows`, all of kind `kind`."""
-    c = tab.cols
-    t = _times(ctx, c, rows)
-    prog, shopper, app = c["prog"][rows], c["shopper"][rows], c["app"][rows]
+def typed_inputs(ctx: FeedContext, b: Batch, kind: int) -> list[Any]:
+    """The typed inputs (`Refund`, `Engagement`, ...) of batch `b`, all of kind `kind`."""
+    t = times(ctx, b).tolist()
+    rows, prog, shopper, app = b["row"], b["prog"], b["shopper"], b["app"]
     if kind == PAY:
-        return list(payment_columns(ctx, tab, rows).rows())
+        return list(payment_columns(ctx, b).rows())
     if kind == REFUND:
-        ref = c["ref"][rows]
-        return list(map(Refund, ids.refund_ids(rows), ids.transaction_ids(ref),
-                        ctx.lookup("mchid", c["place"][rows]), c["amount"][rows].tolist(),
-                        c["payer"][rows].tolist(), t))
+        return list(map(Refund, ids.refund_ids(rows), ids.transaction_ids(b["ref"]),
+                        ctx.lookup("mchid", b["place"]), b["amount"].tolist(),
+                        b["payer"].tolist(), t))
     if kind == EVENT:
         return list(map(Engagement, ids.input_ids("ev", rows), ctx.appid(prog, app),
-                        ids.openids(prog, app, shopper), ctx.lookup("habit", c["ref"][rows]), t))
+                        ids.openids(prog, app, shopper), ctx.lookup("habit", b["ref"]), t))
     if kind == BIND:
         return list(map(Binding, ctx.appid(prog, app), ids.openids(prog, app, shopper),
                         ids.unionids(prog, shopper), t))
@@ -110,17 +130,17 @@ def typed_inputs(ctx: FeedContext, tab: Inputs, rows: np.ndarray, kind: int) -> 
     if kind == COUPON:
         return list(map(CouponIssue, ids.input_ids("cp", rows),
                         ctx.lookup("program", prog),
-                        ctx.lookup("stock", ctx.tables["stock_first"][prog] + c["ref"][rows]), t,
+                        ctx.lookup("stock", ctx.tables["stock_first"][prog] + b["ref"]), t,
                         ids.unionids(prog, shopper)))
     raise AssertionError(f"unknown input kind {kind}")  # pragma: no cover - the model's own
 
 
-def in_order(ctx: FeedContext, tab: Inputs, rows: np.ndarray) -> list[Any]:
-    """The typed inputs of `rows` of any kinds, in the order of `rows`."""
-    kinds = tab.cols["kind"][rows]
-    out: list[Any] = [None] * len(rows)
+def in_order(ctx: FeedContext, b: Batch) -> list[Any]:
+    """The typed inputs of batch `b` of any kinds, in the batch's order."""
+    kinds = b["kind"]
+    out: list[Any] = [None] * len(kinds)
     for kd in np.unique(kinds).tolist():
         at = np.flatnonzero(kinds == kd)
-        for k, x in zip(at.tolist(), typed_inputs(ctx, tab, rows[at], kd), strict=True):
+        for k, x in zip(at.tolist(), typed_inputs(ctx, take(b, at), kd), strict=True):
             out[k] = x
     return out

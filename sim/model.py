@@ -11,7 +11,7 @@ platform and engine stage (sim.platform), which runs in ticks of simulated time.
 from __future__ import annotations
 
 from collections.abc import Callable
-from time import perf_counter
+from time import perf_counter, process_time
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -20,6 +20,7 @@ import simpy
 from sim.dists import Dist, GroupSampler
 from sim.feed import EngineLike
 from sim.inputs import FeedContext
+from sim.link import LocalLink, ProcessLink
 from sim.metrics import PlaceStats, Recorder
 from sim.population import Population
 from sim.scenario import HABITS, Scenario
@@ -40,29 +41,36 @@ DIRECT = 17  # an input that is not a platform notification (never retried)
 
 
 class Model:
-    """One run of `scenario` with `seed` against engine `eng` (core.Engine or NullEngine)."""
+    """One run of `scenario` with `seed` against engine `eng` (core.Engine or NullEngine),
+    or with `eng` None against a real engine in a process of its own (sim.link)."""
 
-    def __init__(self, scenario: Scenario, seed: int, eng: EngineLike,
+    def __init__(self, scenario: Scenario, seed: int, eng: EngineLike | None,
                  trace: TraceWriter | None = None, mode: str | None = None) -> None:
-        """Build the population, stations and processes; nothing runs until `run()`."""
+        """Build the population, stations and processes; nothing runs until `run()`.
+        Raises ValueError for a trace with an engine process."""
         self.sc = sc = scenario
         self.seed = seed
         self.mode = mode or sc.mode
+        self.wall = WallSplit()  # where the run's wall time goes (benchmarks only)
+        self.currencies = tuple(sorted({"CNY"} | {p.home_currency for p in sc.programs}
+                                       | {g.currency for g in sc.segments}))
+        self.ctx = FeedContext.of(sc, self.currencies)
+        if eng is None and trace is not None:
+            raise ValueError("a traced run applies its inputs in this process: pass an engine")
+        # The engine process forks first, while this process is still small.
+        self.link = (LocalLink(eng, self.ctx, self.wall) if eng is not None
+                     else ProcessLink(sc.programs, self.ctx, self.wall))
+        self.eng = eng
         streams = np.random.SeedSequence(seed).spawn(5)
         self.rng_pop, self.rng_arr, self.rng_pay, self.rng_plat, self.rng_react = (
             np.random.default_rng(s) for s in streams)
         self.begin_s = int(sc.start_hour * 3600)
         self.env = simpy.Environment(initial_time=self.begin_s)
-        self.eng = eng
         self.trace = trace
         self.stage: PlatformStage | None = None  # set by run()
-        self.wall = WallSplit()  # where the run's wall time goes (benchmarks only)
         self.pop = Population(sc, self.rng_pop)
         self.tab = Inputs()
         self.cal = Calendar(sc.tick_s)
-        self.currencies = tuple(sorted({"CNY"} | {p.home_currency for p in sc.programs}
-                                       | {g.currency for g in sc.segments}))
-        self.ctx = FeedContext.of(sc, self.currencies)
         self.active_s = self.begin_s + int(sc.hours * 3600)  # activity ends
         self.horizon_s = self.active_s + int(sc.drain_hours * 3600)  # the run ends
         self.capacity_per_s = sc.engine.workers / (sc.engine.service_us / 1e6)
@@ -303,17 +311,18 @@ class Model:
         every = self.sc.engine.advance_every_s
         while True:
             yield self.env.timeout(every)
-            self.wall.start()
-            self.eng.advance(self.sc.start_s + int(self.env.now))
-            self.wall.clock_done()
+            self.link.advance(self.sc.start_s + int(self.env.now))
 
     def sample_stats(self) -> None:
-        """Append the engine's integer totals now to the run's timeline."""
-        self.wall.start()
-        st = self.eng.stats()
-        self.wall.clock_done()
-        self.rec.timeline.append({"t_s": float(self.env.now),
-                                  **{k: v for k, v in st.items() if isinstance(v, int)}})
+        """Take the engine's point totals now for the run's timeline (appended when the
+        engine's answer is settled, in order)."""
+        t_s = float(self.env.now)
+        timeline = self.rec.timeline
+
+        def add(st: dict[str, Any]) -> None:
+            timeline.append({"t_s": t_s, **{k: v for k, v in st.items() if isinstance(v, int)}})
+
+        self.link.stats(add)
 
     def _stats(self) -> Any:
         every = self.sc.engine.stats_every_s
@@ -340,11 +349,13 @@ class Model:
         env.process(self._advance())
         env.process(self._stats())
         env.process(stage.run(progress))
-        t0 = perf_counter()
+        t0, c0 = perf_counter(), process_time()
         env.run(until=self.horizon_s + self.sc.tick_s)
         stage.finish()
+        self.link.request_final()  # an engine process checks while this one summarises
         self.rec.flush()
         self.wall.run_s += perf_counter() - t0
+        self.wall.run_cpu_s += process_time() - c0
 
     def _engagement(self) -> Any:
         b = self.sc.block_s

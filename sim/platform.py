@@ -7,6 +7,12 @@ the Lindley recursion in closed form, C_k = (k+1)s + max(C_0, max_{j<=k}(a_j - j
 A notification not answered within the ack timeout, or rejected, is sent again
 after the documented retry schedule; answered ones are sometimes sent again anyway.
 The engine's answers drive shoppers' reactions (joining, logins).
+
+The model handles a tick's answers one tick late (`LAG_TICKS`): right after handing
+the engine the next tick's deliveries. So an engine in its own process (sim.link)
+applies one tick while the model prepares the next; a run is the same either way.
+Timeouts need no answer (they are retried at once, on schedule); rejections are
+retried, and acknowledged notifications duplicated, when the answer is handled.
 """
 
 from __future__ import annotations
@@ -18,7 +24,8 @@ import numpy as np
 
 from core import Code
 from core.limits import RETRY_SCHEDULE_S
-from sim.feed import CODE_INDEX, CODES, INVITE, OFFER, OK_CODES, feed
+from sim.feed import CODE_INDEX, CODES, INVITE, OFFER, OK_CODES
+from sim.inputs import batch_of
 from sim.model import DUPLICATE
 from sim.routing import openid_shards, openid_shards_of
 from sim.tables import BIND, COUPON, ENROLL, PAY, REFUND
@@ -29,6 +36,7 @@ if TYPE_CHECKING:
 _APPLIED = CODE_INDEX[Code.APPLIED]
 _DUPLICATE = CODE_INDEX[Code.DUPLICATE]
 RETRIES = np.array(RETRY_SCHEDULE_S, np.float64)
+LAG_TICKS = 1  # a tick's engine answers are handled after the next tick is handed over
 assert (PAY, REFUND) == (0, 1) and min(BIND, COUPON, ENROLL) > REFUND
 
 
@@ -139,17 +147,42 @@ class PlatformStage:
                 def on_input(j: int, x: Any) -> None:
                     tr.write(due_l[j], att_l[j], x)
 
-            code, pts, flags = feed(m.eng, m.ctx, tab, rows, on_input, m.wall)
-            rec.codes += np.bincount(code, minlength=len(CODES))
             rec.engine(due, done)
             rec.attempts += np.bincount(att[notif], minlength=len(rec.attempts))
             rec.duplicates_delivered += int(np.count_nonzero(notif & tab.done[rows]))
             tab.done[rows] = True
-            ack = OK_CODES[code] & (done - due <= pf.ack_timeout_s)
-            self._acks(rows[notif], att[notif], due[notif], done[notif], ack[notif])
-            self._react(rows, kind, code, pts, flags, done)
+            # An answer later than the ack timeout is no acknowledgement whatever the engine
+            # says: those retries are filed now, on the platform's schedule to the second.
+            in_time = done - due <= pf.ack_timeout_s
+            late = notif & ~in_time
+            if np.count_nonzero(late):
+                self._retry(rows[late], att[late], due[late])
+            sent = (rows, att, due, done, kind, notif, in_time)
+
+            def answered(out: tuple[np.ndarray, np.ndarray, np.ndarray]) -> None:
+                self._answered(sent, *out)
+
+            # A null engine reads only the batch's length (unless it traces).
+            b = {"row": rows} if m.link.null and on_input is None else batch_of(tab, rows)
+            m.link.tick(b, answered, on_input)
+        m.link.settle(LAG_TICKS)
         backlog = np.ceil(np.maximum(self.free - now, 0) / self.service_s - 1e-9)
         rec.backlog(now, int(backlog.sum()))
+
+    def _answered(self, sent: tuple[np.ndarray, ...], code: np.ndarray, pts: np.ndarray,
+                  flags: np.ndarray) -> None:
+        """Handle the engine's answers to deliveries `sent` (rows, attempts, due and done
+        times, kinds, notification mask, answered in time): acknowledgements, retries of
+        rejections (a tick late: they may start the first open tick), reactions."""
+        rows, att, due, done, kind, notif, in_time = sent
+        self.m.rec.codes += np.bincount(code, minlength=len(CODES))
+        ok = OK_CODES[code]
+        rejected = notif & in_time & ~ok
+        if np.count_nonzero(rejected):
+            self._retry(rows[rejected], att[rejected], due[rejected])
+        ack = ok & in_time
+        self._acks(rows[notif], att[notif], done[notif], ack[notif])
+        self._react(rows, kind, code, pts, flags, done)
 
     def _retry(self, rows: np.ndarray, att: np.ndarray, due: np.ndarray) -> None:
         """Schedule the next attempt of unacknowledged notifications, or give them up."""
@@ -160,12 +193,11 @@ class PlatformStage:
         r, a, d = rows[more], att[more], due[more]
         self.m.cal.add(r, a + 1, d + RETRIES[np.minimum(a, len(RETRIES) - 1)])
 
-    def _acks(self, rows: np.ndarray, att: np.ndarray, due: np.ndarray, done: np.ndarray,
-              ack: np.ndarray) -> None:
+    def _acks(self, rows: np.ndarray, att: np.ndarray, done: np.ndarray, ack: np.ndarray,
+              ) -> None:
+        """Record first acknowledgements; the platform sends some acknowledged ones again."""
         m = self.m
         tab = m.tab
-        if not ack.all():
-            self._retry(rows[~ack], att[~ack], due[~ack])
         first = ack & np.isnan(tab.first_ack_s[rows])
         tab.first_ack_s[rows[first]] = done[first]
         pf = m.sc.platform
@@ -253,8 +285,10 @@ class PlatformStage:
         m.direct(BIND, s, q, t[first] + delay)
 
     def finish(self) -> None:
-        """Count what the platform still had to deliver when the horizon ended."""
+        """Handle the engine's last answers, then count what the platform still had to
+        deliver when the horizon ended."""
         m = self.m
+        m.link.settle(0)
         m.rec.count("deliveries_pending_at_end", m.cal.size)
         m.rec.count("engine_backlog_at_end",
                     int(np.ceil(np.maximum(self.free - m.horizon_s, 0) / self.service_s

@@ -135,8 +135,9 @@ class Calendar:
         else:
             att = np.empty(n, np.int8)
             att.fill(attempt)
-        # A reaction computed within a tick may fall due before the tick's end: it is
-        # delivered at the start of the first tick not yet processed.
+        # A reaction computed after the tick it falls due in (a card activation soon after
+        # a payment, handled a tick late) is delivered at the start of the first tick not
+        # yet processed: deliveries stay in time order.
         floor_s = self.floor_tick * self.tick_s
         if np.minimum.reduce(due_s) < floor_s:
             self.clamped += int(np.count_nonzero(due_s < floor_s))
