@@ -50,6 +50,16 @@ class PaymentBlock:
         """The number of payments."""
         return len(self.total_fen)
 
+    def slice(self, start: int, stop: int) -> PaymentBlock:
+        """Payments start..stop-1 as a block over the same buffers (arrays are views)."""
+        cut = slice(start, stop)
+        return PaymentBlock(
+            self.tx_data, self.tx_starts[cut], self.tx_ends[cut], self.openid_data,
+            self.openid_starts[cut], self.openid_ends[cut], self.appid_codes[cut], self.appids,
+            self.mchid_codes[cut], self.mchids, self.currency_codes[cut], self.currencies,
+            self.total_fen[cut], self.time_s[cut], self.payer_total_fen[cut],
+            None if self.coupon_ids is None else self.coupon_ids[cut], self.ascii)
+
     def openids(self) -> list[str]:
         """The openids, as str."""
         return _texts(self.openid_data, self.openid_starts, self.openid_ends)

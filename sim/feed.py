@@ -6,7 +6,7 @@ openids and unionids are its own; the engine has no state across accounts that a
 input's outcome depends on), so only each shopper's own inputs must keep their
 order. `apply_order` therefore applies the tick in layers: every shopper's first
 input, then every shopper's second, and so on; within a layer by kind. Each layer's
-payments then go through the engine's batch path (`Engine.pay_columns`) in one call,
+payments then go through the engine's batch path (`Engine.pay_block`) in one call,
 and the outcomes are exactly those of applying the rows one by one in order; bindings,
 events and enrollments go through the engine's column entry points (`bind_columns`, ...)
 the same way. Each kind's inputs are made for the whole tick at once (ids as numpy
@@ -31,12 +31,12 @@ from core import (
     Enrollment,
     Outcome,
     Payment,
-    PaymentColumns,
+    PaymentBlock,
     Refund,
     outcome_columns,
 )
 from sim import ids
-from sim.inputs import Batch, FeedContext, in_order, payment_columns, take, times, typed_inputs
+from sim.inputs import Batch, FeedContext, in_order, payment_block, take, times, typed_inputs
 from sim.tables import BIND, COUPON, ENROLL, EVENT, PAY, REFUND
 from sim.timing import WallSplit
 
@@ -126,7 +126,7 @@ def feed(eng: EngineLike, ctx: FeedContext, b: Batch,
     if not n:
         return code, pts, flags
     wall = wall or WallSplit()
-    if on_input is not None or not hasattr(eng, "pay_columns"):
+    if on_input is not None or not hasattr(eng, "pay_block"):
         outs = []
         for k, x in enumerate(in_order(ctx, b)):
             apply = getattr(eng, _METHOD[_kind_of(x)])
@@ -162,7 +162,7 @@ def _make(ctx: FeedContext, b: Batch, kind: int) -> Any:
     """The inputs of batch `b` (all of kind `kind`) in the form `_apply` takes: columns
     for payments, bindings, events and enrollments, typed inputs for the rest."""
     if kind == PAY:
-        return payment_columns(ctx, b)
+        return payment_block(ctx, b)
     prog, shopper, t = b["prog"], b["shopper"], times(ctx, b)
     if kind == BIND:
         return (ctx.appid(prog, b["app"]), ids.openids(prog, b["app"], shopper),
@@ -197,11 +197,11 @@ def _apply(eng: EngineLike, kind: int, inp: Any, lo: int, hi: int,
 _COLUMNS_METHOD = {BIND: "bind_columns", EVENT: "engage_columns", ENROLL: "enroll_columns"}
 
 
-def pay_batch(eng: EngineLike, cols: PaymentColumns, wall: WallSplit) -> list[Outcome]:
-    """Apply payments `cols` in order through the engine's batch path: the one place the
+def pay_batch(eng: EngineLike, block: PaymentBlock, wall: WallSplit) -> list[Outcome]:
+    """Apply payments `block` in order through the engine's batch path: the one place the
     model calls it."""
     wall.start()
-    outs = eng.pay_columns(cols)  # type: ignore[attr-defined]
+    outs = eng.pay_block(block)  # type: ignore[attr-defined]
     wall.inputs_done()
     return outs
 

@@ -51,6 +51,21 @@ _NL = ord("\n")
 def _texts(head: np.ndarray | bytes, number: np.ndarray, width: int) -> list[str]:
     """Rows of `head` ((n, h) bytes, or one prefix for all) followed by `number`
     zero-padded to `width` digits."""
+    out = _matrix(head, number, width).tobytes().decode("ascii").split("\n")
+    out.pop()
+    return out
+
+
+def _spans(head: np.ndarray | bytes, number: np.ndarray,
+           width: int) -> tuple[bytes, np.ndarray, np.ndarray]:
+    """The ids `_texts` makes as (bytes, starts, ends): never made into str."""
+    m = _matrix(head, number, width)
+    starts = np.arange(len(m), dtype=np.int64) * m.shape[1]
+    return m.tobytes(), starts, starts + (m.shape[1] - 1)
+
+
+def _matrix(head: np.ndarray | bytes, number: np.ndarray, width: int) -> np.ndarray:
+    """The ids' characters, one row each, ending in a newline."""
     n = len(number)
     h = len(head) if isinstance(head, bytes) else head.shape[1]
     buf = np.empty((n, h + width + 1), np.uint8)
@@ -66,20 +81,28 @@ def _texts(head: np.ndarray | bytes, number: np.ndarray, width: int) -> list[str
         if not x.any():
             buf[:, h:hi] = ord("0")
             break
-    out = buf.tobytes().decode("ascii").split("\n")
-    out.pop()
-    return out
+    return buf
 
 
 def openids(program: np.ndarray, app: np.ndarray | int, shopper: np.ndarray) -> list[str]:
     """Return `openid(program[k], app[k], shopper[k])` for every k."""
+    return _texts(_openid_heads(program, app, shopper), shopper, 24)
+
+
+def openid_spans(program: np.ndarray, app: np.ndarray | int,
+                 shopper: np.ndarray) -> tuple[bytes, np.ndarray, np.ndarray]:
+    """The same openids as (bytes, starts, ends)."""
+    return _spans(_openid_heads(program, app, shopper), shopper, 24)
+
+
+def _openid_heads(program: np.ndarray, app: np.ndarray | int, shopper: np.ndarray) -> np.ndarray:
     n = len(shopper)
     head = np.empty((n, 4), np.uint8)
     head[:, 0] = ord("o")
     head[:, 1] = _TAG_BYTES[program]
     head[:, 2] = ord("0") + np.asarray(app)
     head[:, 3] = ord("_")
-    return _texts(head, shopper, 24)
+    return head
 
 
 def unionids(program: np.ndarray, shopper: np.ndarray) -> list[str]:
@@ -95,6 +118,11 @@ def unionids(program: np.ndarray, shopper: np.ndarray) -> list[str]:
 def transaction_ids(row: np.ndarray) -> list[str]:
     """Return `transaction_id(r)` for every row number in `row`."""
     return _texts(b"42", row, 30)
+
+
+def transaction_id_spans(row: np.ndarray) -> tuple[bytes, np.ndarray, np.ndarray]:
+    """The same transaction ids as (bytes, starts, ends)."""
+    return _spans(b"42", row, 30)
 
 
 def refund_ids(row: np.ndarray) -> list[str]:
