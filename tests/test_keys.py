@@ -70,27 +70,86 @@ def test_non_str_keys_are_absent_and_missing_keys_raise() -> None:
 
 
 def test_grows_past_many_keys_and_reports_its_memory() -> None:
+    """50,000 ids of one length cost their bytes plus ~4 for a value and ~10-15 of table."""
     k = KeyIndex()
     for n in range(50_000):
         k[f"4200{n:028d}"] = n * 3
     assert all(k[f"4200{n:028d}"] == n * 3 for n in range(0, 50_000, 997))
-    # The arena holds the 32 bytes of each id; the rest is table, offsets and values.
-    assert 50_000 * 48 < sys.getsizeof(k) < 50_000 * 120
+    parts = k.layout()
+    assert parts["width"] == 32 and parts["offsets"] == 0 and parts["arena_used"] == 50_000 * 32
+    assert parts["values"] < 50_000 * 4 * 1.2 and parts["arena"] < 50_000 * 32 * 1.2
+    assert 50_000 * 8 / 0.8 <= parts["slots"] <= 50_000 * 8 / 0.5
+    assert 50_000 * 40 < sys.getsizeof(k) < 50_000 * 60
 
 
-def test_corrupt_pickled_state_is_refused() -> None:
+def test_a_key_of_another_length_builds_offsets_for_good() -> None:
+    """Fixed-width keys keep no offsets; the first key of another length adds them, and
+    every key (before and after) is still found, also after pickling."""
+    k = KeyIndex()
+    same = [f"o{n:027d}" for n in range(300)]
+    for n, key in enumerate(same):
+        k[key] = n
+    assert k.layout()["offsets"] == 0
+    k["short"] = -1
+    k[""] = -2
+    k["é" * 3] = -3
+    assert k.layout()["width"] is None and k.layout()["offsets"] > 0
+    k["o" + "9" * 27] = 7  # the old width again: still works once offsets exist
+    for back in (k, pickle.loads(pickle.dumps(k, protocol=4)),
+                 pickle.loads(pickle.dumps(k, protocol=5))):
+        assert [back[key] for key in same] == list(range(300))
+        assert back["short"] == -1 and back[""] == -2 and back["é" * 3] == -3
+        assert back.keys() == [*same, "short", "", "é" * 3, "o" + "9" * 27]
+        assert "o" + "8" * 27 not in back
+
+
+def test_values_widen_past_int32_and_keep_earlier_ones() -> None:
+    """Values are int32 until one does not fit; then every value is int64, none lost."""
+    k = KeyIndex()
+    for n in range(100):
+        k[f"id{n:03d}"] = 2**31 - 1 - n
+    narrow = k.layout()["values"]
+    k["id050"] = -(2**31) - 1  # an update past int32
+    assert k.layout()["values"] == 2 * narrow
+    k["big"] = 2**63 - 1
+    assert k["id050"] == -(2**31) - 1 and k["big"] == 2**63 - 1
+    assert [k[f"id{n:03d}"] for n in range(100) if n != 50] == [
+        2**31 - 1 - n for n in range(100) if n != 50]
+    assert pickle.loads(pickle.dumps(k)).items() == k.items()
+
+
+@pytest.mark.parametrize("args", [
+    (True, 1, -2, False, b"abc", (0).to_bytes(8, "little") + (9).to_bytes(8, "little"),
+     b"\0" * 4),  # an offset past the arena
+    (True, 1, -2, False, b"abc", (2).to_bytes(8, "little") + (3).to_bytes(8, "little"),
+     b"\0" * 4),  # a first offset past 0
+    (True, 2, 3, False, b"abcde", None, b"\0" * 8),  # arena not 2 keys of 3 bytes
+    (True, 1, 3, False, b"abc", b"\0" * 16, b"\0" * 4),  # offsets with a fixed width
+    (True, 1, 3, False, b"abc", None, b"\0" * 8),  # int64-sized values, not wide
+    (True, 1, 3, True, b"abc", None, b"\0" * 4),  # int32-sized values, wide
+    (False, 1, 3, False, b"abc", None, b"\0" * 4),  # values in a numbered index
+    (True, 1, -1, False, b"abc", None, b"\0" * 4),  # keys but no width
+    (True, -1, -1, False, b"", None, b""),  # a negative count
+    (True, 1, -3, False, b"abc", None, b"\0" * 4),  # no such width
+])
+def test_corrupt_pickled_state_is_refused(args: tuple) -> None:
+    """A state no KeyIndex could have written is a ValueError, not a crash."""
     from core._keys import _restore
     with pytest.raises(ValueError, match="corrupt"):
-        _restore(True, b"abc", (0).to_bytes(8, "little") + (9).to_bytes(8, "little"), b"\0" * 8)
+        _restore(*args)
 
 
-def test_restore_rehashes_when_the_saved_table_is_unusable() -> None:
+@pytest.mark.parametrize("width", [8, None])
+def test_restore_rehashes_when_the_saved_table_is_unusable(width: int | None) -> None:
+    """Absent, short, too full or unsound tables are rebuilt from the keys."""
     from core._keys import _restore
     k = KeyIndex()
     for n in range(100):
-        k[f"id{n}"] = n * 2
+        k[f"id{n:06d}" if width else f"id{n}"] = n * 2
     fn, args = k.__reduce__()
-    assert fn is _restore and len(args) == 5
-    for slots in (None, b"", b"\0" * 8 * 24, b"\0" * 8 * 16):  # absent, short, not 2**k, too full
-        back = _restore(*args[:4], slots)
-        assert back.items() == k.items() and back["id99"] == 198 and "id100" not in back
+    assert fn is _restore and len(args) == 8
+    last = "id000099" if width else "id99"
+    bad_number = (1 << 32 | 101).to_bytes(8, "little") + b"\0" * 8 * 199
+    for slots in (None, b"", b"\0" * 8 * 24, b"\0" * 8 * 16, bad_number, b"\0" * 8 * 200):
+        back = _restore(*args[:7], slots)
+        assert back.items() == k.items() and back[last] == 198 and "id100" not in back
