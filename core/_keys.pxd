@@ -8,6 +8,8 @@ cdef class KeyIndex:
     cdef unsigned char* arena
     cdef size_t used, acap
     cdef Py_ssize_t width  # every key's byte length while all share one; -1: no key yet; -2: they vary
+    cdef Py_ssize_t rec  # bytes a key takes in the arena while the width is fixed
+    cdef bint packed  # keys packed 6 bits a character (core._keypack), while all are packable
     cdef int64_t* offs  # key i's bytes start at offs[i] (NULL while the width is fixed)
     cdef void* vals  # int32 values while every value fits, then int64 (`wide`)
     cdef bint wide
@@ -22,6 +24,7 @@ cdef class KeyIndex:
     cdef int _grow_numbers(self, Py_ssize_t need) except -1
     cdef int _grow_arena(self, Py_ssize_t need) except -1
     cdef int _vary(self) except -1
+    cdef int _unpack_all(self) except -1
     cdef int _widen(self) except -1
     cdef int _set_value(self, Py_ssize_t i, int64_t value) except -1
     cdef Py_ssize_t _lookup(self, str key, bint insert, int64_t value, uint64_t h) except -2
@@ -33,10 +36,6 @@ cdef class KeyIndex:
     cdef Py_ssize_t peek(self, uint64_t h) noexcept
     cdef void prefetch_entry(self, Py_ssize_t i) noexcept
     cdef void prefetch_key(self, Py_ssize_t i) noexcept
-    cdef inline const unsigned char* key_at(self, Py_ssize_t i) noexcept:
-        return self.arena + (i * self.width if self.offs == NULL else self.offs[i])
-    cdef inline Py_ssize_t key_len(self, Py_ssize_t i) noexcept:
-        return self.width if self.offs == NULL else self.offs[i + 1] - self.offs[i]
     cdef inline int64_t value_at(self, Py_ssize_t i) noexcept:
         if not self.has_values:
             return i

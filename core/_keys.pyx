@@ -31,6 +31,8 @@ from libc.stdint cimport INT32_MAX, INT32_MIN, int32_t, int64_t, uint32_t, uint6
 from libc.stdlib cimport calloc, free, malloc, realloc
 from libc.string cimport memcmp, memcpy
 
+from core._keypack cimport pack6, packed_size, pad_clear, pm_codes_init, unpack6
+
 cdef extern from "Python.h":
     bint PyUnicode_IS_ASCII(object o)
     void* PyUnicode_DATA(object o)
@@ -68,11 +70,32 @@ DEF MIN_SLOTS = 16
 DEF MIN_NUMBERS = 16
 DEF SLOTS_MAX = 1 << 32  # homes scale a 32-bit tag
 DEF ARENA_MIN = 64
+DEF PACKED_MAX = 48  # bytes of a packed key at most (64 characters; core._keypack)
+
+pm_codes_init()
 
 
 cdef inline size_t _home(uint64_t h, size_t cap) noexcept:
     # The top 32 bits (the tag) scaled to [0, cap): a slot's home follows from its tag alone.
     return <size_t>(((h >> 32) * <uint64_t>cap) >> 32)
+
+
+cdef inline const unsigned char* _stored(KeyIndex k, Py_ssize_t i) noexcept:
+    # Key i as the arena holds it (packed while k.packed).
+    return k.arena + (i * k.rec if k.offs == NULL else k.offs[i])
+
+
+cdef inline Py_ssize_t _length(KeyIndex k, Py_ssize_t i) noexcept:
+    # Key i's length in bytes (as given, not as packed).
+    return k.width if k.offs == NULL else k.offs[i + 1] - k.offs[i]
+
+
+cdef inline const unsigned char* _raw(KeyIndex k, Py_ssize_t i, unsigned char* buf) noexcept:
+    # Key i's bytes as given: in place, or unpacked into buf (64 bytes).
+    if k.packed:
+        unpack6(_stored(k, i), k.width, buf)
+        return buf
+    return _stored(k, i)
 
 
 cdef inline size_t _slots_for(Py_ssize_t keys) noexcept:
@@ -89,6 +112,8 @@ cdef class KeyIndex:
         self.cap = cap
         self.n = 0
         self.width = -1
+        self.rec = 0
+        self.packed = False
         self.offs = NULL
         self.ocap = max(capacity, MIN_NUMBERS)
         self.has_values = values
@@ -111,6 +136,10 @@ cdef class KeyIndex:
         cdef size_t j = _home(h, self.cap)
         cdef uint64_t tag = h >> 32, s
         cdef Py_ssize_t i
+        cdef unsigned char q[PACKED_MAX]
+        cdef bint have_q = False
+        if self.offs == NULL and n != self.width:
+            return -1  # every key has another length
         while True:
             s = self.slots[j]
             if s == 0:
@@ -118,8 +147,16 @@ cdef class KeyIndex:
             if (s >> 32) == tag:
                 i = <Py_ssize_t><uint32_t>s - 1  # (a C cast: a literal past 2**31 is a Python int)
                 if self.offs == NULL:
-                    if n == self.width and memcmp(self.arena + i * n, p, <size_t>n) == 0:
-                        return i
+                    if not self.packed:
+                        if memcmp(self.arena + i * n, p, <size_t>n) == 0:
+                            return i
+                    else:
+                        if not have_q:  # packed once, on the first tag that matches
+                            if pack6(p, n, q) < 0:
+                                return -1  # off the alphabet, so not among the keys
+                            have_q = True
+                        if memcmp(self.arena + i * self.rec, q, <size_t>self.rec) == 0:
+                            return i
                 elif (self.offs[i + 1] - self.offs[i] == n
                         and memcmp(self.arena + self.offs[i], p, <size_t>n) == 0):
                     return i
@@ -137,11 +174,24 @@ cdef class KeyIndex:
             self._grow_slots()
         if i >= self.ocap:
             self._grow_numbers(i + 1)
-        if n != self.width and self.width != -2:
-            if self.width == -1:
+        cdef unsigned char q[PACKED_MAX]
+        cdef Py_ssize_t packed = -1
+        if self.offs == NULL:
+            if self.width == -1:  # the first key sets the width, and whether keys are packed
+                packed = pack6(p, n, q) if n > 0 else -1
                 self.width = n
-            else:
+                self.packed = packed >= 0
+                self.rec = packed if packed >= 0 else n
+            elif n != self.width:
+                if self.packed:
+                    self._unpack_all()
                 self._vary()
+            elif self.packed:
+                packed = pack6(p, n, q)
+                if packed < 0:
+                    self._unpack_all()
+        if self.packed:
+            p, n = q, packed
         if self.used + <size_t>n > self.acap:
             self._grow_arena(n)
         if self.has_values:
@@ -205,7 +255,7 @@ cdef class KeyIndex:
         return 0
 
     cdef int _vary(self) except -1:
-        """Keys of different lengths from now on: build their offsets."""
+        """Keys of different lengths from now on: build their offsets (keys unpacked)."""
         cdef int64_t* offs = <int64_t*>malloc((self.ocap + 1) * sizeof(int64_t))
         cdef Py_ssize_t i
         if offs == NULL:
@@ -214,6 +264,22 @@ cdef class KeyIndex:
             offs[i] = i * self.width
         self.offs = offs
         self.width = -2
+        return 0
+
+    cdef int _unpack_all(self) except -1:
+        """A key that cannot be packed: keep every key as given from now on."""
+        cdef size_t size = <size_t>(self.n * self.width)
+        cdef size_t cap = size + size // 8 + ARENA_MIN
+        cdef unsigned char* raw = <unsigned char*>malloc(cap)
+        cdef Py_ssize_t i
+        if raw == NULL:
+            raise MemoryError()
+        for i in range(self.n):
+            unpack6(self.arena + i * self.rec, self.width, raw + i * self.width)
+        free(self.arena)
+        self.arena, self.acap, self.used = raw, cap, size
+        self.packed = False
+        self.rec = self.width
         return 0
 
     cdef int _widen(self) except -1:
@@ -303,7 +369,7 @@ cdef class KeyIndex:
             pm_prefetch(<char*>self.vals + i * (8 if self.wide else 4))
 
     cdef void prefetch_key(self, Py_ssize_t i) noexcept:
-        pm_prefetch(self.key_at(i))
+        pm_prefetch(_stored(self, i))
 
     # ------------------------------------------------------------------ Python level
     def get(self, key, default=None):
@@ -344,9 +410,10 @@ cdef class KeyIndex:
 
     def key(self, Py_ssize_t i) -> str:
         """The key numbered `i`."""
+        cdef unsigned char buf[64]
         if not 0 <= i < self.n:
             raise IndexError(i)
-        return PyUnicode_DecodeUTF8(<char*>self.key_at(i), self.key_len(i), "surrogatepass")
+        return PyUnicode_DecodeUTF8(<char*>_raw(self, i, buf), _length(self, i), "surrogatepass")
 
     def __iter__(self):
         cdef Py_ssize_t i
@@ -375,6 +442,7 @@ cdef class KeyIndex:
     def layout(self) -> dict:
         """Bytes allocated by part, and the key width (None once keys vary), for reports."""
         return {"keys": self.n, "width": self.width if self.width >= 0 else None,
+                "packed": bool(self.packed),
                 "slots": self.cap * 8,
                 "offsets": (self.ocap + 1) * 8 if self.offs != NULL else 0,
                 "values": self.ocap * (8 if self.wide else 4) if self.has_values else 0,
@@ -398,7 +466,7 @@ cdef class KeyIndex:
             parts = [None if p is None else PickleBuffer(p) for p in parts]
         else:
             parts = [None if p is None else bytes(p) for p in parts]
-        return (_restore, (self.has_values, self.n, self.width, self.wide, *parts))
+        return (_restore, (self.has_values, self.n, self.width, self.packed, self.wide, *parts))
 
     def __repr__(self) -> str:
         return f"KeyIndex({self.n} keys, {'values' if self.has_values else 'numbered'})"
@@ -427,8 +495,8 @@ cdef const unsigned char* _at(const unsigned char[::1] b) noexcept:
     return &b[0] if b.shape[0] else NULL
 
 
-def _restore(bint values, Py_ssize_t n, Py_ssize_t width, bint wide, arena, offs, vals,
-             slots=None) -> KeyIndex:
+def _restore(bint values, Py_ssize_t n, Py_ssize_t width, bint packed, bint wide, arena,
+             offs, vals, slots=None) -> KeyIndex:
     """Rebuild a pickled KeyIndex (bytes or buffers) at its exact size: copied; the table
     too when given and sound, else re-hashed from the arena. Raises ValueError for a state
     no KeyIndex could have written."""
@@ -438,8 +506,11 @@ def _restore(bint values, Py_ssize_t n, Py_ssize_t width, bint wide, arena, offs
     cdef const unsigned char[::1] t = slots if slots is not None else b""
     cdef Py_ssize_t i, size = 8 if wide else 4
     cdef bint fixed = width >= 0 or (width == -1 and n == 0)
+    cdef Py_ssize_t rec = packed_size(width) if packed else max(width, 0)
+    cdef unsigned char buf[64]
     if (n < 0 or n >= PM_NUMBER_MAX or width < -2 or (wide and not values)
-            or (fixed and (offs is not None or a.shape[0] != n * max(width, 0)))
+            or (packed and not 0 < width <= 64)
+            or (fixed and (offs is not None or a.shape[0] != n * rec))
             or (not fixed and (width != -2 or offs is None or o.shape[0] != (n + 1) * 8))
             or (values and (vals is None or v.shape[0] != n * size))
             or (not values and vals is not None)):
@@ -449,7 +520,11 @@ def _restore(bint values, Py_ssize_t n, Py_ssize_t width, bint wide, arena, offs
     k.acap = max(<size_t>a.shape[0], <size_t>ARENA_MIN)
     memcpy(k.arena, _at(a), a.shape[0])
     k.used = a.shape[0]
-    k.width = width
+    k.width, k.rec, k.packed = width, rec, packed
+    if packed:
+        for i in range(n):
+            if not pad_clear(k.arena + i * rec, width):
+                raise ValueError("corrupt KeyIndex state")
     if values:
         if wide:
             k.vals = _realloc(k.vals, k.ocap * sizeof(int64_t))
@@ -476,7 +551,7 @@ def _restore(bint values, Py_ssize_t n, Py_ssize_t width, bint wide, arena, offs
         k.cap = cap
     else:
         for i in range(n):
-            k._place(pm_hash(k.key_at(i), k.key_len(i)), i)
+            k._place(pm_hash(_raw(k, i, buf), _length(k, i)), i)
     k.n = n
     return k
 

@@ -70,16 +70,18 @@ def test_non_str_keys_are_absent_and_missing_keys_raise() -> None:
 
 
 def test_grows_past_many_keys_and_reports_its_memory() -> None:
-    """50,000 ids of one length cost their bytes plus ~4 for a value and ~10-15 of table."""
+    """50,000 ids of one length cost 3/4 of their bytes (packed) plus ~4 for a value and
+    ~10-15 of table."""
     k = KeyIndex()
     for n in range(50_000):
         k[f"4200{n:028d}"] = n * 3
     assert all(k[f"4200{n:028d}"] == n * 3 for n in range(0, 50_000, 997))
     parts = k.layout()
-    assert parts["width"] == 32 and parts["offsets"] == 0 and parts["arena_used"] == 50_000 * 32
-    assert parts["values"] < 50_000 * 4 * 1.2 and parts["arena"] < 50_000 * 32 * 1.2
+    assert parts["width"] == 32 and parts["packed"] and parts["offsets"] == 0
+    assert parts["arena_used"] == 50_000 * 24 and parts["arena"] < 50_000 * 24 * 1.2
+    assert parts["values"] < 50_000 * 4 * 1.2
     assert 50_000 * 8 / 0.8 <= parts["slots"] <= 50_000 * 8 / 0.5
-    assert 50_000 * 40 < sys.getsizeof(k) < 50_000 * 60
+    assert 50_000 * 34 < sys.getsizeof(k) < 50_000 * 50
 
 
 def test_a_key_of_another_length_builds_offsets_for_good() -> None:
@@ -118,19 +120,60 @@ def test_values_widen_past_int32_and_keep_earlier_ones() -> None:
     assert pickle.loads(pickle.dumps(k)).items() == k.items()
 
 
+@pytest.mark.parametrize(("first", "other"), [
+    ("o" * 28, "o" * 27 + "!"),  # a character off the alphabet, same length
+    ("o" * 28, "o" * 27),  # another length
+    ("é" * 14, "o" * 28),  # not packable from the start (28 bytes of UTF-8)
+    ("x" * 65, "y" * 65),  # too long to pack
+])
+def test_packed_keys_unpack_for_good_when_one_cannot_be_packed(first: str, other: str) -> None:
+    """Ids of the platform's alphabet and one length are packed 6 bits a character; a key
+    that cannot be packed the same way unpacks them all, and nothing is lost or confused."""
+    k = KeyIndex()
+    ids = [first] + [f"{n:0{len(first)}d}" for n in range(1, 200)]
+    for n, key in enumerate(ids):
+        k[key] = n
+    assert k.layout()["packed"] == (first == "o" * 28)
+    assert other not in k and k.get(other[:-1] + "?") is None
+    k[other] = -1
+    assert not k.layout()["packed"]
+    for back in (k, pickle.loads(pickle.dumps(k, protocol=5))):
+        assert back.keys() == [*ids, other] and back[other] == -1
+        assert [back[key] for key in ids] == list(range(200))
+
+
+def test_packing_keeps_every_character_of_the_alphabet_apart() -> None:
+    """All 64 characters in every position of a packed id round-trip and stay distinct."""
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    ids = [alphabet[n:] + alphabet[:n] for n in range(64)]
+    ids += [c * 29 for c in alphabet] + [alphabet[:29 - n] + "_" * n for n in range(29)]
+    for width in (64, 29):
+        k = KeyIndex(values=False)
+        same = [i[:width] for i in ids if len(i) >= width]
+        same = list(dict.fromkeys(same))
+        for n, key in enumerate(same):
+            k[key] = n
+        assert k.layout()["packed"] and k.keys() == same
+        assert all(k.number(key) == n for n, key in enumerate(same))
+        assert pickle.loads(pickle.dumps(k)).keys() == same
+
+
 @pytest.mark.parametrize("args", [
-    (True, 1, -2, False, b"abc", (0).to_bytes(8, "little") + (9).to_bytes(8, "little"),
+    (True, 1, -2, False, False, b"abc", (0).to_bytes(8, "little") + (9).to_bytes(8, "little"),
      b"\0" * 4),  # an offset past the arena
-    (True, 1, -2, False, b"abc", (2).to_bytes(8, "little") + (3).to_bytes(8, "little"),
+    (True, 1, -2, False, False, b"abc", (2).to_bytes(8, "little") + (3).to_bytes(8, "little"),
      b"\0" * 4),  # a first offset past 0
-    (True, 2, 3, False, b"abcde", None, b"\0" * 8),  # arena not 2 keys of 3 bytes
-    (True, 1, 3, False, b"abc", b"\0" * 16, b"\0" * 4),  # offsets with a fixed width
-    (True, 1, 3, False, b"abc", None, b"\0" * 8),  # int64-sized values, not wide
-    (True, 1, 3, True, b"abc", None, b"\0" * 4),  # int32-sized values, wide
-    (False, 1, 3, False, b"abc", None, b"\0" * 4),  # values in a numbered index
-    (True, 1, -1, False, b"abc", None, b"\0" * 4),  # keys but no width
-    (True, -1, -1, False, b"", None, b""),  # a negative count
-    (True, 1, -3, False, b"abc", None, b"\0" * 4),  # no such width
+    (True, 2, 3, False, False, b"abcde", None, b"\0" * 8),  # arena not 2 keys of 3 bytes
+    (True, 1, 3, False, False, b"abc", b"\0" * 16, b"\0" * 4),  # offsets with a fixed width
+    (True, 1, 3, False, False, b"abc", None, b"\0" * 8),  # int64-sized values, not wide
+    (True, 1, 3, False, True, b"abc", None, b"\0" * 4),  # int32-sized values, wide
+    (False, 1, 3, False, False, b"abc", None, b"\0" * 4),  # values in a numbered index
+    (True, 1, -1, False, False, b"abc", None, b"\0" * 4),  # keys but no width
+    (True, -1, -1, False, False, b"", None, b""),  # a negative count
+    (True, 1, -3, False, False, b"abc", None, b"\0" * 4),  # no such width
+    (True, 1, 4, True, False, b"abcd", None, b"\0" * 4),  # 4 packed characters take 3 bytes
+    (True, 1, 3, True, False, b"ab\x01", None, b"\0" * 4),  # spare bits not zero
+    (True, 1, 65, True, False, b"\0" * 49, None, b"\0" * 4),  # too long to be packed
 ])
 def test_corrupt_pickled_state_is_refused(args: tuple) -> None:
     """A state no KeyIndex could have written is a ValueError, not a crash."""
@@ -147,9 +190,9 @@ def test_restore_rehashes_when_the_saved_table_is_unusable(width: int | None) ->
     for n in range(100):
         k[f"id{n:06d}" if width else f"id{n}"] = n * 2
     fn, args = k.__reduce__()
-    assert fn is _restore and len(args) == 8
+    assert fn is _restore and len(args) == 9
     last = "id000099" if width else "id99"
     bad_number = (1 << 32 | 101).to_bytes(8, "little") + b"\0" * 8 * 199
     for slots in (None, b"", b"\0" * 8 * 24, b"\0" * 8 * 16, bad_number, b"\0" * 8 * 200):
-        back = _restore(*args[:7], slots)
+        back = _restore(*args[:8], slots)
         assert back.items() == k.items() and back[last] == 198 and "id100" not in back
