@@ -8,14 +8,16 @@ ids' UTF-8 bytes back to back in one arena, optional values in one array, and an
 open-addressing table of 64-bit slots `(hash tag << 32) | (number + 1)`: a miss
 usually costs one cache line, a hit two or three.
 
-Compact by default, for 10M-member engines. The platform's ids of one kind share
-one length, so while every key has the same byte length the index keeps no
-offsets (key i is at i * width); the first key of another length builds them, for
-good. Values are int32 while every value fits, then int64 (widened once). The
-table stays at most 80% full and grows by half (homes are the hash tag scaled to
-the table's size, so any size works and growing re-hashes no key); the arena and
-the values grow by an eighth (large blocks are remapped, not copied). An openid
-of 28 bytes costs about 28 + 4 + 10..15 bytes.
+Compact by default, for 10M-member engines (docs/memory.md). The platform's ids
+of one kind share one length, so while every key has the same byte length the
+index keeps no offsets (key i is at i * width); while they also use only the ids'
+64 characters, they are packed 6 bits a character (core/_keypack.pxd). The first
+key of another length builds the offsets, the first that cannot be packed unpacks
+them all, each for good. Values are int32 while every value fits, then int64
+(widened once). The table stays at most 80% full and grows by half (homes are the
+hash tag scaled to the table's size, so any size works and growing re-hashes no
+key); the arena and the values grow by an eighth (large blocks are remapped, not
+copied). A 28-character openid costs about 21 + 4 + 10..15 bytes.
 
 Numbers are insertion order (0, 1, 2, ...), and iteration follows that order,
 as a dict's does. Without values, an id's value is its number. Keys compare by
