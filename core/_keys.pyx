@@ -4,10 +4,20 @@
 The engine resolves every transaction_id, openid and unionid to a dense number.
 A `dict[str, int]` costs a str object (~80 bytes for a 32-character id) plus a
 dict entry per id, and every lookup chases three pointers. A KeyIndex keeps the
-ids' UTF-8 bytes back to back in one arena, their offsets in one int64 array,
-optional int64 values in another, and an open-addressing table of 64-bit slots
-`(hash tag << 32) | (number + 1)`: a miss usually costs one cache line, a hit
-two or three, and an id costs its length plus about 30 bytes.
+ids' UTF-8 bytes back to back in one arena, optional values in one array, and an
+open-addressing table of 64-bit slots `(hash tag << 32) | (number + 1)`: a miss
+usually costs one cache line, a hit two or three.
+
+Compact by default, for 10M-member engines (docs/memory.md). The platform's ids
+of one kind share one length, so while every key has the same byte length the
+index keeps no offsets (key i is at i * width); while they also use only the ids'
+64 characters, they are packed 6 bits a character (core/_keypack.pxd). The first
+key of another length builds the offsets, the first that cannot be packed unpacks
+them all, each for good. Values are int32 while every value fits, then int64
+(widened once). The table stays at most 80% full and grows by half (homes are the
+hash tag scaled to the table's size, so any size works and growing re-hashes no
+key); the arena and the values grow by an eighth (large blocks are remapped, not
+copied). A 28-character openid costs about 21 + 4 + 10..15 bytes.
 
 Numbers are insertion order (0, 1, 2, ...), and iteration follows that order,
 as a dict's does. Without values, an id's value is its number. Keys compare by
@@ -19,9 +29,11 @@ from pickle import PickleBuffer
 
 from cpython.bytes cimport PyBytes_AS_STRING
 from cpython.unicode cimport PyUnicode_DecodeUTF8
-from libc.stdint cimport int64_t, uint32_t, uint64_t
-from libc.stdlib cimport free, malloc, realloc
-from libc.string cimport memcmp, memcpy, memset
+from libc.stdint cimport INT32_MAX, INT32_MIN, int32_t, int64_t, uint32_t, uint64_t
+from libc.stdlib cimport calloc, free, malloc, realloc
+from libc.string cimport memcmp, memcpy
+
+from core._keypack cimport pack6, packed_size, pad_clear, pm_codes_init, unpack6
 
 cdef extern from "Python.h":
     bint PyUnicode_IS_ASCII(object o)
@@ -57,31 +69,63 @@ cdef extern from *:
     Py_ssize_t PM_NUMBER_MAX
 
 DEF MIN_SLOTS = 16
+DEF MIN_NUMBERS = 16
+DEF SLOTS_MAX = 1 << 32  # homes scale a 32-bit tag
+DEF ARENA_MIN = 64
+DEF PACKED_MAX = 48  # bytes of a packed key at most (64 characters; core._keypack)
+
+pm_codes_init()
+
+
+cdef inline size_t _home(uint64_t h, size_t cap) noexcept:
+    # The top 32 bits (the tag) scaled to [0, cap): a slot's home follows from its tag alone.
+    return <size_t>(((h >> 32) * <uint64_t>cap) >> 32)
+
+
+cdef inline const unsigned char* _stored(KeyIndex k, Py_ssize_t i) noexcept:
+    # Key i as the arena holds it (packed while k.packed).
+    return k.arena + (i * k.rec if k.offs == NULL else k.offs[i])
+
+
+cdef inline Py_ssize_t _length(KeyIndex k, Py_ssize_t i) noexcept:
+    # Key i's length in bytes (as given, not as packed).
+    return k.width if k.offs == NULL else k.offs[i + 1] - k.offs[i]
+
+
+cdef inline const unsigned char* _raw(KeyIndex k, Py_ssize_t i, unsigned char* buf) noexcept:
+    # Key i's bytes as given: in place, or unpacked into buf (64 bytes).
+    if k.packed:
+        unpack6(_stored(k, i), k.width, buf)
+        return buf
+    return _stored(k, i)
+
+
+cdef inline size_t _slots_for(Py_ssize_t keys) noexcept:
+    # The smallest table at most 80% full with `keys` keys.
+    return max(<size_t>MIN_SLOTS, (<size_t>keys * 5 + 3) // 4)
 
 
 cdef class KeyIndex:
     """A map from str ids to int64 values (or to their insertion numbers), insertion-ordered."""
 
     def __cinit__(self, bint values=True, Py_ssize_t capacity=0):
-        cdef size_t cap = MIN_SLOTS
-        while cap * 7 < <size_t>capacity * 10:
-            cap <<= 1
-        self.slots = <uint64_t*>malloc(cap * sizeof(uint64_t))
-        self.mask = cap - 1
-        self.shift = 64 - _log2(cap)
+        cdef size_t cap = _slots_for(capacity)
+        self.slots = <uint64_t*>calloc(cap, sizeof(uint64_t))
+        self.cap = cap
         self.n = 0
-        self.ocap = max(capacity, MIN_SLOTS)
-        self.offs = <int64_t*>malloc((self.ocap + 1) * sizeof(int64_t))
+        self.width = -1
+        self.rec = 0
+        self.packed = False
+        self.offs = NULL
+        self.ocap = max(capacity, MIN_NUMBERS)
         self.has_values = values
-        self.vals = <int64_t*>malloc(self.ocap * sizeof(int64_t)) if values else NULL
-        self.acap = <size_t>self.ocap * 32
+        self.wide = False
+        self.vals = malloc(self.ocap * sizeof(int32_t)) if values else NULL
+        self.acap = ARENA_MIN
         self.arena = <unsigned char*>malloc(self.acap)
         self.used = 0
-        if (self.slots == NULL or self.offs == NULL or self.arena == NULL
-                or (values and self.vals == NULL)):
+        if self.slots == NULL or self.arena == NULL or (values and self.vals == NULL):
             raise MemoryError()
-        memset(self.slots, 0, cap * sizeof(uint64_t))
-        self.offs[0] = 0
 
     def __dealloc__(self):
         free(self.slots)
@@ -91,85 +135,178 @@ cdef class KeyIndex:
 
     # ------------------------------------------------------------------ C level
     cdef Py_ssize_t _find(self, const unsigned char* p, Py_ssize_t n, uint64_t h) noexcept:
-        cdef size_t j = h >> self.shift
+        cdef size_t j = _home(h, self.cap)
         cdef uint64_t tag = h >> 32, s
         cdef Py_ssize_t i
+        cdef unsigned char q[PACKED_MAX]
+        cdef bint have_q = False
+        if self.offs == NULL and n != self.width:
+            return -1  # every key has another length
         while True:
             s = self.slots[j]
             if s == 0:
                 return -1
             if (s >> 32) == tag:
                 i = <Py_ssize_t><uint32_t>s - 1  # (a C cast: a literal past 2**31 is a Python int)
-                if (self.offs[i + 1] - self.offs[i] == n
+                if self.offs == NULL:
+                    if not self.packed:
+                        if memcmp(self.arena + i * n, p, <size_t>n) == 0:
+                            return i
+                    else:
+                        if not have_q:  # packed once, on the first tag that matches
+                            if pack6(p, n, q) < 0:
+                                return -1  # off the alphabet, so not among the keys
+                            have_q = True
+                        if memcmp(self.arena + i * self.rec, q, <size_t>self.rec) == 0:
+                            return i
+                elif (self.offs[i + 1] - self.offs[i] == n
                         and memcmp(self.arena + self.offs[i], p, <size_t>n) == 0):
                     return i
-            j = (j + 1) & self.mask
+            j += 1
+            if j == self.cap:
+                j = 0
 
     cdef Py_ssize_t _insert(self, const unsigned char* p, Py_ssize_t n, uint64_t h,
                             int64_t value) except -1:
         """Append a key known to be absent; returns its number."""
         cdef Py_ssize_t i = self.n
-        if <size_t>(i + 1) * 10 > (self.mask + 1) * 7:
-            self._grow_slots()
-        if i >= self.ocap:
-            self._grow_numbers()
         if i >= PM_NUMBER_MAX:
             raise OverflowError("KeyIndex holds at most 4,294,967,294 keys")
+        if <size_t>(i + 1) * 5 > self.cap * 4:
+            self._grow_slots()
+        if i >= self.ocap:
+            self._grow_numbers(i + 1)
+        cdef unsigned char q[PACKED_MAX]
+        cdef Py_ssize_t packed = -1
+        if self.offs == NULL:
+            if self.width == -1:  # the first key sets the width, and whether keys are packed
+                packed = pack6(p, n, q) if n > 0 else -1
+                self.width = n
+                self.packed = packed >= 0
+                self.rec = packed if packed >= 0 else n
+            elif n != self.width:
+                if self.packed:
+                    self._unpack_all()
+                self._vary()
+            elif self.packed:
+                packed = pack6(p, n, q)
+                if packed < 0:
+                    self._unpack_all()
+        if self.packed:
+            p, n = q, packed
         if self.used + <size_t>n > self.acap:
             self._grow_arena(n)
+        if self.has_values:
+            self._set_value(i, value)
         memcpy(self.arena + self.used, p, <size_t>n)
         self.used += <size_t>n
-        self.offs[i + 1] = <int64_t>self.used
-        if self.has_values:
-            self.vals[i] = value
+        if self.offs != NULL:
+            self.offs[i + 1] = <int64_t>self.used
         self._place(h, i)
         self.n = i + 1
         return i
 
     cdef inline void _place(self, uint64_t h, Py_ssize_t i) noexcept:
-        cdef size_t j = h >> self.shift
+        cdef size_t j = _home(h, self.cap)
         while self.slots[j] != 0:
-            j = (j + 1) & self.mask
+            j += 1
+            if j == self.cap:
+                j = 0
         self.slots[j] = ((h >> 32) << 32) | <uint64_t>(i + 1)
 
     cdef int _grow_slots(self) except -1:
-        # A slot's tag is its hash's top 32 bits and its home is the top log2(size)
-        # bits, so the table doubles without re-hashing any key.
-        cdef size_t cap = (self.mask + 1) * 2, old = self.mask + 1, j, k
+        # A slot's home follows from its tag, so the table grows without re-hashing any
+        # key; by half, to keep the table between 53% and 80% full.
+        cdef size_t old = self.cap, cap = min(self.cap + self.cap // 2, <size_t>SLOTS_MAX), k, j
         cdef uint64_t* fresh
         cdef uint64_t* stale = self.slots
         cdef uint64_t s
-        if self.shift <= 32:
+        if cap <= old:
             raise OverflowError("KeyIndex holds at most 2**32 slots")
-        fresh = <uint64_t*>malloc(cap * sizeof(uint64_t))
+        fresh = <uint64_t*>calloc(cap, sizeof(uint64_t))
         if fresh == NULL:
             raise MemoryError()
-        memset(fresh, 0, cap * sizeof(uint64_t))
-        self.slots = fresh
-        self.mask = cap - 1
-        self.shift -= 1
         for k in range(old):
             s = stale[k]
             if s:
-                j = (s >> 32) >> (self.shift - 32)
+                j = _home(s, cap)
                 while fresh[j] != 0:
-                    j = (j + 1) & self.mask
+                    j += 1
+                    if j == cap:
+                        j = 0
                 fresh[j] = s
+        self.slots = fresh
+        self.cap = cap
         free(stale)
         return 0
 
-    cdef int _grow_numbers(self) except -1:
-        cdef Py_ssize_t cap = self.ocap + self.ocap // 2 + MIN_SLOTS
-        self.offs = <int64_t*>_realloc(self.offs, (cap + 1) * sizeof(int64_t))
+    cdef int _grow_numbers(self, Py_ssize_t need) except -1:
+        # By an eighth: little capacity ahead, and a large block is remapped, not copied.
+        cdef Py_ssize_t cap = max(need, self.ocap + max(self.ocap // 8, MIN_NUMBERS))
+        if self.offs != NULL:
+            self.offs = <int64_t*>_realloc(self.offs, (cap + 1) * sizeof(int64_t))
         if self.has_values:
-            self.vals = <int64_t*>_realloc(self.vals, cap * sizeof(int64_t))
+            self.vals = _realloc(self.vals, cap * (sizeof(int64_t) if self.wide else sizeof(int32_t)))
         self.ocap = cap
         return 0
 
     cdef int _grow_arena(self, Py_ssize_t need) except -1:
-        cdef size_t cap = self.acap + self.acap // 2 + <size_t>need + 64
+        cdef size_t cap = max(self.used + <size_t>need, self.acap + self.acap // 8 + ARENA_MIN)
         self.arena = <unsigned char*>_realloc(self.arena, cap)
         self.acap = cap
+        return 0
+
+    cdef int _vary(self) except -1:
+        """Keys of different lengths from now on: build their offsets (keys unpacked)."""
+        cdef int64_t* offs = <int64_t*>malloc((self.ocap + 1) * sizeof(int64_t))
+        cdef Py_ssize_t i
+        if offs == NULL:
+            raise MemoryError()
+        for i in range(self.n + 1):
+            offs[i] = i * self.width
+        self.offs = offs
+        self.width = -2
+        return 0
+
+    cdef int _unpack_all(self) except -1:
+        """A key that cannot be packed: keep every key as given from now on."""
+        cdef size_t size = <size_t>(self.n * self.width)
+        cdef size_t cap = size + size // 8 + ARENA_MIN
+        cdef unsigned char* raw = <unsigned char*>malloc(cap)
+        cdef Py_ssize_t i
+        if raw == NULL:
+            raise MemoryError()
+        for i in range(self.n):
+            unpack6(self.arena + i * self.rec, self.width, raw + i * self.width)
+        free(self.arena)
+        self.arena, self.acap, self.used = raw, cap, size
+        self.packed = False
+        self.rec = self.width
+        return 0
+
+    cdef int _widen(self) except -1:
+        """A value past int32: hold every value as int64 from now on."""
+        cdef int64_t* wide = <int64_t*>malloc(self.ocap * sizeof(int64_t))
+        cdef int32_t* narrow = <int32_t*>self.vals
+        cdef Py_ssize_t i
+        if wide == NULL:
+            raise MemoryError()
+        for i in range(self.n):
+            wide[i] = narrow[i]
+        free(self.vals)
+        self.vals = wide
+        self.wide = True
+        return 0
+
+    cdef int _set_value(self, Py_ssize_t i, int64_t value) except -1:
+        if self.wide:
+            (<int64_t*>self.vals)[i] = value
+            return 0
+        if value < INT32_MIN or value > INT32_MAX:
+            self._widen()
+            (<int64_t*>self.vals)[i] = value
+            return 0
+        (<int32_t*>self.vals)[i] = <int32_t>value
         return 0
 
     cdef Py_ssize_t find(self, str key, uint64_t h=0) except -2:
@@ -211,11 +348,11 @@ cdef class KeyIndex:
         return pm_hash(p, n)
 
     cdef void prefetch_slot(self, uint64_t h) noexcept:
-        pm_prefetch(self.slots + (h >> self.shift))
+        pm_prefetch(self.slots + _home(h, self.cap))
 
     cdef Py_ssize_t peek(self, uint64_t h) noexcept:
         """The number in the first slot whose tag matches `h` (unverified), or -1."""
-        cdef size_t j = h >> self.shift
+        cdef size_t j = _home(h, self.cap)
         cdef uint64_t tag = h >> 32, s
         while True:
             s = self.slots[j]
@@ -223,15 +360,18 @@ cdef class KeyIndex:
                 return -1
             if (s >> 32) == tag:
                 return <Py_ssize_t><uint32_t>s - 1
-            j = (j + 1) & self.mask
+            j += 1
+            if j == self.cap:
+                j = 0
 
     cdef void prefetch_entry(self, Py_ssize_t i) noexcept:
-        pm_prefetch(self.offs + i)
+        if self.offs != NULL:
+            pm_prefetch(self.offs + i)
         if self.has_values:
-            pm_prefetch(self.vals + i)
+            pm_prefetch(<char*>self.vals + i * (8 if self.wide else 4))
 
     cdef void prefetch_key(self, Py_ssize_t i) noexcept:
-        pm_prefetch(self.arena + self.offs[i])
+        pm_prefetch(_stored(self, i))
 
     # ------------------------------------------------------------------ Python level
     def get(self, key, default=None):
@@ -260,7 +400,7 @@ cdef class KeyIndex:
                 raise ValueError("a KeyIndex without values maps each key to its number")
             self.add(key, value)
         elif self.has_values:
-            self.vals[i] = value
+            self._set_value(i, value)
         elif value != i:
             raise ValueError("a KeyIndex without values maps each key to its number")
 
@@ -272,10 +412,10 @@ cdef class KeyIndex:
 
     def key(self, Py_ssize_t i) -> str:
         """The key numbered `i`."""
+        cdef unsigned char buf[64]
         if not 0 <= i < self.n:
             raise IndexError(i)
-        return PyUnicode_DecodeUTF8(<char*>self.arena + self.offs[i],
-                                    self.offs[i + 1] - self.offs[i], "surrogatepass")
+        return PyUnicode_DecodeUTF8(<char*>_raw(self, i, buf), _length(self, i), "surrogatepass")
 
     def __iter__(self):
         cdef Py_ssize_t i
@@ -297,9 +437,18 @@ cdef class KeyIndex:
         return [(self.key(i), self.value_at(i)) for i in range(self.n)]
 
     def nbytes(self) -> int:
-        """Bytes allocated: table, offsets, values and arena."""
-        return ((self.mask + 1) * 8 + (self.ocap + 1) * 8
-                + (self.ocap * 8 if self.has_values else 0) + self.acap)
+        """Bytes allocated: table, offsets (keys of varying length only), values and arena."""
+        return (self.cap * 8 + ((self.ocap + 1) * 8 if self.offs != NULL else 0)
+                + (self.ocap * (8 if self.wide else 4) if self.has_values else 0) + self.acap)
+
+    def layout(self) -> dict:
+        """Bytes allocated by part, and the key width (None once keys vary), for reports."""
+        return {"keys": self.n, "width": self.width if self.width >= 0 else None,
+                "packed": bool(self.packed),
+                "slots": self.cap * 8,
+                "offsets": (self.ocap + 1) * 8 if self.offs != NULL else 0,
+                "values": self.ocap * (8 if self.wide else 4) if self.has_values else 0,
+                "arena": self.acap, "arena_used": self.used}
 
     def __sizeof__(self) -> int:
         return 64 + self.nbytes()  # the object itself, plus its buffers (sys.getsizeof)
@@ -311,24 +460,18 @@ cdef class KeyIndex:
         # The slot table goes along, so that loading is copying, not re-hashing. From
         # protocol 5 the buffers are views of this index's memory (out of band when the
         # pickler takes buffers; core.state_codec does), else bytes copies.
-        parts = [_export(self.arena, self.used), _export(self.offs, (self.n + 1) * 8),
-                 _export(self.vals, self.n * 8) if self.has_values else None,
-                 _export(self.slots, (self.mask + 1) * 8)]
+        parts = [_export(self.arena, self.used),
+                 _export(self.offs, (self.n + 1) * 8) if self.offs != NULL else None,
+                 _export(self.vals, self.n * (8 if self.wide else 4)) if self.has_values else None,
+                 _export(self.slots, self.cap * 8)]
         if protocol >= 5:
             parts = [None if p is None else PickleBuffer(p) for p in parts]
         else:
             parts = [None if p is None else bytes(p) for p in parts]
-        return (_restore, (self.has_values, *parts))
+        return (_restore, (self.has_values, self.n, self.width, self.packed, self.wide, *parts))
 
     def __repr__(self) -> str:
         return f"KeyIndex({self.n} keys, {'values' if self.has_values else 'numbered'})"
-
-
-cdef int _log2(size_t cap) noexcept:
-    cdef int b = 0
-    while (<size_t>1 << b) < cap:
-        b += 1
-    return b
 
 
 cdef void* _realloc(void* p, size_t size) except NULL:
@@ -354,37 +497,77 @@ cdef const unsigned char* _at(const unsigned char[::1] b) noexcept:
     return &b[0] if b.shape[0] else NULL
 
 
-def _restore(bint values, arena, offs, vals, slots=None) -> KeyIndex:
-    """Rebuild a pickled KeyIndex (bytes or buffers): copied; the table too when given and
-    sound, else re-hashed from the arena."""
-    cdef const unsigned char[::1] a = arena, o = offs
+def _restore(bint values, Py_ssize_t n, Py_ssize_t width, bint packed, bint wide, arena,
+             offs, vals, slots=None) -> KeyIndex:
+    """Rebuild a pickled KeyIndex (bytes or buffers) at its exact size: copied; the table
+    too when given and sound, else re-hashed from the arena. Raises ValueError for a state
+    no KeyIndex could have written."""
+    cdef const unsigned char[::1] a = arena
+    cdef const unsigned char[::1] o = offs if offs is not None else b""
     cdef const unsigned char[::1] v = vals if vals is not None else b""
     cdef const unsigned char[::1] t = slots if slots is not None else b""
-    cdef Py_ssize_t n = o.shape[0] // 8 - 1, i
-    if n < 0 or o.shape[0] % 8 or (values and (vals is None or v.shape[0] != n * 8)):
+    cdef Py_ssize_t i, size = 8 if wide else 4
+    cdef bint fixed = width >= 0 or (width == -1 and n == 0)
+    cdef Py_ssize_t rec = packed_size(width) if packed else max(width, 0)
+    cdef unsigned char buf[64]
+    if (n < 0 or n >= PM_NUMBER_MAX or width < -2 or (wide and not values)
+            or (packed and not 0 < width <= 64)
+            or (fixed and (offs is not None or a.shape[0] != n * rec))
+            or (not fixed and (width != -2 or offs is None or o.shape[0] != (n + 1) * 8))
+            or (values and (vals is None or v.shape[0] != n * size))
+            or (not values and vals is not None)):
         raise ValueError("corrupt KeyIndex state")
     cdef KeyIndex k = KeyIndex(values, n)
-    if <size_t>a.shape[0] > k.acap:
-        k._grow_arena(a.shape[0])
+    k.arena = <unsigned char*>_realloc(k.arena, max(<size_t>a.shape[0], <size_t>ARENA_MIN))
+    k.acap = max(<size_t>a.shape[0], <size_t>ARENA_MIN)
     memcpy(k.arena, _at(a), a.shape[0])
     k.used = a.shape[0]
-    memcpy(k.offs, _at(o), o.shape[0])
+    k.width, k.rec, k.packed = width, rec, packed
+    if packed:
+        for i in range(n):
+            if not pad_clear(k.arena + i * rec, width):
+                raise ValueError("corrupt KeyIndex state")
     if values:
+        if wide:
+            k.vals = _realloc(k.vals, k.ocap * sizeof(int64_t))
+            k.wide = True
         memcpy(k.vals, _at(v), v.shape[0])
-    for i in range(n):
-        if not 0 <= k.offs[i] <= k.offs[i + 1] <= <int64_t>k.used:
+    if not fixed:
+        k.offs = <int64_t*>malloc((k.ocap + 1) * sizeof(int64_t))
+        if k.offs == NULL:
+            raise MemoryError()
+        memcpy(k.offs, _at(o), o.shape[0])
+        if k.offs[0] != 0 or k.offs[n] != <int64_t>k.used:
             raise ValueError("corrupt KeyIndex state")
+        for i in range(n):
+            if k.offs[i] > k.offs[i + 1]:
+                raise ValueError("corrupt KeyIndex state")
     cdef size_t cap = t.shape[0] // 8
-    if cap >= MIN_SLOTS and cap & (cap - 1) == 0 and <size_t>n * 10 <= cap * 7:
+    if (t.shape[0] % 8 == 0 and MIN_SLOTS <= cap <= SLOTS_MAX and <size_t>n * 5 <= cap * 4
+            and _slots_sound(<const uint64_t*>_at(t), cap, n)):
         free(k.slots)
         k.slots = <uint64_t*>malloc(cap * 8)
         if k.slots == NULL:
             raise MemoryError()
         memcpy(k.slots, _at(t), cap * 8)
-        k.mask = cap - 1
-        k.shift = 64 - _log2(cap)
+        k.cap = cap
     else:
         for i in range(n):
-            k._place(pm_hash(k.arena + k.offs[i], k.offs[i + 1] - k.offs[i]), i)
+            k._place(pm_hash(_raw(k, i, buf), _length(k, i)), i)
     k.n = n
     return k
+
+
+cdef bint _slots_sound(const uint64_t* t, size_t cap, Py_ssize_t n) noexcept:
+    # n filled slots, each numbering a key that exists (memory safety; the CRC of the
+    # snapshot, not this, guards against tampering).
+    cdef size_t j, filled = 0
+    cdef uint64_t s, no
+    for j in range(cap):
+        s = t[j]
+        if s:
+            no = <uint32_t>s
+            if no == 0 or no > <uint64_t>n:
+                return False
+            filled += 1
+    return filled == <size_t>n

@@ -24,7 +24,8 @@ from core import limits
 from core.journal import fsync_dir
 
 MAGIC = b"PMSNAP01"
-VERSION = 3  # 2: ids in KeyIndex tables, lots pooled, tier months sparse; 3: idempotency window
+VERSION = 4  # 2: ids in KeyIndex tables, lots pooled, tier months sparse; 3: idempotency window;
+# 4: compact KeyIndex (fixed-width keys without offsets, int32 values, any table size)
 HEAD = struct.Struct("<8sIIQQII")
 assert HEAD.size == 40
 NAME_RE = re.compile(r"(\d{20})\.snapshot\Z")

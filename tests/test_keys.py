@@ -70,27 +70,129 @@ def test_non_str_keys_are_absent_and_missing_keys_raise() -> None:
 
 
 def test_grows_past_many_keys_and_reports_its_memory() -> None:
+    """50,000 ids of one length cost 3/4 of their bytes (packed) plus ~4 for a value and
+    ~10-15 of table."""
     k = KeyIndex()
     for n in range(50_000):
         k[f"4200{n:028d}"] = n * 3
     assert all(k[f"4200{n:028d}"] == n * 3 for n in range(0, 50_000, 997))
-    # The arena holds the 32 bytes of each id; the rest is table, offsets and values.
-    assert 50_000 * 48 < sys.getsizeof(k) < 50_000 * 120
+    parts = k.layout()
+    assert parts["width"] == 32 and parts["packed"] and parts["offsets"] == 0
+    assert parts["arena_used"] == 50_000 * 24 and parts["arena"] < 50_000 * 24 * 1.2
+    assert parts["values"] < 50_000 * 4 * 1.2
+    assert 50_000 * 8 / 0.8 <= parts["slots"] <= 50_000 * 8 / 0.5
+    assert 50_000 * 34 < sys.getsizeof(k) < 50_000 * 50
 
 
-def test_corrupt_pickled_state_is_refused() -> None:
+def test_a_key_of_another_length_builds_offsets_for_good() -> None:
+    """Fixed-width keys keep no offsets; the first key of another length adds them, and
+    every key (before and after) is still found, also after pickling."""
+    k = KeyIndex()
+    same = [f"o{n:027d}" for n in range(300)]
+    for n, key in enumerate(same):
+        k[key] = n
+    assert k.layout()["offsets"] == 0
+    k["short"] = -1
+    k[""] = -2
+    k["é" * 3] = -3
+    assert k.layout()["width"] is None and k.layout()["offsets"] > 0
+    k["o" + "9" * 27] = 7  # the old width again: still works once offsets exist
+    for back in (k, pickle.loads(pickle.dumps(k, protocol=4)),
+                 pickle.loads(pickle.dumps(k, protocol=5))):
+        assert [back[key] for key in same] == list(range(300))
+        assert back["short"] == -1 and back[""] == -2 and back["é" * 3] == -3
+        assert back.keys() == [*same, "short", "", "é" * 3, "o" + "9" * 27]
+        assert "o" + "8" * 27 not in back
+
+
+def test_values_widen_past_int32_and_keep_earlier_ones() -> None:
+    """Values are int32 until one does not fit; then every value is int64, none lost."""
+    k = KeyIndex()
+    for n in range(100):
+        k[f"id{n:03d}"] = 2**31 - 1 - n
+    narrow = k.layout()["values"]
+    k["id050"] = -(2**31) - 1  # an update past int32
+    assert k.layout()["values"] == 2 * narrow
+    k["big"] = 2**63 - 1
+    assert k["id050"] == -(2**31) - 1 and k["big"] == 2**63 - 1
+    assert [k[f"id{n:03d}"] for n in range(100) if n != 50] == [
+        2**31 - 1 - n for n in range(100) if n != 50]
+    assert pickle.loads(pickle.dumps(k)).items() == k.items()
+
+
+@pytest.mark.parametrize(("first", "other"), [
+    ("o" * 28, "o" * 27 + "!"),  # a character off the alphabet, same length
+    ("o" * 28, "o" * 27),  # another length
+    ("é" * 14, "o" * 28),  # not packable from the start (28 bytes of UTF-8)
+    ("x" * 65, "y" * 65),  # too long to pack
+])
+def test_packed_keys_unpack_for_good_when_one_cannot_be_packed(first: str, other: str) -> None:
+    """Ids of the platform's alphabet and one length are packed 6 bits a character; a key
+    that cannot be packed the same way unpacks them all, and nothing is lost or confused."""
+    k = KeyIndex()
+    ids = [first] + [f"{n:0{len(first)}d}" for n in range(1, 200)]
+    for n, key in enumerate(ids):
+        k[key] = n
+    assert k.layout()["packed"] == (first == "o" * 28)
+    assert other not in k and k.get(other[:-1] + "?") is None
+    k[other] = -1
+    assert not k.layout()["packed"]
+    for back in (k, pickle.loads(pickle.dumps(k, protocol=5))):
+        assert back.keys() == [*ids, other] and back[other] == -1
+        assert [back[key] for key in ids] == list(range(200))
+
+
+def test_packing_keeps_every_character_of_the_alphabet_apart() -> None:
+    """All 64 characters in every position of a packed id round-trip and stay distinct."""
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    ids = [alphabet[n:] + alphabet[:n] for n in range(64)]
+    ids += [c * 29 for c in alphabet] + [alphabet[:29 - n] + "_" * n for n in range(29)]
+    for width in (64, 29):
+        k = KeyIndex(values=False)
+        same = [i[:width] for i in ids if len(i) >= width]
+        same = list(dict.fromkeys(same))
+        for n, key in enumerate(same):
+            k[key] = n
+        assert k.layout()["packed"] and k.keys() == same
+        assert all(k.number(key) == n for n, key in enumerate(same))
+        assert pickle.loads(pickle.dumps(k)).keys() == same
+
+
+@pytest.mark.parametrize("args", [
+    (True, 1, -2, False, False, b"abc", (0).to_bytes(8, "little") + (9).to_bytes(8, "little"),
+     b"\0" * 4),  # an offset past the arena
+    (True, 1, -2, False, False, b"abc", (2).to_bytes(8, "little") + (3).to_bytes(8, "little"),
+     b"\0" * 4),  # a first offset past 0
+    (True, 2, 3, False, False, b"abcde", None, b"\0" * 8),  # arena not 2 keys of 3 bytes
+    (True, 1, 3, False, False, b"abc", b"\0" * 16, b"\0" * 4),  # offsets with a fixed width
+    (True, 1, 3, False, False, b"abc", None, b"\0" * 8),  # int64-sized values, not wide
+    (True, 1, 3, False, True, b"abc", None, b"\0" * 4),  # int32-sized values, wide
+    (False, 1, 3, False, False, b"abc", None, b"\0" * 4),  # values in a numbered index
+    (True, 1, -1, False, False, b"abc", None, b"\0" * 4),  # keys but no width
+    (True, -1, -1, False, False, b"", None, b""),  # a negative count
+    (True, 1, -3, False, False, b"abc", None, b"\0" * 4),  # no such width
+    (True, 1, 4, True, False, b"abcd", None, b"\0" * 4),  # 4 packed characters take 3 bytes
+    (True, 1, 3, True, False, b"ab\x01", None, b"\0" * 4),  # spare bits not zero
+    (True, 1, 65, True, False, b"\0" * 49, None, b"\0" * 4),  # too long to be packed
+])
+def test_corrupt_pickled_state_is_refused(args: tuple) -> None:
+    """A state no KeyIndex could have written is a ValueError, not a crash."""
     from core._keys import _restore
     with pytest.raises(ValueError, match="corrupt"):
-        _restore(True, b"abc", (0).to_bytes(8, "little") + (9).to_bytes(8, "little"), b"\0" * 8)
+        _restore(*args)
 
 
-def test_restore_rehashes_when_the_saved_table_is_unusable() -> None:
+@pytest.mark.parametrize("width", [8, None])
+def test_restore_rehashes_when_the_saved_table_is_unusable(width: int | None) -> None:
+    """Absent, short, too full or unsound tables are rebuilt from the keys."""
     from core._keys import _restore
     k = KeyIndex()
     for n in range(100):
-        k[f"id{n}"] = n * 2
+        k[f"id{n:06d}" if width else f"id{n}"] = n * 2
     fn, args = k.__reduce__()
-    assert fn is _restore and len(args) == 5
-    for slots in (None, b"", b"\0" * 8 * 24, b"\0" * 8 * 16):  # absent, short, not 2**k, too full
-        back = _restore(*args[:4], slots)
-        assert back.items() == k.items() and back["id99"] == 198 and "id100" not in back
+    assert fn is _restore and len(args) == 9
+    last = "id000099" if width else "id99"
+    bad_number = (1 << 32 | 101).to_bytes(8, "little") + b"\0" * 8 * 199
+    for slots in (None, b"", b"\0" * 8 * 24, b"\0" * 8 * 16, bad_number, b"\0" * 8 * 200):
+        back = _restore(*args[:8], slots)
+        assert back.items() == k.items() and back[last] == 198 and "id100" not in back
