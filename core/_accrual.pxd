@@ -70,7 +70,7 @@ cdef class Kernel:
     cdef Prog progs[64]
     cdef Merchant merchants[4096]
     cdef int nprogs, nmerchants
-    cdef object acc
+    cdef object acc, lots
 
 
 cdef Kernel kernel_of(eng)

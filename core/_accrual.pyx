@@ -17,8 +17,9 @@ from cpython.bytes cimport PyBytes_AS_STRING
 from cpython.ref cimport PyObject
 from cpython.unicode cimport PyUnicode_DecodeUTF8
 
-from core._inputs cimport _push, _valid_id_bytes  # a ledger row; the compiled id check
+from core._inputs cimport _push, _valid_id_bytes, create_account
 from core._keys cimport KeyIndex
+from core._lots cimport add_c as _lots_add
 
 cdef extern from "Python.h":
     long long PyLong_AsLongLongAndOverflow(object o, int* overflow) except? -1
@@ -71,6 +72,7 @@ cdef class Kernel:
         self.eng = eng
         acc = eng.acc
         self.acc = acc
+        self.lots = acc.lots
         self.pay_index = eng.pay_index
         self.pays = eng.pays
         self.rows = eng.ledger.rows
@@ -160,17 +162,6 @@ cdef long long _campaign_pct(Kernel k, Prog* pr, int pi, int mno, long long t):
     return m.memo_pct
 
 
-cdef long long _create(Kernel k, int pi) except -1:
-    """Accounts.create(pi), inline while the columns have room (they are allocated ahead)."""
-    acc = k.acc
-    cdef long long a = acc.n
-    if a >= <long long>acc.cap:
-        return acc.create(pi)
-    acc.n = a + 1
-    k.prog.data.as_shorts[a] = pi
-    return a
-
-
 cdef object _pay_core(Kernel k, Row* r):
     """Apply the payment `r` (see Engine.pay); returns its Outcome."""
     cdef object eng = k.eng
@@ -219,7 +210,7 @@ cdef object _pay_core(Kernel k, Row* r):
     if i < 0:
         if not _valid_id_bytes(r.op, r.opn):
             return eng._check_payment(_payment(r))
-        a = _create(k, pi)
+        a = create_account(k.acc, k.prog, pi)
         apps._insert(r.op, r.opn, r.hop, a)
     else:
         a = apps.value_at(i)
@@ -275,7 +266,7 @@ cdef object _pay_core(Kernel k, Row* r):
         else:
             k.shad.data.as_longlongs[a] += pts
             _push(k.rows, E_EARN, B_SH, a, pts, t, cause)
-            eng._credit_lot(a, k.compiled[pi], t, pts)
+            _lots_add(k.lots, a, (t + pr.off_s) // DAY_S, pts)  # Engine._credit_lot, a shadow
     cdef long long q = basis if pr.spend_basis else pts
     if q:
         k.qual.data.as_longlongs[a] += q

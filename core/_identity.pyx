@@ -15,7 +15,7 @@ from cpython cimport array
 from core._inputs cimport (
     B_AV, B_PE, B_SH, B_SP, CAUSE_OTHER, E_BONUS, E_CONVERT, E_FORFEIT, E_MERGE_IN,
     E_MERGE_OUT, Kernel, Prog, _credit_member, _expiry_key, _find, _get, _kernel,
-    _lots_pop_oldest, _push, _set, _upgrade, _valid_id)
+    _lots_pop_oldest, _push, _set, _upgrade, _valid_id, create_account)
 from core._keys cimport KeyIndex
 
 from core import limits
@@ -95,7 +95,7 @@ cdef object _bind(Kernel k, eng, b, appid, openid, unionid, tt):
     if iu >= 0:
         u = _find(k, unions.value_at(iu))
     if o < 0 and u < 0:
-        o = k.acc.create(pi)
+        o = create_account(k.acc, k.prog, pi)
         apps.add(openid, o)
         _set_unionid(k, o, unions, unionid)
     elif o < 0:
@@ -217,7 +217,7 @@ cdef object _enroll(Kernel k, eng, e, program, tt, unionid, appid, openid):
     elif not _valid_id(key):
         return _enroll_ref(eng, e, program, tt, unionid, appid, openid)
     else:
-        a = k.acc.create(pi)
+        a = create_account(k.acc, k.prog, pi)
         if unionid:
             _set_unionid(k, a, ix, key)
         else:

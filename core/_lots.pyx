@@ -26,22 +26,29 @@ cdef inline void _set(array.array arr, Py_ssize_t i, long long v):
 def add(lots, a, day, points):
     """Add `points` arriving on `day` to account `a`; True when a new lot started
     (exactly `Lots._add_py`)."""
-    cdef array.array tail = lots.tail, nxt = lots.nxt, days = lots.day, pps = lots.pts
     if (type(a) is not int or type(day) is not int or type(points) is not int
-            or not 0 <= a < len(tail) or not -2**31 <= day < 2**31
+            or not 0 <= a < len(lots.tail) or not -2**31 <= day < 2**31
             or not -2**62 <= points < 2**62):
         return lots._add_py(a, day, points)
-    cdef long long ai = a, d = day, p = points, t = _get(tail, ai), last, n
+    return bool(add_c(lots, a, day, points))
+
+
+cdef int add_c(lots, long long ai, long long d, long long p) except -1:
+    """`add` for C callers (core/_accrual.pyx): 1 when a new lot started, else 0."""
+    cdef array.array tail = lots.tail, nxt = lots.nxt, days = lots.day, pps = lots.pts
+    if not (0 <= ai < len(tail) and -2**31 <= d < 2**31 and -2**62 <= p < 2**62):
+        return 1 if lots._add_py(ai, d, p) else 0
+    cdef long long t = _get(tail, ai), last, n
     cdef long long j = lots.free
     if t:
         last = days.data.as_ints[t]
         if last == d:
             pps.data.as_longlongs[t] += p
-            return False
+            return 0
         if last > d:
-            return lots._add_py(a, day, points)  # out of order: a sorted insert
+            return 1 if lots._add_py(ai, d, p) else 0  # out of order: a sorted insert
     if not j and len(pps) >= LOTS_TOP:
-        return lots._add_py(a, day, points)  # the columns widen
+        return 1 if lots._add_py(ai, d, p) else 0  # the columns widen
     if j:
         lots.free = _get(nxt, j)
         days.data.as_ints[j] = <int>d
@@ -59,4 +66,4 @@ def add(lots, a, day, points):
     else:
         _set(nxt, j, j)
     _set(tail, ai, j)
-    return True
+    return 1
