@@ -3,7 +3,7 @@
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 
-MODULES = ("_keys", "_accrual", "_batch", "_fastparse", "_inputs", "_identity")
+MODULES = ("_keys", "_accrual", "_batch", "_fastparse", "_inputs", "_identity", "_journal")
 
 setup(ext_modules=cythonize(
     [Extension(f"core.{m}", [f"core/{m}.pyx"], extra_compile_args=["-O2"]) for m in MODULES],

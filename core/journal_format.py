@@ -20,6 +20,8 @@ last record; anything else bad raises JournalCorrupt naming the file and byte of
 
 from __future__ import annotations
 
+import mmap
+import os
 import re
 import struct
 import zlib
@@ -29,6 +31,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from core import limits
+from core._journal import crc32 as payload_crc32
 from core.payment_block import PaymentBlock, decode_block
 from core.payment_columns import PaymentColumns, count_of, decode
 
@@ -95,7 +98,7 @@ def frame(kind_code: int, count: int, payload: bytes) -> bytes:
     """One record: its frame header followed by `payload`."""
     assert kind_code in KIND_NAME and count >= 1
     assert len(payload) <= limits.JOURNAL_RECORD_BYTES_MAX
-    rest = FRAME.pack(0, zlib.crc32(payload), len(payload), kind_code, count)[4:]
+    rest = FRAME.pack(0, payload_crc32(payload), len(payload), kind_code, count)[4:]
     return struct.pack("<I", zlib.crc32(rest)) + rest + payload
 
 
@@ -110,7 +113,24 @@ def list_segments(directory: Path) -> list[tuple[int, Path]]:
     return found
 
 
-def read_segment_head(path: Path, data: bytes) -> int:
+def map_segment(path: Path) -> bytes | mmap.mmap:
+    """The bytes of segment file `path`, mapped read-only rather than copied.
+
+    Replay hands out records as views of these bytes, so mapping saves a copy of the
+    whole journal. A view stays valid while the file keeps its length at least up to
+    it: the journal only ever cuts a torn tail off, after every record a view can hold.
+    A file too short to map usefully (under one header) is read instead.
+    """
+    with open(path, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        if size < SEGMENT_HEAD.size:
+            return f.read()
+        data = mmap.mmap(f.fileno(), size, access=mmap.ACCESS_READ)
+    data.madvise(mmap.MADV_SEQUENTIAL)
+    return data
+
+
+def read_segment_head(path: Path, data: bytes | mmap.mmap) -> int:
     """The base_seq of segment `path` whose bytes are `data`; raises JournalCorrupt."""
     if len(data) < SEGMENT_HEAD.size:
         raise JournalCorrupt(path, 0, "segment header is incomplete")
@@ -130,7 +150,7 @@ class SegmentScan:
     """Reads one segment's records; after iteration `end_offset`, `end_seq` and `torn` hold."""
 
     path: Path
-    data: bytes
+    data: bytes | mmap.mmap
     base_seq: int
     last: bool  # the newest segment: the only one that may end torn
     end_offset: int = SEGMENT_HEAD.size
@@ -146,6 +166,7 @@ class SegmentScan:
         seq = self.base_seq
         unpack, crc32, head, rmax = FRAME.unpack_from, zlib.crc32, FRAME.size, \
             limits.JOURNAL_RECORD_BYTES_MAX
+        pcrc32 = payload_crc32
         while off < size:
             if size - off < head:
                 self._torn_or_corrupt(off, "frame header is cut short")
@@ -163,7 +184,7 @@ class SegmentScan:
                 self._torn_or_corrupt(off, "record payload is cut short")
                 break
             payload = mv[start:stop]
-            if pcrc != crc32(payload):
+            if pcrc != pcrc32(payload):
                 if stop == size:
                     self._torn_or_corrupt(off, "payload checksum mismatch")
                     break
@@ -189,4 +210,5 @@ class SegmentScan:
 
 
 __all__ = ["KIND_CODE", "PAYMENTS", "SUBMIT_KINDS", "JournalCorrupt", "Record", "SegmentScan",
-           "frame", "list_segments", "read_segment_head", "segment_head", "segment_name"]
+           "frame", "list_segments", "map_segment", "read_segment_head", "segment_head",
+           "segment_name"]

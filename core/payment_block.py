@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from core._journal import text_spans
 from core.payment_columns import PaymentColumns, coupons_of, dictionary_codes, parse
 
 _SEP = "\x00"
@@ -120,29 +121,14 @@ def decode_block(payload: bytes | memoryview) -> PaymentBlock:
 def _section_spans(form: int, data: memoryview, n: int) -> tuple[memoryview, np.ndarray,
                                                                  np.ndarray, bool]:
     """The spans of a text section's n items (form 0: joined by NUL; 1: lengths first)."""
-    raw = np.frombuffer(data, dtype=np.uint8)
-    if form == 0:
-        seps = np.flatnonzero(raw == 0)
-        if len(seps) != max(n - 1, 0) or (n == 0 and len(raw)):
-            raise ValueError(f"text section has {len(seps) + 1} items, expected {n}")
-        ends = np.append(seps, len(raw)).astype(np.int64)
-        starts = np.concatenate(([0], seps + 1)).astype(np.int64)
-    else:
-        if len(raw) < 4 * n:
-            raise ValueError("text section lengths overrun it")
-        sizes = np.frombuffer(data, dtype="<u4", count=n).astype(np.int64)
-        ends = 4 * n + np.cumsum(sizes)
-        starts = ends - sizes
-        if (ends[-1] if n else 4 * n) != len(raw):
-            raise ValueError("text section lengths do not add up")
-    ascii = not len(raw) or int(raw.max()) < 128
+    starts, ends, ascii = text_spans(data, n, form)
     if not ascii:
         try:
             for a, b in zip(starts.tolist(), ends.tolist(), strict=True):
                 str(data[a:b], "utf-8")  # every id is valid UTF-8
         except UnicodeDecodeError as e:
             raise ValueError(f"payments record does not parse: {e}") from None
-    return data, starts[:n], ends[:n], ascii
+    return data, starts, ends, ascii
 
 
 __all__ = ["PaymentBlock", "decode_block", "from_columns", "id_spans"]

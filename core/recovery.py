@@ -7,6 +7,7 @@ one path; `recover_engine` and `checkpoint` are the engine's use of it.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,7 @@ from core.journal_format import (
     Record,
     SegmentScan,
     list_segments,
+    map_segment,
     read_segment_head,
 )
 from core.snapshot import newest_snapshot, prune_snapshots, write_snapshot
@@ -50,9 +52,23 @@ def replay(directory: str | Path, from_seq: int, apply: Callable[[Record], None]
     Reads only. Raises JournalCorrupt naming the file and byte offset of damage that a
     crash cannot leave (a bad record before the last, a gap between segments, a
     journal that ends before `from_seq` or starts after it).
+
+    The cyclic garbage collector is paused meanwhile: replay makes no reference cycles,
+    but each batch's outcomes would trigger collections that walk every object the
+    process holds (a large engine, or a host's own data) for nothing. Anything cyclic
+    `apply` leaves is collected once it is back on.
     """
-    directory = Path(directory)
-    report = report or RecoveryReport()
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        return _replay(Path(directory), from_seq, apply, report or RecoveryReport())
+    finally:
+        if paused:
+            gc.enable()
+
+
+def _replay(directory: Path, from_seq: int, apply: Callable[[Record], None],
+            report: RecoveryReport) -> RecoveryReport:
     segments = list_segments(directory)
     start = 0
     for i, (base, _) in enumerate(segments):
@@ -64,7 +80,7 @@ def replay(directory: str | Path, from_seq: int, apply: Callable[[Record], None]
                              f"after seq {from_seq} where replay must begin")
     seq = from_seq if not segments else segments[0][0]
     for k, (base, path) in enumerate(segments):
-        data = path.read_bytes()
+        data = map_segment(path)
         read_segment_head(path, data)
         if base != seq and k:
             raise JournalCorrupt(path, 0, f"segment starts at seq {base}, previous ended at {seq}")
