@@ -7,7 +7,6 @@ one path; `recover_engine` and `checkpoint` are the engine's use of it.
 
 from __future__ import annotations
 
-import gc
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,23 +51,9 @@ def replay(directory: str | Path, from_seq: int, apply: Callable[[Record], None]
     Reads only. Raises JournalCorrupt naming the file and byte offset of damage that a
     crash cannot leave (a bad record before the last, a gap between segments, a
     journal that ends before `from_seq` or starts after it).
-
-    The cyclic garbage collector is paused meanwhile: replay makes no reference cycles,
-    but each batch's outcomes would trigger collections that walk every object the
-    process holds (a large engine, or a host's own data) for nothing. Anything cyclic
-    `apply` leaves is collected once it is back on.
     """
-    paused = gc.isenabled()
-    gc.disable()
-    try:
-        return _replay(Path(directory), from_seq, apply, report or RecoveryReport())
-    finally:
-        if paused:
-            gc.enable()
-
-
-def _replay(directory: Path, from_seq: int, apply: Callable[[Record], None],
-            report: RecoveryReport) -> RecoveryReport:
+    directory = Path(directory)
+    report = report or RecoveryReport()
     segments = list_segments(directory)
     start = 0
     for i, (base, _) in enumerate(segments):

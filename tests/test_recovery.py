@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import os
 from pathlib import Path
 
@@ -173,25 +172,6 @@ def test_replay_from_inside_a_record_is_an_error(tmp_path: Path) -> None:
             j.append_payment(Payment(f"tx{i}", "wxapp", "m1", "o1", 100, 1_700_000_000))
     with pytest.raises(JournalCorrupt, match="replay must begin at 3"):
         replay(tmp_path, 3, lambda rec: None)
-
-
-def test_replay_pauses_the_collector_and_restores_it(tmp_path: Path) -> None:
-    """The cyclic collector is off while records are applied and back as it was after,
-    also when replay stops on damage."""
-    with Journal.open(tmp_path) as j:
-        feed(j, Sums(None), 0, 5)
-    seen: list[bool] = []
-    replay(tmp_path, 0, lambda rec: seen.append(gc.isenabled()))
-    assert seen == [False] * 5 and gc.isenabled()
-    with pytest.raises(JournalCorrupt, match="ends at seq 5"):
-        replay(tmp_path, 9, lambda rec: None)
-    assert gc.isenabled()
-    gc.disable()
-    try:
-        replay(tmp_path, 0, lambda rec: None)
-        assert not gc.isenabled()
-    finally:
-        gc.enable()
 
 
 def test_reopen_after_recovery_continues_seqs(tmp_path: Path) -> None:
