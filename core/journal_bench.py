@@ -11,9 +11,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from core import limits
 from core.journal_format import list_segments
 from core.recovery import apply_to_engine, checkpoint, recover_engine, replay
 from core.types import Payment
+
+MERGE = limits.JOURNAL_REPLAY_RUN_PAYMENTS_MAX  # payments records merged as recovery does
 
 
 class _Timed:
@@ -76,7 +79,7 @@ def measure(programs: Sequence[object], payments: Sequence[Payment],
         size = sum(p.stat().st_size for _, p in list_segments(full))
         out["journal_bytes_per_payment"] = round(size / len(payments), 1)
         t0 = time.perf_counter()
-        replay(full, 0, lambda rec: rec.payment_block())
+        replay(full, 0, lambda rec: rec.payment_block(), merge_payments=MERGE)
         out["replay_decode_events_per_s"] = round(len(payments) / (time.perf_counter() - t0))
         # The full replay starts from an engine prepared like the live one.
         eng, j, _ = recover_engine(Path(tmp) / "empty", programs, "off")
@@ -84,7 +87,7 @@ def measure(programs: Sequence[object], payments: Sequence[Payment],
         prepare(eng)
         timed = _Timed(eng)
         t0 = time.perf_counter()
-        replay(full, 0, lambda rec: apply_to_engine(timed, rec))
+        replay(full, 0, lambda rec: apply_to_engine(timed, rec), merge_payments=MERGE)
         replay_s = time.perf_counter() - t0
         out["replay_events_per_s"] = round(len(payments) / replay_s)
         out["replay_apply_events_per_s"] = round(len(payments) / timed.seconds)

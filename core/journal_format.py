@@ -32,8 +32,8 @@ from typing import NamedTuple
 
 from core import limits
 from core._journal import crc32 as payload_crc32
-from core.payment_block import PaymentBlock, decode_block
-from core.payment_columns import PaymentColumns, count_of, decode
+from core.payment_block import PaymentBlock, decode_run
+from core.payment_columns import PaymentColumns, concat, count_of, decode
 
 SEGMENT_MAGIC = b"PMJOURN1"
 SEGMENT_VERSION = 1
@@ -64,23 +64,31 @@ class JournalCorrupt(Exception):
 
 
 class Record(NamedTuple):
-    """One journal record: inputs seq..seq+count-1 of `kind` ("payments" or a submit kind)."""
+    """One journal record: inputs seq..seq+count-1 of `kind` ("payments" or a submit kind).
+
+    When replay merges consecutive payments records, one Record stands for all of them:
+    `payload` is the first one's, `more` the others', and `count` covers them all.
+    """
 
     seq: int
     kind: str
     count: int
     payload: memoryview  # JSON bytes of the submit data, or compact payments
     offset: int  # of the frame in its segment file
+    more: tuple[memoryview, ...] = ()  # the payloads of payments records merged into this
 
     def payments(self) -> PaymentColumns:
         """The payments of a compact "payments" record as columns."""
         assert self.kind == PAYMENTS
+        if self.more:
+            return concat([decode(p) for p in (self.payload, *self.more)])
         return decode(self.payload)
 
     def payment_block(self) -> PaymentBlock:
-        """The payments of a compact "payments" record as a block over the record's bytes."""
+        """The payments of a compact "payments" record (or of a merged run of them) as one
+        block whose ids stay in the journal's bytes."""
         assert self.kind == PAYMENTS
-        return decode_block(self.payload)
+        return decode_run((self.payload, *self.more))
 
 
 def segment_name(base_seq: int) -> str:
