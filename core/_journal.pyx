@@ -1,12 +1,14 @@
 # cython: language_level=3, boundscheck=False, wraparound=False
-"""Compiled loops of replay: record checksums, and the id spans of a payments record.
+"""Compiled loops of replay: record checksums, and payments records decoded into blocks.
 
 Replay's own cost grows with the journal's bytes in two places: the checksum of every
-record, and finding where each id of a payments record starts and ends. `crc32` is
-zlib's CRC-32 (the same values, so the on-disk format is unchanged) computed by
-carry-less multiplication folding (Intel's PCLMULQDQ method, as zlib-ng and Chromium's
-zlib do) when the CPU has it, several times faster than zlib's table loop.
-`text_spans` finds the spans in a C loop instead of several numpy passes.
+record, and decoding payments records (above all, finding where each id starts and
+ends). `crc32` is zlib's CRC-32 (the same values, so the on-disk format is unchanged)
+computed by carry-less multiplication folding (Intel's PCLMULQDQ method, as zlib-ng
+and Chromium's zlib do) when the CPU has it, several times faster than zlib's table
+loop. `text_spans` finds one text section's spans in a C loop instead of several numpy
+passes; `run_fields` decodes a run of consecutive records into one block's fields in
+a single pass, their ids left where they are.
 """
 
 import zlib
