@@ -15,8 +15,10 @@ The on-disk form is in `core.journal_format`; see docs/durability.md.
 from __future__ import annotations
 
 import itertools
+import mmap
 import os
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +32,7 @@ from core.journal_format import (
     SegmentScan,
     frame,
     list_segments,
+    map_segment,
     read_segment_head,
     segment_head,
     segment_name,
@@ -127,11 +130,12 @@ class Journal:
         segments = list_segments(directory)
         if segments:
             base, path = segments[-1]
-            data = path.read_bytes()
+            data = map_segment(path)
             read_segment_head(path, data)
             scan = SegmentScan(path, data, base, last=True)
-            for _ in scan:
-                pass
+            deque(scan, maxlen=0)  # every record checked, none kept
+            if isinstance(data, mmap.mmap):
+                data.close()  # unmapped before a torn tail is cut off
             fd = os.open(path, os.O_WRONLY)
             if scan.torn:
                 os.ftruncate(fd, scan.end_offset)

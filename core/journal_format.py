@@ -20,6 +20,8 @@ last record; anything else bad raises JournalCorrupt naming the file and byte of
 
 from __future__ import annotations
 
+import mmap
+import os
 import re
 import struct
 import zlib
@@ -29,8 +31,9 @@ from pathlib import Path
 from typing import NamedTuple
 
 from core import limits
-from core.payment_block import PaymentBlock, decode_block
-from core.payment_columns import PaymentColumns, count_of, decode
+from core._journal import crc32 as payload_crc32
+from core.payment_block import PaymentBlock, decode_run
+from core.payment_columns import PaymentColumns, concat, count_of, decode
 
 SEGMENT_MAGIC = b"PMJOURN1"
 SEGMENT_VERSION = 1
@@ -61,23 +64,31 @@ class JournalCorrupt(Exception):
 
 
 class Record(NamedTuple):
-    """One journal record: inputs seq..seq+count-1 of `kind` ("payments" or a submit kind)."""
+    """One journal record: inputs seq..seq+count-1 of `kind` ("payments" or a submit kind).
+
+    When replay merges consecutive payments records, one Record stands for all of them:
+    `payload` is the first one's, `more` the others', and `count` covers them all.
+    """
 
     seq: int
     kind: str
     count: int
     payload: memoryview  # JSON bytes of the submit data, or compact payments
     offset: int  # of the frame in its segment file
+    more: tuple[memoryview, ...] = ()  # the payloads of payments records merged into this
 
     def payments(self) -> PaymentColumns:
         """The payments of a compact "payments" record as columns."""
         assert self.kind == PAYMENTS
+        if self.more:
+            return concat([decode(p) for p in (self.payload, *self.more)])
         return decode(self.payload)
 
     def payment_block(self) -> PaymentBlock:
-        """The payments of a compact "payments" record as a block over the record's bytes."""
+        """The payments of a compact "payments" record (or of a merged run of them) as one
+        block whose ids stay in the journal's bytes."""
         assert self.kind == PAYMENTS
-        return decode_block(self.payload)
+        return decode_run((self.payload, *self.more))
 
 
 def segment_name(base_seq: int) -> str:
@@ -95,7 +106,7 @@ def frame(kind_code: int, count: int, payload: bytes) -> bytes:
     """One record: its frame header followed by `payload`."""
     assert kind_code in KIND_NAME and count >= 1
     assert len(payload) <= limits.JOURNAL_RECORD_BYTES_MAX
-    rest = FRAME.pack(0, zlib.crc32(payload), len(payload), kind_code, count)[4:]
+    rest = FRAME.pack(0, payload_crc32(payload), len(payload), kind_code, count)[4:]
     return struct.pack("<I", zlib.crc32(rest)) + rest + payload
 
 
@@ -110,7 +121,24 @@ def list_segments(directory: Path) -> list[tuple[int, Path]]:
     return found
 
 
-def read_segment_head(path: Path, data: bytes) -> int:
+def map_segment(path: Path) -> bytes | mmap.mmap:
+    """The bytes of segment file `path`, mapped read-only rather than copied.
+
+    Replay hands out records as views of these bytes, so mapping saves a copy of the
+    whole journal. A view stays valid while the file keeps its length at least up to
+    it: the journal only ever cuts a torn tail off, after every record a view can hold.
+    A file too short to map usefully (under one header) is read instead.
+    """
+    with open(path, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        if size < SEGMENT_HEAD.size:
+            return f.read()
+        data = mmap.mmap(f.fileno(), size, access=mmap.ACCESS_READ)
+    data.madvise(mmap.MADV_SEQUENTIAL)
+    return data
+
+
+def read_segment_head(path: Path, data: bytes | mmap.mmap) -> int:
     """The base_seq of segment `path` whose bytes are `data`; raises JournalCorrupt."""
     if len(data) < SEGMENT_HEAD.size:
         raise JournalCorrupt(path, 0, "segment header is incomplete")
@@ -130,7 +158,7 @@ class SegmentScan:
     """Reads one segment's records; after iteration `end_offset`, `end_seq` and `torn` hold."""
 
     path: Path
-    data: bytes
+    data: bytes | mmap.mmap
     base_seq: int
     last: bool  # the newest segment: the only one that may end torn
     end_offset: int = SEGMENT_HEAD.size
@@ -146,6 +174,7 @@ class SegmentScan:
         seq = self.base_seq
         unpack, crc32, head, rmax = FRAME.unpack_from, zlib.crc32, FRAME.size, \
             limits.JOURNAL_RECORD_BYTES_MAX
+        pcrc32 = payload_crc32
         while off < size:
             if size - off < head:
                 self._torn_or_corrupt(off, "frame header is cut short")
@@ -163,7 +192,7 @@ class SegmentScan:
                 self._torn_or_corrupt(off, "record payload is cut short")
                 break
             payload = mv[start:stop]
-            if pcrc != crc32(payload):
+            if pcrc != pcrc32(payload):
                 if stop == size:
                     self._torn_or_corrupt(off, "payload checksum mismatch")
                     break
@@ -189,4 +218,5 @@ class SegmentScan:
 
 
 __all__ = ["KIND_CODE", "PAYMENTS", "SUBMIT_KINDS", "JournalCorrupt", "Record", "SegmentScan",
-           "frame", "list_segments", "read_segment_head", "segment_head", "segment_name"]
+           "frame", "list_segments", "map_segment", "read_segment_head", "segment_head",
+           "segment_name"]

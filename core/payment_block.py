@@ -19,7 +19,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core.payment_columns import PaymentColumns, coupons_of, dictionary_codes, parse
+from core._journal import run_fields, text_spans
+from core.payment_columns import (
+    PaymentColumns,
+    count_of,
+    coupons_of,
+    dictionary_codes,
+    parse,
+    texts,
+)
 
 _SEP = "\x00"
 
@@ -131,32 +139,44 @@ def decode_block(payload: bytes | memoryview) -> PaymentBlock:
                         coupons_of(rec) if rec.coupons else None, tx_ascii and op_ascii)
 
 
+def decode_run(payloads: Sequence[bytes | memoryview]) -> PaymentBlock:
+    """One block holding the payments of the journal payments records `payloads`, one
+    after another: applying it is applying each record's block in turn. Ids are spans into
+    the mapped segment the payloads are views of (their bytes joined if they are not views
+    of one object). Raises ValueError when a record does not parse."""
+    assert payloads
+    (data, totals, payers, times, app_codes, apps, mch_codes, mchs, ccy_codes, ccys, tx_lo,
+     tx_hi, op_lo, op_hi, ascii, with_coupons) = run_fields(payloads, texts)
+    if not ascii:
+        _check_utf8(data, tx_lo, tx_hi)
+        _check_utf8(data, op_lo, op_hi)
+    coupons = None
+    if with_coupons:
+        coupons = []
+        for r, payload in enumerate(payloads):
+            rec = parse(payload) if r in with_coupons else None
+            coupons += coupons_of(rec) if rec is not None else [()] * count_of(payload)
+    return PaymentBlock(data, tx_lo, tx_hi, data, op_lo, op_hi, app_codes, apps, mch_codes,
+                        mchs, ccy_codes, ccys, totals, times, payers, coupons, ascii)
+
+
+def _check_utf8(data: bytes | memoryview, lo: np.ndarray, hi: np.ndarray) -> None:
+    """Raise ValueError unless every span of `data` is valid UTF-8."""
+    view = memoryview(data)
+    try:
+        for a, b in zip(lo.tolist(), hi.tolist(), strict=True):
+            str(view[a:b], "utf-8")
+    except UnicodeDecodeError as e:
+        raise ValueError(f"payments record does not parse: {e}") from None
+
+
 def _section_spans(form: int, data: memoryview, n: int) -> tuple[memoryview, np.ndarray,
                                                                  np.ndarray, bool]:
     """The spans of a text section's n items (form 0: joined by NUL; 1: lengths first)."""
-    raw = np.frombuffer(data, dtype=np.uint8)
-    if form == 0:
-        seps = np.flatnonzero(raw == 0)
-        if len(seps) != max(n - 1, 0) or (n == 0 and len(raw)):
-            raise ValueError(f"text section has {len(seps) + 1} items, expected {n}")
-        ends = np.append(seps, len(raw)).astype(np.int64)
-        starts = np.concatenate(([0], seps + 1)).astype(np.int64)
-    else:
-        if len(raw) < 4 * n:
-            raise ValueError("text section lengths overrun it")
-        sizes = np.frombuffer(data, dtype="<u4", count=n).astype(np.int64)
-        ends = 4 * n + np.cumsum(sizes)
-        starts = ends - sizes
-        if (ends[-1] if n else 4 * n) != len(raw):
-            raise ValueError("text section lengths do not add up")
-    ascii = not len(raw) or int(raw.max()) < 128
+    starts, ends, ascii = text_spans(data, n, form)
     if not ascii:
-        try:
-            for a, b in zip(starts.tolist(), ends.tolist(), strict=True):
-                str(data[a:b], "utf-8")  # every id is valid UTF-8
-        except UnicodeDecodeError as e:
-            raise ValueError(f"payments record does not parse: {e}") from None
-    return data, starts[:n], ends[:n], ascii
+        _check_utf8(data, starts, ends)  # every id is valid UTF-8
+    return data, starts, ends, ascii
 
 
-__all__ = ["PaymentBlock", "decode_block", "from_columns", "id_spans"]
+__all__ = ["PaymentBlock", "decode_block", "decode_run", "from_columns", "id_spans"]

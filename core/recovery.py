@@ -14,6 +14,7 @@ from typing import TypeVar
 
 import orjson
 
+from core import limits
 from core.journal import FsyncPolicy, Journal
 from core.journal_format import (
     PAYMENTS,
@@ -21,6 +22,7 @@ from core.journal_format import (
     Record,
     SegmentScan,
     list_segments,
+    map_segment,
     read_segment_head,
 )
 from core.snapshot import newest_snapshot, prune_snapshots, write_snapshot
@@ -44,8 +46,13 @@ class RecoveryReport:
 
 
 def replay(directory: str | Path, from_seq: int, apply: Callable[[Record], None],
-           report: RecoveryReport | None = None) -> RecoveryReport:
+           report: RecoveryReport | None = None, merge_payments: int = 0) -> RecoveryReport:
     """Pass every journal record holding inputs from `from_seq` on to `apply`, in order.
+
+    With `merge_payments`, consecutive payments records in a segment reach `apply` as one
+    Record of up to that many payments (see `Record.more`); a state whose batch of
+    payments means the same as those payments one by one (the engine's) is then rebuilt
+    exactly, with far fewer calls when the records are small.
 
     Reads only. Raises JournalCorrupt naming the file and byte offset of damage that a
     crash cannot leave (a bad record before the last, a gap between segments, a
@@ -64,20 +71,34 @@ def replay(directory: str | Path, from_seq: int, apply: Callable[[Record], None]
                              f"after seq {from_seq} where replay must begin")
     seq = from_seq if not segments else segments[0][0]
     for k, (base, path) in enumerate(segments):
-        data = path.read_bytes()
+        data = map_segment(path)
         read_segment_head(path, data)
         if base != seq and k:
             raise JournalCorrupt(path, 0, f"segment starts at seq {base}, previous ended at {seq}")
         scan = SegmentScan(path, data, base, last=k == len(segments) - 1)
+        run: list[Record] = []  # payments records not yet applied, to apply as one
+        run_count = 0
         for rec in scan:
             if rec.seq + rec.count <= from_seq:
                 continue
             if rec.seq < from_seq:
                 raise JournalCorrupt(path, rec.offset, f"record holds seqs {rec.seq}.."
                                      f"{rec.seq + rec.count - 1}; replay must begin at {from_seq}")
-            apply(rec)
             report.records += 1
             report.inputs += rec.count
+            if rec.kind == PAYMENTS and merge_payments:
+                if run and run_count + rec.count > merge_payments:
+                    _apply_run(apply, run, run_count)
+                    run, run_count = [], 0
+                run.append(rec)
+                run_count += rec.count
+                continue
+            if run:
+                _apply_run(apply, run, run_count)
+                run, run_count = [], 0
+            apply(rec)
+        if run:
+            _apply_run(apply, run, run_count)
         report.segments += 1
         report.journal_bytes += scan.end_offset
         report.torn_bytes += scan.torn
@@ -89,12 +110,20 @@ def replay(directory: str | Path, from_seq: int, apply: Callable[[Record], None]
     return report
 
 
+def _apply_run(apply: Callable[[Record], None], run: list[Record], count: int) -> None:
+    """Apply consecutive payments records `run` (`count` payments) as one Record."""
+    first = run[0]
+    apply(first if len(run) == 1 else
+          first._replace(count=count, more=tuple(r.payload for r in run[1:])))
+
+
 def recover(directory: str | Path, load: Callable[[bytes | None], S],
-            apply: Callable[[S, Record], None], mapped: bool = False
-            ) -> tuple[S, RecoveryReport]:
+            apply: Callable[[S, Record], None], mapped: bool = False,
+            merge_payments: int = 0) -> tuple[S, RecoveryReport]:
     """Rebuild a state from `directory`: `load(newest valid snapshot body or None)`, then
-    `apply(state, record)` for each journal record after the snapshot. With `mapped`,
-    the body `load` gets is a memoryview of the mapped snapshot file (no copy).
+    `apply(state, record)` for each journal record after the snapshot (payments records
+    merged up to `merge_payments`, as `replay` does). With `mapped`, the body `load`
+    gets is a memoryview of the mapped snapshot file (no copy).
 
     Raises JournalCorrupt as `replay` does; what `load` raises on a bad body propagates.
     """
@@ -110,7 +139,7 @@ def recover(directory: str | Path, load: Callable[[bytes | None], S],
         report.snapshot_seq = from_seq
         report.snapshot_path = str(scan.newest.path)
     state = load(body)
-    replay(directory, from_seq, lambda rec: apply(state, rec), report)
+    replay(directory, from_seq, lambda rec: apply(state, rec), report, merge_payments)
     return state, report
 
 
@@ -151,7 +180,8 @@ def recover_engine(directory: str | Path, programs: Sequence[object],
     def load(body: bytes | memoryview | None) -> Engine:
         return Engine(programs) if body is None else Engine.from_snapshot(body)  # type: ignore[arg-type]
 
-    engine, report = recover(directory, load, apply_to_engine, mapped=True)
+    engine, report = recover(directory, load, apply_to_engine, mapped=True,
+                             merge_payments=limits.JOURNAL_REPLAY_RUN_PAYMENTS_MAX)
     journal = Journal.open(directory, policy, start_seq=report.end_seq)
     assert journal.next_seq == report.end_seq, (journal.next_seq, report.end_seq)
     return engine, journal, report

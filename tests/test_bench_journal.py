@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from core import Engine, Payment, load_program
+from core import Engine, Payment, limits, load_program
 from core.journal import Journal
 from core.journal_format import list_segments
 from core.payment_columns import from_payments
@@ -124,13 +124,15 @@ def test_bench_replay_decode(benchmark: Any, tmp_path: Path) -> None:
 
 
 def test_bench_replay_into_engine(benchmark: Any, tmp_path: Path) -> None:
-    """Replay into a fresh Engine through apply_to_engine: payments/s end to end."""
+    """Replay into a fresh Engine through apply_to_engine, payments records merged as
+    recovery merges them: payments/s end to end."""
     n = 200_000
     journal_of(tmp_path, payments(n))
 
     def run() -> None:
         eng = Engine([PROGRAM])
-        replay(tmp_path, 0, lambda rec: apply_to_engine(eng, rec))
+        replay(tmp_path, 0, lambda rec: apply_to_engine(eng, rec),
+               merge_payments=limits.JOURNAL_REPLAY_RUN_PAYMENTS_MAX)
 
     benchmark.pedantic(run, rounds=2, iterations=1)
     benchmark.extra_info["payments_per_s"] = round(rate(benchmark, n))

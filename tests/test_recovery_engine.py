@@ -105,3 +105,28 @@ def test_restart_bench_refuses_bad_sizes() -> None:
 
     with pytest.raises(ValueError, match="members"):
         restart_bench.measure(PROGRAM, 0, START_S)
+
+
+def test_merged_payments_records_replay_to_the_same_engine(tmp_path: Path) -> None:
+    """Payments records applied one by one, or merged into runs of at most 30 or of the
+    recovery limit, rebuild the same engine: merging is exact."""
+    from core import limits
+    from core.journal_format import Record
+    from core.recovery import apply_to_engine, replay
+
+    live = live_run(tmp_path, 1500, ())
+    calls: dict[int, int] = {}
+    for merge in (0, 30, limits.JOURNAL_REPLAY_RUN_PAYMENTS_MAX):
+        eng = Engine([PROGRAM])
+        seen = []
+
+        def apply(rec: Record, eng: Engine = eng, seen: list[int] = seen) -> None:
+            seen.append(rec.count if rec.more else 0)
+            apply_to_engine(eng, rec)
+
+        report = replay(tmp_path, 0, apply, merge_payments=merge)
+        calls[merge] = len(seen)
+        assert report.inputs == report.end_seq
+        assert all(c <= merge for c in seen) and (merge == 0) == (max(seen) == 0)
+        same_state(live, eng)
+    assert calls[0] > calls[30] >= calls[limits.JOURNAL_REPLAY_RUN_PAYMENTS_MAX]
