@@ -74,6 +74,21 @@ cdef inline void _account_ahead(Kernel k, Row* r, Py_ssize_t c, long long naccou
         _prefetch_account(k, a)
 
 
+cdef inline int _later_stages(Kernel k, Row* ring, Py_ssize_t* cand, Py_ssize_t i,
+                              Py_ssize_t n, long long naccounts, list out) except -1:
+    """Stages 2 and 3 for the rows AHEAD2 and AHEAD3 ahead of row `i`, then apply row `i`
+    (the rows ahead were filled and hashed by the driver's own stage 1)."""
+    cdef Py_ssize_t j = i + AHEAD2
+    if 0 <= j < n:
+        cand[j % RING] = _peek_ahead(&ring[j % RING])
+    j = i + AHEAD3
+    if 0 <= j < n:
+        _account_ahead(k, &ring[j % RING], cand[j % RING], naccounts)
+    if i >= 0:
+        out[i] = _pay_core(k, &ring[i % RING])
+    return 0
+
+
 def pay_columns(eng, cols):
     """Apply a batch of payments given as `PaymentColumns`, in order; returns the list of
     Outcomes. Raises TypeError or ValueError, changing nothing, for malformed columns."""
@@ -117,14 +132,7 @@ def pay_columns(eng, cols):
                        <object>PyList_GET_ITEM(coupons, j))
             r.total, r.payer, r.t, r.p = totals[j], payers[j], times[j], NULL
             _hash_ahead(k, r)
-        j = i + AHEAD2
-        if 0 <= j < n:
-            cand[j % RING] = _peek_ahead(&ring[j % RING])
-        j = i + AHEAD3
-        if 0 <= j < n:
-            _account_ahead(k, &ring[j % RING], cand[j % RING], naccounts)
-        if i >= 0:
-            out[i] = _pay_core(k, &ring[i % RING])
+        _later_stages(k, ring, cand, i, n, naccounts, out)
     return out
 
 
@@ -221,12 +229,5 @@ def pay_block(eng, blk):
                 else PyList_GET_ITEM(coupons, j)
             r.txs = r.ops = r.p = NULL
             _hash_ahead(k, r)
-        j = i + AHEAD2
-        if 0 <= j < n:
-            cand[j % RING] = _peek_ahead(&ring[j % RING])
-        j = i + AHEAD3
-        if 0 <= j < n:
-            _account_ahead(k, &ring[j % RING], cand[j % RING], naccounts)
-        if i >= 0:
-            out[i] = _pay_core(k, &ring[i % RING])
+        _later_stages(k, ring, cand, i, n, naccounts, out)
     return out

@@ -19,6 +19,7 @@ from libc.limits cimport LLONG_MAX
 
 from cpython.ref cimport PyObject
 from core._keys cimport KeyIndex
+from core._lots cimport add_c
 
 cdef extern from "Python.h":
     bint PyUnicode_IS_ASCII(object o)
@@ -38,7 +39,6 @@ cdef Py_ssize_t REF_MAX = limits.REF_LEN_MAX
 cdef Py_ssize_t ID_MAX = limits.ID_LEN_MAX
 cdef Py_ssize_t CAP_PERIODS_MAX = limits.CAP_PERIODS_MAX
 cdef long long VALUE_MAX = limits.POINTS_PER_INPUT_MAX
-cdef long long LOTS_TOP = 2**31 - 2  # core.lots widens its columns past 2**31 - 1 lots
 cdef long long DAY_S = 86400
 cdef bint _ID_CHAR[128]  # the characters of an id: [A-Za-z0-9_-]
 for _c in range(128):
@@ -195,38 +195,7 @@ cdef object _expiry_key(Kernel k, int pi, long long day, long long a):
 # ------------------------------------------------------------------ lots (core.lots)
 cdef bint _lots_add(Kernel k, long long a, long long day, long long pts) except -1:
     """Lots.add: `pts` arriving on `day` to account `a`; True when a new lot started."""
-    lots = k.lots
-    cdef array.array tail = lots.tail, nxt = lots.nxt
-    cdef array.array days = k.lot_day, pps = k.lot_pts
-    cdef long long t = _get(tail, a), last, n
-    cdef long long j = lots.free
-    if t:
-        last = days.data.as_ints[t]
-        if last == day:
-            pps.data.as_longlongs[t] += pts
-            return False
-        if last > day:
-            return lots.add(a, day, pts)  # out of order: a sorted insert
-    if not j and len(pps) >= LOTS_TOP:
-        return lots.add(a, day, pts)  # the columns widen
-    if j:
-        lots.free = _get(nxt, j)
-        days.data.as_ints[j] = <int>day
-        pps.data.as_longlongs[j] = pts
-    else:
-        j = n = len(pps)
-        array.resize_smart(days, n + 1)
-        array.resize_smart(pps, n + 1)
-        array.resize_smart(nxt, n + 1)
-        days.data.as_ints[j] = <int>day
-        pps.data.as_longlongs[j] = pts
-    if t:
-        _set(nxt, j, _get(nxt, t))
-        _set(nxt, t, j)
-    else:
-        _set(nxt, j, j)
-    _set(tail, a, j)
-    return True
+    return add_c(k.lots, a, day, pts)  # the compiled Lots.add (core/_lots.pyx)
 
 
 cdef int _lots_pop_oldest(Kernel k, array.array tail, array.array nxt, long long a) except -1:
