@@ -47,7 +47,8 @@ cdef struct Row:
     uint64_t hop  # the hash of op in its app's KeyIndex, or 0
     long long total, payer, t
     int mno  # merchant number, or -1: unknown
-    PyObject* app  # app_of[appid], or NULL: unknown
+    PyObject* apps  # the app's openid KeyIndex (app_of[appid][1]), or NULL: unknown app
+    int aprog  # the app's program number (app_of[appid][0])
     PyObject* appid
     PyObject* mchid
     PyObject* currency

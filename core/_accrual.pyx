@@ -178,13 +178,12 @@ cdef object _pay_core(Kernel k, Row* r):
         if k.pays.data.as_longlongs[i * PF + 3] != total:
             return eng._check_duplicate(_payment(r), i)
         return _DUP
-    if (mno < 0 or r.app == NULL or total <= 0 or total > AMOUNT_MAX or t < T_MIN
+    if (mno < 0 or r.apps == NULL or total <= 0 or total > AMOUNT_MAX or t < T_MIN
             or t >= T_MAX or r.txchars == 0 or r.txchars > REF_MAX
             or (payer != -1 and (payer < 0 or payer > total))):
         return eng._check_payment(_payment(r))
     pi = k.merchants[mno].prog
-    app = <tuple>r.app
-    if app[0] != pi:
+    if r.aprog != pi:
         return eng._check_payment(_payment(r))
     pr = &k.progs[pi]
     basis = total if payer == -1 else payer
@@ -203,7 +202,7 @@ cdef object _pay_core(Kernel k, Row* r):
         else:
             home = total * <long long>(<tuple>fx)[0] // <long long>(<tuple>fx)[1]
             basis = basis * <long long>(<tuple>fx)[0] // <long long>(<tuple>fx)[1]
-    apps = <KeyIndex>app[1]
+    apps = <KeyIndex>r.apps
     if r.hop == 0:
         r.hop = apps.hash_bytes(r.op, r.opn)
     i = apps._find(r.op, r.opn, r.hop)
@@ -392,6 +391,9 @@ cdef void fill_names(Kernel k, Row* r, object appid, object mchid, object curren
     m = k.mch_no.get(mchid)
     r.mno = -1 if m is None else <int>m
     app = k.app_of.get(appid)
-    r.app = NULL if app is None else <PyObject*>app
+    if app is None:
+        r.apps, r.aprog = NULL, -1
+    else:
+        r.apps, r.aprog = <PyObject*>(<tuple>app)[1], (<tuple>app)[0]
     r.appid, r.mchid = <PyObject*>appid, <PyObject*>mchid
     r.currency, r.coupons = <PyObject*>currency, <PyObject*>coupons

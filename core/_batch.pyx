@@ -44,8 +44,8 @@ cdef inline void _hash_ahead(Kernel k, Row* r) noexcept:
     r.htx = k.pay_index.hash_bytes(r.tx, r.txn)
     k.pay_index.prefetch_slot(r.htx)
     r.hop = 0
-    if r.app != NULL:
-        apps = <KeyIndex>(<tuple>r.app)[1]
+    if r.apps != NULL:
+        apps = <KeyIndex>r.apps
         r.hop = apps.hash_bytes(r.op, r.opn)
         apps.prefetch_slot(r.hop)
 
@@ -53,9 +53,9 @@ cdef inline void _hash_ahead(Kernel k, Row* r) noexcept:
 cdef inline Py_ssize_t _peek_ahead(Row* r) noexcept:
     """Stage 2: the openid's number from its slot (unverified), its entry touched; or -1."""
     cdef Py_ssize_t c
-    if r.app == NULL:
+    if r.apps == NULL:
         return -1
-    apps = <KeyIndex>(<tuple>r.app)[1]
+    apps = <KeyIndex>r.apps
     c = apps.peek(r.hop)
     if c >= 0:
         apps.prefetch_entry(c)
@@ -67,7 +67,7 @@ cdef inline void _account_ahead(Kernel k, Row* r, Py_ssize_t c, long long naccou
     cdef long long a
     if c < 0:
         return
-    apps = <KeyIndex>(<tuple>r.app)[1]
+    apps = <KeyIndex>r.apps
     apps.prefetch_key(c)
     a = apps.value_at(c)
     if 0 <= a < naccounts:
@@ -189,6 +189,8 @@ def pay_block(eng, blk):
     homes = {h: h for h in k.homes}
     cdef list currencies = [homes.get(c, c) for c in blk.currencies]
     cdef list app_rows = [k.app_of.get(a) for a in appids]
+    cdef list app_indexes = [None if x is None else x[1] for x in app_rows]
+    cdef array.array aprogs = array.array("i", [-1 if x is None else x[0] for x in app_rows])
     cdef array.array mnos = array.array("i", [k.mch_no.get(m, -1) for m in mchids])
     cdef Row ring[RING]
     cdef Py_ssize_t cand[RING]
@@ -220,8 +222,10 @@ def pay_block(eng, blk):
             r.txchars = r.txn if ascii else _utf8_chars(r.tx, r.txn)
             r.total, r.payer, r.t = totals[j], payers[j], times[j]
             r.mno = mnos.data.as_ints[mc[j]]
-            app = PyList_GET_ITEM(app_rows, ac[j])
-            r.app = NULL if <object>app is None else app
+            r.apps = PyList_GET_ITEM(app_indexes, ac[j])
+            r.aprog = aprogs.data.as_ints[ac[j]]
+            if <object>r.apps is None:
+                r.apps = NULL
             r.appid = PyList_GET_ITEM(appids, ac[j])
             r.mchid = PyList_GET_ITEM(mchids, mc[j])
             r.currency = PyList_GET_ITEM(currencies, cc[j])

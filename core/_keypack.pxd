@@ -31,29 +31,55 @@ cdef inline Py_ssize_t packed_size(Py_ssize_t n) noexcept:
     return (n * 6 + 7) // 8
 
 
+cdef extern from *:
+    """
+    #include <stdint.h>
+    #include <string.h>
+    /* Eight characters at a time: 48 bits, stored as 6 bytes, first character highest.
+       An off-alphabet character has code 0xFF, so `bad` has a high bit set at the end. */
+    static inline Py_ssize_t pm_pack6(const unsigned char* p, Py_ssize_t n,
+                                      unsigned char* out) {
+        Py_ssize_t k = 0, o = 0, r, j, nb;
+        unsigned int bad = 0, c;
+        uint64_t v, be;
+        if (n > 64) return -1;
+        for (; k + 8 <= n; k += 8) {
+            v = 0;
+            for (j = 0; j < 8; j++) {
+                c = pm_codes[p[k + j]];
+                bad |= c;
+                v = (v << 6) | c;
+            }
+            be = __builtin_bswap64(v << 16);
+            memcpy(out + o, &be, 6);
+            o += 6;
+        }
+        r = n - k;
+        if (r) {
+            v = 0;
+            for (j = 0; j < r; j++) {
+                c = pm_codes[p[k + j]];
+                bad |= c;
+                v = (v << 6) | c;
+            }
+            nb = (6 * r + 7) / 8;
+            v <<= nb * 8 - 6 * r;
+            for (j = nb - 1; j >= 0; j--) {
+                out[o + j] = (unsigned char)v;
+                v >>= 8;
+            }
+            o += nb;
+        }
+        return (bad & 0xC0) ? -1 : o;
+    }
+    """
+    Py_ssize_t pm_pack6(const unsigned char* p, Py_ssize_t n, unsigned char* out) noexcept nogil
+
+
 cdef inline Py_ssize_t pack6(const unsigned char* p, Py_ssize_t n, unsigned char* out) noexcept:
     """Pack `p[:n]` into `out`; returns the bytes written, or -1 when `p` is not packable
     (longer than 64 characters or off the alphabet)."""
-    cdef unsigned int acc = 0, bits = 0
-    cdef unsigned char v
-    cdef Py_ssize_t k, o = 0
-    if n > PACK_CHARS_MAX:
-        return -1
-    for k in range(n):
-        v = pm_codes[p[k]]
-        if v == 0xFF:
-            return -1
-        acc = (acc << 6) | v
-        bits += 6
-        if bits >= 8:
-            bits -= 8
-            out[o] = <unsigned char>(acc >> bits)
-            o += 1
-            acc &= (1u << bits) - 1
-    if bits:
-        out[o] = <unsigned char>(acc << (8 - bits))
-        o += 1
-    return o
+    return pm_pack6(p, n, out)
 
 
 cdef inline void unpack6(const unsigned char* p, Py_ssize_t n, unsigned char* out) noexcept:

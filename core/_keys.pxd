@@ -15,6 +15,9 @@ cdef class KeyIndex:
     cdef bint wide
     cdef Py_ssize_t ocap
     cdef readonly bint has_values
+    # Where the last unsuccessful `_find` stopped: the empty slot its key would take.
+    cdef size_t miss_slot, miss_cap
+    cdef uint64_t miss_h
 
     cdef Py_ssize_t _find(self, const unsigned char* p, Py_ssize_t n, uint64_t h) noexcept
     cdef Py_ssize_t _insert(self, const unsigned char* p, Py_ssize_t n, uint64_t h,

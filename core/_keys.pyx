@@ -145,6 +145,7 @@ cdef class KeyIndex:
         while True:
             s = self.slots[j]
             if s == 0:
+                self.miss_slot, self.miss_cap, self.miss_h = j, self.cap, h
                 return -1
             if (s >> 32) == tag:
                 i = <Py_ssize_t><uint32_t>s - 1  # (a C cast: a literal past 2**31 is a Python int)
@@ -207,7 +208,11 @@ cdef class KeyIndex:
         return i
 
     cdef inline void _place(self, uint64_t h, Py_ssize_t i) noexcept:
-        cdef size_t j = _home(h, self.cap)
+        cdef size_t j = self.miss_slot
+        # A key `_find` just missed goes where that search stopped: the slots from its
+        # home up to there were taken then and are still (nothing is ever removed).
+        if not (h == self.miss_h and self.cap == self.miss_cap and self.slots[j] == 0):
+            j = _home(h, self.cap)
         while self.slots[j] != 0:
             j += 1
             if j == self.cap:

@@ -196,3 +196,41 @@ def test_restore_rehashes_when_the_saved_table_is_unusable(width: int | None) ->
     for slots in (None, b"", b"\0" * 8 * 24, b"\0" * 8 * 16, bad_number, b"\0" * 8 * 200):
         back = _restore(*args[:8], slots)
         assert back.items() == k.items() and back[last] == 198 and "id100" not in back
+
+
+def _pack_reference(key: str) -> bytes:
+    """Six bits a character, first character highest, spare low bits zero (core/_keypack.pxd)."""
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    bits = "".join(format(alphabet.index(c), "06b") for c in key)
+    bits += "0" * (-len(bits) % 8)
+    return int(bits, 2).to_bytes(len(bits) // 8, "big") if bits else b""
+
+
+@given(st.integers(1, 64).flatmap(lambda n: st.lists(
+    st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_",
+            min_size=n, max_size=n), min_size=1, max_size=20, unique=True)))
+def test_packed_arena_is_six_bits_a_character_first_character_highest(keys: list[str]) -> None:
+    """The arena a snapshot saves holds each key packed exactly as the format says, so
+    snapshots stay readable whatever packer wrote them."""
+    k = KeyIndex(values=False)
+    for n, key in enumerate(keys):
+        k[key] = n
+    _fn, args = k.__reduce__()
+    arena = bytes(args[5])
+    assert args[3] and arena == b"".join(_pack_reference(key) for key in keys)
+    assert k.keys() == keys and all(k.number(key) == n for n, key in enumerate(keys))
+
+
+@pytest.mark.parametrize("bad", ["\x00", "!", "é", "~", " ", "."])
+@pytest.mark.parametrize("at", [0, 7, 8, 27])
+def test_one_character_off_the_alphabet_unpacks_the_keys(bad: str, at: int) -> None:
+    """An off-alphabet character in any position of the packer's 8-character groups or its
+    tail is noticed: the keys are then kept as given, and all are still found."""
+    base = "abcdefghijklmnopqrstuvwxyz01"
+    k = KeyIndex(values=False)
+    k[base] = 0
+    other = base[:at] + bad + base[at + 1:]
+    assert other not in k
+    k[other] = 1
+    assert not k.layout()["packed"] and k.keys() == [base, other]
+    assert k.number(base) == 0 and k.number(other) == 1
