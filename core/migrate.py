@@ -268,6 +268,37 @@ def import_account(eng: Engine, blob: dict[str, Any]) -> bool:
     return True
 
 
+def export_batch(eng: Engine, shard: int, reqs: Sequence[Sequence[Any]]
+                 ) -> tuple[dict[str, Any] | None, list[dict[str, Any] | None]]:
+    """A shard's export of `reqs` = [[appid, openid, target, time_s]]: each gets the move id
+    "<shard>-<n>" (n counted by this engine), then `export_accounts`. Returns the journal
+    record to append (None when nothing moved) and the blobs."""
+    b = eng.__dict__.get("moves")
+    base = 0 if b is None else b["seq"]
+    items = [(f"{shard}-{base + k}", ap, op, to, t) for k, (ap, op, to, t) in enumerate(reqs)]
+    blobs = export_accounts(eng, items)
+    if all(x is None for x in blobs):
+        return None, blobs
+    book(eng)["seq"] = base + len(items)
+    return {"seq": base + len(items), "items": items}, blobs
+
+
+def replay_move(eng: Engine, kind: str, data: dict[str, Any]) -> None:
+    """Apply a journaled move record again: "export" (`export_batch`'s record) or "import"
+    (a blob)."""
+    if kind == "export":
+        export_accounts(eng, [tuple(x) for x in data["items"]])  # type: ignore[misc]
+        book(eng)["seq"] = data["seq"]
+    else:
+        import_account(eng, data)
+
+
+def outbox(eng: Engine) -> list[list[Any]]:
+    """Moves exported here and not yet confirmed imported: [move id, target, blob]."""
+    b = eng.__dict__.get("moves")
+    return [] if b is None else [[mid, to, blob] for mid, (to, blob) in b["outbox"].items()]
+
+
 def confirm(eng: Engine, move_ids: Sequence[str]) -> None:
     """Forget the outbox entries of moves whose target has imported them."""
     box = book(eng)["outbox"]
@@ -308,5 +339,5 @@ def adjust_stats(eng: Engine, s: dict[str, Any]) -> dict[str, Any]:
     return s
 
 
-__all__ = ["adjust_stats", "book", "confirm", "export_accounts", "forwards", "import_account",
-           "owns_payment"]
+__all__ = ["adjust_stats", "book", "confirm", "export_accounts", "export_batch", "forwards",
+           "import_account", "outbox", "owns_payment", "replay_move"]
