@@ -126,12 +126,13 @@ class Forwards:
         """`shard` of every (appids[i], openids[i]), as `shards_of` numbers them (int64)."""
         out = shards_of(openids, self.shards)
         if self.to and not self.openids.isdisjoint(openids):
-            hits, to = self.openids, self.to
-            for r, o in enumerate(openids):
-                if o in hits:
-                    s = to.get((appids[r], o))
-                    if s is not None:
-                        out[r] = s
+            # A set test a row in C; the pairs' own lookups only for the openids that moved.
+            hit = np.fromiter(map(self.openids.__contains__, openids), bool, len(out))
+            to = self.to
+            for r in np.flatnonzero(hit).tolist():
+                s = to.get((appids[r], openids[r]))
+                if s is not None:
+                    out[r] = s
         return out
 
 

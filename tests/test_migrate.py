@@ -133,3 +133,19 @@ def test_an_unknown_openid_moves_as_a_forwarding_entry_only() -> None:
     assert src.stats()["accounts"] == dst.stats()["accounts"] == 0
     assert parse("binding", {"appid": APP, "openid": O2, "unionid": U, "time_s": T0})
     assert STORE
+
+
+def test_forwards_route_moved_pairs_and_only_those() -> None:
+    from core.routing import Forwards, shard_of
+
+    f = Forwards(3)
+    openids = [oid(n) for n in range(60)]
+    for o in openids[::4]:
+        f.set(APP, o, (shard_of(o, 3) + 1) % 3)
+    f.set(APP, openids[0], shard_of(openids[0], 3))  # moved back home: no entry
+    apps = [APP2 if n % 8 == 4 else APP for n in range(60)]  # same openid, other app
+    got = f.shards_of(apps, openids).tolist()
+    assert got == [f.shard(a, o) for a, o in zip(apps, openids, strict=True)]
+    moved = [n for n in range(60) if n % 4 == 0 and n and apps[n] == APP]
+    assert [n for n in range(60) if got[n] != shard_of(openids[n], 3)] == moved
+    assert len(f) == 14 and openids[0] not in f.openids
