@@ -7,7 +7,7 @@ is a 24-byte frame header then its payload:
     u32 header_crc  crc32 of the next 20 bytes, so a length is never trusted unchecked
     u32 payload_crc crc32 of the payload
     u32 length      payload bytes
-    u8  kind        1..8: a submit kind with a JSON payload; 32: compact payments
+    u8  kind        1..10: a submit kind (or a move) with a JSON payload; 32: compact payments
     u8[3] zero
     u32 count       inputs in the record (1, or the payments in a compact record)
     u32 zero
@@ -45,7 +45,7 @@ SEGMENT_RE = re.compile(r"(\d{20})\.journal\Z")
 
 # Record kinds: the kinds of Engine.submit (JSON payloads), and compact payments.
 SUBMIT_KINDS = ("payment", "refund", "event", "binding", "enrollment", "spend", "coupon",
-                "advance")
+                "advance", "export", "import")  # the last two: core/migrate.py's moves
 KIND_CODE = {k: i + 1 for i, k in enumerate(SUBMIT_KINDS)}
 PAYMENTS = "payments"
 PAYMENTS_CODE = 32

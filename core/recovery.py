@@ -165,6 +165,10 @@ def apply_to_engine(engine: object, rec: Record) -> None:
             engine.pay_block(rec.payment_block())
         else:
             engine.pay_columns(rec.payments())  # type: ignore[attr-defined]
+    elif rec.kind in ("export", "import"):  # an account moved between shards
+        from core.migrate import replay_move
+
+        replay_move(engine, rec.kind, orjson.loads(rec.payload))
     else:
         engine.submit(rec.kind, orjson.loads(rec.payload))  # type: ignore[attr-defined]
 

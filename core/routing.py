@@ -2,7 +2,10 @@
 
 The service, the simulation, the load generator and `ShardedEngine` all route with
 `shard_of` (one key) or `shards_of` (many keys, the same numbers), so a key always
-lands on the same shard whoever sends it.
+lands on the same shard whoever sends it. `Forwards` is the same function for an
+engine whose accounts can move (`ShardedEngine` moves an openid's account to its
+unionid's shard on a binding): `shard_of`, except for the (appid, openid) pairs that
+moved, which go where their account lives now.
 """
 
 from __future__ import annotations
@@ -83,4 +86,54 @@ def shards_of(keys: Sequence[str] | np.ndarray, shards: int) -> np.ndarray:
     return (crc % np.uint32(shards)).astype(np.int64)
 
 
-__all__ = ["crc32_rows", "shard_of", "shards_of"]
+class Forwards:
+    """Routing with moved accounts: (appid, openid) -> the shard its account lives on, for
+    the pairs whose shard is not `shard_of(openid)`; every other pair routes as usual."""
+
+    __slots__ = ("openids", "shards", "to")
+
+    def __init__(self, shards: int) -> None:
+        """No moved account yet, over `shards` shards (ValueError when < 1)."""
+        if shards < 1:
+            raise ValueError(f"shards must be >= 1, got {shards}")
+        self.shards = shards
+        self.to: dict[tuple[str, str], int] = {}
+        self.openids: set[str] = set()  # the openids of `to`, for a batch's quick test
+
+    def __len__(self) -> int:
+        """The number of moved pairs."""
+        return len(self.to)
+
+    def set(self, appid: str, openid: str, shard: int) -> None:
+        """Record that the account of (appid, openid) lives on `shard` now."""
+        if shard == shard_of(openid, self.shards):
+            self.to.pop((appid, openid), None)
+            if not any(o == openid for _, o in self.to):
+                self.openids.discard(openid)
+        else:
+            self.to[(appid, openid)] = shard
+            self.openids.add(openid)
+
+    def shard(self, appid: object, openid: str) -> int:
+        """The shard of the account of (appid, openid)."""
+        if openid in self.openids:
+            s = self.to.get((appid, openid))  # type: ignore[arg-type]
+            if s is not None:
+                return s
+        return shard_of(openid, self.shards)
+
+    def shards_of(self, appids: Sequence[str], openids: Sequence[str]) -> np.ndarray:
+        """`shard` of every (appids[i], openids[i]), as `shards_of` numbers them (int64)."""
+        out = shards_of(openids, self.shards)
+        if self.to and not self.openids.isdisjoint(openids):
+            # A set test a row in C; the pairs' own lookups only for the openids that moved.
+            hit = np.fromiter(map(self.openids.__contains__, openids), bool, len(out))
+            to = self.to
+            for r in np.flatnonzero(hit).tolist():
+                s = to.get((appids[r], openids[r]))
+                if s is not None:
+                    out[r] = s
+        return out
+
+
+__all__ = ["Forwards", "crc32_rows", "shard_of", "shards_of"]

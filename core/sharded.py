@@ -1,8 +1,11 @@
 """`ShardedEngine`: the engine split by member key over N worker processes, one a shard.
 
-Every input goes to the shard `core.routing` names for its openid (a unionid-only input
-to the shards holding that unionid's account); the router sends to every shard before
-collecting any answer, so shards apply their parts at the same time on different cores.
+Every input goes to the shard `core.routing` names for its (appid, openid) (a
+unionid-only input to the shards holding that unionid's account); the router sends to
+every shard before collecting any answer, so shards apply their parts at the same time
+on different cores. A binding whose openid lives on another shard than its unionid's
+first moves the openid's account there (core/migrate.py: export, import, confirm, each
+journaled by its shard) and the router's `Forwards` sends that openid's inputs after it.
 Refunds, which name no shopper, go to the shard that applied their payment, found by
 asking the shards; one whose payment no shard has seen is held by the router until the
 payment arrives (core/sharded_parking.py). docs/sharding.md states the rules, and what
@@ -33,7 +36,7 @@ from core.limits import (
 )
 from core.payment_columns import PaymentColumns
 from core.program import Program
-from core.routing import shard_of, shards_of
+from core.routing import Forwards, shard_of
 from core.sharded_parking import RefundParking
 from core.sharded_routes import (
     BY_OPENID,
@@ -47,9 +50,13 @@ from core.sharded_routes import (
 )
 from core.sharded_wire import (
     BALANCE,
+    CONFIRM,
+    EXPORT,
     HOLDERS,
+    IMPORT,
     INVARIANTS,
     LOCATE,
+    MOVES,
     PID,
     QUIT,
     REPLY_OK,
@@ -64,7 +71,7 @@ from core.sharded_wire import (
     take,
 )
 from core.sharded_worker import serve
-from core.types import Balance, Code, Outcome, Refund
+from core.types import Balance, Binding, Code, Outcome, Refund
 
 
 class ShardError(RuntimeError):
@@ -94,6 +101,8 @@ class ShardedEngine:
         self.shards = shards
         self.timeout_s = reply_timeout_s
         self.counts: dict[str, int] = {}
+        self.fwd = Forwards(shards)  # where moved accounts live (rebuilt from the shards)
+        self.moved = 0  # accounts (or forwarding entries) moved by this router
         self.broken = ""
         self.closed = False
         ctx = mp.get_context(start_method)
@@ -116,6 +125,7 @@ class ShardedEngine:
             for i in range(shards):
                 self._reply(i, START_TIMEOUT_S)
             self.parking = RefundParking(None if root is None else Path(root) / "router", fsync)
+            self._recover_moves()
             self._hand_over_parked()
         except BaseException:
             self._stop_all()
@@ -202,7 +212,7 @@ class ShardedEngine:
         if self.shards == 1:
             rows = np.arange(a, b, dtype=np.int64)
             return {0: (rows, waiting, pay_request(part, waiting))}
-        sh = shards_of(part.openid, self.shards)
+        sh = self.fwd.shards_of(part.appid, part.openid)
         order = np.argsort(sh, kind="stable")
         bounds = np.searchsorted(sh[order], np.arange(self.shards + 1)).tolist()
         out = {}
@@ -257,6 +267,8 @@ class ShardedEngine:
 
     def _submit_round(self, kind: str, datas: Sequence[Any]) -> list[Outcome]:
         routes = [route(kind, d) for d in datas]
+        if kind == "binding" and self.shards > 1:
+            self._move_for(datas, routes)
         targets = self._targets(kind, datas, routes)
         res: list[Outcome | None] = [t if isinstance(t, Outcome) else None for t in targets]
         per: dict[int, tuple[list[Any], list[int]]] = {}
@@ -305,7 +317,7 @@ class ShardedEngine:
         out: list[list[int] | Outcome] = []
         for d, (how, key) in zip(datas, routes, strict=True):
             if how == BY_OPENID:
-                out.append([shard_of(key, n)])
+                out.append([self.fwd.shard(d.get("appid"), key)])
             elif how == BY_UNIONID:
                 # Enrollment reaches every account of the unionid; a spend or a coupon one
                 # account: the lowest-numbered shard's (docs/sharding.md).
@@ -348,6 +360,74 @@ class ShardedEngine:
                 self._settle([(0, datas)], [self._submit_round("refund", datas)])
         self.parking.checkpoint()
 
+    # ------------------------------------------------------------------ moves
+    def _move_for(self, datas: Sequence[Any], routes: list[tuple[str, str]]) -> None:
+        """Before bindings `datas` apply: move the account of each openid that lives on
+        another shard than its unionid's to the unionid's shard (when the binding is
+        valid; an openid bound already stays, and its shard answers the binding)."""
+        n = self.shards
+        moves: dict[int, list[tuple[str, str, int, int]]] = {}  # source -> its moves
+        seen: set[tuple[str, str]] = set()
+        used = False
+        for d, (how, _key) in zip(datas, routes, strict=True):
+            b = parse("binding", d) if how == BY_OPENID else None
+            if not isinstance(b, Binding) or (b.appid, b.openid) in seen:
+                continue
+            seen.add((b.appid, b.openid))
+            src, dst = self.fwd.shard(b.appid, b.openid), shard_of(b.unionid, n)
+            if src == dst:
+                continue
+            used = True
+            if self.scratch.bind(b).code is Code.APPLIED:  # else its shard rejects it
+                moves.setdefault(src, []).append((b.appid, b.openid, dst, b.time_s))
+        if used:
+            self.scratch = Engine(self.programs)
+        if not moves:
+            return
+        answers = self._ask({s: EXPORT + orjson.dumps(ms) for s, ms in moves.items()})
+        per_dst: dict[int, list[Any]] = {}
+        done: dict[int, list[str]] = {}
+        for s, body in answers.items():
+            for (appid, openid, dst, _t), blob in zip(moves[s], orjson.loads(body), strict=True):
+                if blob is not None:
+                    per_dst.setdefault(dst, []).append(blob)
+                    done.setdefault(s, []).append(blob["id"])
+                    self.fwd.set(appid, openid, dst)
+        self._deliver(per_dst, done)
+
+    def _deliver(self, per_dst: dict[int, list[Any]], done: dict[int, list[str]]) -> None:
+        """Import exported accounts on their targets, then confirm to their sources."""
+        if per_dst:
+            self._ask({d: IMPORT + orjson.dumps(blobs) for d, blobs in per_dst.items()})
+            self.moved += sum(map(len, per_dst.values()))
+        if done:
+            self._ask({s: CONFIRM + orjson.dumps(ids) for s, ids in done.items()})
+
+    def _recover_moves(self) -> None:
+        """After a restart: finish the moves a crash interrupted (exported, maybe not
+        imported: the target ignores a second import), then rebuild the forwarding table
+        from the shards' entries, following each openid from its own shard."""
+        if self.shards == 1:
+            return
+        replies = self._ask_all(MOVES, None)
+        per_dst: dict[int, list[Any]] = {}
+        done: dict[int, list[str]] = {}
+        for s, r in enumerate(replies):
+            for mid, to, blob in r["outbox"]:
+                per_dst.setdefault(to, []).append(blob)
+                done.setdefault(s, []).append(mid)
+        if done:
+            self._deliver(per_dst, done)
+            replies = self._ask_all(MOVES, None)
+        entries = [{(ap, op): to for ap, op, to in r["forward"]} for r in replies]
+        for appid, openid in set().union(*entries):
+            s = shard_of(openid, self.shards)
+            for _ in range(self.shards):
+                if (appid, openid) not in entries[s]:
+                    break
+                s = entries[s][(appid, openid)]
+            self.fwd.set(appid, openid, s)
+
     # ------------------------------------------------------------------ queries
     def balance(self, program: str, unionid: str = "", appid: str = "",
                 openid: str = "") -> Balance | None:
@@ -357,7 +437,7 @@ class ShardedEngine:
         if unionid or not openid:
             parts = [Balance(**b) for b in self._ask_all(BALANCE, ask) if b is not None]
             return sum_balances(parts, self.tiers[program]) if parts else None
-        i = shard_of(openid, self.shards)
+        i = self.fwd.shard(appid, openid)
         self._send(i, BALANCE + orjson.dumps(ask))
         b = orjson.loads(self._reply(i))
         return None if b is None else Balance(**b)
@@ -377,6 +457,9 @@ class ShardedEngine:
         parked refund's payment is on a shard. [] when all hold."""
         bad = [f"shard {i}: {m}" for i, ms in enumerate(self._ask_all(INVARIANTS, None))
                for m in ms]
+        if self.shards > 1:
+            bad += [f"shard {i}: move {mid} exported and not confirmed imported"
+                    for i, r in enumerate(self._ask_all(MOVES, None)) for mid, _, _ in r["outbox"]]
         if len(self.parking):
             txids = sorted(self.parking.by_txid)
             for i, found in enumerate(self._ask_all(LOCATE, txids)):

@@ -1,6 +1,8 @@
 """`paymember bench shards`: payments/s of `ShardedEngine.pay_columns` for several shard
 counts over the same seeded payments, beside one in-process Engine and the machine's own
-two-process scaling measured in the same run (a shared machine rarely gives two free cores).
+two-process scaling measured in the same run (a shared machine rarely gives two free cores),
+and the cost of moving an account between shards (a binding across shards) beside a
+binding that moves nothing.
 """
 
 from __future__ import annotations
@@ -17,10 +19,11 @@ from core.engine import Engine
 from core.invariants import check_invariants
 from core.payment_columns import PaymentColumns, from_payments
 from core.program import Program
-from core.routing import shards_of
+from core.routing import shard_of, shards_of
 from core.sharded import ShardedEngine
 from core.sharded_feed import START_S
 from core.sharded_wire import take
+from core.types import Code, Payment
 from core.workload import payment_stream
 
 _BURN_STEPS = 3_000_000
@@ -98,12 +101,47 @@ def _time_routed(program: Program, shards: int, cols: PaymentColumns, size: int
     return elapsed, all(oks) and all(p.exitcode == 0 for p in procs)
 
 
+def move_cost(program: Program, accounts: int = 2000, batch: int = 500) -> dict[str, Any]:
+    """Time bindings on a two-shard engine: `accounts` whose openid (with three payments of
+    history) lives on another shard than its unionid, so each moves, and as many whose
+    openid shares its unionid's shard, fed alternately in chunks of `batch`; returns the
+    microseconds per binding of each kind and their difference, the cost of a move."""
+    appid, mchid = program.appids[0], sorted(program.merchants)[0]
+    stay: list[dict[str, Any]] = []
+    move: list[dict[str, Any]] = []
+    i = 0
+    while len(stay) < accounts or len(move) < accounts:
+        o, u = f"oMOVE{i:023d}", f"uMOVE{i * 2_654_435_761 % 10**15:023d}"
+        i += 1
+        side = move if shard_of(o, 2) != shard_of(u, 2) else stay
+        if len(side) < accounts:
+            side.append({"appid": appid, "openid": o, "unionid": u, "time_s": START_S + 600})
+    pays = [Payment(f"44{k:030d}", appid, mchid, d["openid"], 1000 + k % 5000, START_S + k % 500)
+            for k, d in enumerate(p for side in (stay, move) for p in side for _ in range(3))]
+    spent = {"stay": 0.0, "move": 0.0}
+    with ShardedEngine([program], 2) as eng:
+        eng.pay_columns(from_payments(pays))
+        ok = True
+        for a in range(0, accounts, batch):
+            for name, side in (("stay", stay), ("move", move)):
+                t = time.perf_counter()
+                outs = eng.submit_many("binding", side[a:a + batch])
+                spent[name] += time.perf_counter() - t
+                ok = ok and all(o.code is Code.APPLIED for o in outs)
+        ok = ok and eng.moved == accounts and not eng.check_invariants()
+    us = {k: v / accounts * 1e6 for k, v in spent.items()}
+    return {"accounts": accounts, "batch": batch, "us_per_binding_staying": round(us["stay"], 1),
+            "us_per_binding_moving": round(us["move"], 1),
+            "us_per_move": round(us["move"] - us["stay"], 1), "ok": ok}
+
+
 def run(program: Program, shard_counts: Sequence[int] = (1, 2), events: int = 400_000,
-        members: int = 200_000, batch_size: int = 20_000, seed: int = 1, rounds: int = 2
-        ) -> dict[str, Any]:
+        members: int = 200_000, batch_size: int = 20_000, seed: int = 1, rounds: int = 2,
+        moves: int = 2000) -> dict[str, Any]:
     """Measure every shard count in `shard_counts` `rounds` times, interleaved (the best
     round counts), over `events` seeded payments by `members` shoppers fed in batches of
-    `batch_size`; returns the figures as a dict.
+    `batch_size`; then, with `moves`, the cost of moving that many accounts (`move_cost`);
+    returns the figures as a dict.
 
     Raises ValueError for a bad shard count, ShardError if a worker fails.
     """
@@ -140,6 +178,9 @@ def run(program: Program, shard_counts: Sequence[int] = (1, 2), events: int = 40
     out["scaling"] = {str(n): round(best[lo] / best[n], 2) for n in sorted(best)}
     out["routed_payments_per_s"] = {str(n): round(events / s) for n, s in sorted(routed.items())}
     out["routed_scaling"] = {str(n): round(routed[lo] / routed[n], 2) for n in sorted(routed)}
+    if moves:
+        out["moves"] = move_cost(program, moves, min(500, moves))
+        out["invariants_ok"] = ok and out["moves"]["ok"]
     return out
 
 
@@ -158,8 +199,14 @@ def format_report(r: dict[str, Any]) -> str:
                      f"as the service's shards are)")
     lines.append(f"  this machine's own 2-process scaling right now: "
                  f"x{r['machine_scaling_2_processes']:.2f} (2.00 = two idle cores)")
+    m = r.get("moves")
+    if m:
+        lines.append(f"  bindings on 2 shards, {m['accounts']:,} of each kind in chunks of "
+                     f"{m['batch']}: {m['us_per_binding_moving']:,.1f} us moving an account "
+                     f"(3 payments of history), {m['us_per_binding_staying']:,.1f} us not: "
+                     f"a move costs {m['us_per_move']:,.1f} us")
     lines.append(f"  invariants {'ok' if r['invariants_ok'] else 'VIOLATED'}")
     return "\n".join(lines)
 
 
-__all__ = ["format_report", "machine_scaling", "run"]
+__all__ = ["format_report", "machine_scaling", "move_cost", "run"]

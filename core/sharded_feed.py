@@ -1,6 +1,7 @@
 """A seeded mixed feed (bindings, enrollments, payment batches, refunds before and after
-their payments, an advance) that can drive an `Engine` or a `ShardedEngine` alike, for
-the sharding tests, the crash test's child and `bench shards`."""
+their payments, an advance; optionally people with a second openid in another app, bound
+mid-feed) that can drive an `Engine` or a `ShardedEngine` alike, for the sharding tests,
+the crash test's child and `bench shards`."""
 
 from __future__ import annotations
 
@@ -42,11 +43,18 @@ def refund_data(p: Payment, n: int, share_pct: int, time_s: int) -> dict[str, An
 
 
 def mixed_feed(program: Program, seed: int, members: int, events: int, batch: int = 2000,
-               refund_share: float = 0.05) -> tuple[list[Step], list[str]]:
+               refund_share: float = 0.05, people: int = 0) -> tuple[list[Step], list[str]]:
     """Steps of a seeded day and the openids of its shoppers: a fifth of them bound (each
     openid to its own unionid) and enrolled first, then payment batches, each batch's
     refunds (a `refund_share` of its payments) half sent before it and half after, one
-    refund for a payment that never comes, and an advance to the next day."""
+    refund for a payment that never comes, and an advance to the next day.
+
+    With `people`, that many of the enrolled shoppers also shop under a second openid in
+    another app of the program (`second_openid`): payments from the start, bound to the
+    person's unionid a third of the way through the payment batches (merging histories
+    that may live on different shards), then more payments, refunds of payments from
+    before the binding, a redelivered one, a second enrollment, and after the advance
+    a spend by unionid and a last advance 40 days on (unlocks, expiry)."""
     rng = np.random.default_rng(seed)
     wl = payment_stream(program, rng, members, events, START_S)
     joined = wl.openids[:wl.member_count]
@@ -57,8 +65,14 @@ def mixed_feed(program: Program, seed: int, members: int, events: int, batch: in
                                    "time_s": START_S - 86_400} for o in joined]),
     ]
     n_refund = 0
-    for a in range(0, len(wl.payments), batch):
+    extra = _people(program, wl.appid, joined[:people], rng) if people else None
+    bind_at = len(wl.payments) // batch // 3
+    for nb, a in enumerate(range(0, len(wl.payments), batch)):
         pays = wl.payments[a:a + batch]
+        if extra is not None:
+            pays = pays + (extra.before if nb == 0 else extra.after if nb == bind_at + 1 else [])
+            if nb == bind_at:
+                steps.append(Step("binding", datas=extra.bindings))
         chosen = np.flatnonzero(rng.random(len(pays)) < refund_share).tolist()
         seen: set[str] = set()
         before, after = [], []
@@ -75,11 +89,63 @@ def mixed_feed(program: Program, seed: int, members: int, events: int, batch: in
         steps.append(Step("payments", cols=from_payments(pays)))
         if after:
             steps.append(Step("refund", datas=after))
+        if extra is not None and nb == bind_at + 1:
+            n_refund += len(extra.before)
+            steps.append(Step("refund", datas=[
+                refund_data(p, n_refund - j, 30 + j % 70, p.time_s + 5 * 3600)
+                for j, p in enumerate(extra.before[::3])]))
+            steps.append(Step("payments", cols=from_payments(extra.before[1::5])))
+            steps.append(Step("enrollment", datas=extra.enrollments))
     ghost = Payment("4299" + "9" * 28, wl.appid, next(iter(program.merchants)), wl.openids[0],
                     500, START_S)
     steps.append(Step("refund", datas=[refund_data(ghost, n_refund + 1, 50, START_S + 60)]))
     steps.append(Step("advance", datas=[{"time_s": START_S + 86_400}]))
+    if extra is not None:
+        later = START_S + 40 * 86_400
+        steps.append(Step("advance", datas=[{"time_s": later}]))
+        steps.append(Step("spend", datas=[
+            {"spend_id": f"sp{j}", "program": program.id, "points": 50 + j % 200,
+             "unionid": b["unionid"], "time_s": later} for j, b in enumerate(extra.bindings)]))
     return steps, wl.openids
+
+
+def second_openid(openid: str) -> str:
+    """The feed's second openid (in the program's other app) of the shopper `openid`."""
+    return "p" + openid[1:]
+
+
+@dataclass(slots=True)
+class _People:
+    before: list[Payment]
+    after: list[Payment]
+    bindings: list[dict[str, Any]]
+    enrollments: list[dict[str, Any]]
+
+
+def _people(program: Program, appid: str, openids: Sequence[str],
+            rng: np.random.Generator) -> _People:
+    """The second openid's inputs of each of `openids` (see `mixed_feed`)."""
+    app2 = next(a for a in program.appids if a != appid)
+    mchids = sorted(program.merchants)
+    n = 0
+
+    def pays(o: str, count: int, t0: int) -> list[Payment]:
+        nonlocal n
+        out = []
+        for _ in range(count):
+            n += 1
+            out.append(Payment(f"4300{n:028d}", app2, mchids[n % len(mchids)],
+                               second_openid(o), int(rng.integers(500, 60_000)),
+                               t0 + int(rng.integers(0, 3600))))
+        return out
+
+    before = [p for o in openids for p in pays(o, 3, START_S)]
+    after = [p for o in openids for p in pays(o, 2, START_S + 4 * 3600)]
+    bindings = [{"appid": app2, "openid": second_openid(o), "unionid": "u" + o[1:],
+                 "time_s": START_S + 3 * 3600} for o in openids]
+    enrollments = [{"program": program.id, "unionid": "u" + o[1:],
+                    "time_s": START_S + 5 * 3600} for o in openids]
+    return _People(before, after, bindings, enrollments)
 
 
 def apply_step(target: Any, step: Step) -> list[tuple[Code, int]]:
@@ -94,4 +160,4 @@ def apply_step(target: Any, step: Step) -> list[tuple[Code, int]]:
     return [(o.code, o.points) for o in target.submit_many(step.kind, step.datas)]
 
 
-__all__ = ["START_S", "Step", "apply_step", "mixed_feed", "refund_data"]
+__all__ = ["START_S", "Step", "apply_step", "mixed_feed", "refund_data", "second_openid"]

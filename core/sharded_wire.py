@@ -25,6 +25,9 @@ from core.types import Code, Outcome
 # Ops (request's first byte).
 PAY, SUBMIT, LOCATE, HOLDERS, BALANCE, STATS, INVARIANTS, PID, QUIT = (
     b"P", b"S", b"L", b"H", b"B", b"T", b"I", b"D", b"Q")
+# Moving an account between shards (core/migrate.py): export on the source, import on the
+# target, confirm to the source; MOVES asks for the forwarding entries and the outbox.
+EXPORT, IMPORT, CONFIRM, MOVES = b"X", b"M", b"C", b"V"
 REPLY_OK, REPLY_ERROR = b"O", b"E"
 
 CODES: tuple[Code, ...] = tuple(Code)

@@ -24,12 +24,25 @@ import orjson
 from core.durable import EngineJournal, open_engine
 from core.engine import Engine
 from core.invariants import check_invariants
+from core.migrate import (
+    adjust_stats,
+    confirm,
+    export_batch,
+    forwards,
+    import_account,
+    outbox,
+    owns_payment,
+)
 from core.program import Program
 from core.sharded_wire import (
     BALANCE,
+    CONFIRM,
+    EXPORT,
     HOLDERS,
+    IMPORT,
     INVARIANTS,
     LOCATE,
+    MOVES,
     PAY,
     PID,
     QUIT,
@@ -77,7 +90,8 @@ class Shard:
         self.handlers: dict[bytes, Callable[[memoryview], bytes]] = {
             PAY: self.pay, SUBMIT: self.submit, LOCATE: self.locate, HOLDERS: self.holders,
             BALANCE: self.balance, STATS: self.stats, INVARIANTS: self.invariants,
-            PID: self.pid, QUIT: self.quit}
+            PID: self.pid, QUIT: self.quit, EXPORT: self.export, IMPORT: self.import_,
+            CONFIRM: self.confirm, MOVES: self.moves}
 
     def _apply_payments(self, cols: Any) -> list[Outcome]:
         outs = self.engine.pay_columns(cols)
@@ -144,8 +158,8 @@ class Shard:
 
     def locate(self, body: memoryview) -> bytes:
         """LOCATE: for each transaction_id, whether its payment was applied here."""
-        has = self.engine.has_payment
-        found = [has(t) for t in orjson.loads(body)]
+        eng = self.engine
+        found = [owns_payment(eng, t) for t in orjson.loads(body)]
         return REPLY_OK + orjson.dumps(found)
 
     def holders(self, body: memoryview) -> bytes:
@@ -161,11 +175,42 @@ class Shard:
 
     def stats(self, body: memoryview) -> bytes:
         """STATS: the engine's totals."""
-        return REPLY_OK + orjson.dumps(self.engine.stats())
+        return REPLY_OK + orjson.dumps(adjust_stats(self.engine, self.engine.stats()))
 
     def invariants(self, body: memoryview) -> bytes:
         """INVARIANTS: what check_invariants finds wrong ([] when all hold)."""
         return REPLY_OK + orjson.dumps(check_invariants(self.engine))
+
+    def export(self, body: memoryview) -> bytes:
+        """EXPORT: take the accounts of [[appid, openid, target, time_s]] out (journaled and
+        committed before the answer); answers each one's blob, or null: it stays here."""
+        record, blobs = export_batch(self.engine, self.index, orjson.loads(body))
+        if record is not None and self.journal is not None:
+            self.journal.append("export", record)
+            self.journal.flush()
+        return REPLY_OK + orjson.dumps(blobs)
+
+    def import_(self, body: memoryview) -> bytes:
+        """IMPORT: recreate the accounts of these blobs (journaled, committed); answers for
+        each whether it was new here (false: imported before)."""
+        done = []
+        for blob in orjson.loads(body):
+            new = import_account(self.engine, blob)
+            if new and self.journal is not None:
+                self.journal.append("import", blob)
+            done.append(new)
+        self._commit()
+        return REPLY_OK + orjson.dumps(done)
+
+    def confirm(self, body: memoryview) -> bytes:
+        """CONFIRM: these move ids are imported on their target; drop them from the outbox."""
+        confirm(self.engine, orjson.loads(body))
+        return REPLY_OK
+
+    def moves(self, body: memoryview) -> bytes:
+        """MOVES: {"forward": [[appid, openid, shard]], "outbox": [[move id, target, blob]]}."""
+        return REPLY_OK + orjson.dumps({"forward": forwards(self.engine),
+                                        "outbox": outbox(self.engine)})
 
     def pid(self, body: memoryview) -> bytes:
         """PID: this process's id and the inputs recovery replayed."""

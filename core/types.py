@@ -118,6 +118,8 @@ class Entry(enum.IntEnum):
     CONVERT = 9  # shadow points converted on enrollment
     BONUS = 10  # welcome bonus and other grants
     FORFEIT = 11  # shadow points older than the lookback window, dropped on enrollment
+    MOVE_OUT = 12  # points left an account moved to another shard (core/migrate.py)
+    MOVE_IN = 13  # ... and arrived in its copy there
 
 
 class Bucket(enum.IntEnum):
