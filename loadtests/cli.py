@@ -51,6 +51,9 @@ def register(sub: argparse._SubParsersAction, bench: argparse._SubParsersAction)
     b.add_argument("--duration", type=float, default=10.0, help="seconds per measurement")
     b.add_argument("--connections", type=int, default=64, help="closed-loop connections")
     b.add_argument("--threads", type=int, default=1, help="wrk threads")
+    b.add_argument("--batch-only", action="store_true",
+                   help="the batch endpoints only (JSON batches, columnar bodies on 1 and 2 "
+                        "shards)")
     b.set_defaults(func=_bench_service)
 
 
@@ -90,4 +93,4 @@ def _loadtest(args: argparse.Namespace) -> int:
 def _bench_service(args: argparse.Namespace) -> int:
     from loadtests.bench import run_bench
 
-    return run_bench(args.duration, args.connections, args.threads)
+    return run_bench(args.duration, args.connections, args.threads, args.batch_only)
