@@ -183,8 +183,8 @@ def engine_rates(program: str, now_s: int) -> dict[str, float]:
 
 
 def print_batch(ref: dict[str, float], js: dict[str, float],
-                cols: dict[tuple[int, int], dict[str, float]], eng: dict[str, float],
-                split: dict[int, dict[str, float]]) -> None:
+                cols: dict[tuple[int, int], dict[str, float]],
+                split: dict[int, dict[str, float]], eng: dict[str, float]) -> None:
     """Print the batch figures (columnar ones by (shards, payments a body)), and where a
     columnar payment's service CPU goes."""
     json_events = JSON_EVENTS * JSON_ROUNDS
