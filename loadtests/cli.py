@@ -25,6 +25,12 @@ def register(sub: argparse._SubParsersAction, bench: argparse._SubParsersAction)
                    help="accept unsigned requests (loopback benchmarks only)")
     s.add_argument("--plaintext", action="store_true",
                    help="also accept plaintext resources (algorithm NONE)")
+    s.add_argument("--columns-max", type=int, default=limits.COLUMNS_PAYMENTS_MAX,
+                   metavar="N", help="most payments a /v1/payments:columns body "
+                   f"(1..{limits.COLUMNS_PAYMENTS_LIMIT}; default %(default)s)")
+    s.add_argument("--columns-body-max", type=int, default=limits.COLUMNS_BODY_BYTES_MAX,
+                   metavar="BYTES", help="largest /v1/payments:columns body "
+                   f"(1..{limits.COLUMNS_BODY_BYTES_LIMIT}; default %(default)s)")
     s.add_argument("--urls-file", metavar="FILE", help="write the shards' URLs here as JSON")
     s.set_defaults(func=_serve)
 
@@ -64,7 +70,9 @@ def _serve(args: argparse.Namespace) -> int:
     settings = Settings(host=args.host, port=args.port, shards=args.shards,
                         programs=tuple(args.program), journal=args.journal, fsync=args.fsync,
                         verify="off" if args.insecure_no_verify else args.verify,
-                        allow_plaintext=args.plaintext, urls_file=args.urls_file)
+                        allow_plaintext=args.plaintext, urls_file=args.urls_file,
+                        columns_payments_max=args.columns_max,
+                        columns_body_bytes_max=args.columns_body_max)
     return run(settings)
 
 
