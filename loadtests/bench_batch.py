@@ -33,7 +33,7 @@ from loadtests.population import brands_of, openid_of
 JSON_EVENTS = 10_000  # events a JSON batch
 JSON_ROUNDS = 10
 COLUMNS_PAYMENTS = 262_144  # payments posted at each columnar body size
-COLUMNS_SIZES = tuple(s for s in (4096, 16_384, 65_536) if s <= COLUMNS_PAYMENTS_MAX)
+COLUMNS_SIZES = tuple(s for s in (4096, 16_384, 65_535) if s <= COLUMNS_PAYMENTS_MAX)
 MEMBERS = 50_000
 REPEATS = 3
 
