@@ -32,7 +32,8 @@ from loadtests.population import brands_of, openid_of
 
 JSON_EVENTS = 10_000  # events a JSON batch
 JSON_ROUNDS = 10
-COLUMNS_PAYMENTS = 262_144  # payments posted at each columnar body size
+COLUMNS_PAYMENTS = 262_144  # payments posted at each columnar body size, a round
+COLUMNS_ROUNDS = 2
 COLUMNS_SIZES = tuple(s for s in (4096, 16_384, 65_535) if s <= COLUMNS_PAYMENTS_MAX)
 MEMBERS = 50_000
 REPEATS = 3
@@ -194,23 +195,34 @@ def print_batch(ref: dict[str, float], js: dict[str, float],
     print(f"  /v1/events:batch     : {json_events / js['wall_s']:10.0f} events/s wall, "
           f"{json_events / max(js['cpu_s'], 1e-9):10.0f} per service CPU-second "
           f"({JSON_ROUNDS} x {JSON_EVENTS} payments; failed requests {js['failed']:.0f})")
+    print(f"  columnar bodies ({COLUMNS_PAYMENTS} payments a run, best of {COLUMNS_ROUNDS} "
+          "runs by service CPU; the trivial endpoint reads the same bodies once: the HTTP "
+          "floor):")
     for (shards, size), c in cols.items():
-        print(f"  /v1/payments:columns, {shards} shard(s), {size:6d} a body: "
+        what = f"{shards} shard{'s' if shards > 1 else ' '}" if shards else "trivial "
+        applied = f"; applied {c['applied']:.0f}" if shards else ""
+        print(f"    {what}, {size:6d} a body: "
               f"{c['events'] / c['wall_s']:10.0f} events/s wall, "
               f"{c['events'] / max(c['cpu_s'], 1e-9):10.0f} per service CPU-second "
-              f"({c['requests']:.0f} bodies, {c['events']:.0f} payments; failed requests "
-              f"{c['failed']:.0f}; applied {c['applied']:.0f})")
+              f"({c['requests']:.0f} bodies; failed requests {c['failed']:.0f}{applied})")
     print(f"  engine, in-process   : submit {eng['submit']:10.0f}, pay_block "
           f"{eng['pay_block']:10.0f} per CPU-second (the ceilings; target 1,000,000 "
           "events/s per core)")
-    for size, steps in split.items():
-        c = cols[1, size]
+    print("  us per payment: service CPU = handler (timed in the server) + HTTP (the body's "
+          "receipt: kernel, uvicorn, httptools, our ASGI glue); 1,000,000 events/s per core "
+          "= 1.000 us")
+    for (shards, size), c in cols.items():
+        if not shards:
+            continue
         cpu, handler = c["cpu_s"] * 1e6 / c["events"], c["handler_s"] * 1e6 / c["events"]
-        print(f"  /v1/payments:columns, 1 shard, {size} a body, us per payment: service CPU "
-              f"{cpu:.3f} = handler {handler:.3f} (timed in the server) + HTTP "
-              f"{cpu - handler:.3f} (the body's receipt: kernel, uvicorn, httptools, our "
-              "ASGI glue)")
-        print(f"    the handler's steps in-process, same bodies: signature {steps['auth']:.3f}, "
-              f"decode {steps['decode']:.3f}, engine {steps['engine']:.3f}, counting + answer "
-              f"{steps['count']:.3f}; sum {sum(steps.values()):.3f} (1,000,000 events/s per "
-              "core = 1.000 us)")
+        floor = cols.get((0, size))
+        http_floor = f" (trivial endpoint: {floor['cpu_s'] * 1e6 / floor['events']:.3f})" \
+            if floor else ""
+        print(f"    {shards} shard{'s' if shards > 1 else ' '}, {size:6d} a body: {cpu:.3f} = "
+              f"handler {handler:.3f} + HTTP {cpu - handler:.3f}{http_floor}")
+        steps = split.get(size) if shards == 1 else None
+        if steps:
+            print(f"      the handler's steps in-process, same bodies: signature "
+                  f"{steps['auth']:.3f}, decode {steps['decode']:.3f}, engine "
+                  f"{steps['engine']:.3f}, counting + answer {steps['count']:.3f}; sum "
+                  f"{sum(steps.values()):.3f}")
