@@ -24,6 +24,10 @@ COLUMNS_PAYMENTS_MAX = COLUMNS_PAYMENTS_LIMIT
 COLUMNS_BODY_BYTES_LIMIT = COLUMNS_PAYMENTS_LIMIT * core_limits.PAYMENT_ENCODED_BYTES_MAX
 COLUMNS_PAYMENT_BYTES_TYPICAL = 128
 COLUMNS_BODY_BYTES_MAX = core_limits.JOURNAL_RECORD_BYTES_MAX
+# How much of a request's body uvicorn buffers before it stops reading the connection
+# and waits for the app: the largest body a default route accepts (the app holds a
+# body whole anyway).
+RECEIVE_BUFFER_BYTES = max(BATCH_BODY_BYTES_MAX, COLUMNS_BODY_BYTES_MAX)
 assert COLUMNS_PAYMENTS_MAX * COLUMNS_PAYMENT_BYTES_TYPICAL <= COLUMNS_BODY_BYTES_MAX \
     <= COLUMNS_BODY_BYTES_LIMIT
 
