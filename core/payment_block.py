@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from core._journal import run_fields, text_spans
+from core._records import encode_block, span_shards, split_record
 from core.payment_columns import (
     PaymentColumns,
     count_of,
@@ -67,6 +68,16 @@ class PaymentBlock:
             self.mchid_codes[cut], self.mchids, self.currency_codes[cut], self.currencies,
             self.total_fen[cut], self.time_s[cut], self.payer_total_fen[cut],
             None if self.coupon_ids is None else self.coupon_ids[cut], self.ascii)
+
+    def shards(self, shards: int) -> np.ndarray:
+        """Each payment's shard of `shards` by its openid (`core.routing.shard_of`'s
+        numbers, int64), computed over the ids in place; ValueError when `shards` < 1."""
+        return span_shards(self.openid_data, self.openid_starts, self.openid_ends, shards)
+
+    def record(self) -> bytes:
+        """The payments as one record (`core.payment_columns.encode` of `columns()`: no
+        trade_type, out_trade_no or device_id); ValueError when the block is empty."""
+        return encode_block(self)
 
     def openids(self) -> list[str]:
         """The openids, as str."""
@@ -179,4 +190,5 @@ def _section_spans(form: int, data: memoryview, n: int) -> tuple[memoryview, np.
     return data, starts, ends, ascii
 
 
-__all__ = ["PaymentBlock", "decode_block", "decode_run", "from_columns", "id_spans"]
+__all__ = ["PaymentBlock", "decode_block", "decode_run", "from_columns", "id_spans",
+           "split_record"]

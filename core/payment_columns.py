@@ -25,13 +25,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core import limits
 from core.types import Payment
 
 _HEAD = struct.Struct("<IHHHHIQ")
 _SECTION = struct.Struct("<BI")
 _SEP = "\x00"
 _DICT_MAX = 0xFFFF
+# The most payments a record can hold: each dictionary's size is a uint16 of the head, so
+# n distinct values always fit. The journal holds at most JOURNAL_PAYMENTS_PER_RECORD_MAX
+# a record; larger records (a columnar request body, a PAY message's part) are split.
+RECORD_ROWS_MAX = _DICT_MAX
 
 
 @dataclass(slots=True)
@@ -123,7 +126,7 @@ def _text(items: Sequence[str]) -> bytes:
 def dictionary_codes(column: Sequence[str]) -> tuple[list[str], np.ndarray]:
     """The distinct values of `column` in first-seen order, and each item's index (uint16)."""
     values = list(dict.fromkeys(column))
-    assert len(values) <= _DICT_MAX  # n <= JOURNAL_PAYMENTS_PER_RECORD_MAX
+    assert len(values) <= _DICT_MAX  # n <= RECORD_ROWS_MAX
     if len(values) == 1:
         return values, np.zeros(len(column), dtype=np.uint16)
     where = {v: i for i, v in enumerate(values)}
@@ -137,9 +140,9 @@ def _dictionary(column: Sequence[str]) -> tuple[list[str], bytes]:
 
 
 def encode(cols: PaymentColumns) -> bytes:
-    """The compact binary form of `cols` (1..JOURNAL_PAYMENTS_PER_RECORD_MAX payments)."""
+    """The compact binary form of `cols` (1..RECORD_ROWS_MAX payments)."""
     n = len(cols)
-    assert 0 < n <= limits.JOURNAL_PAYMENTS_PER_RECORD_MAX, n
+    assert 0 < n <= RECORD_ROWS_MAX, n
     texts = (cols.transaction_id, cols.openid, cols.out_trade_no, cols.device_id)
     if any(cols.coupon_ids):
         counts = bytes(map(len, cols.coupon_ids))  # ValueError past 255; the engine takes 16
@@ -263,5 +266,5 @@ def _items(data: bytes | memoryview, k: int) -> list[str]:
     return out
 
 
-__all__ = ["Parsed", "PaymentColumns", "concat", "count_of", "coupons_of", "decode",
-           "dictionary_codes", "encode", "from_payments", "parse", "texts"]
+__all__ = ["RECORD_ROWS_MAX", "Parsed", "PaymentColumns", "concat", "count_of", "coupons_of",
+           "decode", "dictionary_codes", "encode", "from_payments", "parse", "texts"]

@@ -15,7 +15,7 @@ happens to a person whose openids live on different shards.
 from __future__ import annotations
 
 import multiprocessing as mp
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,7 @@ from core.engine import Engine
 from core.feed import parse
 from core.journal import FsyncPolicy
 from core.limits import (
+    JOURNAL_PAYMENTS_PER_RECORD_MAX,
     PAY_ROWS_PER_SHARD,
     QUIT_TIMEOUT_S,
     REPLY_TIMEOUT_S,
@@ -34,7 +35,8 @@ from core.limits import (
     START_TIMEOUT_S,
     SUBMIT_ROWS_MAX,
 )
-from core.payment_columns import PaymentColumns
+from core.payment_block import PaymentBlock, split_record
+from core.payment_columns import RECORD_ROWS_MAX, PaymentColumns, count_of, encode
 from core.program import Program
 from core.routing import Forwards, shard_of
 from core.sharded_parking import RefundParking
@@ -68,10 +70,13 @@ from core.sharded_wire import (
     pay_request,
     read_pay_reply,
     scatter,
-    take,
 )
 from core.sharded_worker import serve
 from core.types import Balance, Binding, Code, Outcome, Refund
+
+# A chunk of a payment batch: its record, and how to get its rows' shards and
+# transaction ids (the latter only asked for when refunds are parked).
+_Chunk = tuple[bytes, Callable[[], np.ndarray], Callable[[], list[str]]]
 
 
 class ShardError(RuntimeError):
@@ -180,21 +185,55 @@ class ShardedEngine:
     # ------------------------------------------------------------------ payments, batched
     def pay_columns(self, cols: PaymentColumns) -> BatchOutcomes:
         """Apply payments `cols` (each on its openid's shard, all shards at once), with the
-        per-event semantics; returns each row's code, points and flags.
+        per-event semantics; returns each row's code, points and flags. The shards journal
+        every field of `cols`.
 
         Raises ShardError when a shard dies or does not answer.
         """
-        n = len(cols)
+        def chunk(a: int, b: int) -> _Chunk:
+            part = cols.slice(a, b) if a or b < len(cols) else cols
+            return (encode(part), lambda: self.fwd.shards_of(part.appid, part.openid),
+                    lambda: part.transaction_id)
+
+        return self._pay(len(cols), chunk)
+
+    def pay_block(self, block: PaymentBlock) -> BatchOutcomes:
+        """Apply payments `block` as `pay_columns` does, without a Python object per row on
+        the way: the router routes the ids where they lie, cuts one record per shard, and
+        each shard applies its part with `Engine.pay_block` (its journal gets no
+        trade_type, out_trade_no or device_id, which a block does not hold).
+
+        Raises ShardError when a shard dies or does not answer.
+        """
+        def chunk(a: int, b: int) -> _Chunk:
+            part = block.slice(a, b) if a or b < len(block) else block
+            return (part.record(), lambda: self._block_shards(part),
+                    lambda: part.columns().transaction_id)
+
+        return self._pay(len(block), chunk)
+
+    def _block_shards(self, part: PaymentBlock) -> np.ndarray:
+        """Each row's shard: routed where its openid lies, then the moved accounts' rows
+        (`self.fwd`) sent where those accounts live (ids made str only then)."""
+        if not len(self.fwd):
+            return part.shards(self.shards)
+        cols = part.columns()
+        return self.fwd.shards_of(cols.appid, cols.openid)
+
+    def _pay(self, n: int, chunk: Callable[[int, int], _Chunk]) -> BatchOutcomes:
+        """Apply the n payments that `chunk(a, b)` gives rows a..b-1 of, a chunk at a time
+        (see `_plan`); returns each row's outcome."""
         res = empty_outcomes(n)
-        step = PAY_ROWS_PER_SHARD * self.shards
+        step = min(PAY_ROWS_PER_SHARD * self.shards, RECORD_ROWS_MAX)
         start = 0
-        plan = self._plan(cols, 0, min(step, n)) if n else None
+        plan = self._plan(chunk(0, min(step, n)), 0, step) if n else None
         while plan is not None:
             for i, (_rows, _after, msg) in plan.items():
                 self._send(i, msg)
             start += step
             # Split and encode the next chunk while the shards apply this one.
-            nxt = self._plan(cols, start, min(start + step, n)) if start < n else None
+            nxt = self._plan(chunk(start, min(start + step, n)), start, step) \
+                if start < n else None
             for i, (rows, after, _msg) in plan.items():
                 part, after_outs = read_pay_reply(self._reply(i))
                 scatter(res, rows, part)
@@ -203,25 +242,34 @@ class ShardedEngine:
         self.parking.tidy()
         return res
 
-    def _plan(self, cols: PaymentColumns, a: int, b: int
+    def _plan(self, chunk: _Chunk, a: int, step: int
               ) -> dict[int, tuple[np.ndarray, list, bytes]]:
-        """Per shard: its rows of cols[a:b] (batch row numbers), refunds it applies after
-        rows, and the PAY message."""
-        part = cols.slice(a, b) if a or b < len(cols) else cols
-        waiting = self._waiting(part.transaction_id)
-        if self.shards == 1:
-            rows = np.arange(a, b, dtype=np.int64)
-            return {0: (rows, waiting, pay_request(part, waiting))}
-        sh = self.fwd.shards_of(part.appid, part.openid)
+        """Per shard: its rows of the chunk of rows a.. (of at most `step` rows; batch row
+        numbers), refunds it applies after rows, and the PAY message: its rows cut out of
+        the chunk's record into records of at most JOURNAL_PAYMENTS_PER_RECORD_MAX."""
+        rec, shards_fn, txids_fn = chunk
+        m = count_of(rec)
+        waiting = self._waiting(txids_fn()) if len(self.parking) else []
+        per = -(-step // JOURNAL_PAYMENTS_PER_RECORD_MAX)  # records a shard at most
+        if self.shards == 1 and m <= JOURNAL_PAYMENTS_PER_RECORD_MAX:
+            return {0: (np.arange(a, a + m, dtype=np.int64), waiting,
+                        pay_request([rec], waiting))}
+        sh = shards_fn() if self.shards > 1 else np.zeros(m, np.int64)
         order = np.argsort(sh, kind="stable")
         bounds = np.searchsorted(sh[order], np.arange(self.shards + 1)).tolist()
+        labels = np.empty(m, np.int64)
+        for i in range(self.shards):
+            local = order[bounds[i]:bounds[i + 1]]
+            labels[local] = i * per + np.arange(len(local)) // JOURNAL_PAYMENTS_PER_RECORD_MAX
+        records = split_record(rec, labels, self.shards * per)
         out = {}
         for i in range(self.shards):
             local = order[bounds[i]:bounds[i + 1]]
             if not len(local):
                 continue
             mine = [(int(np.searchsorted(local, r)), d) for r, d in waiting if sh[r] == i]
-            out[i] = (local + a, mine, pay_request(take(part, local), mine))
+            parts = [r for r in records[i * per:(i + 1) * per] if r is not None]
+            out[i] = (local + a, mine, pay_request(parts, mine))
         return out
 
     def _waiting(self, txids: list[str]) -> list[tuple[int, list[Any]]]:

@@ -2,8 +2,10 @@
 
 A request is one op byte and a body; a reply is `O` and a body, or `E` and the text of
 the error that stopped the worker. Payment batches travel in PaymentColumns' compact
-binary form (one or more records of at most JOURNAL_PAYMENTS_PER_RECORD_MAX rows),
-followed by JSON naming the refunds to apply right after given rows; their outcomes
+binary form (one or more records of at most JOURNAL_PAYMENTS_PER_RECORD_MAX rows, cut
+from the batch by `core.payment_block.split_record` and decoded by the worker into one
+`PaymentBlock` over the message), followed by JSON naming the refunds to apply right
+after given rows; their outcomes
 come back as three arrays (code index, points, flags) and JSON for the messages of
 rejected rows. Every other input and answer is JSON (orjson).
 """
@@ -18,8 +20,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from core import limits
-from core.payment_columns import PaymentColumns, concat, decode, encode
+from core.payment_columns import PaymentColumns
 from core.types import Code, Outcome
 
 # Ops (request's first byte).
@@ -118,31 +119,30 @@ def take(cols: PaymentColumns, rows: np.ndarray) -> PaymentColumns:
 
 
 # ------------------------------------------------------------------ payment batches
-def pay_request(cols: PaymentColumns, after: list[tuple[int, list[Any]]]) -> bytes:
-    """The PAY message for `cols`, with refund data to apply after rows: [(row, [data])]."""
-    step = limits.JOURNAL_PAYMENTS_PER_RECORD_MAX
-    n = len(cols)
-    parts = [cols] if n <= step else [cols.slice(i, i + step) for i in range(0, n, step)]
-    out = [PAY, _U32.pack(len(parts) if n else 0)]
-    for part in parts if n else ():
-        rec = encode(part)
+def pay_request(records: list[bytes], after: list[tuple[int, list[Any]]]) -> bytes:
+    """The PAY message of payments `records` (compact records of at most
+    JOURNAL_PAYMENTS_PER_RECORD_MAX rows each, applied one after another), with refund data
+    to apply after rows of the whole: [(row, [data])]."""
+    out = [PAY, _U32.pack(len(records))]
+    for rec in records:
         out += (_U32.pack(len(rec)), rec)
     out.append(orjson.dumps(after))
     return b"".join(out)
 
 
-def read_pay_request(body: memoryview) -> tuple[PaymentColumns | None, list[tuple[int, list]]]:
-    """The columns (None for none) and the after-row refunds of a PAY message's body."""
+def read_pay_request(body: memoryview) -> tuple[list[memoryview], list[tuple[int, list]]]:
+    """The payments records (views of `body`) and the after-row refunds of a PAY message's
+    body."""
     (k,) = _U32.unpack_from(body, 0)
     off = _U32.size
-    parts = []
+    records = []
     for _ in range(k):
         (size,) = _U32.unpack_from(body, off)
         off += _U32.size
-        parts.append(decode(body[off:off + size]))
+        records.append(body[off:off + size])
         off += size
     after = [(row, datas) for row, datas in orjson.loads(body[off:])]
-    return (concat(parts) if parts else None), after
+    return records, after
 
 
 def pay_reply(res: BatchOutcomes, after: list[list[Outcome]]) -> bytes:

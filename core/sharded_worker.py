@@ -15,6 +15,7 @@ import os
 import traceback
 from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,8 @@ from core.migrate import (
     outbox,
     owns_payment,
 )
+from core.payment_block import PaymentBlock, decode_run, split_record
+from core.payment_columns import count_of
 from core.program import Program
 from core.sharded_wire import (
     BALANCE,
@@ -54,13 +57,13 @@ from core.sharded_wire import (
     pay_reply,
     read_pay_request,
     submit_row,
-    take,
 )
 from core.types import Code, Outcome
 
 # A payment row after which a waiting refund may apply: the payment is now known here.
 _KNOWN = frozenset({Code.APPLIED, Code.DUPLICATE, Code.TRANSACTION_ID_CONFLICT})
 GC_GEN0_THRESHOLD = 50_000
+_code_of = itemgetter(0)  # Outcome.code
 _NOT_APPLIED = Outcome(Code.HELD, 0, "payment not applied; the refund still waits")
 
 
@@ -93,14 +96,36 @@ class Shard:
             PID: self.pid, QUIT: self.quit, EXPORT: self.export, IMPORT: self.import_,
             CONFIRM: self.confirm, MOVES: self.moves}
 
-    def _apply_payments(self, cols: Any) -> list[Outcome]:
-        outs = self.engine.pay_columns(cols)
-        if self.journal is not None:
-            keep = [i for i, o in enumerate(outs) if o.ok and o.code is not Code.DUPLICATE]
-            if len(keep) == len(outs):
-                self.journal.journal.append_payments(cols)
-            elif keep:
-                self.journal.journal.append_payments(take(cols, np.array(keep, np.int64)))
+    def _apply_payments(self, block: PaymentBlock, records: list[memoryview], start: int,
+                        stop: int) -> list[Outcome]:
+        """Apply rows start..stop-1 of `block` (the payments of `records`, one after
+        another) and journal those applied: a record as it came when all its rows in the
+        range were, else those rows cut out of it."""
+        part = block if start == 0 and stop == len(block) else block.slice(start, stop)
+        outs = self.engine.pay_block(part)
+        if self.journal is None:
+            return outs
+        codes = list(map(_code_of, outs))
+        if codes.count(Code.APPLIED) == len(codes):
+            keep = None  # every row
+        else:
+            keep = np.fromiter((c.ok and c is not Code.DUPLICATE for c in codes), bool,
+                               len(codes))
+        first = 0
+        for rec in records:
+            n = count_of(rec)
+            lo, hi = max(first, start), min(first + n, stop)
+            if lo < hi:
+                mine = None if keep is None else keep[lo - start:hi - start]
+                if mine is None and (lo, hi) == (first, first + n):
+                    self.journal.append_payments_record(rec, n)
+                elif mine is None or mine.any():
+                    labels = np.full(n, -1, np.int64)
+                    labels[lo - first:hi - first] = 0 if mine is None else \
+                        np.where(mine, 0, -1)
+                    self.journal.append_payments_record(split_record(rec, labels, 1)[0],
+                                                        int(np.count_nonzero(labels == 0)))
+            first += n
         return outs
 
     def _apply(self, kind: str, data: Any) -> Outcome:
@@ -115,21 +140,22 @@ class Shard:
 
     def pay(self, body: memoryview) -> bytes:
         """PAY: apply the payments in order, each waiting refund right after its row."""
-        cols, after = read_pay_request(body)
-        assert cols is not None
+        records, after = read_pay_request(body)
+        assert records
+        block = decode_run(records)  # one block over the message's bytes
         outs: list[Outcome] = []
         after_outs: list[list[Outcome]] = []
         start = 0
         for row, datas in sorted(after, key=lambda x: x[0]):
             if row >= start:
-                outs += self._apply_payments(cols.slice(start, row + 1))
+                outs += self._apply_payments(block, records, start, row + 1)
                 start = row + 1
             if outs[row].code in _KNOWN:
                 after_outs.append([self._apply("refund", d) for d in datas])
             else:
                 after_outs.append([_NOT_APPLIED] * len(datas))
-        if start < len(cols):
-            outs += self._apply_payments(cols.slice(start, len(cols)) if start else cols)
+        if start < len(block):
+            outs += self._apply_payments(block, records, start, len(block))
         self._commit()
         # Answer the after-refunds in the order they were asked.
         order = sorted(range(len(after)), key=lambda k: after[k][0])

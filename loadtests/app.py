@@ -82,6 +82,8 @@ class ServiceConfig:
     programs: tuple[str, ...] = ()
     shard: int = 0
     shards: int = 1
+    columns_payments_max: int = limits.COLUMNS_PAYMENTS_MAX
+    columns_body_bytes_max: int = limits.COLUMNS_BODY_BYTES_MAX
 
 
 class Service:
@@ -95,8 +97,9 @@ class Service:
         self.metrics = Metrics(config.shard)
         self._sharded = config.shards > 1 and shard_of is not None
         self._resources = ResourceReader(config.aead, config.allow_plaintext)
-        self._post = {path: Route(name, handler, body_limit(path), self.metrics.route(name),
-                                  clock)
+        body_max = {"/v1/payments:columns": config.columns_body_bytes_max}
+        self._post = {path: Route(name, handler, body_max.get(path) or body_limit(path),
+                                  self.metrics.route(name), clock)
                       for path, name, handler, clock in (
             ("/v3/notify/transaction", "notify_transaction", self._notify_transaction,
              perf_counter),
@@ -216,10 +219,9 @@ class Service:
         """Payments in core.payment_columns' compact binary form, applied as one batch
         and journaled as compact records (one group commit)."""
         self.config.api_auth.check(headers, body, ("POST", scope["path"]))
-        block = decode_columns(body)
-        if self.config.shards > 1 and self.shard_of is not None:
-            shard_of, shards, me = self.shard_of, self.config.shards, self.config.shard
-            check_owner(block, lambda openid: shard_of(openid, shards) == me)
+        block = decode_columns(body, self.config.columns_payments_max)
+        if self._sharded:
+            check_owner(block, self.config.shards, self.config.shard)
         tally = Tally()
         pay_record(self.engine, self.journal, body, block, tally, self.metrics)
         if self.journal is not None:

@@ -32,7 +32,6 @@ from loadtests import bench_batch, bench_gen, bench_inproc, keys, procs
 from loadtests.aead import Aead
 from loadtests.bench_gen import Run
 from loadtests.client import Notifier
-from loadtests.limits import COLUMNS_PAYMENTS_MAX
 from loadtests.runner import run_keys
 from loadtests.signing import HmacSigner
 
@@ -62,13 +61,18 @@ SERVERS = {"ref": [procs.python(), "-m", "loadtests.trivial"],
            "svc": [procs.python(), "-m", "paymember", "serve", "--port", "0", "--program",
                    PROGRAM, "--plaintext"],
            "open": [procs.python(), "-m", "paymember", "serve", "--port", "0", "--program",
-                    PROGRAM, "--plaintext", "--insecure-no-verify"]}
+                    PROGRAM, "--plaintext", "--insecure-no-verify"],
+           "svc2": [procs.python(), "-m", "paymember", "serve", "--port", "0", "--program",
+                    PROGRAM, "--plaintext", "--shards", "2"]}
+SINGLE_SERVERS = ("ref", "svc", "open")  # svc2: the batch endpoints on two shards
 # url, requests, whether to send them in a cycle (reference only), duration, server pid
 Generator = Callable[[str, list[bytes], bool, float, int], Run]
 
 
-def run_bench(duration_s: float, connections: int, threads: int) -> int:
-    """Measure and print the figures with their same-run references; returns the exit code."""
+def run_bench(duration_s: float, connections: int, threads: int,
+              batch_only: bool = False) -> int:
+    """Measure and print the figures with their same-run references (`batch_only`: the
+    batch endpoints only); returns the exit code."""
     env = run_keys(dict(os.environ))
     k = keys.load_keys(env)
     assert k.hmac_key is not None and k.apiv3_key is not None
@@ -83,70 +87,99 @@ def run_bench(duration_s: float, connections: int, threads: int) -> int:
         return bench_gen.notifications(n, notifiers[config_label], PROGRAM, "127.0.0.1",
                                        next(seeds))
 
+    names = ("ref", "svc", "svc2") if batch_only else tuple(SERVERS)
     with tempfile.TemporaryDirectory(prefix="paymember-bench-") as tmp:
         d = Path(tmp)
-        servers = {name: procs.start([*cmd, "--urls-file", str(d / f"{name}.json")],
-                                     d / f"{name}.log", env) for name, cmd in SERVERS.items()}
+        servers = {name: procs.start([*SERVERS[name], "--urls-file", str(d / f"{name}.json")],
+                                     d / f"{name}.log", env) for name in names}
         try:
-            urls = {name: procs.wait_for_urls(p, d / f"{name}.json", d / f"{name}.log")[0]
+            urls = {name: procs.wait_for_urls(p, d / f"{name}.json", d / f"{name}.log")
                     for name, p in servers.items()}
-            gens: dict[str, Generator] = {
-                "ours": lambda url, reqs, cycle, dur, pid: bench_gen.closed_loop(
-                    url, reqs, connections, dur, pid, cycle)}
-            if bench_gen.find_wrk() is not None:
-                gens["wrk"] = lambda url, reqs, cycle, dur, pid: bench_gen.run_wrk(
-                    url, reqs, d, dur, connections, threads, pid, cycle)
-            reference = prepare(CONFIGS[0].label, REFERENCE_REQUESTS)
-            for name, p in servers.items():  # warm-up: first connections, code paths
-                label = CONFIGS[0].label if name != "open" else CONFIGS[2].label
-                bench_gen.closed_loop(urls[name], prepare(label, 2000), connections, 1.0, p.pid)
-            runs: dict[tuple[str, str], list[Run]] = {}
-            handler_us: dict[tuple[str, str], list[float]] = {}  # beside each run
-            for _ in range(ROUNDS):
-                for gen_name, gen in gens.items():
-                    ref = gen(urls["ref"], reference, True, duration_s, servers["ref"].pid)
-                    runs.setdefault((gen_name, TRIVIAL), []).append(ref)
-                    for c in CONFIGS:
-                        done = runs.setdefault((gen_name, c.label), [])
-                        # Enough distinct requests for the run: what the reference answered,
-                        # or half again what this configuration answered in a first round.
-                        rate = max(r.rps for r in done) * 1.5 if done else ref.rps * 1.2
-                        reqs = prepare(c.label, int(rate * duration_s) + 1000)
-                        h0 = bench_gen.handler_time(urls[c.server], ROUTE)
-                        done.append(gen(urls[c.server], reqs, False, duration_s,
-                                        servers[c.server].pid))
-                        h1 = bench_gen.handler_time(urls[c.server], ROUTE)
-                        handler_us.setdefault((gen_name, c.label), []).append(
-                            (h1[0] - h0[0]) * 1e6 / max(h1[1] - h0[1], 1))
-            inproc = {c.label: bench_inproc.app_cost_us(
-                prepare(c.label, INPROC_REQUESTS), env, PROGRAM,
-                "hmac" if c.signed else "off", not c.encrypted) for c in CONFIGS}
-            inproc["Engine.submit alone"] = bench_inproc.engine_cost_us(
-                bench_batch.payments(PROGRAM, "E", INPROC_REQUESTS, now), PROGRAM)
+            if not batch_only:
+                single = _singles(prepare, {n: u[0] for n, u in urls.items()}, servers,
+                                  duration_s, connections, threads, d, env, now)
             batch = _batches(deployed, urls, servers, now, env)
         finally:
             for p in servers.values():
                 procs.stop(p)
-    print_single(runs, handler_us, list(gens), inproc, duration_s, connections, threads)
-    b_ref, b_json, b_col, split = batch
-    bench_batch.print_batch(b_ref, b_json, b_col,
-                            COLUMNS_PAYMENTS_MAX * bench_batch.COLUMNS_ROUNDS,
-                            bench_batch.JSON_EVENTS * bench_batch.JSON_ROUNDS,
-                            bench_batch.engine_rates(PROGRAM, now), split)
+    if not batch_only:
+        print_single(*single, duration_s, connections, threads)
+    bench_batch.print_batch(*batch, bench_batch.engine_rates(PROGRAM, now))
     return 0
 
 
-def _batches(notifier: Notifier, urls: dict[str, str], servers: dict, now: int,
+def _singles(prepare: Callable[[str, int], list[bytes]], urls: dict[str, str],
+             servers: dict, duration_s: float, connections: int, threads: int, d: Path,
+             env: dict[str, str], now: int) -> tuple:
+    """The single-notification runs: (runs, handler us, generators, in-process costs)."""
+    gens: dict[str, Generator] = {
+        "ours": lambda url, reqs, cycle, dur, pid: bench_gen.closed_loop(
+            url, reqs, connections, dur, pid, cycle)}
+    if bench_gen.find_wrk() is not None:
+        gens["wrk"] = lambda url, reqs, cycle, dur, pid: bench_gen.run_wrk(
+            url, reqs, d, dur, connections, threads, pid, cycle)
+    reference = prepare(CONFIGS[0].label, REFERENCE_REQUESTS)
+    for name, p in servers.items():  # warm-up: first connections, code paths
+        if name in SINGLE_SERVERS:
+            label = CONFIGS[0].label if name != "open" else CONFIGS[2].label
+            bench_gen.closed_loop(urls[name], prepare(label, 2000), connections, 1.0, p.pid)
+    runs: dict[tuple[str, str], list[Run]] = {}
+    handler_us: dict[tuple[str, str], list[float]] = {}  # beside each run
+    for _ in range(ROUNDS):
+        for gen_name, gen in gens.items():
+            ref = gen(urls["ref"], reference, True, duration_s, servers["ref"].pid)
+            runs.setdefault((gen_name, TRIVIAL), []).append(ref)
+            for c in CONFIGS:
+                done = runs.setdefault((gen_name, c.label), [])
+                # Enough distinct requests for the run: what the reference answered,
+                # or half again what this configuration answered in a first round.
+                rate = max(r.rps for r in done) * 1.5 if done else ref.rps * 1.2
+                reqs = prepare(c.label, int(rate * duration_s) + 1000)
+                h0 = bench_gen.handler_time(urls[c.server], ROUTE)
+                done.append(gen(urls[c.server], reqs, False, duration_s,
+                                servers[c.server].pid))
+                h1 = bench_gen.handler_time(urls[c.server], ROUTE)
+                handler_us.setdefault((gen_name, c.label), []).append(
+                    (h1[0] - h0[0]) * 1e6 / max(h1[1] - h0[1], 1))
+    inproc = {c.label: bench_inproc.app_cost_us(
+        prepare(c.label, INPROC_REQUESTS), env, PROGRAM,
+        "hmac" if c.signed else "off", not c.encrypted) for c in CONFIGS}
+    inproc["Engine.submit alone"] = bench_inproc.engine_cost_us(
+        bench_batch.payments(PROGRAM, "E", INPROC_REQUESTS, now), PROGRAM)
+    return runs, handler_us, list(gens), inproc
+
+
+def _batches(notifier: Notifier, urls: dict[str, list[str]], servers: dict, now: int,
              env: dict[str, str]) -> tuple:
+    """The batch runs: (trivial, JSON, columnar by (shards, size), in-process splits)."""
     json_reqs = bench_batch.json_requests(notifier, bench_batch.payments(
         PROGRAM, "J", bench_batch.JSON_EVENTS * bench_batch.JSON_ROUNDS, now))
-    b_ref = bench_batch.post_all(urls["ref"], json_reqs, servers["ref"].pid)
-    b_json = bench_batch.post_all(urls["svc"], json_reqs, servers["svc"].pid, "events_batch")
+    b_ref = bench_batch.post_all(urls["ref"][0], json_reqs, servers["ref"].pid)
+    b_json = bench_batch.post_all(urls["svc"][0], json_reqs, servers["svc"].pid,
+                                  "events_batch")
     del json_reqs
-    col_reqs = bench_batch.columns_requests(notifier, bench_batch.columns(bench_batch.payments(
-        PROGRAM, "C", bench_batch.COLUMNS_ROUNDS * COLUMNS_PAYMENTS_MAX, now)))
-    b_col = bench_batch.post_all(urls["svc"], col_reqs, servers["svc"].pid, "payments_columns")
-    return b_ref, b_json, b_col, bench_batch.columns_split_us(PROGRAM, col_reqs, env)
+    b_col: dict[tuple[int, int], dict[str, float]] = {}  # by (shards, size); 0: trivial
+    split: dict[int, dict[str, float]] = {}
+    sizes = bench_batch.COLUMNS_SIZES
+    for r in range(bench_batch.COLUMNS_ROUNDS):  # fresh payments each run, best kept
+        for k, size in enumerate(sizes):
+            cols = bench_batch.columns(bench_batch.payments(
+                PROGRAM, f"C{r}{k}", bench_batch.COLUMNS_PAYMENTS, now))
+            col_reqs = bench_batch.columns_requests(notifier, cols, size)
+            runs = {(1, size): bench_batch.post_all(urls["svc"][0], col_reqs,
+                                                    servers["svc"].pid, "payments_columns")}
+            if r == 0:
+                runs[0, size] = bench_batch.post_all(urls["ref"][0], col_reqs,
+                                                     servers["ref"].pid)
+                split[size] = bench_batch.columns_split_us(PROGRAM, col_reqs[:16], env)
+            if size in (sizes[0], sizes[-1]):
+                runs[2, size] = bench_batch.post_sharded(
+                    urls["svc2"], bench_batch.shard_requests(notifier, cols, 2, size),
+                    servers["svc2"].pid, "payments_columns")
+            for key, run in runs.items():
+                if key not in b_col or run["cpu_s"] < b_col[key]["cpu_s"]:
+                    b_col[key] = run
+    return b_ref, b_json, dict(sorted(b_col.items())), split
 
 
 def print_single(runs: dict[tuple[str, str], list[Run]],

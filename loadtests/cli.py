@@ -25,6 +25,12 @@ def register(sub: argparse._SubParsersAction, bench: argparse._SubParsersAction)
                    help="accept unsigned requests (loopback benchmarks only)")
     s.add_argument("--plaintext", action="store_true",
                    help="also accept plaintext resources (algorithm NONE)")
+    s.add_argument("--columns-max", type=int, default=limits.COLUMNS_PAYMENTS_MAX,
+                   metavar="N", help="most payments a /v1/payments:columns body "
+                   f"(1..{limits.COLUMNS_PAYMENTS_LIMIT}; default %(default)s)")
+    s.add_argument("--columns-body-max", type=int, default=limits.COLUMNS_BODY_BYTES_MAX,
+                   metavar="BYTES", help="largest /v1/payments:columns body "
+                   f"(1..{limits.COLUMNS_BODY_BYTES_LIMIT}; default %(default)s)")
     s.add_argument("--urls-file", metavar="FILE", help="write the shards' URLs here as JSON")
     s.set_defaults(func=_serve)
 
@@ -51,6 +57,9 @@ def register(sub: argparse._SubParsersAction, bench: argparse._SubParsersAction)
     b.add_argument("--duration", type=float, default=10.0, help="seconds per measurement")
     b.add_argument("--connections", type=int, default=64, help="closed-loop connections")
     b.add_argument("--threads", type=int, default=1, help="wrk threads")
+    b.add_argument("--batch-only", action="store_true",
+                   help="the batch endpoints only (JSON batches, columnar bodies on 1 and 2 "
+                        "shards)")
     b.set_defaults(func=_bench_service)
 
 
@@ -61,7 +70,9 @@ def _serve(args: argparse.Namespace) -> int:
     settings = Settings(host=args.host, port=args.port, shards=args.shards,
                         programs=tuple(args.program), journal=args.journal, fsync=args.fsync,
                         verify="off" if args.insecure_no_verify else args.verify,
-                        allow_plaintext=args.plaintext, urls_file=args.urls_file)
+                        allow_plaintext=args.plaintext, urls_file=args.urls_file,
+                        columns_payments_max=args.columns_max,
+                        columns_body_bytes_max=args.columns_body_max)
     return run(settings)
 
 
@@ -90,4 +101,4 @@ def _loadtest(args: argparse.Namespace) -> int:
 def _bench_service(args: argparse.Namespace) -> int:
     from loadtests.bench import run_bench
 
-    return run_bench(args.duration, args.connections, args.threads)
+    return run_bench(args.duration, args.connections, args.threads, args.batch_only)

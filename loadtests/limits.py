@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from core import limits as core_limits
+from core.payment_columns import RECORD_ROWS_MAX
 
 # A payment notification is ~1.5 KB; the batch endpoint carries many events a
 # request. Bodies above these caps get 413 before any parsing.
@@ -11,13 +12,24 @@ BATCH_EVENTS_MAX = 50_000
 # A payment event is ~350 bytes of JSON: the body cap admits a full batch of them.
 BATCH_EVENT_BYTES_TYPICAL = 400
 BATCH_BODY_BYTES_MAX = BATCH_EVENTS_MAX * BATCH_EVENT_BYTES_TYPICAL
-# The columnar body is one compact payments record of the journal
-# (core.payment_columns): at most as many payments as one record holds, and at most
-# the bytes of that many payments at their largest, which core keeps below its
-# record limit. So a request is applied as one batch and journaled as one record.
-COLUMNS_PAYMENTS_MAX = core_limits.JOURNAL_PAYMENTS_PER_RECORD_MAX
-COLUMNS_BODY_BYTES_MAX = COLUMNS_PAYMENTS_MAX * core_limits.PAYMENT_ENCODED_BYTES_MAX
-assert COLUMNS_BODY_BYTES_MAX <= core_limits.JOURNAL_RECORD_BYTES_MAX
+# The columnar body is one compact payments record (core.payment_columns) of at most
+# COLUMNS_PAYMENTS_MAX payments and COLUMNS_BODY_BYTES_MAX bytes by default; `serve
+# --columns-max` and `--columns-body-max` set them, up to the format's most rows a
+# record and the bytes of that many payments at their largest. A request is applied as
+# one batch and journaled as records of at most JOURNAL_PAYMENTS_PER_RECORD_MAX
+# payments (the body split without decoding it). The default byte cap admits the
+# default count of payments of typical size (~90 bytes: two 28-character ids).
+COLUMNS_PAYMENTS_LIMIT = RECORD_ROWS_MAX
+COLUMNS_PAYMENTS_MAX = COLUMNS_PAYMENTS_LIMIT
+COLUMNS_BODY_BYTES_LIMIT = COLUMNS_PAYMENTS_LIMIT * core_limits.PAYMENT_ENCODED_BYTES_MAX
+COLUMNS_PAYMENT_BYTES_TYPICAL = 128
+COLUMNS_BODY_BYTES_MAX = core_limits.JOURNAL_RECORD_BYTES_MAX
+# How much of a request's body uvicorn buffers before it stops reading the connection
+# and waits for the app: the largest body a default route accepts (the app holds a
+# body whole anyway).
+RECEIVE_BUFFER_BYTES = max(BATCH_BODY_BYTES_MAX, COLUMNS_BODY_BYTES_MAX)
+assert COLUMNS_PAYMENTS_MAX * COLUMNS_PAYMENT_BYTES_TYPICAL <= COLUMNS_BODY_BYTES_MAX \
+    <= COLUMNS_BODY_BYTES_LIMIT
 
 # The SDKs reject signatures whose timestamp is more than 300 s off.
 TIMESTAMP_WINDOW_S = 300

@@ -43,9 +43,18 @@ def build_service(settings: Settings, shard: int) -> Service:
     return Service(config, engine, journal, shard_of=shard_of, check_invariants=check_invariants)
 
 
-def serve_socket(app: Service, sock: socket.socket) -> None:
-    """Serve `app` on the listening `sock` with uvicorn (uvloop, httptools) until signalled."""
+def serve_socket(app: Service, sock: socket.socket,
+                 buffer_bytes: int = limits.RECEIVE_BUFFER_BYTES) -> None:
+    """Serve `app` on the listening `sock` with uvicorn (uvloop, httptools) until signalled,
+    letting a connection buffer up to `buffer_bytes` of a body before it stops reading."""
     import uvicorn
+    from uvicorn.protocols.http import httptools_impl
+
+    # uvicorn stops reading a connection once 64 KiB of body wait for the app, and hands
+    # the app each piece as a new bytes: a 6 MB columnar body came as ~100 pieces, each a
+    # wake-up, a copy and a pause/resume of reading. The app holds a body whole anyway
+    # (up to its route's limit), so the buffer may hold as much before pausing.
+    httptools_impl.HIGH_WATER_LIMIT = buffer_bytes
 
     class Server(uvicorn.Server):
         def handle_exit(self, sig: int, frame: FrameType | None) -> None:
@@ -73,7 +82,7 @@ def _shard_main(settings: Settings, shard: int, sock: socket.socket) -> None:
     except StartupError as e:
         print(f"paymember serve: shard {shard}: {e}", file=sys.stderr)
         sys.exit(2)
-    serve_socket(app, sock)
+    serve_socket(app, sock, max(limits.RECEIVE_BUFFER_BYTES, settings.columns_body_bytes_max))
 
 
 def urls_of(settings: Settings, socks: list[socket.socket]) -> list[str]:
@@ -104,7 +113,8 @@ def run(settings: Settings) -> int:
         except StartupError as e:
             print(f"paymember serve: {e}", file=sys.stderr)
             return 2
-        serve_socket(app, socks[0])
+        serve_socket(app, socks[0], max(limits.RECEIVE_BUFFER_BYTES,
+                                        settings.columns_body_bytes_max))
         return 0
     return _supervise(settings, socks)
 

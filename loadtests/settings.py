@@ -32,6 +32,8 @@ class Settings:
     verify: str = "hmac"
     allow_plaintext: bool = False
     urls_file: str | None = None
+    columns_payments_max: int = limits.COLUMNS_PAYMENTS_MAX  # a /v1/payments:columns body's
+    columns_body_bytes_max: int = limits.COLUMNS_BODY_BYTES_MAX
     env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
 
 
@@ -49,6 +51,10 @@ def check(settings: Settings) -> None:
     """Raise StartupError for settings that cannot work, before anything is bound."""
     if not 1 <= settings.shards <= limits.SHARDS_MAX:
         raise StartupError(f"--shards must be 1..{limits.SHARDS_MAX}")
+    if not 1 <= settings.columns_payments_max <= limits.COLUMNS_PAYMENTS_LIMIT:
+        raise StartupError(f"--columns-max must be 1..{limits.COLUMNS_PAYMENTS_LIMIT}")
+    if not 1 <= settings.columns_body_bytes_max <= limits.COLUMNS_BODY_BYTES_LIMIT:
+        raise StartupError(f"--columns-body-max must be 1..{limits.COLUMNS_BODY_BYTES_LIMIT}")
     if settings.verify not in ("hmac", "rsa", "off"):
         raise StartupError(f"unknown verification {settings.verify!r}")
     if settings.verify == "off" and not is_loopback(settings.host):
@@ -110,7 +116,9 @@ def shard_config(settings: Settings, shard: int) -> ServiceConfig:
             raise StartupError(str(e)) from None
     return ServiceConfig(notify_auth=Authenticator(notify), api_auth=Authenticator(api),
                          aead=aead, allow_plaintext=settings.allow_plaintext,
-                         programs=tuple(ids), shard=shard, shards=settings.shards)
+                         programs=tuple(ids), shard=shard, shards=settings.shards,
+                         columns_payments_max=settings.columns_payments_max,
+                         columns_body_bytes_max=settings.columns_body_bytes_max)
 
 
 def bind(host: str, port: int) -> socket.socket:

@@ -25,6 +25,7 @@ from loadtests import (
 from loadtests.client import EVENTS_BATCH, PAYMENTS_COLUMNS
 from loadtests.inprocess import call_app as call
 from loadtests.limits import COLUMNS_BODY_BYTES_MAX, COLUMNS_PAYMENTS_MAX
+from loadtests.settings import Settings, StartupError, check
 
 HMAC_KEY = b"test-hmac-key-0123456789abcdef!!"
 APIV3_KEY = b"0123456789abcdef0123456789abcdef"
@@ -42,13 +43,13 @@ def pay(txid: str, m: int = 0, total: int = 1000, mchid: str = STORE) -> dict:
 
 
 def make_service(engine: Engine | None = None, journal: Any = None, shards: int = 1,
-                 shard: int = 0) -> Service:
+                 shard: int = 0, **columns_limits: int) -> Service:
     config = ServiceConfig(notify_auth=Authenticator(HmacVerifier(HMAC_KEY), NonceCache(),
                                                      lambda: NOW),
                            api_auth=Authenticator(HmacVerifier(HMAC_KEY), NonceCache(),
                                                   lambda: NOW),
                            aead=Aead(APIV3_KEY), programs=("loadshop",), shard=shard,
-                           shards=shards)
+                           shards=shards, **columns_limits)
     engine = engine or Engine([load_program(PROGRAM)])
     return Service(config, engine, journal, shard_of=shard_of, check_invariants=check_invariants)
 
@@ -170,3 +171,44 @@ def test_journaled_batches_recover_to_the_same_state(client: Notifier, tmp_path:
     journal2.close()
     assert state(recovered) == state(svc.engine)
     assert recovered.stats()["payments"] == 52
+
+
+def test_large_columns_body_is_journaled_as_records_and_recovers(client: Notifier,
+                                                                  tmp_path: Path) -> None:
+    """A body of more payments than a journal record holds is applied as one batch and
+    journaled as records of at most JOURNAL_PAYMENTS_PER_RECORD_MAX; recovery rebuilds it."""
+    from core.limits import JOURNAL_PAYMENTS_PER_RECORD_MAX as PER_RECORD
+    from core.recovery import replay
+
+    programs = [load_program(PROGRAM)]
+    engine, journal, _ = open_engine(tmp_path, programs, "off")
+    svc = make_service(engine, journal)
+    n = 2 * PER_RECORD + 5
+    status, answer = post_columns(svc, client, columns_of([pay(f"L{i}", m=i % 8)
+                                                           for i in range(n)]))
+    assert status == 200 and answer["results"] == {"applied": n}
+    journal.close()
+    counts: list[int] = []
+    replay(tmp_path, 0, lambda r: counts.append(r.count))
+    assert counts == [PER_RECORD, PER_RECORD, 5]
+    recovered, journal2, _ = open_engine(tmp_path, programs, "off")
+    journal2.close()
+    assert state(recovered) == state(svc.engine)
+
+
+def test_columns_limits_are_configured_per_service(client: Notifier) -> None:
+    """--columns-max and --columns-body-max: a body over either is refused (400, 413),
+    state unchanged; bad values are start-up errors."""
+    svc = make_service(columns_payments_max=3, columns_body_bytes_max=2000)
+    status, answer = post_columns(svc, client, columns_of([pay(f"M{i}") for i in range(4)]))
+    assert status == 400 and "1..3 payments" in answer["message"]
+    body, headers = client.columns(columns_of([pay(f"N{i}") for i in range(3)]))
+    assert len(body) <= 2000 and call(svc, "POST", PAYMENTS_COLUMNS, body, headers)[0] == 200
+    big = b"\x00" * 2001
+    assert call(svc, "POST", PAYMENTS_COLUMNS, big,
+                client.api_headers("POST", PAYMENTS_COLUMNS, big))[0] == 413
+    assert svc.engine.stats()["payments"] == 3
+    for bad in ({"columns_payments_max": 0}, {"columns_payments_max": 70_000},
+                {"columns_body_bytes_max": 0}):
+        with pytest.raises(StartupError, match="--columns"):
+            check(Settings(programs=(PROGRAM,), **bad))
