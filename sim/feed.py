@@ -18,6 +18,7 @@ as the trace file lists them.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any, Protocol
 
@@ -50,7 +51,7 @@ _METHOD = {PAY: "pay", REFUND: "refund", EVENT: "engage", BIND: "bind", ENROLL: 
            COUPON: "issue_coupon"}
 
 __all__ = ["CODES", "CODE_INDEX", "INVITE", "OFFER", "OK_CODES", "EngineLike", "FeedContext",
-           "NullEngine", "apply_order", "feed"]
+           "NullEngine", "Prepared", "apply_order", "apply_prepared", "feed", "prepare"]
 
 
 class EngineLike(Protocol):
@@ -137,23 +138,60 @@ def feed(eng: EngineLike, ctx: FeedContext, b: Batch,
                 on_input(k, x)
         code[:], pts[:], flags[:] = outcome_columns(outs)
         return code, pts, flags
+    return apply_prepared(eng, prepare(ctx, b), wall, (code, pts, flags))
+
+
+@dataclass(slots=True)
+class Prepared:
+    """A tick's inputs made and put in application order, ready for an engine: built in
+    the model's process, so that an engine in a process of its own (sim.link) only
+    applies them. `made[kind]` is (positions in the batch in application order, that
+    kind's inputs as `_make` makes them); `runs` are (kind, lo, hi): inputs lo..hi-1 of
+    that kind, applied in turn. Plain data: it pickles as ids in bytes buffers and
+    arrays, and lists of str where an engine method takes them."""
+
+    n: int
+    made: dict[int, tuple[np.ndarray, Any]]
+    runs: list[tuple[int, int, int]]
+
+
+def prepare(ctx: FeedContext, b: Batch) -> Prepared:
+    """Batch `b`'s inputs, made per kind and ordered for `apply_prepared` (see `feed`)."""
+    n = len(b["row"])
+    if not n:
+        return Prepared(0, {}, [])
     kinds = b["kind"]
     order = apply_order(b["shopper"], kinds)
     ordered = kinds[order]
-    # Each kind's rows, in application order, made into inputs at once: [positions in b,
-    # inputs, how many are applied].
-    made: dict[int, list[Any]] = {}
+    # Each kind's rows, in application order, made into inputs at once.
+    made: dict[int, tuple[np.ndarray, Any]] = {}
     for kd in np.flatnonzero(np.bincount(ordered, minlength=COUPON + 1)).tolist():
         at = order[ordered == kd]
-        made[kd] = [at, _make(ctx, take(b, at), kd), 0]
+        made[kd] = (at, _make(ctx, take(b, at), kd))
     # Runs of one kind in application order; a run applies its rows in order.
     bounds = [0, *(np.flatnonzero(np.diff(ordered)) + 1).tolist(), n]
+    done = dict.fromkeys(made, 0)
+    runs = []
     for lo, hi in pairwise(bounds):
-        entry = made[int(ordered[lo])]
-        at, inp, done = entry
-        entry[2] = done + hi - lo
-        outs = _apply(eng, int(ordered[lo]), inp, done, done + hi - lo, wall)
-        pos = at[done:done + hi - lo]
+        kd = int(ordered[lo])
+        runs.append((kd, done[kd], done[kd] + hi - lo))
+        done[kd] += hi - lo
+    return Prepared(n, made, runs)
+
+
+def apply_prepared(eng: EngineLike, prep: Prepared, wall: WallSplit | None = None,
+                   out: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Apply inputs `prep` (from `prepare`) to `eng` in order; returns (code index, points,
+    flags) by position in the batch, into `out` when given."""
+    n = prep.n
+    code, pts, flags = out or (np.empty(n, np.int16), np.zeros(n, np.int64),
+                               np.zeros(n, np.int8))
+    wall = wall or WallSplit()
+    for kd, lo, hi in prep.runs:
+        at, inp = prep.made[kd]
+        outs = _apply(eng, kd, inp, lo, hi, wall)
+        pos = at[lo:hi]
         code[pos], pts[pos], flags[pos] = outcome_columns(outs)
     return code, pts, flags
 

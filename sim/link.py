@@ -24,7 +24,7 @@ from time import perf_counter, process_time
 from typing import Any
 
 from core import Engine, Program, check_invariants
-from sim.feed import EngineLike, NullEngine, feed
+from sim.feed import EngineLike, NullEngine, apply_prepared, feed, prepare
 from sim.inputs import Batch, FeedContext
 from sim.timing import WallSplit
 
@@ -113,10 +113,11 @@ class ProcessLink(_Link):
         # fork: the child starts at once with this process's imports (nothing is pickled).
         mpc = mp.get_context("fork")
         self._conn, child = mpc.Pipe()
-        self._proc = mpc.Process(target=_serve, args=(child, list(programs), ctx),
+        self._proc = mpc.Process(target=_serve, args=(child, list(programs)),
                                  name="paymember-engine", daemon=True)
         self._proc.start()
         child.close()
+        self.ctx = ctx
         self._final_requested = False
 
     def _send(self, cmd: int, arg: Any) -> None:
@@ -139,7 +140,9 @@ class ProcessLink(_Link):
         Raises ValueError with `on_input` (traces run over a `LocalLink`)."""
         if on_input is not None:
             raise ValueError("an engine process cannot trace inputs: use a LocalLink")
-        self._send(TICK, b)
+        # The inputs are made here, not in the engine process: the engine's process is the
+        # run's critical path, and made inputs cross the pipe as buffers and str lists.
+        self._send(TICK, prepare(self.ctx, b))
         self._queue(True, handler)
 
     def advance(self, now_s: int) -> None:
@@ -193,7 +196,7 @@ class _Failure:
         self.text = text
 
 
-def _serve(conn: Any, programs: list[Program], ctx: FeedContext) -> None:
+def _serve(conn: Any, programs: list[Program]) -> None:
     """The engine process: apply commands in order and send back their results.
 
     A reader thread takes commands off the pipe as they come, so the model's sends never
@@ -220,7 +223,7 @@ def _serve(conn: Any, programs: list[Program], ctx: FeedContext) -> None:
             cmd, arg = inbox.get()
             t0 = perf_counter()
             if cmd == TICK:
-                conn.send(feed(eng, ctx, arg, None, wall))
+                conn.send(apply_prepared(eng, arg, wall))
             elif cmd == ADVANCE:
                 wall.start()
                 eng.advance(arg)

@@ -42,7 +42,7 @@ def test_engine_process_failure_reaches_the_model(monkeypatch: pytest.MonkeyPatc
     def broken(*_args: Any, **_kw: Any) -> None:
         raise KeyError("engine process broke")
 
-    monkeypatch.setattr(sys.modules["sim.link"], "feed", broken)  # the child is forked
+    monkeypatch.setattr(sys.modules["sim.link"], "apply_prepared", broken)  # the child forks
     with pytest.raises(RuntimeError, match="engine process broke"):
         run_scenario(small(shoppers=2000, hours=0.5), seed=1, process=True, report=False)
 
