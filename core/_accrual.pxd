@@ -68,6 +68,7 @@ cdef class Kernel:
     cdef array.array prog, avail, pend, shad, shad_pend, qual, member, tier, root
     cdef array.array visit_ring, visit_n
     cdef long long visit_slots
+    cdef bint lots_c  # a member's lot by the compiled _credit_member (else Engine._credit_lot)
     cdef Prog progs[64]
     cdef Merchant merchants[4096]
     cdef int nprogs, nmerchants

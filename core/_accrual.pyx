@@ -17,7 +17,9 @@ from cpython.bytes cimport PyBytes_AS_STRING
 from cpython.ref cimport PyObject
 from cpython.unicode cimport PyUnicode_DecodeUTF8
 
-from core._inputs cimport _push, _valid_id_bytes, create_account
+from core._inputs cimport Kernel as InputsKernel
+from core._inputs cimport _credit_member, _kernel as inputs_kernel, _push, _valid_id_bytes, \
+    create_account
 from core._keys cimport KeyIndex
 from core._lots cimport add_c as _lots_add
 
@@ -87,6 +89,7 @@ cdef class Kernel:
         self.member, self.tier, self.root = acc.member, acc.tier, acc.root
         self.visit_ring, self.visit_n = acc.visit_ring, acc.visit_n
         self.visit_slots = acc.visit_slots
+        self.lots_c = eng.compiled_lots
         if len(eng.rules) > 64 or len(eng.mch) > 4096:
             raise ValueError("the compiled path takes at most 64 programs, 4096 merchants")
         self.compiled = list(eng.rules)
@@ -171,6 +174,7 @@ cdef object _pay_core(Kernel k, Row* r):
     cdef long long total = r.total, payer = r.payer, t = r.t
     cdef int pi, mno = r.mno, member, tier
     cdef Prog* pr
+    cdef InputsKernel ik
     if r.htx == 0:
         r.htx = pays.hash_bytes(r.tx, r.txn)
     i = pays._find(r.tx, r.txn, r.htx)
@@ -261,7 +265,11 @@ cdef object _pay_core(Kernel k, Row* r):
             k.avail.data.as_longlongs[a] += pts
             _push(k.rows, E_EARN, B_AV, a, pts, t, cause)
             if pr.keep_lots:
-                eng._credit_lot(a, k.compiled[pi], t, pts)
+                ik = inputs_kernel(eng)
+                if k.lots_c and ik.progs[pi].fast:  # Engine._credit_lot, compiled (core/_inputs.pyx)
+                    _credit_member(ik, pi, a, t, pts)
+                else:
+                    eng._credit_lot(a, k.compiled[pi], t, pts)
         else:
             k.shad.data.as_longlongs[a] += pts
             _push(k.rows, E_EARN, B_SH, a, pts, t, cause)

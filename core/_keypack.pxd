@@ -44,12 +44,11 @@ cdef extern from *:
         uint64_t v, be;
         if (n > 64) return -1;
         for (; k + 8 <= n; k += 8) {
-            v = 0;
-            for (j = 0; j < 8; j++) {
-                c = pm_codes[p[k + j]];
-                bad |= c;
-                v = (v << 6) | c;
-            }
+            const uint64_t c0 = pm_codes[p[k]], c1 = pm_codes[p[k + 1]],
+                c2 = pm_codes[p[k + 2]], c3 = pm_codes[p[k + 3]], c4 = pm_codes[p[k + 4]],
+                c5 = pm_codes[p[k + 5]], c6 = pm_codes[p[k + 6]], c7 = pm_codes[p[k + 7]];
+            bad |= (unsigned int)(c0 | c1 | c2 | c3 | c4 | c5 | c6 | c7);
+            v = c0 << 42 | c1 << 36 | c2 << 30 | c3 << 24 | c4 << 18 | c5 << 12 | c6 << 6 | c7;
             be = __builtin_bswap64(v << 16);
             memcpy(out + o, &be, 6);
             o += 6;

@@ -171,6 +171,9 @@ class Engine(MembershipMixin, EngagementMixin, SpendingMixin, LifecycleMixin, Qu
     # payment for `pay` and each row of `pay_columns`, calling back into the Python
     # methods below for anything unusual.
     pay = _accrual.pay
+    # A member's new points become a lot by the compiled `_credit_member` (core/_inputs.pyx);
+    # False: by the Python reference `_credit_lot` (the tests compare the two).
+    compiled_lots = True
     pay_columns = _batch.pay_columns
     pay_block = _batch.pay_block
     # Bindings, engagement events and enrollments are compiled too (core/_inputs.pyx,

@@ -81,8 +81,11 @@ _REFERENCE = {Binding: "_bind_py", Engagement: "_engage_py", Enrollment: "_enrol
 
 def feed(prog: Program, items: list[Any], reference: bool) -> tuple[Engine, list[Any]]:
     """A fresh engine fed `items`: bindings, events and enrollments by the compiled
-    methods or by their Python reference, ints as `advance`; returns it and the outcomes."""
+    methods or by their Python reference (and payments' member lots likewise), ints as
+    `advance`; returns it and the outcomes."""
     eng = Engine([prog])
+    eng.compiled_lots = not reference
+    eng._kernel = None
     outs: list[Any] = []
     for x in items:
         if type(x) is int:
