@@ -69,6 +69,7 @@ cdef class Kernel:
     cdef array.array visit_ring, visit_n
     cdef long long visit_slots
     cdef bint lots_c  # a member's lot by the compiled _credit_member (else Engine._credit_lot)
+    cdef object inputs  # core._inputs' kernel of the same engine (its _credit_member takes it)
     cdef Prog progs[64]
     cdef Merchant merchants[4096]
     cdef int nprogs, nmerchants

@@ -90,6 +90,7 @@ cdef class Kernel:
         self.visit_ring, self.visit_n = acc.visit_ring, acc.visit_n
         self.visit_slots = acc.visit_slots
         self.lots_c = eng.compiled_lots
+        self.inputs = inputs_kernel(eng)
         if len(eng.rules) > 64 or len(eng.mch) > 4096:
             raise ValueError("the compiled path takes at most 64 programs, 4096 merchants")
         self.compiled = list(eng.rules)
@@ -265,7 +266,7 @@ cdef object _pay_core(Kernel k, Row* r):
             k.avail.data.as_longlongs[a] += pts
             _push(k.rows, E_EARN, B_AV, a, pts, t, cause)
             if pr.keep_lots:
-                ik = inputs_kernel(eng)
+                ik = <InputsKernel>k.inputs
                 if k.lots_c and ik.progs[pi].fast:  # Engine._credit_lot, compiled (core/_inputs.pyx)
                     _credit_member(ik, pi, a, t, pts)
                 else:

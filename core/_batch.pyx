@@ -112,9 +112,7 @@ def pay_columns(eng, cols):
         for x in <list>col:
             if type(x) is not str:
                 raise TypeError(f"payment id columns hold str, not {type(x).__name__}")
-    for x in coupons:
-        if type(x) is not tuple:
-            raise TypeError(f"coupon_ids holds tuples, not {type(x).__name__}")
+    _check_coupons(coupons)
     out = [None] * n
     for i in range(-AHEAD0, n):
         j = i + AHEAD0
@@ -134,6 +132,13 @@ def pay_columns(eng, cols):
             _hash_ahead(k, r)
         _later_stages(k, ring, cand, i, n, naccounts, out)
     return out
+
+
+cdef int _check_coupons(list coupons) except -1:
+    for x in coupons:
+        if type(x) is not tuple:
+            raise TypeError(f"coupon_ids holds tuples, not {type(x).__name__}")
+    return 0
 
 
 cdef Py_ssize_t _utf8_chars(const unsigned char* p, Py_ssize_t n) noexcept:
@@ -209,9 +214,7 @@ def pay_block(eng, blk):
     if coupons is not None:
         if len(coupons) != n:
             raise ValueError(f"coupon_ids: {len(coupons)} for {n} payments")
-        for x in coupons:
-            if type(x) is not tuple:
-                raise TypeError(f"coupon_ids holds tuples, not {type(x).__name__}")
+        _check_coupons(coupons)
     out = [None] * n
     for i in range(-AHEAD1, n):
         j = i + AHEAD1

@@ -122,9 +122,11 @@ class Forwards:
                 return s
         return shard_of(openid, self.shards)
 
-    def shards_of(self, appids: Sequence[str], openids: Sequence[str]) -> np.ndarray:
-        """`shard` of every (appids[i], openids[i]), as `shards_of` numbers them (int64)."""
-        out = shards_of(openids, self.shards)
+    def shards_of(self, appids: Sequence[str], openids: Sequence[str],
+                  routed: np.ndarray | None = None) -> np.ndarray:
+        """`shard` of every (appids[i], openids[i]), as `shards_of` numbers them (int64).
+        `routed`, when given, is `shards_of(openids)` already computed (it is updated)."""
+        out = shards_of(openids, self.shards) if routed is None else routed
         if self.to and not self.openids.isdisjoint(openids):
             # A set test a row in C; the pairs' own lookups only for the openids that moved.
             hit = np.fromiter(map(self.openids.__contains__, openids), bool, len(out))

@@ -38,7 +38,8 @@ from core.limits import (
 from core.payment_block import PaymentBlock, split_record
 from core.payment_columns import RECORD_ROWS_MAX, PaymentColumns, count_of, encode
 from core.program import Program
-from core.routing import Forwards, shard_of
+from core.routing import shard_of
+from core.sharded_moves import Moves
 from core.sharded_parking import RefundParking
 from core.sharded_routes import (
     BY_OPENID,
@@ -52,10 +53,7 @@ from core.sharded_routes import (
 )
 from core.sharded_wire import (
     BALANCE,
-    CONFIRM,
-    EXPORT,
     HOLDERS,
-    IMPORT,
     INVARIANTS,
     LOCATE,
     MOVES,
@@ -72,7 +70,7 @@ from core.sharded_wire import (
     scatter,
 )
 from core.sharded_worker import serve
-from core.types import Balance, Binding, Code, Outcome, Refund
+from core.types import Balance, Code, Outcome, Refund
 
 # A chunk of a payment batch: its record, and how to get its rows' shards and
 # transaction ids (the latter only asked for when refunds are parked).
@@ -106,8 +104,9 @@ class ShardedEngine:
         self.shards = shards
         self.timeout_s = reply_timeout_s
         self.counts: dict[str, int] = {}
-        self.fwd = Forwards(shards)  # where moved accounts live (rebuilt from the shards)
-        self.moved = 0  # accounts (or forwarding entries) moved by this router
+        # Account moves (a binding across shards) and where moved accounts live.
+        self.moves = Moves(self.programs, shards, self._ask, self._ask_all)
+        self.fwd = self.moves.fwd
         self.broken = ""
         self.closed = False
         ctx = mp.get_context(start_method)
@@ -130,7 +129,7 @@ class ShardedEngine:
             for i in range(shards):
                 self._reply(i, START_TIMEOUT_S)
             self.parking = RefundParking(None if root is None else Path(root) / "router", fsync)
-            self._recover_moves()
+            self.moves.recover()
             self._hand_over_parked()
         except BaseException:
             self._stop_all()
@@ -213,12 +212,13 @@ class ShardedEngine:
         return self._pay(len(block), chunk)
 
     def _block_shards(self, part: PaymentBlock) -> np.ndarray:
-        """Each row's shard: routed where its openid lies, then the moved accounts' rows
-        (`self.fwd`) sent where those accounts live (ids made str only then)."""
+        """Each row's shard: routed where its openid lies, then, once accounts have moved,
+        the rows of moved openids sent where those accounts live (`self.fwd`)."""
+        sh = part.shards(self.shards)
         if not len(self.fwd):
-            return part.shards(self.shards)
-        cols = part.columns()
-        return self.fwd.shards_of(cols.appid, cols.openid)
+            return sh
+        appids = np.asarray(part.appids, dtype=object)[part.appid_codes]
+        return self.fwd.shards_of(appids, part.openids(), sh)
 
     def _pay(self, n: int, chunk: Callable[[int, int], _Chunk]) -> BatchOutcomes:
         """Apply the n payments that `chunk(a, b)` gives rows a..b-1 of, a chunk at a time
@@ -316,7 +316,7 @@ class ShardedEngine:
     def _submit_round(self, kind: str, datas: Sequence[Any]) -> list[Outcome]:
         routes = [route(kind, d) for d in datas]
         if kind == "binding" and self.shards > 1:
-            self._move_for(datas, routes)
+            self.moves.before_bindings(datas, routes)
         targets = self._targets(kind, datas, routes)
         res: list[Outcome | None] = [t if isinstance(t, Outcome) else None for t in targets]
         per: dict[int, tuple[list[Any], list[int]]] = {}
@@ -408,74 +408,6 @@ class ShardedEngine:
                 self._settle([(0, datas)], [self._submit_round("refund", datas)])
         self.parking.checkpoint()
 
-    # ------------------------------------------------------------------ moves
-    def _move_for(self, datas: Sequence[Any], routes: list[tuple[str, str]]) -> None:
-        """Before bindings `datas` apply: move the account of each openid that lives on
-        another shard than its unionid's to the unionid's shard (when the binding is
-        valid; an openid bound already stays, and its shard answers the binding)."""
-        n = self.shards
-        moves: dict[int, list[tuple[str, str, int, int]]] = {}  # source -> its moves
-        seen: set[tuple[str, str]] = set()
-        used = False
-        for d, (how, _key) in zip(datas, routes, strict=True):
-            b = parse("binding", d) if how == BY_OPENID else None
-            if not isinstance(b, Binding) or (b.appid, b.openid) in seen:
-                continue
-            seen.add((b.appid, b.openid))
-            src, dst = self.fwd.shard(b.appid, b.openid), shard_of(b.unionid, n)
-            if src == dst:
-                continue
-            used = True
-            if self.scratch.bind(b).code is Code.APPLIED:  # else its shard rejects it
-                moves.setdefault(src, []).append((b.appid, b.openid, dst, b.time_s))
-        if used:
-            self.scratch = Engine(self.programs)
-        if not moves:
-            return
-        answers = self._ask({s: EXPORT + orjson.dumps(ms) for s, ms in moves.items()})
-        per_dst: dict[int, list[Any]] = {}
-        done: dict[int, list[str]] = {}
-        for s, body in answers.items():
-            for (appid, openid, dst, _t), blob in zip(moves[s], orjson.loads(body), strict=True):
-                if blob is not None:
-                    per_dst.setdefault(dst, []).append(blob)
-                    done.setdefault(s, []).append(blob["id"])
-                    self.fwd.set(appid, openid, dst)
-        self._deliver(per_dst, done)
-
-    def _deliver(self, per_dst: dict[int, list[Any]], done: dict[int, list[str]]) -> None:
-        """Import exported accounts on their targets, then confirm to their sources."""
-        if per_dst:
-            self._ask({d: IMPORT + orjson.dumps(blobs) for d, blobs in per_dst.items()})
-            self.moved += sum(map(len, per_dst.values()))
-        if done:
-            self._ask({s: CONFIRM + orjson.dumps(ids) for s, ids in done.items()})
-
-    def _recover_moves(self) -> None:
-        """After a restart: finish the moves a crash interrupted (exported, maybe not
-        imported: the target ignores a second import), then rebuild the forwarding table
-        from the shards' entries, following each openid from its own shard."""
-        if self.shards == 1:
-            return
-        replies = self._ask_all(MOVES, None)
-        per_dst: dict[int, list[Any]] = {}
-        done: dict[int, list[str]] = {}
-        for s, r in enumerate(replies):
-            for mid, to, blob in r["outbox"]:
-                per_dst.setdefault(to, []).append(blob)
-                done.setdefault(s, []).append(mid)
-        if done:
-            self._deliver(per_dst, done)
-            replies = self._ask_all(MOVES, None)
-        entries = [{(ap, op): to for ap, op, to in r["forward"]} for r in replies]
-        for appid, openid in set().union(*entries):
-            s = shard_of(openid, self.shards)
-            for _ in range(self.shards):
-                if (appid, openid) not in entries[s]:
-                    break
-                s = entries[s][(appid, openid)]
-            self.fwd.set(appid, openid, s)
-
     # ------------------------------------------------------------------ queries
     def balance(self, program: str, unionid: str = "", appid: str = "",
                 openid: str = "") -> Balance | None:
@@ -514,6 +446,11 @@ class ShardedEngine:
                 bad += [f"router: refund for {t} parked but shard {i} has the payment"
                         for t, f in zip(txids, found, strict=True) if f]
         return bad
+
+    @property
+    def moved(self) -> int:
+        """Accounts (or forwarding entries) moved by this router."""
+        return self.moves.moved
 
     def worker_pids(self) -> list[int]:
         """The process id each shard reports for itself."""
