@@ -3,7 +3,7 @@
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 
-MODULES = ("_keys", "_lots", "_inputs", "_accrual", "_batch", "_fastparse", "_identity",
+MODULES = ("_keys", "_lots", "_check", "_inputs", "_accrual", "_batch", "_fastparse", "_identity",
            "_journal", "_records")
 
 setup(ext_modules=cythonize(

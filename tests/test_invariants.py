@@ -9,6 +9,7 @@ import numpy as np
 from core import Engine, load_program
 from core.bench import DEFAULT_PROGRAM, START_S, _prepare
 from core.invariants import check_invariants
+from core.payments import P_PENDING, P_POINTS, P_REFUNDED, P_REVERSED, P_TOTAL, PF
 from core.types import Bucket, Entry
 from core.workload import payment_stream
 
@@ -75,3 +76,94 @@ def test_pending_points_off_their_payments_are_caught() -> None:
     eng.scalars[1] += 1
     found = check_invariants(eng)
     assert any("pending balances differ" in v for v in found), found
+
+
+def _first(mask: np.ndarray) -> int:
+    return int(np.flatnonzero(mask)[0])
+
+
+def _corruptions(eng: Engine) -> list[tuple[str, object]]:
+    """(the message a check must give, a change of `eng` that breaks only what it checks
+    or more), one for each check of check_invariants."""
+    acc = eng.acc
+    member = acc.view("member").astype(bool)
+    avail, shad = acc.view("avail"), acc.view("shad")
+    m = _first(member & (avail > 0))
+    s = _first(~member & (shad > 0))
+    pays = np.frombuffer(eng.pays, dtype=np.int64).reshape(-1, PF)
+    i = _first(pays[:, P_POINTS] > 0)
+    del member, avail, shad, pays
+
+    def cell(col: str, a: int, value: int) -> object:
+        return lambda: getattr(acc, col).__setitem__(a, value)
+
+    def entry(kind: Entry, bucket: Bucket, a: int, pts: int) -> object:
+        return lambda: eng.ledger.rows.extend((int(kind), int(bucket), a, pts, START_S, 0))
+
+    def merge(src: int, dst: int) -> object:
+        return lambda: acc.root.__setitem__(src, dst)
+
+    return [
+        (f"account {m} available: balance {acc.avail[m] + 1} != ledger {acc.avail[m]}",
+         cell("avail", m, acc.avail[m] + 1)),
+        (f"account {s} shadow: balance {acc.shad[s] - 1} != ledger {acc.shad[s]}",
+         cell("shad", s, acc.shad[s] - 1)),
+        (f"points issued {eng.scalars[1] + 1} != ledger {eng.scalars[1]}",
+         lambda: eng.scalars.__setitem__(1, eng.scalars[1] + 1)),
+        ("unlock entries do not conserve points (sum 5)",
+         entry(Entry.UNLOCK, Bucket.AVAILABLE, m, 5)),
+        ("merge_out/merge_in entries do not conserve points (sum -3)",
+         entry(Entry.MERGE_OUT, Bucket.AVAILABLE, m, -3)),
+        ("convert entries do not conserve points (sum 2)",
+         entry(Entry.CONVERT, Bucket.SHADOW, s, 2)),
+        ("a transaction_id was applied twice or a payment record has no id",
+         lambda: eng.pays.extend(eng.pays[:PF])),
+        ("a merged account still holds available points", merge(m, s)),
+        ("a merged account still holds shadow points", merge(s, m)),
+        ("negative pending balance", cell("pend", m, -1)),
+        ("negative shadow_pending balance", cell("shad_pend", s, -1)),
+        (f"negative available balance in program {PROGRAM.id!r}", cell("avail", m, -1)),
+        ("a shadow account holds member points", cell("avail", s, 1)),
+        ("a shadow account holds member points", cell("pend", s, 1)),
+        ("a member account still holds shadow points", cell("shad", m, 1)),
+        ("a member account still holds shadow points", cell("shad_pend", m, 1)),
+        ("a payment's refunds or reversals are out of bounds",
+         cell_pay(eng, i, P_REVERSED, eng.pays[i * PF + P_POINTS] + 1)),
+        ("a payment's refunds or reversals are out of bounds",
+         cell_pay(eng, i, P_REFUNDED, -1)),
+        ("a payment's refunds or reversals are out of bounds",
+         cell_pay(eng, i, P_REFUNDED, eng.pays[i * PF + P_TOTAL] + 1)),
+        ("a payment's pending points are out of bounds", cell_pay(eng, i, P_PENDING, -1)),
+        ("pending balances differ from the payments' pending points",
+         cell_pay(eng, i, P_PENDING, eng.pays[i * PF + P_PENDING] + 1)),
+    ]
+
+
+def cell_pay(eng: Engine, i: int, field: int, value: int) -> object:
+    return lambda: eng.pays.__setitem__(i * PF + field, value)
+
+
+def test_every_check_catches_its_violation() -> None:
+    eng = _engine()
+    cases = _corruptions(eng)
+    for k, (message, _) in enumerate(cases):
+        eng = _engine()
+        assert check_invariants(eng) == []
+        _, corrupt = _corruptions(eng)[k]
+        corrupt()  # type: ignore[operator]
+        found = check_invariants(eng)
+        assert message in found, (message, found)
+
+
+def test_a_broken_list_of_lots_is_caught() -> None:
+    eng = _engine()
+    lots = eng.acc.lots
+    a = _account_with_lots(eng, 2)
+    lots.nxt[lots.nxt[lots.tail[a]]] = len(lots.pts) + 5  # points outside the pool
+    assert f"account {a}: its list of lots is broken" in check_invariants(eng)
+    eng = _engine()
+    lots = eng.acc.lots
+    a = _account_with_lots(eng, 2)
+    oldest = lots.nxt[lots.tail[a]]
+    lots.nxt[oldest] = oldest  # a loop that never comes back to the newest lot
+    assert f"account {a}: its list of lots is broken" in check_invariants(eng)
