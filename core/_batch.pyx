@@ -23,6 +23,10 @@ from core._accrual cimport (Kernel, Row, _pay_core, _prefetch_account, fill_ids,
                             kernel_of)
 from core._keys cimport KeyIndex
 
+import numpy as np
+
+from core.types import Code
+
 cdef extern from *:
     """
     #define pm_prefetch_str(p) (__builtin_prefetch((const void*)(p)), \
@@ -37,6 +41,42 @@ DEF AHEAD2 = 8
 DEF AHEAD3 = 4
 
 cdef tuple _NO_COUPONS = ()
+cdef tuple _CODES = tuple(Code)  # a code's index here is its number in outcome columns
+
+
+cdef struct Sink:
+    # Where `pay_block_into` writes each payment's outcome: row i at position at[i] of
+    # the code (index in tuple(Code)), points and flags (bit 0 offer_membership, bit 1
+    # friend_invite) columns; outcomes repeat, so the last one decoded is kept.
+    short* code
+    long long* pts
+    signed char* flags
+    const int64_t* at
+    PyObject* last
+    short c
+    long long p
+    signed char f
+
+
+cdef int _put(Sink* s, Py_ssize_t i, object o) except -1:
+    """Write outcome `o` of row `i` into the sink's columns (as core.outcome_columns)."""
+    cdef Py_ssize_t j, pos = s.at[i]
+    cdef PyObject* cp
+    if <PyObject*>o != s.last:
+        cp = <PyObject*>(<tuple>o)[0]
+        for j in range(len(_CODES)):
+            if <PyObject*>_CODES[j] == cp:
+                s.c = <short>j
+                break
+        else:
+            s.c = <short>_CODES.index(Code((<tuple>o)[0]))
+        s.p = (<tuple>o)[1]
+        s.f = (1 if (<tuple>o)[3] else 0) | (2 if (<tuple>o)[4] else 0)
+        s.last = <PyObject*>o  # borrowed: the outcome stays alive in the caller's `keep`
+    s.code[pos] = s.c
+    s.pts[pos] = s.p
+    s.flags[pos] = s.f
+    return 0
 
 
 cdef inline void _hash_ahead(Kernel k, Row* r) noexcept:
@@ -75,7 +115,8 @@ cdef inline void _account_ahead(Kernel k, Row* r, Py_ssize_t c, long long naccou
 
 
 cdef inline int _later_stages(Kernel k, Row* ring, Py_ssize_t* cand, Py_ssize_t i,
-                              Py_ssize_t n, long long naccounts, list out) except -1:
+                              Py_ssize_t n, long long naccounts, list out,
+                              Sink* sink=NULL) except -1:
     """Stages 2 and 3 for the rows AHEAD2 and AHEAD3 ahead of row `i`, then apply row `i`
     (the rows ahead were filled and hashed by the driver's own stage 1)."""
     cdef Py_ssize_t j = i + AHEAD2
@@ -85,7 +126,12 @@ cdef inline int _later_stages(Kernel k, Row* ring, Py_ssize_t* cand, Py_ssize_t 
     if 0 <= j < n:
         _account_ahead(k, &ring[j % RING], cand[j % RING], naccounts)
     if i >= 0:
-        out[i] = _pay_core(k, &ring[i % RING])
+        o = _pay_core(k, &ring[i % RING])
+        if sink == NULL:
+            out[i] = o
+        else:
+            _put(sink, i, o)
+            out[0] = o  # keeps the sink's last outcome alive
     return 0
 
 
@@ -174,6 +220,40 @@ cdef int _check_codes(const uint16_t[:] codes, Py_ssize_t n, Py_ssize_t size,
 def pay_block(eng, blk):
     """Apply a batch of payments given as a `PaymentBlock`, in order; returns the list of
     Outcomes. Raises ValueError, changing nothing, for a malformed block."""
+    return _pay_block(eng, blk, NULL)
+
+
+def pay_block_into(eng, blk, code, points, flags, at):
+    """Apply a batch of payments given as a `PaymentBlock`, in order, as `pay_block`, but
+    write payment i's outcome into position at[i] of the columns `code` (int16: the
+    index of its code in tuple(Code)), `points` (int64) and `flags` (int8: bit 0
+    offer_membership, bit 1 friend_invite), exactly as `core.outcome_columns` of
+    pay_block's list would; no Outcome list is made. Raises TypeError or ValueError,
+    changing nothing, for a malformed block or columns."""
+    cdef short[::1] cv = code
+    cdef long long[::1] pv = points
+    cdef signed char[::1] fv = flags
+    cdef const int64_t[::1] av = at
+    cdef Py_ssize_t i, size = cv.shape[0]
+    cdef Sink sink
+    if pv.shape[0] != size or fv.shape[0] != size:
+        raise ValueError(f"outcome columns differ in length: {size}, {pv.shape[0]}, "
+                         f"{fv.shape[0]}")
+    if av.shape[0] != len(blk.total_fen):
+        raise ValueError(f"{av.shape[0]} positions for {len(blk.total_fen)} payments")
+    for i in range(av.shape[0]):
+        if not 0 <= av[i] < size:
+            raise ValueError(f"position {av[i]} of payment {i} is outside the columns")
+    if size == 0 or av.shape[0] == 0:
+        _pay_block(eng, blk, NULL)  # validates the block; no rows to apply
+        return
+    sink.code, sink.pts, sink.flags, sink.at = &cv[0], &pv[0], &fv[0], &av[0]
+    sink.last = NULL
+    sink.c, sink.p, sink.f = 0, 0, 0
+    _pay_block(eng, blk, &sink)
+
+
+cdef object _pay_block(eng, blk, Sink* sink):
     cdef Kernel k = kernel_of(eng)
     cdef Py_ssize_t i, j, n = len(blk.total_fen)
     cdef const unsigned char[:] txb = blk.tx_data
@@ -215,7 +295,7 @@ def pay_block(eng, blk):
         if len(coupons) != n:
             raise ValueError(f"coupon_ids: {len(coupons)} for {n} payments")
         _check_coupons(coupons)
-    out = [None] * n
+    out = [None] * (n if sink == NULL else 1)
     for i in range(-AHEAD1, n):
         j = i + AHEAD1
         if 0 <= j < n:
@@ -236,5 +316,5 @@ def pay_block(eng, blk):
                 else PyList_GET_ITEM(coupons, j)
             r.txs = r.ops = r.p = NULL
             _hash_ahead(k, r)
-        _later_stages(k, ring, cand, i, n, naccounts, out)
-    return out
+        _later_stages(k, ring, cand, i, n, naccounts, out, sink)
+    return out if sink == NULL else None

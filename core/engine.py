@@ -176,6 +176,8 @@ class Engine(MembershipMixin, EngagementMixin, SpendingMixin, LifecycleMixin, Qu
     compiled_lots = True
     pay_columns = _batch.pay_columns
     pay_block = _batch.pay_block
+    # The same, writing each outcome into numpy columns (no Outcome list): the sim's feed.
+    pay_block_into = _batch.pay_block_into
     # Bindings, engagement events and enrollments are compiled too (core/_inputs.pyx,
     # core/_identity.pyx), with the Python methods _bind_py, _engage_py and _enroll_py
     # as their reference.

@@ -8,10 +8,12 @@ import dataclasses
 import numpy as np
 import pytest
 
-from core import Code, Payment
+from core import Code, Payment, outcome_columns
 from core.payment_block import PaymentBlock, from_columns
 from core.payment_columns import from_payments
 from tests.helpers import T0, pay, refund
+
+CODE_INDEX = {c: i for i, c in enumerate(Code)}
 
 
 def _block(ps: list[Payment]) -> PaymentBlock:
@@ -85,3 +87,60 @@ def test_empty_block(make_engine) -> None:
     eng = make_engine()
     assert eng.pay_block(_block([])) == []
     assert eng.stats()["payments"] == 0
+
+
+def _unusual() -> list[Payment]:
+    return [pay(1, 1), pay(1, 1), dataclasses.replace(pay(1, 1), total_fen=999),
+            dataclasses.replace(pay(2, 2), appid="wxnobody"),
+            dataclasses.replace(pay(4, 3), currency="JPY", total_fen=100_000),
+            dataclasses.replace(pay(6, 4), openid="not an id!"),
+            dataclasses.replace(pay(9, 5), coupon_ids=("c-unknown",)),
+            pay(10, 6, total=5000), pay(12, 8, total=9_999_999), pay(13, 9)]
+
+
+def test_block_into_columns_writes_the_outcome_columns_of_pay_block(make_engine) -> None:
+    """`pay_block_into` writes, at each payment's position, exactly what
+    `outcome_columns(pay_block(...))` gives, and leaves the same state."""
+    ps = _unusual()
+    one, into = make_engine(), make_engine()
+    for eng in (one, into):
+        assert eng.refund(refund(1, 10, 1000)).code == Code.HELD
+    code, pts, flags = outcome_columns(one.pay_block(_block(ps)))
+    n = len(ps) + 3
+    at = np.random.default_rng(3).permutation(n)[:len(ps)].astype(np.int64)
+    cols = (np.full(n, -1, np.int16), np.full(n, -1, np.int64), np.full(n, -1, np.int8))
+    assert into.pay_block_into(_block(ps), *cols, at) is None
+    for got, want in zip(cols, (code, pts, flags), strict=True):
+        assert got[at].tolist() == want.tolist()
+        assert (np.delete(got, at) == -1).all()  # nothing written elsewhere
+    assert set(code.tolist()) >= {CODE_INDEX[Code.APPLIED], CODE_INDEX[Code.DUPLICATE],
+                                  CODE_INDEX[Code.UNKNOWN_APP]}
+    assert into.stats() == one.stats()
+    assert list(into.ledger.rows) == list(one.ledger.rows)
+
+
+def test_block_into_bad_columns_are_refused_untouched(make_engine) -> None:
+    eng = make_engine()
+    blk = _block([pay(n, n, t=T0 + n) for n in range(6)])
+    before = eng.stats()
+    n = 6
+    at = np.arange(n, dtype=np.int64)
+    good = (np.zeros(n, np.int16), np.zeros(n, np.int64), np.zeros(n, np.int8))
+    for reason, cols, where in [
+        ("differ in length", (good[0], good[1][:-1], good[2]), at),
+        ("positions for", good, at[:-1]),
+        ("outside the columns", good, at + 1),
+        ("outside the columns", good, at - 1),
+    ]:
+        with pytest.raises(ValueError, match=reason):
+            eng.pay_block_into(blk, *cols, where)
+        assert eng.stats() == before, reason
+    with pytest.raises(ValueError, match="Buffer dtype mismatch"):
+        eng.pay_block_into(blk, good[1], good[1], good[2], at)
+    for reason, bad in _shapes(blk)[:1]:
+        with pytest.raises(ValueError, match=reason):
+            eng.pay_block_into(bad, *good, at)
+    assert eng.stats() == before
+    eng.pay_block_into(blk, *good, at)
+    assert (good[0] == CODE_INDEX[Code.APPLIED]).all()
+    eng.pay_block_into(_block([]), *good, at[:0])
