@@ -47,6 +47,8 @@ from core.spending import SpendingMixin
 from core.types import DUPLICATE, Bucket, Code, Entry, Outcome, Payment, Refund, reject, type_fault
 
 _REVERSE = int(Entry.REVERSE)
+_APPLIED = Code.APPLIED
+_new = tuple.__new__  # an Outcome straight from its fields (no NamedTuple defaults)
 _REFUND_FIELDS, _REFUND_TYPES = field_types(Refund)
 _AV, _PE, _SH, _SP = (int(Bucket.AVAILABLE), int(Bucket.PENDING), int(Bucket.SHADOW),
                       int(Bucket.SHADOW_PENDING))
@@ -294,24 +296,25 @@ class Engine(MembershipMixin, EngagementMixin, SpendingMixin, LifecycleMixin, Qu
             return reject(Code.BAD_TYPE, fault)
         if r.time_s < self.idem.horizon_s:
             return reject(Code.STALE, self.idem.stale_message(r.time_s))
+        key = (r.transaction_id, r.refund_fen)
         seen = self.refund_seen.get(r.refund_id)
         if seen is not None:
-            if seen != (r.transaction_id, r.refund_fen):
+            if seen != key:
                 return reject(Code.REFUND_ID_CONFLICT,
                               f"refund_id {r.refund_id!r} was seen for {seen[0]!r} "
                               f"amount {seen[1]}")
             return DUPLICATE
-        if not 0 < len(r.refund_id) <= limits.REF_LEN_MAX:
+        if not 0 < len(r.refund_id) <= _REF_MAX:
             return reject(Code.BAD_ID, "refund_id must be 1..64 characters")
-        if not 0 < len(r.transaction_id) <= limits.REF_LEN_MAX:
+        if not 0 < len(r.transaction_id) <= _REF_MAX:
             return reject(Code.BAD_ID, "transaction_id must be 1..64 characters")
-        if type(r.refund_fen) is not int or not 0 < r.refund_fen <= limits.AMOUNT_FEN_MAX:
+        if type(r.refund_fen) is not int or not 0 < r.refund_fen <= _AMOUNT_MAX:
             return reject(Code.BAD_VALUE, f"amount.refund must be 1..{limits.AMOUNT_FEN_MAX}")
-        if type(r.total_fen) is not int or not 0 < r.total_fen <= limits.AMOUNT_FEN_MAX:
+        if type(r.total_fen) is not int or not 0 < r.total_fen <= _AMOUNT_MAX:
             return reject(Code.BAD_VALUE, f"amount.total must be 1..{limits.AMOUNT_FEN_MAX}")
         if r.refund_fen > r.total_fen:
             return reject(Code.REFUND_EXCEEDS_PAYMENT, "amount.refund exceeds amount.total")
-        if type(r.time_s) is not int or not limits.TIME_S_MIN <= r.time_s < limits.TIME_S_MAX:
+        if type(r.time_s) is not int or not _T_MIN <= r.time_s < _T_MAX:
             return reject(Code.BAD_TIME, "success_time is out of range")
         if r.mchid not in self.mch:
             return reject(Code.UNKNOWN_MERCHANT, f"mchid {r.mchid!r} is in no program")
@@ -321,56 +324,60 @@ class Engine(MembershipMixin, EngagementMixin, SpendingMixin, LifecycleMixin, Qu
                 return reject(Code.LIMIT_EXCEEDED, "too many refunds wait for their payments")
             self.held.setdefault(r.transaction_id, []).append(r)
             self.held_count += 1
-            self.idem.add_refund(r.refund_id, (r.transaction_id, r.refund_fen), r.time_s)
+            self.idem.add_refund(r.refund_id, key, r.time_s)
             return Outcome(Code.HELD, 0, "payment not seen yet; applied when it arrives")
         out = self._apply_refund(i, r)
-        if out.code is Code.APPLIED:
-            self.idem.add_refund(r.refund_id, (r.transaction_id, r.refund_fen), r.time_s)
+        if out[0] is _APPLIED:
+            self.idem.add_refund(r.refund_id, key, r.time_s)
         return out
 
     def _apply_refund(self, i: int, r: Refund) -> Outcome:
         acc = self.acc
-        pi = self.pays[i * PF + P_PROG]
+        pays = self.pays
+        b = i * PF  # payment i's record
+        pi = pays[b + P_PROG]
         if self.mch[r.mchid][0] != pi:
             return reject(Code.REFUND_MEMBER_MISMATCH,
                           "refund's mchid belongs to another program than the payment")
-        total = self.pays[i * PF + P_TOTAL]
+        total = pays[b + P_TOTAL]
         if r.total_fen != total:
             return reject(Code.BAD_VALUE, f"amount.total {r.total_fen} differs from the "
                                           f"payment's total {total}")
-        a = acc.find(self.pays[i * PF + P_ACCT])
+        a = acc.find(pays[b + P_ACCT])
         if r.openid:
             apps = acc.by_app.get(r.appid)
             who = apps.get(r.openid) if apps is not None else None
             if who is None or acc.find(who) != a:
                 return reject(Code.REFUND_MEMBER_MISMATCH,
                               "the refunded payment belongs to another member")
-        refunded = self.pays[i * PF + P_REFUNDED] + r.refund_fen
+        refund_fen = r.refund_fen
+        refunded = pays[b + P_REFUNDED] + refund_fen
         if refunded > total:
             return reject(Code.REFUND_EXCEEDS_PAYMENT,
                           f"refunds would total {refunded} fen of a {total} fen payment")
         # Cumulative floor: after refunds totalling R of T, floor(P*R/T) points are due
         # back, so any split of a full refund takes back exactly P.
-        due = self.pays[i * PF + P_POINTS] * refunded // total
-        rev = due - self.pays[i * PF + P_REVERSED]
-        self.pays[i * PF + P_REFUNDED] = refunded
-        self.pays[i * PF + P_REVERSED] = due
-        self.refund_ids.append(r.refund_id)
-        cause = (len(self.refund_ids) - 1) << 3 | CAUSE_REFUND
+        due = pays[b + P_POINTS] * refunded // total
+        rev = due - pays[b + P_REVERSED]
+        pays[b + P_REFUNDED] = refunded
+        pays[b + P_REVERSED] = due
+        refund_ids = self.refund_ids
+        refund_ids.append(r.refund_id)
+        cause = (len(refund_ids) - 1) << 3 | CAUSE_REFUND
         c = self.rules[pi]
-        member = acc.member[a]
-        t = r.time_s
-        led = self.ledger
         if rev:
-            from_pend = min(rev, self.pays[i * PF + P_PENDING])
+            member = acc.member[a]
+            t = r.time_s
+            rows = self.ledger.rows
+            from_pend = min(rev, pays[b + P_PENDING])
             if from_pend:
-                self.pays[i * PF + P_PENDING] -= from_pend
+                pays[b + P_PENDING] -= from_pend
                 if member:
                     acc.pend[a] -= from_pend
-                    led.rows.extend((_REVERSE, _PE, a, -from_pend, t, cause))
+                    rows.extend((_REVERSE, _PE, a, -from_pend, t, cause))
                 else:
                     acc.shad_pend[a] -= from_pend
-                    led.rows.extend((_REVERSE, _SP, a, -from_pend, t, cause))
+                    rows.extend((_REVERSE, _SP, a, -from_pend, t, cause))
             rest = rev - from_pend
             if rest:
                 bal = acc.avail if member else acc.shad
@@ -379,14 +386,16 @@ class Engine(MembershipMixin, EngagementMixin, SpendingMixin, LifecycleMixin, Qu
                 self.shortfall += rest - take
                 if take:
                     bal[a] = have - take
-                    led.rows.extend((_REVERSE, _AV if member else _SH, a, -take, t, cause))
+                    rows.extend((_REVERSE, _AV if member else _SH, a, -take, t, cause))
                     acc.lots.take(a, take)
-        basis = self.pays[i * PF + P_BASIS]
-        q = (basis * refunded // total - basis * (refunded - r.refund_fen) // total
-             if c.spend_basis else rev)
+        if c.spend_basis:
+            basis = pays[b + P_BASIS]
+            q = basis * refunded // total - basis * (refunded - refund_fen) // total
+        else:
+            q = rev
         if q:
             acc.qual[a] -= q
-        return Outcome(Code.APPLIED, -rev, "")
+        return _new(Outcome, (_APPLIED, -rev, "", False, False))
 
     def _release_held(self, txid: str, i: int) -> None:
         """Apply the refunds that waited for payment `i`, in arrival order."""

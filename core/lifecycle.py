@@ -23,6 +23,9 @@ if TYPE_CHECKING:
     from core.engine import Engine
 
 _NEVER = 1 << 40
+# (year end?, day) -> the first day of the next year or month after `day`: a pure
+# function of the calendar, worked out once per day (a few thousand entries at most).
+_CALENDAR_ENDS: dict[tuple[bool, int], int] = {}
 
 
 def month_of(time_s: int) -> int:
@@ -41,12 +44,16 @@ class LifecycleMixin:
             return day + p.expiry_days
         if p.expiry == "none":
             return _NEVER
-        d = dt.date(1970, 1, 1) + dt.timedelta(days=day + p.expiry_days)
-        if p.expiry == "year_end":
-            end = dt.date(d.year + 1, 1, 1)
-        else:
-            end = dt.date(d.year + (d.month == 12), d.month % 12 + 1, 1)
-        return (end - dt.date(1970, 1, 1)).days
+        key = (p.expiry == "year_end", day + p.expiry_days)
+        end_day = _CALENDAR_ENDS.get(key)
+        if end_day is None:
+            d = dt.date(1970, 1, 1) + dt.timedelta(days=key[1])
+            if key[0]:
+                end = dt.date(d.year + 1, 1, 1)
+            else:
+                end = dt.date(d.year + (d.month == 12), d.month % 12 + 1, 1)
+            end_day = _CALENDAR_ENDS[key] = (end - dt.date(1970, 1, 1)).days
+        return end_day
 
     def advance(self: Engine, now_s: int) -> AdvanceReport:
         """Move the engine's clock to `now_s` and do all time-based work due by then,

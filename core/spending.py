@@ -10,6 +10,7 @@ import heapq
 from typing import TYPE_CHECKING
 
 from core import limits
+from core.ids import field_types
 from core.rules import DAY_S
 from core.types import (
     DUPLICATE,
@@ -26,6 +27,9 @@ from core.types import (
 
 if TYPE_CHECKING:
     from core.engine import Engine
+
+_COUPON_FIELDS, _COUPON_TYPES = field_types(CouponIssue)
+_ISSUED = Outcome(Code.APPLIED, 0, "")  # outcomes are immutable: one shared
 
 class SpendingMixin:
     """spend(), issue_coupon() and coupon redemption (mixed into Engine)."""
@@ -69,7 +73,8 @@ class SpendingMixin:
 
     def issue_coupon(self: Engine, ci: CouponIssue) -> Outcome:
         """Issue card coupon `ci.coupon_id` of a program's stock to a member."""
-        if (fault := type_fault(ci)) is not None:
+        if ((type(ci) is not CouponIssue or tuple(map(type, _COUPON_FIELDS(ci))) != _COUPON_TYPES)
+                and (fault := type_fault(ci)) is not None):
             return reject(Code.BAD_TYPE, fault)
         if ci.coupon_id in self.coupons:
             return DUPLICATE
@@ -85,7 +90,7 @@ class SpendingMixin:
         if not self.acc.member[a]:
             return reject(Code.NOT_MEMBER, "coupons go to members")
         self._issue(ci.coupon_id, a, pi, ci.stock_id, ci.time_s)
-        return Outcome(Code.APPLIED, 0, "")
+        return _ISSUED
 
     def _issue(self: Engine, coupon_id: str, a: int, pi: int, stock_id: str, t: int) -> None:
         stock = self.programs[pi].coupons[stock_id]
