@@ -18,6 +18,7 @@ cdef struct Prog:
     long long window_s
     bint spend_basis
     bint keep_lots
+    bint allow_neg  # the program's allow_negative
     bint ptj
     long long ptj_min
     long long friend_k

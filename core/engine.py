@@ -285,7 +285,11 @@ class Engine(MembershipMixin, EngagementMixin, SpendingMixin, LifecycleMixin, Qu
             heapq.heappush(self.expiry_heap, (self.expiry_day(c, day), a))
 
     # ------------------------------------------------------------------ refunds
-    def refund(self, r: Refund) -> Outcome:
+    # Compiled (core/_accrual.pyx) for the common case, `_refund_py` the reference for
+    # the rest (rejections, held refunds, an openid to check).
+    refund = _accrual.refund
+
+    def _refund_py(self, r: Refund) -> Outcome:
         """Apply a successful refund `r`, reversing the refunded share of the payment's points.
 
         A refund before its payment is HELD; a repeated refund_id is DUPLICATE; one older

@@ -20,6 +20,7 @@ from core import (
     Outcome,
     Payment,
     Program,
+    Refund,
     check_invariants,
     limits,
     outcome_columns,
@@ -55,7 +56,7 @@ def inputs(draw: st.DrawFn, n: int) -> Any:
     """Input number `n`: a payment, binding, event or enrollment over a few shoppers,
     with repeats, bad ids, unknown apps and programs, and out-of-range times."""
     kind = draw(st.sampled_from(["pay", "bind", "bind", "event", "event", "enroll",
-                                 "advance"]))
+                                 "advance", "refund", "refund"]))
     t, app = draw(times), draw(apps)
     if kind == "advance":  # moves the idempotency window: older events become STALE
         return draw(near)
@@ -64,6 +65,8 @@ def inputs(draw: st.DrawFn, n: int) -> Any:
         mch = MINI if app == APP2 else STORE
         return Payment(f"42{n:030d}", app, mch, openid or oid(0), draw(st.integers(1, 9000)),
                        draw(near))
+    if kind == "refund":
+        return _refund(draw, n, app, openid)
     if kind == "bind":
         return Binding(app, openid, unionid, t)
     if kind == "event":
@@ -76,7 +79,36 @@ def inputs(draw: st.DrawFn, n: int) -> Any:
     return Enrollment(prog, t, appid=app, openid=openid)
 
 
-_REFERENCE = {Binding: "_bind_py", Engagement: "_engage_py", Enrollment: "_enroll_py"}
+def _refund(draw: st.DrawFn, n: int, app: str, openid: str) -> Refund:
+    """A refund of an earlier (or later, or no) payment: its total SAME_TOTAL stands for
+    the payment's own (see `_totals`); repeated and over-long ids, other merchants, an
+    openid to check, amounts over the payment's, wrong types."""
+    tx = f"42{draw(st.integers(0, n + 1)):030d}"
+    rid = draw(st.sampled_from([f"rf{draw(st.integers(0, n))}", "", "r" * 65]))
+    mch = draw(st.sampled_from([STORE, STORE, MINI, "1999"]))
+    total = draw(st.sampled_from([SAME_TOTAL, SAME_TOTAL, SAME_TOTAL, 5000]))
+    fen = draw(st.one_of(st.integers(1, 4000), st.integers(-1, 12_000)))
+    t = draw(st.one_of(near, near, times))
+    who = draw(st.sampled_from([("", ""), ("", ""), (app, openid), (APP, oid(1))]))
+    r = Refund(rid, tx, mch, fen, total, t, "", *who)
+    if draw(st.integers(0, 20)) == 0:
+        r = dataclasses.replace(r, refund_fen=str(fen))  # a wrong type
+    return r
+
+
+SAME_TOTAL = -7
+
+
+def _totals(items: list[Any]) -> list[Any]:
+    """`items` with each refund's SAME_TOTAL replaced by its payment's total (when the
+    list has that payment), so that most refunds fit their payment."""
+    totals = {x.transaction_id: x.total_fen for x in items if type(x) is Payment}
+    return [dataclasses.replace(x, total_fen=totals.get(x.transaction_id, 100))
+            if type(x) is Refund and x.total_fen == SAME_TOTAL else x for x in items]
+
+
+_REFERENCE = {Binding: "_bind_py", Engagement: "_engage_py", Enrollment: "_enroll_py",
+              Refund: "_refund_py"}
 
 
 def feed(prog: Program, items: list[Any], reference: bool) -> tuple[Engine, list[Any]]:
@@ -95,8 +127,8 @@ def feed(prog: Program, items: list[Any], reference: bool) -> tuple[Engine, list
         elif reference:
             outs.append(getattr(eng, _REFERENCE[type(x)])(x))
         else:
-            outs.append({Binding: eng.bind, Engagement: eng.engage, Enrollment: eng.enroll}
-                        [type(x)](x))
+            outs.append({Binding: eng.bind, Engagement: eng.engage, Enrollment: eng.enroll,
+                         Refund: eng.refund}[type(x)](x))
     return eng, outs
 
 
@@ -121,6 +153,8 @@ def state(eng: Engine) -> dict[str, Any]:
     idem = eng.idem
     out["idem"] = (idem.horizon_s, idem.forgotten, idem.gens, sorted(idem.gen_heap))
     out["scalars"] = list(eng.scalars)
+    out["pays"] = list(eng.pays)
+    out["refunds"] = (eng.refund_ids, eng.shortfall, eng.held, eng.held_count, idem.refunds)
     out["stats"] = eng.stats()
     return out
 
@@ -129,12 +163,13 @@ def state(eng: Engine) -> dict[str, Any]:
 @given(st.sampled_from(PROGRAMS), st.integers(0, 60).flatmap(
     lambda m: st.tuples(*(inputs(n) for n in range(m)))))
 def test_compiled_inputs_equal_the_python_reference(prog: Program, items: tuple) -> None:
-    """Any mix of payments, bindings (merges, conflicts), events (caps, referrals, STALE
+    """Any mix of payments, refunds, bindings (merges, conflicts), events (caps, referrals, STALE
     behind the idempotency window), enrollments (conversion, forfeits, bonus, coupons)
     and clock advances gives the same outcomes, ledger, lots, caps, maps and idempotency
     generations through the compiled methods as through the Python reference."""
-    fast, fast_outs = feed(prog, list(items), reference=False)
-    ref, ref_outs = feed(prog, list(items), reference=True)
+    items = _totals(list(items))
+    fast, fast_outs = feed(prog, items, reference=False)
+    ref, ref_outs = feed(prog, items, reference=True)
     assert fast_outs == ref_outs
     assert state(fast) == state(ref)
     assert not check_invariants(fast)
@@ -170,7 +205,8 @@ def feed_columns(prog: Program, items: list[Any]) -> tuple[Engine, list[Any]]:
         times = np.array([y.time_s for y in run], np.int64)
         if not _batchable(x):
             outs.append(eng.pay(x) if type(x) is Payment else
-                        {Engagement: eng.engage, Enrollment: eng.enroll}[type(x)](x))
+                        {Engagement: eng.engage, Enrollment: eng.enroll,
+                         Refund: eng.refund}[type(x)](x))
         elif type(x) is Binding:
             outs += eng.bind_columns([y.appid for y in run], [y.openid for y in run],
                                      [y.unionid for y in run], times)
@@ -191,8 +227,9 @@ def test_batch_entry_points_equal_the_python_reference(prog: Program, items: tup
     """Runs of bindings, events and enrollments given as columns (`bind_columns`,
     `engage_columns`, `enroll_columns`) give the same outcomes and state as the Python
     reference applying them one by one, and `outcome_columns` decodes those outcomes."""
-    fast, fast_outs = feed_columns(prog, list(items))
-    ref, ref_outs = feed(prog, list(items), reference=True)
+    items = _totals(list(items))
+    fast, fast_outs = feed_columns(prog, items)
+    ref, ref_outs = feed(prog, items, reference=True)
     assert fast_outs == ref_outs
     assert state(fast) == state(ref)
     assert not check_invariants(fast)
