@@ -14,14 +14,19 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import io
 import multiprocessing as mp
+import pickle
 import queue
+import struct
 import threading
 import traceback
 from collections import deque
 from collections.abc import Callable, Sequence
 from time import perf_counter, process_time
 from typing import Any
+
+import numpy as np
 
 from core import Engine, Program, check_invariants
 from sim.feed import EngineLike, NullEngine, apply_prepared, feed, prepare
@@ -121,12 +126,12 @@ class ProcessLink(_Link):
         self._final_requested = False
 
     def _send(self, cmd: int, arg: Any) -> None:
-        self._conn.send((cmd, arg))
+        self._conn.send_bytes(dumps((cmd, arg)))
 
     def _result(self, res: Any) -> Any:
         t = perf_counter()
         try:
-            out = self._conn.recv()
+            out = loads(self._conn.recv_bytes())
         except EOFError:
             raise RuntimeError("the engine process ended without an answer") from None
         self.wall.wait_s += perf_counter() - t
@@ -189,6 +194,66 @@ class ProcessLink(_Link):
         self._conn.close()
 
 
+# ------------------------------------------------------------------------ the wire
+# A message is pickled with protocol 5, its buffers out of band: numpy arrays of plain
+# numbers as (data, dtype, shape), the data not copied into the pickle stream (numpy's
+# own reduction costs tens of microseconds an array, and a tick has dozens). Framed as
+# [count][length of the pickle][length of each buffer] (uint64), then the pickle and
+# the buffers, each starting at a multiple of 8. Arrays come back as views of one
+# writable copy of the message.
+_ALIGN = 8
+_PAD = bytes(_ALIGN)
+_PLAIN = frozenset("biuf")  # dtype kinds sent as raw data
+
+
+class _Pickler(pickle.Pickler):
+    def reducer_override(self, obj: Any) -> Any:
+        if type(obj) is np.ndarray and obj.dtype.kind in _PLAIN and obj.flags.c_contiguous:
+            return _array, (pickle.PickleBuffer(obj), obj.dtype.str, obj.shape)
+        return NotImplemented
+
+
+def _array(data: memoryview, dtype: str, shape: tuple[int, ...]) -> np.ndarray:
+    return np.frombuffer(data, dtype).reshape(shape)
+
+
+def dumps(obj: Any) -> bytes:
+    """`obj` as one message for `loads` (any picklable object)."""
+    bufs: list[pickle.PickleBuffer] = []
+    f = io.BytesIO()
+    _Pickler(f, protocol=5, buffer_callback=bufs.append).dump(obj)
+    head = f.getbuffer()
+    views = [b.raw() for b in bufs]
+    parts: list[Any] = [struct.pack(f"<{len(views) + 2}Q", len(views), head.nbytes,
+                                    *(v.nbytes for v in views))]
+    for part in (head, *views):
+        parts.append(part)
+        pad = -part.nbytes % _ALIGN
+        if pad:
+            parts.append(_PAD[:pad])
+    return b"".join(parts)
+
+
+def loads(msg: bytes) -> Any:
+    """The object of message `msg` (made by `dumps`); its arrays are views of one
+    writable copy of `msg`. Raises ValueError on a malformed message."""
+    (n,) = struct.unpack_from("<Q", msg)
+    sizes = struct.unpack_from(f"<{n + 1}Q", msg, 8)
+    data = memoryview(bytearray(msg) if n else msg)
+    at = 8 * (n + 2)
+    spans = []
+    for size in sizes:
+        spans.append(data[at:at + size])
+        at += size + (-size % _ALIGN)
+    if at != len(data):
+        raise ValueError(f"a message of {len(data)} bytes that says {at}")
+    return pickle.loads(spans[0], buffers=spans[1:])
+
+
+def _send_to(conn: Any, obj: Any) -> None:
+    conn.send_bytes(dumps(obj))
+
+
 class _Failure:
     """An exception in the engine process, as text (sent instead of a result)."""
 
@@ -208,7 +273,7 @@ def _serve(conn: Any, programs: list[Program]) -> None:
     def read() -> None:
         while True:
             try:
-                msg = conn.recv()
+                msg = loads(conn.recv_bytes())
             except EOFError:
                 msg = (CLOSE, None)
             inbox.put(msg)
@@ -223,7 +288,7 @@ def _serve(conn: Any, programs: list[Program]) -> None:
             cmd, arg = inbox.get()
             t0 = perf_counter()
             if cmd == TICK:
-                conn.send(apply_prepared(eng, arg, wall))
+                _send_to(conn, apply_prepared(eng, arg, wall))
             elif cmd == ADVANCE:
                 wall.start()
                 eng.advance(arg)
@@ -232,7 +297,7 @@ def _serve(conn: Any, programs: list[Program]) -> None:
                 wall.start()
                 st = eng.point_totals()
                 wall.clock_done()
-                conn.send(st)
+                _send_to(conn, st)
             elif cmd == FINAL:
                 st = eng.stats()
                 t = perf_counter()
@@ -240,10 +305,10 @@ def _serve(conn: Any, programs: list[Program]) -> None:
                 wall.invariants_s = perf_counter() - t
                 wall.engine_busy_s += perf_counter() - t0
                 wall.engine_cpu_s = process_time()
-                conn.send((st, errors, wall))
+                _send_to(conn, (st, errors, wall))
                 continue
             else:
                 return
             wall.engine_busy_s += perf_counter() - t0
     except BaseException:  # every failure goes back to the model, as text
-        conn.send(_Failure(traceback.format_exc()))
+        _send_to(conn, _Failure(traceback.format_exc()))
