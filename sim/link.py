@@ -13,6 +13,8 @@ the two, not their sum.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import functools
 import gc
 import io
 import multiprocessing as mp
@@ -206,15 +208,78 @@ _PAD = bytes(_ALIGN)
 _PLAIN = frozenset("biuf")  # dtype kinds sent as raw data
 
 
+_TEXTS_MIN = 16  # lists of at least this many str cross as one text
+_SEP = "\x00"
+
+
 class _Pickler(pickle.Pickler):
     def reducer_override(self, obj: Any) -> Any:
         if type(obj) is np.ndarray and obj.dtype.kind in _PLAIN and obj.flags.c_contiguous:
             return _array, (pickle.PickleBuffer(obj), obj.dtype.str, obj.shape)
+        fields = _fields(type(obj))
+        if fields:
+            return _fill, (type(obj), tuple(_pack(getattr(obj, f)) for f in fields))
         return NotImplemented
 
 
 def _array(data: memoryview, dtype: str, shape: tuple[int, ...]) -> np.ndarray:
     return np.frombuffer(data, dtype).reshape(shape)
+
+
+@functools.cache
+def _fields(cls: type) -> tuple[str, ...]:
+    """The fields of `cls` when it is a dataclass with slots that may hold containers (whose
+    lists of str `_pack` makes into one text); else ()."""
+    if not dataclasses.is_dataclass(cls) or "__slots__" not in cls.__dict__:
+        return ()
+    fs = dataclasses.fields(cls)
+    if {f.name for f in fs} != set(cls.__slots__):
+        return ()
+    holds = any(w in str(f.type) for f in fs for w in ("list", "tuple", "dict", "Any"))
+    return tuple(f.name for f in fs) if holds else ()
+
+
+def _fill(cls: type, values: tuple[Any, ...]) -> Any:
+    obj = cls.__new__(cls)
+    for name, v in zip(_fields(cls), values, strict=True):
+        object.__setattr__(obj, name, v)
+    return obj
+
+
+class _Texts:
+    """A list of str as one UTF-8 text (pickling a str costs several times splitting one)."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def __reduce__(self) -> tuple[Any, tuple[bytes]]:
+        return _split, (self.data,)
+
+
+def _split(data: bytes) -> list[str]:
+    return data.decode().split(_SEP)
+
+
+def _pack(x: Any) -> Any:
+    """`x` with its lists of str (in tuples, lists and dicts) as `_Texts`."""
+    t = type(x)
+    if t is list:
+        if len(x) >= _TEXTS_MIN and type(x[0]) is str:
+            if set(map(type, x)) == {str}:
+                text = _SEP.join(x)
+                if text.count(_SEP) == len(x) - 1:
+                    return _Texts(text.encode())
+            return x
+        if x and type(x[0]) in (list, tuple, dict):
+            return [_pack(y) for y in x]
+        return x
+    if t is tuple:
+        return tuple(_pack(y) for y in x)
+    if t is dict:
+        return {k: _pack(v) for k, v in x.items()}
+    return x
 
 
 def dumps(obj: Any) -> bytes:

@@ -163,7 +163,8 @@ class PlatformStage:
                 self._answered(sent, *out)
 
             # A null engine reads only the batch's length (unless it traces).
-            b = {"row": rows} if m.link.null and on_input is None else batch_of(tab, rows)
+            b = ({"row": rows} if m.link.null and on_input is None
+                 else batch_of(tab, rows, kind=kind))
             m.link.tick(b, answered, on_input)
         m.link.settle(LAG_TICKS)
         backlog = np.ceil(np.maximum(self.free - now, 0) / self.service_s - 1e-9)
