@@ -13,22 +13,16 @@ the two, not their sum.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import functools
 import gc
-import io
 import multiprocessing as mp
 import pickle
 import queue
-import struct
 import threading
 import traceback
 from collections import deque
 from collections.abc import Callable, Sequence
 from time import perf_counter, process_time
 from typing import Any
-
-import numpy as np
 
 from core import Engine, Program, check_invariants
 from sim.feed import EngineLike, NullEngine, apply_prepared, feed, prepare
@@ -128,12 +122,12 @@ class ProcessLink(_Link):
         self._final_requested = False
 
     def _send(self, cmd: int, arg: Any) -> None:
-        self._conn.send_bytes(dumps((cmd, arg)))
+        _send_to(self._conn, (cmd, arg))
 
     def _result(self, res: Any) -> Any:
         t = perf_counter()
         try:
-            out = loads(self._conn.recv_bytes())
+            out = pickle.loads(self._conn.recv_bytes())
         except EOFError:
             raise RuntimeError("the engine process ended without an answer") from None
         self.wall.wait_s += perf_counter() - t
@@ -196,127 +190,10 @@ class ProcessLink(_Link):
         self._conn.close()
 
 
-# ------------------------------------------------------------------------ the wire
-# A message is pickled with protocol 5, its buffers out of band: numpy arrays of plain
-# numbers as (data, dtype, shape), the data not copied into the pickle stream (numpy's
-# own reduction costs tens of microseconds an array, and a tick has dozens). Framed as
-# [count][length of the pickle][length of each buffer] (uint64), then the pickle and
-# the buffers, each starting at a multiple of 8. Arrays come back as views of one
-# writable copy of the message.
-_ALIGN = 8
-_PAD = bytes(_ALIGN)
-_PLAIN = frozenset("biuf")  # dtype kinds sent as raw data
-
-
-_TEXTS_MIN = 16  # lists of at least this many str cross as one text
-_SEP = "\x00"
-
-
-class _Pickler(pickle.Pickler):
-    def reducer_override(self, obj: Any) -> Any:
-        if type(obj) is np.ndarray and obj.dtype.kind in _PLAIN and obj.flags.c_contiguous:
-            return _array, (pickle.PickleBuffer(obj), obj.dtype.str, obj.shape)
-        fields = _fields(type(obj))
-        if fields:
-            return _fill, (type(obj), tuple(_pack(getattr(obj, f)) for f in fields))
-        return NotImplemented
-
-
-def _array(data: memoryview, dtype: str, shape: tuple[int, ...]) -> np.ndarray:
-    return np.frombuffer(data, dtype).reshape(shape)
-
-
-@functools.cache
-def _fields(cls: type) -> tuple[str, ...]:
-    """The fields of `cls` when it is a dataclass with slots that may hold containers (whose
-    lists of str `_pack` makes into one text); else ()."""
-    if not dataclasses.is_dataclass(cls) or "__slots__" not in cls.__dict__:
-        return ()
-    fs = dataclasses.fields(cls)
-    if {f.name for f in fs} != set(cls.__slots__):
-        return ()
-    holds = any(w in str(f.type) for f in fs for w in ("list", "tuple", "dict", "Any"))
-    return tuple(f.name for f in fs) if holds else ()
-
-
-def _fill(cls: type, values: tuple[Any, ...]) -> Any:
-    obj = cls.__new__(cls)
-    for name, v in zip(_fields(cls), values, strict=True):
-        object.__setattr__(obj, name, v)
-    return obj
-
-
-class _Texts:
-    """A list of str as one UTF-8 text (pickling a str costs several times splitting one)."""
-
-    __slots__ = ("data",)
-
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-
-    def __reduce__(self) -> tuple[Any, tuple[bytes]]:
-        return _split, (self.data,)
-
-
-def _split(data: bytes) -> list[str]:
-    return data.decode().split(_SEP)
-
-
-def _pack(x: Any) -> Any:
-    """`x` with its lists of str (in tuples, lists and dicts) as `_Texts`."""
-    t = type(x)
-    if t is list:
-        if len(x) >= _TEXTS_MIN and type(x[0]) is str:
-            if set(map(type, x)) == {str}:
-                text = _SEP.join(x)
-                if text.count(_SEP) == len(x) - 1:
-                    return _Texts(text.encode())
-            return x
-        if x and type(x[0]) in (list, tuple, dict):
-            return [_pack(y) for y in x]
-        return x
-    if t is tuple:
-        return tuple(_pack(y) for y in x)
-    if t is dict:
-        return {k: _pack(v) for k, v in x.items()}
-    return x
-
-
-def dumps(obj: Any) -> bytes:
-    """`obj` as one message for `loads` (any picklable object)."""
-    bufs: list[pickle.PickleBuffer] = []
-    f = io.BytesIO()
-    _Pickler(f, protocol=5, buffer_callback=bufs.append).dump(obj)
-    head = f.getbuffer()
-    views = [b.raw() for b in bufs]
-    parts: list[Any] = [struct.pack(f"<{len(views) + 2}Q", len(views), head.nbytes,
-                                    *(v.nbytes for v in views))]
-    for part in (head, *views):
-        parts.append(part)
-        pad = -part.nbytes % _ALIGN
-        if pad:
-            parts.append(_PAD[:pad])
-    return b"".join(parts)
-
-
-def loads(msg: bytes) -> Any:
-    """The object of message `msg` (made by `dumps`); its arrays are views of one
-    writable copy of `msg`. Raises ValueError on a malformed message."""
-    (n,) = struct.unpack_from("<Q", msg)
-    sizes = struct.unpack_from(f"<{n + 1}Q", msg, 8)
-    data = memoryview(bytearray(msg) if n else msg)
-    at = 8 * (n + 2)
-    spans = []
-    for size in sizes:
-        spans.append(data[at:at + size])
-        at += size + (-size % _ALIGN)
-    if at != len(data):
-        raise ValueError(f"a message of {len(data)} bytes that says {at}")
-    return pickle.loads(spans[0], buffers=spans[1:])
-
-
 def _send_to(conn: Any, obj: Any) -> None:
-    conn.send_bytes(dumps(obj))
+    """Send `obj` pickled as plain `pickle` does it: `Connection.send`'s pickler copies
+    its dispatch table for every message, and these messages need none of its reducers."""
+    conn.send_bytes(pickle.dumps(obj, pickle.HIGHEST_PROTOCOL))
 
 
 class _Failure:
@@ -338,7 +215,7 @@ def _serve(conn: Any, programs: list[Program]) -> None:
     def read() -> None:
         while True:
             try:
-                msg = loads(conn.recv_bytes())
+                msg = pickle.loads(conn.recv_bytes())
             except EOFError:
                 msg = (CLOSE, None)
             inbox.put(msg)
