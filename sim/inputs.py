@@ -76,16 +76,35 @@ BATCH_COLUMNS = ("kind", "shopper", "prog", "place", "t_s", "amount", "payer", "
 Batch = dict[str, np.ndarray]
 
 
-def batch_of(tab: Inputs, rows: np.ndarray) -> Batch:
-    """The batch of `tab`'s rows `rows` (in that order)."""
-    c = tab.cols
-    b = {k: c[k][rows] for k in BATCH_COLUMNS}
-    b["row"] = np.asarray(rows, np.int64)
+class _Gathered(dict):  # type: ignore[type-arg]
+    """A batch of a table's rows whose columns are gathered when first read: a kind's
+    sub-batch (`take`) gathers straight from the table, once, only what its inputs use."""
+
+    __slots__ = ("_cols", "_rows")
+
+    def __init__(self, cols: dict[str, np.ndarray], rows: np.ndarray) -> None:
+        super().__init__(row=rows)
+        self._cols, self._rows = cols, rows
+
+    def __missing__(self, key: str) -> np.ndarray:
+        if key not in BATCH_COLUMNS:
+            raise KeyError(key)
+        v = self[key] = self._cols[key][self._rows]
+        return v
+
+
+def batch_of(tab: Inputs, rows: np.ndarray, **known: np.ndarray) -> Batch:
+    """The batch of `tab`'s rows `rows` (in that order); `known` are columns already
+    gathered for them (the same values as the table's)."""
+    b = _Gathered(tab.cols, np.asarray(rows, np.int64))
+    b.update(known)
     return b
 
 
 def take(b: Batch, at: np.ndarray) -> Batch:
     """The sub-batch of `b` at positions `at` (in that order)."""
+    if type(b) is _Gathered:
+        return _Gathered(b._cols, b["row"][at])
     return {k: v[at] for k, v in b.items()}
 
 

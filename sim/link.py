@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import multiprocessing as mp
+import pickle
 import queue
 import threading
 import traceback
@@ -121,12 +122,12 @@ class ProcessLink(_Link):
         self._final_requested = False
 
     def _send(self, cmd: int, arg: Any) -> None:
-        self._conn.send((cmd, arg))
+        _send_to(self._conn, (cmd, arg))
 
     def _result(self, res: Any) -> Any:
         t = perf_counter()
         try:
-            out = self._conn.recv()
+            out = pickle.loads(self._conn.recv_bytes())
         except EOFError:
             raise RuntimeError("the engine process ended without an answer") from None
         self.wall.wait_s += perf_counter() - t
@@ -189,6 +190,12 @@ class ProcessLink(_Link):
         self._conn.close()
 
 
+def _send_to(conn: Any, obj: Any) -> None:
+    """Send `obj` pickled as plain `pickle` does it: `Connection.send`'s pickler copies
+    its dispatch table for every message, and these messages need none of its reducers."""
+    conn.send_bytes(pickle.dumps(obj, pickle.HIGHEST_PROTOCOL))
+
+
 class _Failure:
     """An exception in the engine process, as text (sent instead of a result)."""
 
@@ -208,7 +215,7 @@ def _serve(conn: Any, programs: list[Program]) -> None:
     def read() -> None:
         while True:
             try:
-                msg = conn.recv()
+                msg = pickle.loads(conn.recv_bytes())
             except EOFError:
                 msg = (CLOSE, None)
             inbox.put(msg)
@@ -223,7 +230,7 @@ def _serve(conn: Any, programs: list[Program]) -> None:
             cmd, arg = inbox.get()
             t0 = perf_counter()
             if cmd == TICK:
-                conn.send(apply_prepared(eng, arg, wall))
+                _send_to(conn, apply_prepared(eng, arg, wall))
             elif cmd == ADVANCE:
                 wall.start()
                 eng.advance(arg)
@@ -232,7 +239,7 @@ def _serve(conn: Any, programs: list[Program]) -> None:
                 wall.start()
                 st = eng.point_totals()
                 wall.clock_done()
-                conn.send(st)
+                _send_to(conn, st)
             elif cmd == FINAL:
                 st = eng.stats()
                 t = perf_counter()
@@ -240,10 +247,10 @@ def _serve(conn: Any, programs: list[Program]) -> None:
                 wall.invariants_s = perf_counter() - t
                 wall.engine_busy_s += perf_counter() - t0
                 wall.engine_cpu_s = process_time()
-                conn.send((st, errors, wall))
+                _send_to(conn, (st, errors, wall))
                 continue
             else:
                 return
             wall.engine_busy_s += perf_counter() - t0
     except BaseException:  # every failure goes back to the model, as text
-        conn.send(_Failure(traceback.format_exc()))
+        _send_to(conn, _Failure(traceback.format_exc()))

@@ -272,19 +272,32 @@ class Model:
         """The engine shard of inputs of `shopper`s in app `app` of `prog` (PlatformStage.route)."""
         return 0 if self.stage is None else self.stage.route(prog, app, shopper)
 
-    def join(self, prog: int, shopper: np.ndarray, t_s: np.ndarray) -> None:
-        """Shoppers accept membership of `prog` at `t_s`: card activation binds, then enrolls."""
+    def join(self, prog: int | np.ndarray, shopper: np.ndarray, t_s: np.ndarray) -> None:
+        """Shoppers accept membership of `prog` (one program, or one per shopper) at `t_s`:
+        card activation binds, then enrolls. Per-shopper programs are taken in ascending
+        order (stably), as joining one program after another would draw and file them."""
         pop = self.pop
-        fresh = ~pop.joining[prog, shopper] & ~pop.member[prog, shopper]
-        shopper, t_s = shopper[fresh], t_s[fresh]
+        if isinstance(prog, np.ndarray):
+            order = prog.argsort(kind="stable")
+            prog, shopper, t_s = prog[order], shopper[order], t_s[order]
+        key = prog * pop.n + shopper
+        joining, member, bound = (pop.joining.reshape(-1), pop.member.reshape(-1),
+                                  pop.bound.reshape(-1))
+        fresh = ~(joining[key] | member[key])
+        if not fresh.all():
+            shopper, t_s, key = shopper[fresh], t_s[fresh], key[fresh]
+            if isinstance(prog, np.ndarray):
+                prog = prog[fresh]
         if not len(shopper):
             return
         t_s = t_s + ACTIVATION_DELAY.sample(self.rng_react, len(shopper))
-        unbound = ~pop.bound[prog, shopper]
+        unbound = ~bound[key]
         if unbound.any():
-            self.direct(BIND, shopper[unbound], prog, t_s[unbound] - 1e-3)
-        pop.bound[prog, shopper] = True
-        pop.joining[prog, shopper] = True
+            self.direct(BIND, shopper[unbound],
+                        prog[unbound] if isinstance(prog, np.ndarray) else prog,
+                        t_s[unbound] - 1e-3)
+        bound[key] = True
+        joining[key] = True
         self.direct(ENROLL, shopper, prog, t_s)
         self.rec.count("joins_sent", len(shopper))
 

@@ -163,7 +163,8 @@ class PlatformStage:
                 self._answered(sent, *out)
 
             # A null engine reads only the batch's length (unless it traces).
-            b = {"row": rows} if m.link.null and on_input is None else batch_of(tab, rows)
+            b = ({"row": rows} if m.link.null and on_input is None
+                 else batch_of(tab, rows, kind=kind))
             m.link.tick(b, answered, on_input)
         m.link.settle(LAG_TICKS)
         backlog = np.ceil(np.maximum(self.free - now, 0) / self.service_s - 1e-9)
@@ -222,48 +223,52 @@ class PlatformStage:
         per_kind = np.bincount(kind, minlength=COUPON + 1)
         enrolled = (kind == ENROLL) & (applied | (code == _DUPLICATE)) if per_kind[ENROLL] else None
         if enrolled is not None and np.count_nonzero(enrolled):
-            pop.member[prog[enrolled], shopper[enrolled]] = True
-            pop.joining[prog[enrolled], shopper[enrolled]] = False
+            key = prog[enrolled] * pop.n + shopper[enrolled]
+            pop.member.reshape(-1)[key] = True
+            pop.joining.reshape(-1)[key] = False
             m.rec.count("enrolled", int(np.count_nonzero(enrolled & applied)))
         got = (kind == COUPON) & applied if per_kind[COUPON] else None
         if got is not None and np.count_nonzero(got):
-            pop.coupon[prog[got], shopper[got]] = rows[got]
+            pop.coupon.reshape(-1)[prog[got] * pop.n + shopper[got]] = rows[got]
         pay = ((kind == PAY) & applied).nonzero()[0]
         n = len(pay)
         if not n:
             return
         s, q, t = shopper[pay], prog[pay], done[pay]
         seg = pop.segment[s]
+        # (program, shopper) as one flat index into the population's (programs, shoppers)
+        # arrays: one-dimensional gathers are much cheaper than two-dimensional ones.
+        key = q * pop.n + s
         # The draws for accepting an offer and an invitation, in one call (the same
         # numbers as two calls of n each).
         u = rng.random(2 * n)
         fl = flags[pay]
         if np.count_nonzero(fl):
             # Pay to become a member: the platform offers the card; some accept.
-            offer = (fl & OFFER).astype(bool) & ~pop.member[q, s]
-            new_offer = offer & ~pop.offered[q, s]
-            pop.offered[q[new_offer], s[new_offer]] = True
+            member = pop.member.reshape(-1)[key]
+            offer = (fl & OFFER).astype(bool) & ~member
+            offered = pop.offered.reshape(-1)
+            new_offer = offer & ~offered[key]
+            offered[key[new_offer]] = True
             m.rec.count("offers", int(np.count_nonzero(offer)))
             p = m.join_prob[seg] * (1 + m.bonus_lift[seg] * (t >= m.bonus_from_s[q]))
-            p = p * (1 + m.shadow_lift[seg] * (pop.points[q, s] > pts[pay]))
+            p = p * (1 + m.shadow_lift[seg] * (pop.points.reshape(-1)[key] > pts[pay]))
             accept = offer & (u[:n] < np.minimum(p, 1.0))
             # Friend Membership: the merchant invites once its campaign has started.
-            invite = ((fl & INVITE).astype(bool) & ~pop.member[q, s]
-                      & (t >= m.friend_from_s[q]))
+            invite = (fl & INVITE).astype(bool) & ~member & (t >= m.friend_from_s[q])
             friend = invite & (u[n:] < m.friend_prob[seg])
             if np.count_nonzero(invite):
-                pop.invited[q[invite], s[invite]] = True
+                pop.invited.reshape(-1)[key[invite]] = True
                 m.rec.count("friend_invites", int(np.count_nonzero(invite)))
                 m.rec.count("friend_accepts", int(np.count_nonzero(friend)))
-            joins = accept | friend
-            if np.count_nonzero(joins):
-                for qq in _values(q[joins]):
-                    sel = joins & (q == qq)
-                    m.join(qq, s[sel], t[sel])
+            joins = (accept | friend).nonzero()[0]
+            if len(joins):
+                # All programs at once, ascending (as joining one program after another).
+                m.join(q[joins], s[joins], t[joins])
         else:
             m.rec.count("offers", 0)
         # Identity arrives after the payments it explains: a post-payment lookup.
-        look = ~pop.bound[q, s] & (rng.random(n) < m.login_prob[seg])
+        look = ~pop.bound.reshape(-1)[key] & (rng.random(n) < m.login_prob[seg])
         if not np.count_nonzero(look):
             return
         at = look.nonzero()[0]
@@ -281,7 +286,7 @@ class PlatformStage:
         q, s = q[first], s[first]
         # Delays drawn per program, then per segment within it: groups (program, segment).
         delay = m.binding_delay_by_prog.sample(rng, q * len(m.sc.segments) + pop.segment[s])
-        pop.bound[q, s] = True
+        pop.bound.reshape(-1)[key[keep]] = True
         m.direct(BIND, s, q, t[first] + delay)
 
     def finish(self) -> None:
@@ -294,7 +299,3 @@ class PlatformStage:
                     int(np.ceil(np.maximum(self.free - m.horizon_s, 0) / self.service_s
                                 - 1e-9).sum()))
 
-
-def _values(x: np.ndarray) -> list[int]:
-    """The distinct values of a small integer array, ascending (as np.unique gives them)."""
-    return sorted(set(x.tolist()))
