@@ -190,6 +190,11 @@ def apply_prepared(eng: EngineLike, prep: Prepared, wall: WallSplit | None = Non
     wall = wall or WallSplit()
     for kd, lo, hi in prep.runs:
         at, inp = prep.made[kd]
+        if kd == PAY and hasattr(eng, "pay_block_into"):  # outcomes straight into the columns
+            wall.start()
+            eng.pay_block_into(inp.slice(lo, hi), code, pts, flags, at[lo:hi])
+            wall.inputs_done()
+            continue
         outs = _apply(eng, kd, inp, lo, hi, wall)
         pos = at[lo:hi]
         code[pos], pts[pos], flags[pos] = outcome_columns(outs)
