@@ -52,6 +52,14 @@ cdef long long DAY_S = 86400
 cdef long long E_EARN = 1, E_PENDING = 2
 cdef long long B_AV = 0, B_PE = 1, B_SH = 2, B_SP = 3
 DEF PF = 9
+# A payment record's offsets, as core.payments' P_* (the refund path below names them).
+DEF P_PROG = 1
+DEF P_TOTAL = 3
+DEF P_BASIS = 4
+DEF P_POINTS = 5
+DEF P_REFUNDED = 6
+DEF P_REVERSED = 7
+DEF P_PENDING = 8
 DEF CACHED_POINTS = 2048
 # Outcomes are immutable tuples: the common APPLIED ones are made once and shared.
 # _CACHE[pts * 4 + offer * 2 + invite] for 0 <= pts < CACHED_POINTS.
@@ -181,7 +189,7 @@ cdef object _pay_core(Kernel k, Row* r):
         r.htx = pays.hash_bytes(r.tx, r.txn)
     i = pays._find(r.tx, r.txn, r.htx)
     if i >= 0:
-        if k.pays.data.as_longlongs[i * PF + 3] != total:
+        if k.pays.data.as_longlongs[i * PF + P_TOTAL] != total:
             return eng._check_duplicate(_payment(r), i)
         return _DUP
     if (mno < 0 or r.apps == NULL or total <= 0 or total > AMOUNT_MAX or t < T_MIN
@@ -416,7 +424,8 @@ cdef Py_ssize_t _ROFF[9]
 for _i, _name in enumerate(_RFIELDS):
     _ROFF[_i] = (<PyMemberDescrObject*>Refund.__dict__[_name]).d_member.offset
 cdef type _REFUND = Refund
-cdef long long E_REVERSE = 6
+DEF E_REVERSE = 6  # core.types.Entry.REVERSE
+DEF CAUSE_REFUND = 1  # core.ledger.CAUSE_REFUND
 
 
 cdef inline object _rslot(object r, int i):
@@ -464,9 +473,9 @@ def refund(eng, r):
         return eng._refund_py(r)  # held
     b = i * PF
     pays = k.pays.data.as_longlongs
-    pi = pays[b + 1]
-    tot = pays[b + 3]
-    refunded = pays[b + 6] + fen
+    pi = pays[b + P_PROG]
+    tot = pays[b + P_TOTAL]
+    refunded = pays[b + P_REFUNDED] + fen
     if k.merchants[<int>mno].prog != pi or total != tot or refunded > tot:
         return eng._refund_py(r)
     a = pays[b]
@@ -474,18 +483,18 @@ def refund(eng, r):
         a = k.acc.find(a)
     pr = &k.progs[pi]
     # Cumulative floor: after refunds totalling R of T, floor(P*R/T) points are due back.
-    due = pays[b + 5] * refunded // tot
-    rev = due - pays[b + 7]
-    pays[b + 6] = refunded
-    pays[b + 7] = due
+    due = pays[b + P_POINTS] * refunded // tot
+    rev = due - pays[b + P_REVERSED]
+    pays[b + P_REFUNDED] = refunded
+    pays[b + P_REVERSED] = due
     refund_ids = eng.refund_ids
     (<list>refund_ids).append(rid)
-    cause = (len(refund_ids) - 1) << 3 | 1  # CAUSE_REFUND
+    cause = (len(refund_ids) - 1) << 3 | CAUSE_REFUND
     if rev:
         member = k.member.data.as_schars[a]
-        from_pend = min(rev, pays[b + 8])
+        from_pend = min(rev, pays[b + P_PENDING])
         if from_pend:
-            pays[b + 8] -= from_pend
+            pays[b + P_PENDING] -= from_pend
             if member:
                 k.pend.data.as_longlongs[a] -= from_pend
                 _push(k.rows, E_REVERSE, B_PE, a, -from_pend, t, cause)
@@ -504,7 +513,7 @@ def refund(eng, r):
                 _push(k.rows, E_REVERSE, B_AV if member else B_SH, a, -take, t, cause)
                 k.lots.take(a, take)
     if pr.spend_basis:
-        basis = pays[b + 4]
+        basis = pays[b + P_BASIS]
         q = basis * refunded // tot - basis * (refunded - fen) // tot
     else:
         q = rev

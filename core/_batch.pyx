@@ -21,11 +21,8 @@ from libc.stdint cimport int64_t, uint16_t, uint64_t
 
 from core._accrual cimport (Kernel, Row, _pay_core, _prefetch_account, fill_ids, fill_names,
                             kernel_of)
+from core._inputs cimport decode_outcome
 from core._keys cimport KeyIndex
-
-import numpy as np
-
-from core.types import Code
 
 cdef extern from *:
     """
@@ -41,7 +38,6 @@ DEF AHEAD2 = 8
 DEF AHEAD3 = 4
 
 cdef tuple _NO_COUPONS = ()
-cdef tuple _CODES = tuple(Code)  # a code's index here is its number in outcome columns
 
 
 cdef struct Sink:
@@ -60,18 +56,9 @@ cdef struct Sink:
 
 cdef int _put(Sink* s, Py_ssize_t i, object o) except -1:
     """Write outcome `o` of row `i` into the sink's columns (as core.outcome_columns)."""
-    cdef Py_ssize_t j, pos = s.at[i]
-    cdef PyObject* cp
+    cdef Py_ssize_t pos = s.at[i]
     if <PyObject*>o != s.last:
-        cp = <PyObject*>(<tuple>o)[0]
-        for j in range(len(_CODES)):
-            if <PyObject*>_CODES[j] == cp:
-                s.c = <short>j
-                break
-        else:
-            s.c = <short>_CODES.index(Code((<tuple>o)[0]))
-        s.p = (<tuple>o)[1]
-        s.f = (1 if (<tuple>o)[3] else 0) | (2 if (<tuple>o)[4] else 0)
+        decode_outcome(o, &s.c, &s.p, &s.f)
         s.last = <PyObject*>o  # borrowed: the outcome stays alive in the caller's `keep`
     s.code[pos] = s.c
     s.pts[pos] = s.p

@@ -64,3 +64,4 @@ cdef object _expiry_key(Kernel k, int pi, long long day, long long a)
 cdef bint _lots_add(Kernel k, long long a, long long day, long long pts) except -1
 cdef int _lots_pop_oldest(Kernel k, array.array tail, array.array nxt, long long a) except -1
 cdef int _credit_member(Kernel k, int pi, long long a, long long t, long long pts) except -1
+cdef int decode_outcome(object o, short* c, long long* p, signed char* f) except -1

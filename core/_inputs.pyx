@@ -382,12 +382,31 @@ for _j, _code in enumerate(_CODES):
     _CODE_PTR[_j] = <PyObject*>_code
 
 
+cdef int decode_outcome(object o, short* c, long long* p, signed char* f) except -1:
+    """Outcome `o` as its columns: the index of its code in tuple(Code), its points, its
+    flags (bit 0 offer_membership, bit 1 friend_invite). TypeError if `o` is not an
+    Outcome, ValueError if its code is not one of `Code`'s."""
+    cdef Py_ssize_t j
+    if type(o) is not Outcome:
+        raise TypeError(f"not an Outcome: {o!r}")
+    cdef PyObject* cp = <PyObject*>(<tuple>o)[0]
+    for j in range(_NCODES):
+        if _CODE_PTR[j] == cp:
+            c[0] = <short>j
+            break
+    else:
+        c[0] = _CODE_INDEX[Code((<tuple>o)[0])]
+    p[0] = (<tuple>o)[1]
+    f[0] = (1 if (<tuple>o)[3] else 0) | (2 if (<tuple>o)[4] else 0)
+    return 0
+
+
 def outcome_columns(list outs):
     """The outcomes `outs` as columns (code index, points, flags): int16 positions in
     `tuple(Code)`, int64 points, int8 flags (bit 0 offer_membership, bit 1
     friend_invite). Raises TypeError on an item that is not an `Outcome`, ValueError on
     a code that is not one of `Code`'s."""
-    cdef Py_ssize_t i, j, n = len(outs)
+    cdef Py_ssize_t i, n = len(outs)
     code_col = np.empty(n, np.int16)
     pts_col = np.empty(n, np.int64)
     flags_col = np.empty(n, np.int8)
@@ -398,21 +417,10 @@ def outcome_columns(list outs):
     cdef short c = 0
     cdef long long p = 0
     cdef signed char f = 0
-    cdef PyObject* cp
     for i in range(n):
         o = outs[i]
         if o is not last:
-            if type(o) is not Outcome:
-                raise TypeError(f"not an Outcome: {o!r}")
-            cp = <PyObject*>(<tuple>o)[0]
-            for j in range(_NCODES):
-                if _CODE_PTR[j] == cp:
-                    c = <short>j
-                    break
-            else:
-                c = _CODE_INDEX[Code((<tuple>o)[0])]
-            p = (<tuple>o)[1]
-            f = (1 if (<tuple>o)[3] else 0) | (2 if (<tuple>o)[4] else 0)
+            decode_outcome(o, &c, &p, &f)
             last = o
         code[i] = c
         pts[i] = p

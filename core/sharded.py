@@ -9,14 +9,13 @@ journaled by its shard) and the router's `Forwards` sends that openid's inputs a
 Refunds, which name no shopper, go to the shard that applied their payment, found by
 asking the shards; one whose payment no shard has seen is held by the router until the
 payment arrives (core/sharded_parking.py). docs/sharding.md states the rules, and what
-happens to a person whose openids live on different shards.
+happens to a person whose openids live on different shards. The worker processes and
+the messaging that reaches them are core/sharded_pool.py's.
 """
 
 from __future__ import annotations
 
-import multiprocessing as mp
 from collections.abc import Callable, Sequence
-from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
 
@@ -29,10 +28,8 @@ from core.journal import FsyncPolicy
 from core.limits import (
     JOURNAL_PAYMENTS_PER_RECORD_MAX,
     PAY_ROWS_PER_SHARD,
-    QUIT_TIMEOUT_S,
     REPLY_TIMEOUT_S,
     SHARDS_MAX,
-    START_TIMEOUT_S,
     SUBMIT_ROWS_MAX,
 )
 from core.payment_block import PaymentBlock, split_record
@@ -41,6 +38,7 @@ from core.program import Program
 from core.routing import shard_of
 from core.sharded_moves import Moves
 from core.sharded_parking import RefundParking
+from core.sharded_pool import ShardError, ShardPool
 from core.sharded_routes import (
     BY_OPENID,
     BY_TRANSACTION,
@@ -58,8 +56,6 @@ from core.sharded_wire import (
     LOCATE,
     MOVES,
     PID,
-    QUIT,
-    REPLY_OK,
     STATS,
     SUBMIT,
     BatchOutcomes,
@@ -69,16 +65,11 @@ from core.sharded_wire import (
     read_pay_reply,
     scatter,
 )
-from core.sharded_worker import serve
 from core.types import Balance, Code, Outcome, Refund
 
 # A chunk of a payment batch: its record, and how to get its rows' shards and
 # transaction ids (the latter only asked for when refunds are parked).
 _Chunk = tuple[bytes, Callable[[], np.ndarray], Callable[[], list[str]]]
-
-
-class ShardError(RuntimeError):
-    """A shard worker died, failed, or did not answer in time; the engine is unusable."""
 
 
 class ShardedEngine:
@@ -102,32 +93,16 @@ class ShardedEngine:
         self.scratch = Engine(self.programs)  # validates refunds before parking them
         self.tiers = {p.id: [t.name for t in p.tiers] for p in self.programs}
         self.shards = shards
-        self.timeout_s = reply_timeout_s
         self.counts: dict[str, int] = {}
         # Account moves (a binding across shards) and where moved accounts live.
         self.moves = Moves(self.programs, shards, self._ask, self._ask_all)
         self.fwd = self.moves.fwd
-        self.broken = ""
         self.closed = False
-        ctx = mp.get_context(start_method)
-        self.procs: list[Any] = []
-        self.conns: list[Connection] = []
         root = None if journal_dir is None else str(journal_dir)
-        for i in range(shards):
-            here, there = ctx.Pipe()
-            # A forked worker closes its copies of the router's ends (its own and the other
-            # shards'), so that each worker sees end-of-file as soon as the router is gone.
-            others = ([c.fileno() for c in (*self.conns, here)] if start_method == "fork"
-                      else [])
-            p = ctx.Process(target=serve, args=(there, i, self.programs, root, fsync, others),
-                            name=f"paymember-shard-{i}", daemon=True)
-            p.start()
-            there.close()
-            self.procs.append(p)
-            self.conns.append(here)
+        self.pool = ShardPool(self.programs, shards, root, fsync, reply_timeout_s,
+                              start_method)
+        self._send, self._reply = self.pool.send, self.pool.reply
         try:
-            for i in range(shards):
-                self._reply(i, START_TIMEOUT_S)
             self.parking = RefundParking(None if root is None else Path(root) / "router", fsync)
             self.moves.recover()
             self._hand_over_parked()
@@ -135,51 +110,25 @@ class ShardedEngine:
             self._stop_all()
             raise
 
-    # ------------------------------------------------------------------ messaging
-    def _fail(self, message: str) -> ShardError:
-        self.broken = self.broken or message
-        return ShardError(message)
+    @property
+    def procs(self) -> list[Any]:
+        """The shard worker processes, by shard."""
+        return self.pool.procs
 
-    def _send(self, i: int, msg: bytes) -> None:
-        if self.broken:
-            raise ShardError(self.broken)
-        try:
-            self.conns[i].send_bytes(msg)
-        except OSError:
-            raise self._fail(self._death(i)) from None
+    @property
+    def broken(self) -> str:
+        """Why the engine is unusable ("" while it is not)."""
+        return self.pool.broken
 
-    def _death(self, i: int) -> str:
-        p = self.procs[i]
-        p.join(1.0)
-        return f"shard {i} (pid {p.pid}) died (exit code {p.exitcode})"
-
-    def _reply(self, i: int, timeout_s: float | None = None) -> memoryview:
-        """The answer of shard `i`, waiting at most the timeout; ShardError otherwise."""
-        conn, p = self.conns[i], self.procs[i]
-        ready = wait([conn, p.sentinel], self.timeout_s if timeout_s is None else timeout_s)
-        if not ready:
-            raise self._fail(f"shard {i} (pid {p.pid}) did not answer within "
-                             f"{self.timeout_s if timeout_s is None else timeout_s} s")
-        try:
-            msg = conn.recv_bytes() if conn in ready or conn.poll() else None
-        except (EOFError, OSError):
-            msg = None
-        if msg is None:
-            raise self._fail(self._death(i))
-        if msg[:1] != REPLY_OK:
-            raise self._fail(msg[1:].decode(errors="replace"))
-        return memoryview(msg)[1:]
+    @broken.setter
+    def broken(self, why: str) -> None:
+        self.pool.broken = why
 
     def _ask(self, msgs: dict[int, bytes]) -> dict[int, memoryview]:
-        """Send each shard its message, then collect every answer."""
-        for i, m in msgs.items():
-            self._send(i, m)
-        return {i: self._reply(i) for i in msgs}
+        return self.pool.ask(msgs)
 
     def _ask_all(self, op: bytes, body: Any) -> list[Any]:
-        msg = op + orjson.dumps(body)
-        return [orjson.loads(r) for r in self._ask(dict.fromkeys(range(self.shards), msg))
-                .values()]
+        return self.pool.ask_all(op, body)
 
     # ------------------------------------------------------------------ payments, batched
     def pay_columns(self, cols: PaymentColumns) -> BatchOutcomes:
@@ -473,8 +422,7 @@ class ShardedEngine:
         self.closed = True
         error = None
         try:
-            if not self.broken:
-                self._ask(dict.fromkeys(range(self.shards), QUIT))
+            self.pool.quit()
         except ShardError as e:
             error = e
         finally:
@@ -484,13 +432,7 @@ class ShardedEngine:
             raise error
 
     def _stop_all(self) -> None:
-        for conn in self.conns:
-            conn.close()  # a worker waiting for a request sees EOF and exits
-        for p in self.procs:
-            p.join(QUIT_TIMEOUT_S)
-            if p.is_alive():
-                p.kill()
-                p.join()
+        self.pool.stop()
         self.closed = True
 
     def __enter__(self) -> ShardedEngine:
