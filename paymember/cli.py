@@ -11,6 +11,8 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from paymember.hugepages import reexec_with_huge_pages
+
 # Each module's register() adds its subcommands; missing packages are skipped so
 # a partial checkout still runs what it has.
 COMMAND_MODULES = ("core.cli", "sim.cli", "loadtests.cli", "reports.cli")
@@ -36,7 +38,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line with `argv` (default sys.argv[1:]); returns the exit status."""
+    """Run the command line with `argv` (default sys.argv[1:]); returns the exit status.
+    Run as the program (no `argv`), it first re-executes itself with malloc on huge pages
+    (paymember.hugepages)."""
+    if argv is None:
+        reexec_with_huge_pages()
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
