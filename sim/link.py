@@ -13,10 +13,10 @@ the two, not their sum.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import gc
 import multiprocessing as mp
 import pickle
-import queue
 import threading
 import traceback
 from collections import deque
@@ -30,7 +30,9 @@ from sim.inputs import Batch, FeedContext
 from sim.timing import WallSplit
 
 TICK, ADVANCE, STATS, FINAL, CLOSE = range(5)  # commands to an engine process
+BROKEN = -1  # the engine process's stand-in for a command it cannot read
 Handler = Callable[[Any], None]
+PIPE_BYTES = 1 << 22  # asked for each pipe's buffer (see _pipe)
 Final = tuple[dict[str, Any], list[str]]  # the engine's stats and invariant errors at the end
 
 
@@ -113,21 +115,24 @@ class ProcessLink(_Link):
         super().__init__(wall)
         # fork: the child starts at once with this process's imports (nothing is pickled).
         mpc = mp.get_context("fork")
-        self._conn, child = mpc.Pipe()
-        self._proc = mpc.Process(target=_serve, args=(child, list(programs)),
+        inbox, self._out = _pipe(mpc)  # model -> engine
+        self._in, outbox = _pipe(mpc)  # engine -> model
+        ours = (self._out, self._in)
+        self._proc = mpc.Process(target=_serve, args=(inbox, outbox, list(programs), ours),
                                  name="paymember-engine", daemon=True)
         self._proc.start()
-        child.close()
+        inbox.close()
+        outbox.close()
         self.ctx = ctx
         self._final_requested = False
 
     def _send(self, cmd: int, arg: Any) -> None:
-        _send_to(self._conn, (cmd, arg))
+        _send_to(self._out, (cmd, arg))
 
     def _result(self, res: Any) -> Any:
         t = perf_counter()
         try:
-            out = pickle.loads(self._conn.recv_bytes())
+            out = pickle.loads(self._in.recv_bytes())
         except EOFError:
             raise RuntimeError("the engine process ended without an answer") from None
         self.wall.wait_s += perf_counter() - t
@@ -187,7 +192,32 @@ class ProcessLink(_Link):
         if self._proc.is_alive():  # pragma: no cover - a hung child
             self._proc.kill()
             self._proc.join()
-        self._conn.close()
+        self._out.close()
+        self._in.close()
+
+
+def _pipe(mpc: Any) -> tuple[Any, Any]:
+    """A one-way pipe (reader, writer) with as large a buffer as the kernel grants (up to
+    PIPE_BYTES). With the default 64 KiB, a tick's inputs (hundreds of KiB) crossed in
+    chunks, and each chunk waited for the engine process's reader thread to get the GIL
+    from the thread applying the previous tick: the model sat in `write` for a quarter
+    of its time, and the engine, likewise, waited to hand back outcomes."""
+    r, w = mpc.Pipe(duplex=False)
+    for size in (PIPE_BYTES, _pipe_max()):
+        try:
+            fcntl.fcntl(w.fileno(), fcntl.F_SETPIPE_SZ, size)
+            break
+        except OSError:  # above the limit for this process: the next size, or the default
+            continue
+    return r, w
+
+
+def _pipe_max() -> int:
+    try:
+        with open("/proc/sys/fs/pipe-max-size") as f:
+            return int(f.read())
+    except (OSError, ValueError):
+        return 1 << 16
 
 
 def _send_to(conn: Any, obj: Any) -> None:
@@ -203,34 +233,66 @@ class _Failure:
         self.text = text
 
 
-def _serve(conn: Any, programs: list[Program]) -> None:
-    """The engine process: apply commands in order and send back their results.
+class _Outbox:
+    """The engine process's sending end. A result that could fill the pipe (past a quarter
+    of its buffer: a huge tick's outcomes) is written by a thread while this process goes
+    on to read the next command, so that neither side can wait on the other with both
+    pipes full; sends stay in order (a send first waits for the thread before it)."""
 
-    A reader thread takes commands off the pipe as they come, so the model's sends never
-    wait for this process to finish sending an earlier result (no deadlock on full pipes).
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+        self.limit = fcntl.fcntl(conn.fileno(), fcntl.F_GETPIPE_SZ) // 4
+        self._writer: threading.Thread | None = None
+
+    def send(self, obj: Any) -> None:
+        data = pickle.dumps(obj, pickle.HIGHEST_PROTOCOL)
+        self.drain()
+        if len(data) <= self.limit:
+            self.conn.send_bytes(data)
+            return
+        self._writer = threading.Thread(target=self.conn.send_bytes, args=(data,),
+                                        name="engine-outbox", daemon=True)
+        self._writer.start()
+
+    def drain(self) -> None:
+        """Wait until every result sent so far is in the pipe."""
+        if self._writer is not None:
+            self._writer.join()
+            self._writer = None
+
+
+def _serve(commands: Any, conn: Any, programs: list[Program], theirs: Sequence[Any]) -> None:
+    """The engine process: apply commands from `commands` in order and send their results
+    over `conn`; `theirs` are the model's ends of the pipes, closed here at once (so that
+    the model's end closing reads as the end of the commands).
+
+    One thread reads a command, applies it and sends its result. (A reader thread beside
+    it used to take commands off the pipe as they came; it had to get the GIL from the
+    thread applying the previous tick for every chunk it read, and the model's writes
+    waited for that.) The pipes are large (`_pipe`) and a large result goes out from a
+    thread (`_Outbox`), so neither side waits on the other.
     """
+    for c in theirs:
+        c.close()
     gc.disable()  # as in the model's process: millions of objects, few cycles
-    inbox: queue.SimpleQueue[tuple[int, Any]] = queue.SimpleQueue()
+    out = _Outbox(conn)
 
-    def read() -> None:
-        while True:
-            try:
-                msg = pickle.loads(conn.recv_bytes())
-            except EOFError:
-                msg = (CLOSE, None)
-            inbox.put(msg)
-            if msg[0] == CLOSE:
-                return
+    def command() -> tuple[int, Any]:
+        try:
+            return pickle.loads(commands.recv_bytes())
+        except EOFError:
+            return CLOSE, None
+        except Exception:  # a bad message: reported to the model
+            return BROKEN, traceback.format_exc()
 
-    threading.Thread(target=read, name="engine-inbox", daemon=True).start()
     wall = WallSplit()
     try:
         eng = Engine(programs)
         while True:
-            cmd, arg = inbox.get()
+            cmd, arg = command()
             t0 = perf_counter()
             if cmd == TICK:
-                _send_to(conn, apply_prepared(eng, arg, wall))
+                out.send(apply_prepared(eng, arg, wall))
             elif cmd == ADVANCE:
                 wall.start()
                 eng.advance(arg)
@@ -239,7 +301,7 @@ def _serve(conn: Any, programs: list[Program]) -> None:
                 wall.start()
                 st = eng.point_totals()
                 wall.clock_done()
-                _send_to(conn, st)
+                out.send(st)
             elif cmd == FINAL:
                 st = eng.stats()
                 t = perf_counter()
@@ -247,10 +309,14 @@ def _serve(conn: Any, programs: list[Program]) -> None:
                 wall.invariants_s = perf_counter() - t
                 wall.engine_busy_s += perf_counter() - t0
                 wall.engine_cpu_s = process_time()
-                _send_to(conn, (st, errors, wall))
+                out.send((st, errors, wall))
                 continue
+            elif cmd == BROKEN:
+                raise RuntimeError(f"reading a command failed:\n{arg}")
             else:
+                out.drain()
                 return
             wall.engine_busy_s += perf_counter() - t0
     except BaseException:  # every failure goes back to the model, as text
-        _send_to(conn, _Failure(traceback.format_exc()))
+        out.send(_Failure(traceback.format_exc()))
+        out.drain()

@@ -3,6 +3,9 @@ same; the process's failures reach the model; the wall split adds up."""
 
 from __future__ import annotations
 
+import fcntl
+import multiprocessing as mp
+import pickle
 import sys
 from pathlib import Path
 from typing import Any
@@ -13,7 +16,7 @@ import pytest
 from sim import run_scenario
 from sim.feed import NullEngine
 from sim.inputs import FeedContext
-from sim.link import ProcessLink
+from sim.link import PIPE_BYTES, ProcessLink, _Outbox, _pipe, _pipe_max
 from sim.model import Model
 from sim.timing import WallSplit
 from tests.test_sim_model import _strip, small
@@ -62,3 +65,43 @@ def test_bad_links_are_refused(tmp_path: Path) -> None:
         link.close()
     assert not link._proc.is_alive()
     assert isinstance(Model(sc, 1, NullEngine()).link.eng, NullEngine)
+
+
+def test_pipes_are_large_and_a_bad_command_is_reported() -> None:
+    """Both pipes get a buffer as large as the kernel grants (a tick crosses in one
+    write); a command the engine process cannot read ends in RuntimeError, not a hang."""
+    sc = small(shoppers=2000, hours=0.5)
+    link = ProcessLink(sc.programs, FeedContext.of(sc, ("CNY",)), WallSplit())
+    try:
+        want = min(PIPE_BYTES, max(_pipe_max(), 1 << 16))
+        for end in (link._out, link._in):
+            assert fcntl.fcntl(end.fileno(), fcntl.F_GETPIPE_SZ) >= want
+        got: list[Any] = []
+        link.stats(got.append)
+        link.settle(0)
+        assert got and isinstance(got[0], dict)
+        link._out.send_bytes(b"not a pickle")
+        link.stats(got.append)
+        with pytest.raises(RuntimeError, match="reading a command failed"):
+            link.settle(0)
+    finally:
+        link.close()
+    assert not link._proc.is_alive()
+
+
+def test_outbox_sends_a_result_larger_than_the_pipe_without_blocking() -> None:
+    """A result past the outbox's limit goes out from a thread: `send` returns with nobody
+    reading yet, and the results arrive whole and in order."""
+    r, w = _pipe(mp.get_context("fork"))
+    try:
+        out = _Outbox(w)
+        big = np.arange(1 << 19)  # 4 MiB pickled: more than any pipe buffer here
+        out.send(("big", big))  # returns at once although nobody reads yet
+        got = [pickle.loads(r.recv_bytes())]
+        out.send("small")
+        out.drain()
+        got.append(pickle.loads(r.recv_bytes()))
+        assert got[0][0] == "big" and np.array_equal(got[0][1], big) and got[1] == "small"
+    finally:
+        r.close()
+        w.close()
