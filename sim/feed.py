@@ -147,8 +147,8 @@ class Prepared:
     the model's process, so that an engine in a process of its own (sim.link) only
     applies them. `made[kind]` is (positions in the batch in application order, that
     kind's inputs as `_make` makes them); `runs` are (kind, lo, hi): inputs lo..hi-1 of
-    that kind, applied in turn. Plain data: it pickles as ids in bytes buffers and
-    arrays, and lists of str where an engine method takes them."""
+    that kind, applied in turn. Plain data: it pickles as ids in bytes buffers and byte
+    matrices (made into str by `apply_prepared`, in the engine's process) and arrays."""
 
     n: int
     made: dict[int, tuple[np.ndarray, Any]]
@@ -188,8 +188,9 @@ def apply_prepared(eng: EngineLike, prep: Prepared, wall: WallSplit | None = Non
     code, pts, flags = out or (np.empty(n, np.int16), np.zeros(n, np.int64),
                                np.zeros(n, np.int8))
     wall = wall or WallSplit()
+    made = {kd: (at, _with_texts(kd, inp)) for kd, (at, inp) in prep.made.items()}
     for kd, lo, hi in prep.runs:
-        at, inp = prep.made[kd]
+        at, inp = made[kd]
         if kd == PAY and hasattr(eng, "pay_block_into"):  # outcomes straight into the columns
             wall.start()
             eng.pay_block_into(inp.slice(lo, hi), code, pts, flags, at[lo:hi])
@@ -208,14 +209,22 @@ def _make(ctx: FeedContext, b: Batch, kind: int) -> Any:
         return payment_block(ctx, b)
     prog, shopper, t = b["prog"], b["shopper"], times(ctx, b)
     if kind == BIND:
-        return (ctx.appid(prog, b["app"]), ids.openids(prog, b["app"], shopper),
-                ids.unionids(prog, shopper), t)
+        return (ctx.appid(prog, b["app"]), ids.openid_matrix(prog, b["app"], shopper),
+                ids.unionid_matrix(prog, shopper), t)
     if kind == EVENT:
-        return (ids.input_ids("ev", b["row"]), ctx.appid(prog, b["app"]),
-                ids.openids(prog, b["app"], shopper), ctx.lookup("habit", b["ref"]), t)
+        return (ids.input_id_matrix("ev", b["row"]), ctx.appid(prog, b["app"]),
+                ids.openid_matrix(prog, b["app"], shopper), ctx.lookup("habit", b["ref"]), t)
     if kind == ENROLL:
-        return ctx.lookup("program", prog), t, ids.unionids(prog, shopper)
+        return ctx.lookup("program", prog), t, ids.unionid_matrix(prog, shopper)
     return typed_inputs(ctx, b, kind)
+
+
+def _with_texts(kind: int, inp: Any) -> Any:
+    """Inputs `inp` as `_make` made them, with their ids' byte matrices (columns kinds)
+    made into the lists of str the engine's column methods take."""
+    if kind not in _COLUMNS_METHOD:
+        return inp
+    return tuple(ids.texts(c) if c.__class__ is np.ndarray and c.ndim == 2 else c for c in inp)
 
 
 def _apply(eng: EngineLike, kind: int, inp: Any, lo: int, hi: int,
