@@ -95,14 +95,24 @@ def apply_order(shopper: np.ndarray, kind: np.ndarray) -> np.ndarray:
     """Positions of a tick's rows in application order: by each row's rank among its
     shopper's rows (first, second, ...), then by kind, then by position."""
     n = len(shopper)
-    pos = np.arange(n)
+    if n < 2:
+        return np.arange(n)
     by = np.argsort(shopper, kind="stable")
     s = shopper[by]
-    new = np.r_[True, s[1:] != s[:-1]] if n else np.zeros(0, bool)
+    new = np.empty(n, bool)
+    new[0] = True
+    np.not_equal(s[1:], s[:-1], out=new[1:])
+    if new.all():  # every shopper once: all rank 0
+        return np.argsort(kind, kind="stable")
+    pos = np.arange(n)
     first = np.maximum.accumulate(np.where(new, pos, 0))
     rank = np.empty(n, np.int64)
     rank[by] = pos - first
-    return np.lexsort((pos, kind, rank))
+    # One stable sort by (rank, kind): ties keep their positions' order.
+    return np.argsort(rank * _KINDS + kind, kind="stable")
+
+
+_KINDS = COUPON + 1  # kinds are 0.._KINDS-1
 
 
 def feed(eng: EngineLike, ctx: FeedContext, b: Batch,
@@ -163,13 +173,19 @@ def prepare(ctx: FeedContext, b: Batch) -> Prepared:
     kinds = b["kind"]
     order = apply_order(b["shopper"], kinds)
     ordered = kinds[order]
-    # Each kind's rows, in application order, made into inputs at once.
+    # Each kind's rows, in application order, made into inputs at once: one stable sort
+    # by kind groups them (each kind's positions a slice, in application order).
+    counts = np.bincount(ordered, minlength=_KINDS).tolist()
+    grouped = order[np.argsort(ordered, kind="stable")]
     made: dict[int, tuple[np.ndarray, Any]] = {}
-    for kd in np.flatnonzero(np.bincount(ordered, minlength=COUPON + 1)).tolist():
-        at = order[ordered == kd]
-        made[kd] = (at, _make(ctx, take(b, at), kd))
+    lo = 0
+    for kd, c in enumerate(counts):
+        if c:
+            at = grouped[lo:lo + c]
+            made[kd] = (at, _make(ctx, take(b, at), kd))
+            lo += c
     # Runs of one kind in application order; a run applies its rows in order.
-    bounds = [0, *(np.flatnonzero(np.diff(ordered)) + 1).tolist(), n]
+    bounds = [0, *(np.flatnonzero(ordered[1:] != ordered[:-1]) + 1).tolist(), n]
     done = dict.fromkeys(made, 0)
     runs = []
     for lo, hi in pairwise(bounds):

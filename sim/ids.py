@@ -50,7 +50,6 @@ _DIGITS4 = np.array([list(f"{k:04d}".encode()) for k in range(10_000)], np.uint8
 _DIGITS4_WORDS = _DIGITS4.view(np.uint32).ravel()  # the same four bytes as one word
 _NL = ord("\n")
 _ZERO = ord("0")
-_FAST_BELOW = 10**8  # numbers the two-word path writes (8 digits)
 
 
 def _texts(head: bytes, number: np.ndarray, width: int) -> list[str]:
@@ -87,13 +86,17 @@ def _matrix(head: bytes, number: np.ndarray, width: int) -> np.ndarray:
         return buf
     x = np.asarray(number, np.int64)
     end = len(row) - 1
-    if width >= 8 and int(x.max()) < _FAST_BELOW:
+    if width >= 8:
         hi, lo = np.divmod(x, 10_000)
         words = np.empty((n, 2), np.uint32)
-        words[:, 0] = _DIGITS4_WORDS[hi]
-        words[:, 1] = _DIGITS4_WORDS[lo]
-        buf[:, end - 8:end] = words.view(np.uint8)
-        return buf
+        try:  # an index error: some number has more than 8 digits
+            words[:, 0] = _DIGITS4_WORDS[hi]
+        except IndexError:
+            pass
+        else:
+            words[:, 1] = _DIGITS4_WORDS[lo]
+            buf[:, end - 8:end] = words.view(np.uint8)
+            return buf
     h = end - width
     while end > h:
         k = min(4, end - h)
