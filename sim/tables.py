@@ -53,10 +53,14 @@ class Inputs:
 
         Raises ValueError on an unknown column or on lengths that disagree.
         """
-        sizes = {len(v) for v in values.values() if isinstance(v, np.ndarray)}
-        if len(sizes) != 1:
-            raise ValueError(f"columns must have one length, got {sizes}")
-        m = sizes.pop()
+        m = -1
+        for v in values.values():
+            if isinstance(v, np.ndarray) and len(v) != m:
+                if m >= 0:
+                    raise ValueError(f"columns must have one length, got {m} and {len(v)}")
+                m = len(v)
+        if m < 0:
+            raise ValueError("columns must have one length, got none")
         if not _COLUMNS.keys() >= values.keys():
             raise ValueError(f"unknown columns {sorted(values.keys() - _COLUMNS.keys())}")
         lo, hi = self.n, self.n + m
@@ -64,9 +68,11 @@ class Inputs:
             self._reserve(hi)
         cols = self.cols
         for k, v in values.items():
-            cols[k][lo:hi] = v
-        # Rows past `n` are still zero (columns grow zero-filled, rows are never removed):
-        # only the columns whose default is not zero need writing.
+            # Rows past `n` are still zero (columns grow zero-filled, rows are never
+            # removed): a zero needs no writing where it is the default, nor does a
+            # column left out.
+            if v.__class__ is not int or v or k in _MINUS_ONE:
+                cols[k][lo:hi] = v
         for k in _MINUS_ONE.difference(values):
             cols[k][lo:hi] = -1
         self.n = hi
