@@ -88,14 +88,14 @@ def _matrix(head: bytes, number: np.ndarray, width: int) -> np.ndarray:
     end = len(row) - 1
     if width >= 8:
         hi, lo = np.divmod(x, 10_000)
-        words = np.empty((n, 2), np.uint32)
+        # The last 8 digit bytes of each row as two (unaligned) 4-byte words.
+        words = np.ndarray((n, 2), np.uint32, buf, end - 8, (buf.shape[1], 4))
         try:  # an index error: some number has more than 8 digits
             words[:, 0] = _DIGITS4_WORDS[hi]
         except IndexError:
             pass
         else:
             words[:, 1] = _DIGITS4_WORDS[lo]
-            buf[:, end - 8:end] = words.view(np.uint8)
             return buf
     h = end - width
     while end > h:
