@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from core import Engine, Program, check_invariants
+from core import Engine, PaymentBlock, Program, check_invariants
 from sim.feed import EngineLike, NullEngine, apply_prepared, feed, prepare
 from sim.inputs import Batch, FeedContext
 from sim.timing import WallSplit
@@ -204,7 +204,8 @@ def _send_to(conn: Any, obj: Any) -> None:
     conn.send_bytes(f.getbuffer())
 
 
-_PLAIN_CODES = frozenset("?bBhHiIlLqQfd")  # dtypes whose one-character code says it all
+# Dtypes whose one-character code says it all (native byte order), by dtype.
+_PLAIN_CODES = {np.dtype(c): c for c in "?bBhHiIlLqQfd"}
 
 
 def _array(buf: bytearray | bytes, code: str, shape: tuple[int, ...]) -> np.ndarray:
@@ -215,12 +216,41 @@ def _array(buf: bytearray | bytes, code: str, shape: tuple[int, ...]) -> np.ndar
 def _reduce_array(a: np.ndarray) -> tuple[Any, ...]:
     """Pickle contiguous arrays of plain dtypes as their buffer, dtype code and shape: a
     quarter of numpy's own reduction's cost (which pickles each dtype in full)."""
-    if a.dtype.char in _PLAIN_CODES and a.dtype.isnative and a.flags.c_contiguous:
-        return _array, (pickle.PickleBuffer(a), a.dtype.char, a.shape)
+    code = _PLAIN_CODES.get(a.dtype)
+    if code is not None and a.flags.c_contiguous:
+        return _array, (pickle.PickleBuffer(a), code, a.shape)
     return a.__reduce_ex__(pickle.HIGHEST_PROTOCOL)
 
 
-_DISPATCH = {**copyreg.dispatch_table, np.ndarray: _reduce_array}
+_BLOCK_INTS = ("tx_starts", "tx_ends", "openid_starts", "openid_ends", "total_fen", "time_s",
+               "payer_total_fen")
+_BLOCK_CODES = ("appid_codes", "mchid_codes", "currency_codes")
+
+
+def _block(tx_data: bytes, openid_data: bytes, ints: np.ndarray, codes: np.ndarray,
+           names: tuple[list[str], list[str], list[str]],
+           coupon_ids: list[tuple[str, ...]] | None, ascii_ids: bool) -> PaymentBlock:
+    """The payment block `_reduce_block` pickled (its arrays are rows of two)."""
+    tx_lo, tx_hi, op_lo, op_hi, total, time_s, payer = ints
+    app, mchid, currency = codes
+    return PaymentBlock(tx_data, tx_lo, tx_hi, openid_data, op_lo, op_hi, app, names[0],
+                        mchid, names[1], currency, names[2], total, time_s, payer, coupon_ids,
+                        ascii_ids)
+
+
+def _reduce_block(b: PaymentBlock) -> tuple[Any, ...]:
+    """Pickle a payment block's ten arrays as two (int64 and uint16 rows): most of a
+    tick's arrays are a block's, and each array pickles at a fixed cost."""
+    ints = [getattr(b, k) for k in _BLOCK_INTS]
+    codes = [getattr(b, k) for k in _BLOCK_CODES]
+    if not (all(a.dtype == np.int64 and a.ndim == 1 for a in ints)
+            and all(a.dtype == np.uint16 and a.ndim == 1 for a in codes)):
+        return b.__reduce_ex__(pickle.HIGHEST_PROTOCOL)
+    return _block, (b.tx_data, b.openid_data, np.stack(ints), np.stack(codes),
+                    (b.appids, b.mchids, b.currencies), b.coupon_ids, b.ascii)
+
+
+_DISPATCH = {**copyreg.dispatch_table, np.ndarray: _reduce_array, PaymentBlock: _reduce_block}
 
 
 class _Failure:
