@@ -95,14 +95,24 @@ def apply_order(shopper: np.ndarray, kind: np.ndarray) -> np.ndarray:
     """Positions of a tick's rows in application order: by each row's rank among its
     shopper's rows (first, second, ...), then by kind, then by position."""
     n = len(shopper)
-    pos = np.arange(n)
+    if n < 2:
+        return np.arange(n)
     by = np.argsort(shopper, kind="stable")
     s = shopper[by]
-    new = np.r_[True, s[1:] != s[:-1]] if n else np.zeros(0, bool)
+    new = np.empty(n, bool)
+    new[0] = True
+    np.not_equal(s[1:], s[:-1], out=new[1:])
+    if new.all():  # every shopper once: all rank 0
+        return np.argsort(kind, kind="stable")
+    pos = np.arange(n)
     first = np.maximum.accumulate(np.where(new, pos, 0))
     rank = np.empty(n, np.int64)
     rank[by] = pos - first
-    return np.lexsort((pos, kind, rank))
+    # One stable sort by (rank, kind): ties keep their positions' order.
+    return np.argsort(rank * _KINDS + kind, kind="stable")
+
+
+_KINDS = COUPON + 1  # kinds are 0.._KINDS-1
 
 
 def feed(eng: EngineLike, ctx: FeedContext, b: Batch,
@@ -147,8 +157,8 @@ class Prepared:
     the model's process, so that an engine in a process of its own (sim.link) only
     applies them. `made[kind]` is (positions in the batch in application order, that
     kind's inputs as `_make` makes them); `runs` are (kind, lo, hi): inputs lo..hi-1 of
-    that kind, applied in turn. Plain data: it pickles as ids in bytes buffers and
-    arrays, and lists of str where an engine method takes them."""
+    that kind, applied in turn. Plain data: it pickles as ids in bytes buffers and byte
+    matrices (made into str by `apply_prepared`, in the engine's process) and arrays."""
 
     n: int
     made: dict[int, tuple[np.ndarray, Any]]
@@ -163,13 +173,19 @@ def prepare(ctx: FeedContext, b: Batch) -> Prepared:
     kinds = b["kind"]
     order = apply_order(b["shopper"], kinds)
     ordered = kinds[order]
-    # Each kind's rows, in application order, made into inputs at once.
+    # Each kind's rows, in application order, made into inputs at once: one stable sort
+    # by kind groups them (each kind's positions a slice, in application order).
+    counts = np.bincount(ordered, minlength=_KINDS).tolist()
+    grouped = order[np.argsort(ordered, kind="stable")]
     made: dict[int, tuple[np.ndarray, Any]] = {}
-    for kd in np.flatnonzero(np.bincount(ordered, minlength=COUPON + 1)).tolist():
-        at = order[ordered == kd]
-        made[kd] = (at, _make(ctx, take(b, at), kd))
+    lo = 0
+    for kd, c in enumerate(counts):
+        if c:
+            at = grouped[lo:lo + c]
+            made[kd] = (at, _make(ctx, take(b, at), kd))
+            lo += c
     # Runs of one kind in application order; a run applies its rows in order.
-    bounds = [0, *(np.flatnonzero(np.diff(ordered)) + 1).tolist(), n]
+    bounds = [0, *(np.flatnonzero(ordered[1:] != ordered[:-1]) + 1).tolist(), n]
     done = dict.fromkeys(made, 0)
     runs = []
     for lo, hi in pairwise(bounds):
@@ -188,8 +204,9 @@ def apply_prepared(eng: EngineLike, prep: Prepared, wall: WallSplit | None = Non
     code, pts, flags = out or (np.empty(n, np.int16), np.zeros(n, np.int64),
                                np.zeros(n, np.int8))
     wall = wall or WallSplit()
+    made = {kd: (at, _with_texts(kd, inp)) for kd, (at, inp) in prep.made.items()}
     for kd, lo, hi in prep.runs:
-        at, inp = prep.made[kd]
+        at, inp = made[kd]
         if kd == PAY and hasattr(eng, "pay_block_into"):  # outcomes straight into the columns
             wall.start()
             eng.pay_block_into(inp.slice(lo, hi), code, pts, flags, at[lo:hi])
@@ -208,14 +225,22 @@ def _make(ctx: FeedContext, b: Batch, kind: int) -> Any:
         return payment_block(ctx, b)
     prog, shopper, t = b["prog"], b["shopper"], times(ctx, b)
     if kind == BIND:
-        return (ctx.appid(prog, b["app"]), ids.openids(prog, b["app"], shopper),
-                ids.unionids(prog, shopper), t)
+        return (ctx.appid(prog, b["app"]), ids.openid_matrix(prog, b["app"], shopper),
+                ids.unionid_matrix(prog, shopper), t)
     if kind == EVENT:
-        return (ids.input_ids("ev", b["row"]), ctx.appid(prog, b["app"]),
-                ids.openids(prog, b["app"], shopper), ctx.lookup("habit", b["ref"]), t)
+        return (ids.input_id_matrix("ev", b["row"]), ctx.appid(prog, b["app"]),
+                ids.openid_matrix(prog, b["app"], shopper), ctx.lookup("habit", b["ref"]), t)
     if kind == ENROLL:
-        return ctx.lookup("program", prog), t, ids.unionids(prog, shopper)
+        return ctx.lookup("program", prog), t, ids.unionid_matrix(prog, shopper)
     return typed_inputs(ctx, b, kind)
+
+
+def _with_texts(kind: int, inp: Any) -> Any:
+    """Inputs `inp` as `_make` made them, with their ids' byte matrices (columns kinds)
+    made into the lists of str the engine's column methods take."""
+    if kind not in _COLUMNS_METHOD:
+        return inp
+    return tuple(ids.texts(c) if c.__class__ is np.ndarray and c.ndim == 2 else c for c in inp)
 
 
 def _apply(eng: EngineLike, kind: int, inp: Any, lo: int, hi: int,

@@ -40,79 +40,106 @@ def input_id(prefix: str, row: int) -> str:
 
 
 # ---------------------------------------------------------------- many at once
-# The same ids for whole numpy columns: the characters are written into one byte matrix
-# (digits four at a time from a table), decoded once and split, which costs a third of
-# formatting each id in Python.
+# The same ids for whole numpy columns: the characters are written into one byte matrix,
+# one row per id ending in a newline, decoded once and split, which costs a third of
+# formatting each id in Python. Each matrix starts as copies of one template row (the
+# fixed prefix, zeros, the newline); numbers below 10^8 (every model's rows and shoppers)
+# then take one 4-digit table lookup per half, as whole 4-byte words.
 _TAG_BYTES = np.frombuffer(PROGRAM_TAGS.encode(), np.uint8)
 _DIGITS4 = np.array([list(f"{k:04d}".encode()) for k in range(10_000)], np.uint8)
+_DIGITS4_WORDS = _DIGITS4.view(np.uint32).ravel()  # the same four bytes as one word
 _NL = ord("\n")
+_ZERO = ord("0")
 
 
-def _texts(head: np.ndarray | bytes, number: np.ndarray, width: int) -> list[str]:
-    """Rows of `head` ((n, h) bytes, or one prefix for all) followed by `number`
-    zero-padded to `width` digits."""
-    out = _matrix(head, number, width).tobytes().decode("ascii").split("\n")
+def _texts(head: bytes, number: np.ndarray, width: int) -> list[str]:
+    """`head` followed by each of `number` zero-padded to `width` digits."""
+    return texts(_matrix(head, number, width))
+
+
+def texts(m: np.ndarray) -> list[str]:
+    """The ids of byte matrix `m` (one per row, each ending in a newline) as str."""
+    out = m.tobytes().decode("ascii").split("\n")
     out.pop()
     return out
 
 
-def _spans(head: np.ndarray | bytes, number: np.ndarray,
-           width: int) -> tuple[bytes, np.ndarray, np.ndarray]:
-    """The ids `_texts` makes as (bytes, starts, ends): never made into str."""
-    m = _matrix(head, number, width)
+def _spans(m: np.ndarray) -> tuple[bytes, np.ndarray, np.ndarray]:
+    """The ids of byte matrix `m` as (bytes, starts, ends): never made into str."""
     starts = np.arange(len(m), dtype=np.int64) * m.shape[1]
     return m.tobytes(), starts, starts + (m.shape[1] - 1)
 
 
-def _matrix(head: np.ndarray | bytes, number: np.ndarray, width: int) -> np.ndarray:
-    """The ids' characters, one row each, ending in a newline."""
+_ROWS: dict[tuple[bytes, int], np.ndarray] = {}
+
+
+def _matrix(head: bytes, number: np.ndarray, width: int) -> np.ndarray:
+    """The ids' characters, one row each, ending in a newline: `head`, then `number`
+    zero-padded to `width` digits (callers may overwrite head bytes per row)."""
+    row = _ROWS.get((head, width))
+    if row is None:
+        row = _ROWS[head, width] = np.frombuffer(head + b"0" * width + b"\n", np.uint8)
     n = len(number)
-    h = len(head) if isinstance(head, bytes) else head.shape[1]
-    buf = np.empty((n, h + width + 1), np.uint8)
-    buf[:, :h] = np.frombuffer(head, np.uint8) if isinstance(head, bytes) else head
-    buf[:, -1] = _NL
+    buf = np.empty((n, len(row)), np.uint8)
+    buf[:] = row
+    if not n:
+        return buf
     x = np.asarray(number, np.int64)
-    hi = h + width
-    while hi > h:
-        k = min(4, hi - h)
-        buf[:, hi - k:hi] = _DIGITS4[x % 10_000][:, 4 - k:]
+    end = len(row) - 1
+    if width >= 8:
+        hi, lo = np.divmod(x, 10_000)
+        # The last 8 digit bytes of each row as two (unaligned) 4-byte words.
+        words = np.ndarray((n, 2), np.uint32, buf, end - 8, (buf.shape[1], 4))
+        try:  # an index error: some number has more than 8 digits
+            words[:, 0] = _DIGITS4_WORDS[hi]
+        except IndexError:
+            pass
+        else:
+            words[:, 1] = _DIGITS4_WORDS[lo]
+            return buf
+    h = end - width
+    while end > h:
+        k = min(4, end - h)
+        buf[:, end - k:end] = _DIGITS4[x % 10_000][:, 4 - k:]
         x = x // 10_000
-        hi -= k
+        end -= k
         if not x.any():
-            buf[:, h:hi] = ord("0")
             break
     return buf
 
 
+def openid_matrix(program: np.ndarray, app: np.ndarray | int, shopper: np.ndarray,
+                  ) -> np.ndarray:
+    """The byte matrix (see `texts`) of `openid(program[k], app[k], shopper[k])`."""
+    fixed = isinstance(app, int | np.integer)
+    m = _matrix(b"oA%d_" % (app if fixed else 0), shopper, 24)
+    m[:, 1] = _TAG_BYTES[program]
+    if not fixed:
+        m[:, 2] = np.asarray(app, np.uint8) + _ZERO
+    return m
+
+
 def openids(program: np.ndarray, app: np.ndarray | int, shopper: np.ndarray) -> list[str]:
     """Return `openid(program[k], app[k], shopper[k])` for every k."""
-    return _texts(_openid_heads(program, app, shopper), shopper, 24)
+    return texts(openid_matrix(program, app, shopper))
 
 
 def openid_spans(program: np.ndarray, app: np.ndarray | int,
                  shopper: np.ndarray) -> tuple[bytes, np.ndarray, np.ndarray]:
     """The same openids as (bytes, starts, ends)."""
-    return _spans(_openid_heads(program, app, shopper), shopper, 24)
+    return _spans(openid_matrix(program, app, shopper))
 
 
-def _openid_heads(program: np.ndarray, app: np.ndarray | int, shopper: np.ndarray) -> np.ndarray:
-    n = len(shopper)
-    head = np.empty((n, 4), np.uint8)
-    head[:, 0] = ord("o")
-    head[:, 1] = _TAG_BYTES[program]
-    head[:, 2] = ord("0") + np.asarray(app)
-    head[:, 3] = ord("_")
-    return head
+def unionid_matrix(program: np.ndarray, shopper: np.ndarray) -> np.ndarray:
+    """The byte matrix (see `texts`) of `unionid(program[k], shopper[k])`."""
+    m = _matrix(b"uA_", shopper, 25)
+    m[:, 1] = _TAG_BYTES[program]
+    return m
 
 
 def unionids(program: np.ndarray, shopper: np.ndarray) -> list[str]:
     """Return `unionid(program[k], shopper[k])` for every k."""
-    n = len(shopper)
-    head = np.empty((n, 3), np.uint8)
-    head[:, 0] = ord("u")
-    head[:, 1] = _TAG_BYTES[program]
-    head[:, 2] = ord("_")
-    return _texts(head, shopper, 25)
+    return texts(unionid_matrix(program, shopper))
 
 
 def transaction_ids(row: np.ndarray) -> list[str]:
@@ -122,7 +149,7 @@ def transaction_ids(row: np.ndarray) -> list[str]:
 
 def transaction_id_spans(row: np.ndarray) -> tuple[bytes, np.ndarray, np.ndarray]:
     """The same transaction ids as (bytes, starts, ends)."""
-    return _spans(b"42", row, 30)
+    return _spans(_matrix(b"42", row, 30))
 
 
 def refund_ids(row: np.ndarray) -> list[str]:
@@ -130,6 +157,11 @@ def refund_ids(row: np.ndarray) -> list[str]:
     return _texts(b"50", row, 30)
 
 
+def input_id_matrix(prefix: str, row: np.ndarray) -> np.ndarray:
+    """The byte matrix (see `texts`) of `input_id(prefix, r)` for every r in `row`."""
+    return _matrix(prefix.encode(), row, 20)
+
+
 def input_ids(prefix: str, row: np.ndarray) -> list[str]:
     """Return `input_id(prefix, r)` for every row number in `row`."""
-    return _texts(prefix.encode(), row, 20)
+    return texts(input_id_matrix(prefix, row))

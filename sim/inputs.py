@@ -40,9 +40,13 @@ class FeedContext:
     stocks: tuple[tuple[str, ...], ...]  # per program: stock number -> stock_id
     # The same names as object arrays, built once: rows look them up by number.
     tables: dict[str, np.ndarray] = field(default_factory=dict, compare=False, repr=False)
+    # ... and as lists (a payment block's dictionaries), with the apps' table width.
+    names: dict[str, list[str]] = field(default_factory=dict, compare=False, repr=False)
+    app_width: int = field(default=0, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         width = max(len(a) for a in self.appids)
+        object.__setattr__(self, "app_width", width)
         t = self.tables
         t["app"] = _objects([a[min(k, len(a) - 1)] for a in self.appids for k in range(width)])
         t["mchid"] = _objects(self.mchids)
@@ -51,6 +55,7 @@ class FeedContext:
         t["habit"] = _objects(HABITS)
         t["stock"] = _objects([s for st in self.stocks for s in st] or [""])
         t["stock_first"] = np.cumsum([0, *(len(st) for st in self.stocks)])[:-1]
+        self.names.update((k, t[k].tolist()) for k in ("app", "mchid", "currency"))
 
     @classmethod
     def of(cls, scenario: Scenario, currencies: tuple[str, ...]) -> FeedContext:
@@ -62,8 +67,7 @@ class FeedContext:
 
     def appid(self, prog: np.ndarray, app: np.ndarray | int) -> list[str]:
         """The appid of app number `app` of each program in `prog`."""
-        width = max(len(a) for a in self.appids)
-        return self.tables["app"][prog.astype(np.int64) * width + app].tolist()
+        return self.tables["app"][prog.astype(np.int64) * self.app_width + app].tolist()
 
     def lookup(self, table: str, index: np.ndarray) -> list[str]:
         """The names of `table` ("mchid", "currency", "program", "habit", "stock") at `index`."""
@@ -139,16 +143,16 @@ def payment_block(ctx: FeedContext, b: Batch) -> PaymentBlock:
         coupons = [()] * m
         for k, cid in zip(used.tolist(), ids.input_ids("cp", ref[used]), strict=True):
             coupons[k] = (cid,)
-    width = max(len(a) for a in ctx.appids)
     tx, tx_lo, tx_hi = ids.transaction_id_spans(b["row"])
     op, op_lo, op_hi = ids.openid_spans(prog, 0, b["shopper"])
-    t = ctx.tables
+    names = ctx.names
+    # The table's amount columns are int64 already: no copies.
     return PaymentBlock(tx, tx_lo, tx_hi, op, op_lo, op_hi,
-                        (prog.astype(np.int64) * width).astype(np.uint16), t["app"].tolist(),
-                        np.asarray(b["place"], np.uint16), t["mchid"].tolist(),
-                        np.asarray(b["currency"], np.uint16), t["currency"].tolist(),
-                        b["amount"].astype(np.int64), times(ctx, b), b["payer"].astype(np.int64),
-                        coupons)
+                        prog.astype(np.uint16) * np.uint16(ctx.app_width), names["app"],
+                        b["place"].astype(np.uint16), names["mchid"],
+                        b["currency"].astype(np.uint16), names["currency"],
+                        np.asarray(b["amount"], np.int64), times(ctx, b),
+                        np.asarray(b["payer"], np.int64), coupons)
 
 
 def typed_inputs(ctx: FeedContext, b: Batch, kind: int) -> list[Any]:

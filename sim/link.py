@@ -28,11 +28,11 @@ from core import Engine, Program, check_invariants
 from sim.feed import EngineLike, NullEngine, apply_prepared, feed, prepare
 from sim.inputs import Batch, FeedContext
 from sim.timing import WallSplit
+from sim.wire import dumps, pipe, send
 
 TICK, ADVANCE, STATS, FINAL, CLOSE = range(5)  # commands to an engine process
 BROKEN = -1  # the engine process's stand-in for a command it cannot read
 Handler = Callable[[Any], None]
-PIPE_BYTES = 1 << 22  # asked for each pipe's buffer (see _pipe)
 Final = tuple[dict[str, Any], list[str]]  # the engine's stats and invariant errors at the end
 
 
@@ -115,8 +115,8 @@ class ProcessLink(_Link):
         super().__init__(wall)
         # fork: the child starts at once with this process's imports (nothing is pickled).
         mpc = mp.get_context("fork")
-        inbox, self._out = _pipe(mpc)  # model -> engine
-        self._in, outbox = _pipe(mpc)  # engine -> model
+        inbox, self._out = pipe(mpc)  # model -> engine
+        self._in, outbox = pipe(mpc)  # engine -> model
         ours = (self._out, self._in)
         self._proc = mpc.Process(target=_serve, args=(inbox, outbox, list(programs), ours),
                                  name="paymember-engine", daemon=True)
@@ -127,7 +127,7 @@ class ProcessLink(_Link):
         self._final_requested = False
 
     def _send(self, cmd: int, arg: Any) -> None:
-        _send_to(self._out, (cmd, arg))
+        send(self._out, (cmd, arg))
 
     def _result(self, res: Any) -> Any:
         t = perf_counter()
@@ -196,36 +196,6 @@ class ProcessLink(_Link):
         self._in.close()
 
 
-def _pipe(mpc: Any) -> tuple[Any, Any]:
-    """A one-way pipe (reader, writer) with as large a buffer as the kernel grants (up to
-    PIPE_BYTES). With the default 64 KiB, a tick's inputs (hundreds of KiB) crossed in
-    chunks, and each chunk waited for the engine process's reader thread to get the GIL
-    from the thread applying the previous tick: the model sat in `write` for a quarter
-    of its time, and the engine, likewise, waited to hand back outcomes."""
-    r, w = mpc.Pipe(duplex=False)
-    for size in (PIPE_BYTES, _pipe_max()):
-        try:
-            fcntl.fcntl(w.fileno(), fcntl.F_SETPIPE_SZ, size)
-            break
-        except OSError:  # above the limit for this process: the next size, or the default
-            continue
-    return r, w
-
-
-def _pipe_max() -> int:
-    try:
-        with open("/proc/sys/fs/pipe-max-size") as f:
-            return int(f.read())
-    except (OSError, ValueError):
-        return 1 << 16
-
-
-def _send_to(conn: Any, obj: Any) -> None:
-    """Send `obj` pickled as plain `pickle` does it: `Connection.send`'s pickler copies
-    its dispatch table for every message, and these messages need none of its reducers."""
-    conn.send_bytes(pickle.dumps(obj, pickle.HIGHEST_PROTOCOL))
-
-
 class _Failure:
     """An exception in the engine process, as text (sent instead of a result)."""
 
@@ -245,7 +215,7 @@ class _Outbox:
         self._writer: threading.Thread | None = None
 
     def send(self, obj: Any) -> None:
-        data = pickle.dumps(obj, pickle.HIGHEST_PROTOCOL)
+        data = dumps(obj)
         self.drain()
         if len(data) <= self.limit:
             self.conn.send_bytes(data)
@@ -269,7 +239,7 @@ def _serve(commands: Any, conn: Any, programs: list[Program], theirs: Sequence[A
     One thread reads a command, applies it and sends its result. (A reader thread beside
     it used to take commands off the pipe as they came; it had to get the GIL from the
     thread applying the previous tick for every chunk it read, and the model's writes
-    waited for that.) The pipes are large (`_pipe`) and a large result goes out from a
+    waited for that.) The pipes are large (`sim.wire.pipe`) and a large result goes out from a
     thread (`_Outbox`), so neither side waits on the other.
     """
     for c in theirs:

@@ -215,53 +215,57 @@ class PlatformStage:
         pop, c, rng = m.pop, m.tab.cols, m.rng_react
         applied = code == _APPLIED
         shopper, prog = c["shopper"][rows], c["prog"][rows].astype(np.int64)
+        # (program, shopper) as one flat index into the population's (programs, shoppers)
+        # arrays: one-dimensional gathers are much cheaper than two-dimensional ones (and
+        # numpy's add.at much faster on one dimension than on two).
+        key_all = prog * pop.n + shopper
         if np.count_nonzero(pts):
             earned = applied & (pts != 0)
-            # One flat index: numpy's add.at is much faster on one dimension than on two.
-            np.add.at(pop.points.reshape(-1), prog[earned] * pop.n + shopper[earned],
-                      pts[earned])
+            np.add.at(pop.points.reshape(-1), key_all[earned], pts[earned])
         per_kind = np.bincount(kind, minlength=COUPON + 1)
-        enrolled = (kind == ENROLL) & (applied | (code == _DUPLICATE)) if per_kind[ENROLL] else None
-        if enrolled is not None and np.count_nonzero(enrolled):
-            key = prog[enrolled] * pop.n + shopper[enrolled]
-            pop.member.reshape(-1)[key] = True
-            pop.joining.reshape(-1)[key] = False
-            m.rec.count("enrolled", int(np.count_nonzero(enrolled & applied)))
-        got = (kind == COUPON) & applied if per_kind[COUPON] else None
-        if got is not None and np.count_nonzero(got):
-            pop.coupon.reshape(-1)[prog[got] * pop.n + shopper[got]] = rows[got]
+        if per_kind[ENROLL]:
+            enrolled = (kind == ENROLL) & (applied | (code == _DUPLICATE))
+            if np.count_nonzero(enrolled):
+                key = key_all[enrolled]
+                pop.member.reshape(-1)[key] = True
+                pop.joining.reshape(-1)[key] = False
+                m.rec.count("enrolled", int(np.count_nonzero(enrolled & applied)))
+        if per_kind[COUPON]:
+            got = (kind == COUPON) & applied
+            if np.count_nonzero(got):
+                pop.coupon.reshape(-1)[key_all[got]] = rows[got]
         pay = ((kind == PAY) & applied).nonzero()[0]
         n = len(pay)
         if not n:
             return
-        s, q, t = shopper[pay], prog[pay], done[pay]
+        s, q, t, key = shopper[pay], prog[pay], done[pay], key_all[pay]
         seg = pop.segment[s]
-        # (program, shopper) as one flat index into the population's (programs, shoppers)
-        # arrays: one-dimensional gathers are much cheaper than two-dimensional ones.
-        key = q * pop.n + s
         # The draws for accepting an offer and an invitation, in one call (the same
         # numbers as two calls of n each).
         u = rng.random(2 * n)
         fl = flags[pay]
         if np.count_nonzero(fl):
             # Pay to become a member: the platform offers the card; some accept.
-            member = pop.member.reshape(-1)[key]
-            offer = (fl & OFFER).astype(bool) & ~member
-            offered = pop.offered.reshape(-1)
-            new_offer = offer & ~offered[key]
-            offered[key[new_offer]] = True
-            m.rec.count("offers", int(np.count_nonzero(offer)))
-            p = m.join_prob[seg] * (1 + m.bonus_lift[seg] * (t >= m.bonus_from_s[q]))
-            p = p * (1 + m.shadow_lift[seg] * (pop.points.reshape(-1)[key] > pts[pay]))
-            accept = offer & (u[:n] < np.minimum(p, 1.0))
+            not_member = ~pop.member.reshape(-1)[key]
+            offer = (fl & OFFER).astype(bool) & not_member
+            pop.offered.reshape(-1)[key[offer]] = True  # (again, for some: no change)
+            offers = int(np.count_nonzero(offer))
+            m.rec.count("offers", offers)
+            if offers:
+                p = m.join_prob[seg] * (1 + m.bonus_lift[seg] * (t >= m.bonus_from_s[q]))
+                p = p * (1 + m.shadow_lift[seg] * (pop.points.reshape(-1)[key] > pts[pay]))
+                accept = offer & (u[:n] < np.minimum(p, 1.0))
+            else:
+                accept = offer
             # Friend Membership: the merchant invites once its campaign has started.
-            invite = (fl & INVITE).astype(bool) & ~member & (t >= m.friend_from_s[q])
-            friend = invite & (u[n:] < m.friend_prob[seg])
+            invite = (fl & INVITE).astype(bool) & not_member & (t >= m.friend_from_s[q])
             if np.count_nonzero(invite):
+                friend = invite & (u[n:] < m.friend_prob[seg])
                 pop.invited.reshape(-1)[key[invite]] = True
                 m.rec.count("friend_invites", int(np.count_nonzero(invite)))
                 m.rec.count("friend_accepts", int(np.count_nonzero(friend)))
-            joins = (accept | friend).nonzero()[0]
+                accept = accept | friend
+            joins = accept.nonzero()[0]
             if len(joins):
                 # All programs at once, ascending (as joining one program after another).
                 m.join(q[joins], s[joins], t[joins])
@@ -272,11 +276,10 @@ class PlatformStage:
         if not np.count_nonzero(look):
             return
         at = look.nonzero()[0]
-        q, s, t = q[at], s[at], t[at]
+        q, s, t, key = q[at], s[at], t[at], key[at]
         # Per program, two payments of one shopper in a tick look up once: each (program,
         # shopper)'s first payment, programs ascending, shoppers ascending within one (the
         # order of filing one program after another).
-        key = q * pop.n + s
         first = key.argsort(kind="stable")
         key = key[first]
         keep = np.empty(len(key), bool)

@@ -53,20 +53,26 @@ class Inputs:
 
         Raises ValueError on an unknown column or on lengths that disagree.
         """
-        sizes = {len(v) for v in values.values() if isinstance(v, np.ndarray)}
-        if len(sizes) != 1:
-            raise ValueError(f"columns must have one length, got {sizes}")
-        m = sizes.pop()
-        unknown = values.keys() - _COLUMNS.keys()
-        if unknown:
-            raise ValueError(f"unknown columns {sorted(unknown)}")
-        self._reserve(self.n + m)
+        m = -1
+        for v in values.values():
+            if isinstance(v, np.ndarray) and len(v) != m:
+                if m >= 0:
+                    raise ValueError(f"columns must have one length, got {m} and {len(v)}")
+                m = len(v)
+        if m < 0:
+            raise ValueError("columns must have one length, got none")
+        if not _COLUMNS.keys() >= values.keys():
+            raise ValueError(f"unknown columns {sorted(values.keys() - _COLUMNS.keys())}")
         lo, hi = self.n, self.n + m
+        if hi > len(self.done):
+            self._reserve(hi)
         cols = self.cols
         for k, v in values.items():
-            cols[k][lo:hi] = v
-        # Rows past `n` are still zero (columns grow zero-filled, rows are never removed):
-        # only the columns whose default is not zero need writing.
+            # Rows past `n` are still zero (columns grow zero-filled, rows are never
+            # removed): a zero needs no writing where it is the default, nor does a
+            # column left out.
+            if v.__class__ is not int or v or k in _MINUS_ONE:
+                cols[k][lo:hi] = v
         for k in _MINUS_ONE.difference(values):
             cols[k][lo:hi] = -1
         self.n = hi
@@ -146,22 +152,28 @@ class Calendar:
         self.size += n
 
     def _file(self) -> None:
-        """Sort the staged deliveries by tick into a new run; merge the newest runs."""
+        """Sort the staged deliveries by tick into a new run; merge the newest runs.
+
+        The new run takes in the newest runs while the older is at most twice its size,
+        with one stable sort of them all by tick, oldest first: the same run as sorting
+        the staged deliveries and merging pairwise (ties keep the older run first)."""
         rows, att, due_s = _joined(self._staged)
         self._staged.clear()
         tick = np.floor(due_s / self.tick_s).astype(np.int64)
-        order = tick.argsort(kind="stable")
         runs = self._runs
+        size = len(tick)
+        older: list[_Run] = []
+        while runs and runs[-1].live() <= 2 * size:
+            older.append(runs.pop())
+            size += older[-1].live()
+        if older:
+            older.reverse()
+            tick = np.concatenate([*(r.tick[r.at:] for r in older), tick])
+            rows = np.concatenate([*(r.rows[r.at:] for r in older), rows])
+            att = np.concatenate([*(r.att[r.at:] for r in older), att])
+            due_s = np.concatenate([*(r.due_s[r.at:] for r in older), due_s])
+        order = tick.argsort(kind="stable")
         runs.append(_Run(tick[order], rows[order], att[order], due_s[order]))
-        while len(runs) > 1 and runs[-2].live() <= 2 * runs[-1].live():
-            b = runs.pop()
-            a = runs.pop()
-            # Stable: within a tick, the older run's deliveries stay first (a two-run merge).
-            t = np.concatenate((a.tick[a.at:], b.tick[b.at:]))
-            order = t.argsort(kind="stable")
-            runs.append(_Run(t[order], np.concatenate((a.rows[a.at:], b.rows[b.at:]))[order],
-                             np.concatenate((a.att[a.at:], b.att[b.at:]))[order],
-                             np.concatenate((a.due_s[a.at:], b.due_s[b.at:]))[order]))
 
     def pop(self, tick: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Remove and return the deliveries due in `tick` (or before), ordered by due time."""

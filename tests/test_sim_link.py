@@ -16,9 +16,10 @@ import pytest
 from sim import run_scenario
 from sim.feed import NullEngine
 from sim.inputs import FeedContext
-from sim.link import PIPE_BYTES, ProcessLink, _Outbox, _pipe, _pipe_max
+from sim.link import ProcessLink, _Outbox
 from sim.model import Model
 from sim.timing import WallSplit
+from sim.wire import PIPE_BYTES, pipe, pipe_max
 from tests.test_sim_model import _strip, small
 
 
@@ -73,7 +74,7 @@ def test_pipes_are_large_and_a_bad_command_is_reported() -> None:
     sc = small(shoppers=2000, hours=0.5)
     link = ProcessLink(sc.programs, FeedContext.of(sc, ("CNY",)), WallSplit())
     try:
-        want = min(PIPE_BYTES, max(_pipe_max(), 1 << 16))
+        want = min(PIPE_BYTES, max(pipe_max(), 1 << 16))
         for end in (link._out, link._in):
             assert fcntl.fcntl(end.fileno(), fcntl.F_GETPIPE_SZ) >= want
         got: list[Any] = []
@@ -92,7 +93,7 @@ def test_pipes_are_large_and_a_bad_command_is_reported() -> None:
 def test_outbox_sends_a_result_larger_than_the_pipe_without_blocking() -> None:
     """A result past the outbox's limit goes out from a thread: `send` returns with nobody
     reading yet, and the results arrive whole and in order."""
-    r, w = _pipe(mp.get_context("fork"))
+    r, w = pipe(mp.get_context("fork"))
     try:
         out = _Outbox(w)
         big = np.arange(1 << 19)  # 4 MiB pickled: more than any pipe buffer here
