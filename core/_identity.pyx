@@ -11,11 +11,23 @@ Floor division: `cdivision=False` keeps Python's floor semantics for negatives.
 import heapq
 
 from cpython cimport array
+from cpython.ref cimport PyObject
+from libc.stdint cimport uint64_t
 
 from core._inputs cimport (
     B_AV, B_PE, B_SH, B_SP, CAUSE_OTHER, E_BONUS, E_CONVERT, E_FORFEIT, E_MERGE_IN,
-    E_MERGE_OUT, Kernel, Prog, _credit_member, _expiry_key, _find, _get, _kernel,
-    _lots_pop_oldest, _push, _set, _upgrade, _valid_id, create_account)
+    E_MERGE_OUT, Ahead, Kernel, Prog, _credit_member, _expiry_key, _find, _get, _kernel,
+    _lots_pop_oldest, _push, _set, _upgrade, _valid_id, ahead_account, ahead_hash,
+    ahead_peek, applied, create_account)
+
+cdef extern from "Python.h":
+    PyObject* PyList_GET_ITEM(object lst, Py_ssize_t i)
+
+# Rows looked up ahead of their turn (core/_inputs.pyx's prefetching stages).
+DEF RING = 16
+DEF AHEAD1 = 12
+DEF AHEAD2 = 6
+DEF AHEAD3 = 3
 from core._keys cimport KeyIndex
 
 from core import limits
@@ -30,9 +42,11 @@ cdef long long DAY_S = 86400
 cdef object _heappush = heapq.heappush
 
 
-cdef int _set_unionid(Kernel k, long long a, KeyIndex unions, str unionid) except -1:
-    """Accounts.set_unionid of a unionid new to `unions`, account `a`'s program's map."""
-    cdef Py_ssize_t no = unions.add(unionid, a)
+cdef int _set_unionid(Kernel k, long long a, KeyIndex unions, str unionid,
+                      uint64_t h) except -1:
+    """Accounts.set_unionid of a unionid new to `unions`, account `a`'s program's map
+    (`h`, when not 0, is the unionid's hash_ascii)."""
+    cdef Py_ssize_t no = unions.add(unionid, a, h)
     _set(k.acc.union_no, a, no + 1)  # read now: creating an account may widen it
     return 0
 
@@ -45,7 +59,7 @@ def bind(eng, b):
     cdef Kernel k = _kernel(eng)
     if type(b) is not Binding:
         return eng._bind_py(b)
-    return _bind(k, eng, b, b.appid, b.openid, b.unionid, b.time_s)
+    return _bind(k, eng, b, b.appid, b.openid, b.unionid, b.time_s, 0, 0)
 
 
 def bind_columns(eng, list appid, list openid, list unionid, time_s):
@@ -54,12 +68,43 @@ def bind_columns(eng, list appid, list openid, list unionid, time_s):
     reference. Raises ValueError on columns of different lengths."""
     cdef Kernel k = _kernel(eng)
     cdef long long[:] times = time_s
-    cdef Py_ssize_t i, n = len(appid)
+    cdef Py_ssize_t i, j, n = len(appid)
     if not len(openid) == len(unionid) == times.shape[0] == n:
         raise ValueError("binding columns differ in length")
+    cdef Ahead ro[RING]  # the openids'
+    cdef Ahead ru[RING]  # the unionids'
+    cdef array.array uno = k.acc.union_no, tail = k.lots.tail  # alive while we prefetch
+    cdef object app, last_app = None, apps = None, unions = None
     out = [None] * n
-    for i in range(n):
-        out[i] = _bind(k, eng, None, appid[i], openid[i], unionid[i], times[i])
+    for i in range(-AHEAD1, n):
+        j = i + AHEAD1
+        if j < n:
+            ro[j % RING].ix = ru[j % RING].ix = NULL
+            ro[j % RING].h = ru[j % RING].h = 0
+            app = <object>PyList_GET_ITEM(appid, j)
+            if app is not last_app:
+                last_app, apps, unions = app, None, None
+                pi = k.app_prog.get(app) if type(app) is str else None
+                if pi is not None:
+                    apps, unions = k.by_app[app], k.by_union[pi]
+            if apps is not None:
+                oid = <object>PyList_GET_ITEM(openid, j)
+                uid = <object>PyList_GET_ITEM(unionid, j)
+                if type(oid) is str:
+                    ahead_hash(&ro[j % RING], <KeyIndex>apps, <str>oid)
+                if type(uid) is str:
+                    ahead_hash(&ru[j % RING], <KeyIndex>unions, <str>uid)
+        j = i + AHEAD2
+        if 0 <= j < n:
+            ahead_peek(&ro[j % RING])
+            ahead_peek(&ru[j % RING])
+        j = i + AHEAD3
+        if 0 <= j < n:
+            ahead_account(k, &ro[j % RING], uno, tail)
+            ahead_account(k, &ru[j % RING], uno, tail)
+        if i >= 0:
+            out[i] = _bind(k, eng, None, appid[i], openid[i], unionid[i], times[i],
+                           ro[i % RING].h, ru[i % RING].h)
     return out
 
 
@@ -69,8 +114,9 @@ cdef object _bind_ref(eng, b, appid, openid, unionid, tt):
     return eng._bind_py(b)
 
 
-cdef object _bind(Kernel k, eng, b, appid, openid, unionid, tt):
-    """`bind` of binding `b`, or of the binding with these fields when `b` is None."""
+cdef object _bind(Kernel k, eng, b, appid, openid, unionid, tt, uint64_t ho, uint64_t hu):
+    """`bind` of binding `b`, or of the binding with these fields when `b` is None; `ho`
+    and `hu`, when not 0, are the openid's and unionid's hash_ascii."""
     if (type(appid) is not str or type(openid) is not str or type(unionid) is not str
             or type(tt) is not int):
         return _bind_ref(eng, b, appid, openid, unionid, tt)
@@ -79,7 +125,7 @@ cdef object _bind(Kernel k, eng, b, appid, openid, unionid, tt):
         return _bind_ref(eng, b, appid, openid, unionid, tt)
     cdef int pi = pi_obj
     cdef KeyIndex apps = <KeyIndex>k.by_app[appid], unions = <KeyIndex>k.by_union[pi]
-    cdef Py_ssize_t io = apps.find(openid), iu = unions.find(unionid)
+    cdef Py_ssize_t io = apps.find(openid, ho), iu = unions.find(unionid, hu)
     if (io < 0 and not _valid_id(openid)) or (iu < 0 and not _valid_id(unionid)):
         return _bind_ref(eng, b, appid, openid, unionid, tt)
     cdef long long o = -1, u = -1, bound
@@ -96,12 +142,12 @@ cdef object _bind(Kernel k, eng, b, appid, openid, unionid, tt):
         u = _find(k, unions.value_at(iu))
     if o < 0 and u < 0:
         o = create_account(k.acc, k.prog, pi)
-        apps.add(openid, o)
-        _set_unionid(k, o, unions, unionid)
+        apps.add(openid, o, ho)
+        _set_unionid(k, o, unions, unionid, hu)
     elif o < 0:
-        apps.add(openid, u)
+        apps.add(openid, u, ho)
     elif u < 0:
-        _set_unionid(k, o, unions, unionid)
+        _set_unionid(k, o, unions, unionid, hu)
     elif not k.progs[pi].fast or k.prog.data.as_shorts[u] != pi:
         if b is None:
             b = Binding(appid, openid, unionid, tt)
@@ -171,7 +217,7 @@ def enroll(eng, e):
     cdef Kernel k = _kernel(eng)
     if type(e) is not Enrollment:
         return eng._enroll_py(e)
-    return _enroll(k, eng, e, e.program, e.time_s, e.unionid, e.appid, e.openid)
+    return _enroll(k, eng, e, e.program, e.time_s, e.unionid, e.appid, e.openid, 0)
 
 
 def enroll_columns(eng, list program, time_s, list unionid):
@@ -180,12 +226,35 @@ def enroll_columns(eng, list program, time_s, list unionid):
     goes to the Python reference. Raises ValueError on columns of different lengths."""
     cdef Kernel k = _kernel(eng)
     cdef long long[:] times = time_s
-    cdef Py_ssize_t i, n = len(program)
+    cdef Py_ssize_t i, j, n = len(program)
     if not len(unionid) == times.shape[0] == n:
         raise ValueError("enrollment columns differ in length")
+    cdef Ahead ring[RING]
+    cdef array.array uno = k.acc.union_no, tail = k.lots.tail  # alive while we prefetch
+    cdef object prog, last_prog = None, unions = None
     out = [None] * n
-    for i in range(n):
-        out[i] = _enroll(k, eng, None, program[i], times[i], unionid[i], "", "")
+    for i in range(-AHEAD1, n):
+        j = i + AHEAD1
+        if j < n:
+            ring[j % RING].ix, ring[j % RING].h = NULL, 0
+            prog = <object>PyList_GET_ITEM(program, j)
+            if prog is not last_prog:
+                last_prog, unions = prog, None
+                pi = k.prog_index.get(prog) if type(prog) is str else None
+                if pi is not None:
+                    unions = k.by_union[pi]
+            uid = <object>PyList_GET_ITEM(unionid, j)
+            if unions is not None and type(uid) is str:
+                ahead_hash(&ring[j % RING], <KeyIndex>unions, <str>uid)
+        j = i + AHEAD2
+        if 0 <= j < n:
+            ahead_peek(&ring[j % RING])
+        j = i + AHEAD3
+        if 0 <= j < n:
+            ahead_account(k, &ring[j % RING], uno, tail)
+        if i >= 0:
+            out[i] = _enroll(k, eng, None, program[i], times[i], unionid[i], "", "",
+                             ring[i % RING].h)
     return out
 
 
@@ -195,8 +264,9 @@ cdef object _enroll_ref(eng, e, program, tt, unionid, appid, openid):
     return eng._enroll_py(e)
 
 
-cdef object _enroll(Kernel k, eng, e, program, tt, unionid, appid, openid):
-    """`enroll` of enrollment `e`, or of the enrollment with these fields when `e` is None."""
+cdef object _enroll(Kernel k, eng, e, program, tt, unionid, appid, openid, uint64_t hu):
+    """`enroll` of enrollment `e`, or of the enrollment with these fields when `e` is None;
+    `hu`, when not 0, is the unionid's hash_ascii."""
     if (type(program) is not str or type(tt) is not int or type(unionid) is not str
             or type(appid) is not str or type(openid) is not str):
         return _enroll_ref(eng, e, program, tt, unionid, appid, openid)
@@ -211,7 +281,7 @@ cdef object _enroll(Kernel k, eng, e, program, tt, unionid, appid, openid):
         return _enroll_ref(eng, e, program, tt, unionid, appid, openid)
     cdef str key = unionid or openid
     cdef KeyIndex ix = <KeyIndex>(k.by_union[pi] if unionid else k.by_app[appid])
-    cdef Py_ssize_t i = ix.find(key)
+    cdef Py_ssize_t i = ix.find(key, hu if unionid else 0)
     if i >= 0:
         a = _find(k, ix.value_at(i))
     elif not _valid_id(key):
@@ -219,7 +289,7 @@ cdef object _enroll(Kernel k, eng, e, program, tt, unionid, appid, openid):
     else:
         a = create_account(k.acc, k.prog, pi)
         if unionid:
-            _set_unionid(k, a, ix, key)
+            _set_unionid(k, a, ix, key, hu)
         else:
             ix.add(key, a)
     if k.member.data.as_schars[a]:
@@ -239,7 +309,7 @@ cdef object _enroll(Kernel k, eng, e, program, tt, unionid, appid, openid):
             if stock.trigger == "enroll":
                 k.eng._issue(f"enroll-{stock.stock_id}-{a}", a, pi, stock.stock_id, t)
     k.counts["enrollments"] = k.counts.get("enrollments", 0) + 1
-    return Outcome(_APPLIED_CODE, converted + bonus, "")
+    return applied(converted + bonus)
 
 
 cdef long long _convert(Kernel k, int pi, long long a, long long t, long long cause) except -1:
@@ -287,5 +357,6 @@ cdef long long _convert(Kernel k, int pi, long long a, long long t, long long ca
         k.shad_pend.data.as_longlongs[a] = 0
     k.member.data.as_schars[a] = 1
     _upgrade(k, a, p)
-    k.invited.discard(a)
+    if k.invited:
+        k.invited.discard(a)
     return keep
