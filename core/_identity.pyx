@@ -18,7 +18,7 @@ from core._inputs cimport (
     B_AV, B_PE, B_SH, B_SP, CAUSE_OTHER, E_BONUS, E_CONVERT, E_FORFEIT, E_MERGE_IN,
     E_MERGE_OUT, Ahead, Kernel, Prog, _credit_member, _expiry_key, _find, _get, _kernel,
     _lots_pop_oldest, _push, _set, _upgrade, _valid_id, ahead_account, ahead_hash,
-    ahead_peek, applied, create_account)
+    ahead_lots, ahead_peek, applied, create_account)
 
 cdef extern from "Python.h":
     PyObject* PyList_GET_ITEM(object lst, Py_ssize_t i)
@@ -28,6 +28,7 @@ DEF RING = 16
 DEF AHEAD1 = 12
 DEF AHEAD2 = 6
 DEF AHEAD3 = 3
+DEF AHEAD4 = 1
 from core._keys cimport KeyIndex
 
 from core import limits
@@ -231,6 +232,7 @@ def enroll_columns(eng, list program, time_s, list unionid):
         raise ValueError("enrollment columns differ in length")
     cdef Ahead ring[RING]
     cdef array.array uno = k.acc.union_no, tail = k.lots.tail  # alive while we prefetch
+    cdef array.array nxt = k.lots.nxt
     cdef object prog, last_prog = None, unions = None
     out = [None] * n
     for i in range(-AHEAD1, n):
@@ -252,6 +254,9 @@ def enroll_columns(eng, list program, time_s, list unionid):
         j = i + AHEAD3
         if 0 <= j < n:
             ahead_account(k, &ring[j % RING], uno, tail)
+        j = i + AHEAD4
+        if 0 <= j < n:
+            ahead_lots(k, &ring[j % RING], tail, nxt)
         if i >= 0:
             out[i] = _enroll(k, eng, None, program[i], times[i], unionid[i], "", "",
                              ring[i % RING].h)

@@ -54,6 +54,7 @@ cdef struct Ahead:
     PyObject* ix  # the KeyIndex (borrowed: the kernel's maps hold it), or NULL
     uint64_t h  # the id's hash_ascii, 0 for none
     Py_ssize_t c  # its number from peek, or -1
+    long long a  # the account that number holds (unverified), or -1
 
 
 cdef class Kernel:
@@ -87,5 +88,6 @@ cdef void ahead_hash(Ahead* r, KeyIndex ix, str key) noexcept
 cdef void ahead_peek(Ahead* r) noexcept
 cdef void ahead_account(Kernel k, Ahead* r, array.array uno, array.array tail) noexcept
 cdef void prefetch_account(Kernel k, long long a, array.array uno, array.array tail) noexcept
+cdef void ahead_lots(Kernel k, Ahead* r, array.array tail, array.array nxt) noexcept
 cdef object applied(long long pts)
 cdef int decode_outcome(object o, short* c, long long* p, signed char* f) except -1

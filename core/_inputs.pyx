@@ -41,9 +41,15 @@ cdef extern from *:
         }
         __builtin_prefetch((const void*)(so->table + ((size_t)h & (size_t)so->mask)));
     }
+    /* The same for an int key of hash `h` (a non-negative int is its own hash). */
+    static inline void pm_prefetch_set_hash(PyObject* s, size_t h) {
+        PySetObject* so = (PySetObject*)s;
+        __builtin_prefetch((const void*)(so->table + (h & (size_t)so->mask)));
+    }
     """
     void pm_pf(const void* p) noexcept nogil
     void pm_prefetch_set(PyObject* s, PyObject* key) noexcept
+    void pm_prefetch_set_hash(PyObject* s, size_t h) noexcept
 
 from core import limits
 from core.engagement import _APPLIED as _EVENT_OUTCOMES, _forget_old
@@ -72,6 +78,7 @@ DEF RING = 16
 DEF AHEAD1 = 12
 DEF AHEAD2 = 6
 DEF AHEAD3 = 3
+DEF AHEAD4 = 1
 
 
 cdef class Rule:
@@ -242,7 +249,7 @@ cdef object applied(long long pts):
 # AHEAD2 ahead the slot is read and its entry touched, AHEAD3 ahead its key and its
 # account's columns. Only memory is touched: every row is then applied as it would be.
 cdef void ahead_hash(Ahead* r, KeyIndex ix, str key) noexcept:
-    r.ix, r.c = <PyObject*>ix, -1
+    r.ix, r.c, r.a = <PyObject*>ix, -1, -1
     r.h = ix.hash_ascii(key)  # 0 for a non-ASCII key: not prefetched
     if r.h:
         ix.prefetch_slot(r.h)
@@ -260,7 +267,21 @@ cdef void ahead_account(Kernel k, Ahead* r, array.array uno, array.array tail) n
         return
     ix = <KeyIndex>r.ix
     ix.prefetch_key(r.c)
-    prefetch_account(k, ix.value_at(r.c), uno, tail)
+    r.a = ix.value_at(r.c)
+    prefetch_account(k, r.a, uno, tail)
+
+
+cdef void ahead_lots(Kernel k, Ahead* r, array.array tail, array.array nxt) noexcept:
+    """Touch the newest lot of the row's account (its tail entry was touched before)."""
+    cdef long long t
+    if r.ix == NULL or not 0 <= r.a < len(tail):
+        return
+    t = _get(tail, r.a)
+    if 0 < t < len(k.lot_pts):
+        pm_pf(k.lot_pts.data.as_longlongs + t)
+        pm_pf(k.lot_day.data.as_ints + t)
+        if t < len(nxt):
+            pm_pf(nxt.data.as_chars + t * nxt.ob_descr.itemsize)
 
 
 cdef void prefetch_account(Kernel k, long long a, array.array uno, array.array tail) noexcept:
@@ -279,6 +300,8 @@ cdef void prefetch_account(Kernel k, long long a, array.array uno, array.array t
         pm_pf(uno.data.as_chars + a * uno.ob_descr.itemsize)
     if a < len(tail):
         pm_pf(tail.data.as_chars + a * tail.ob_descr.itemsize)
+    if k.invited:
+        pm_prefetch_set_hash(<PyObject*>k.invited, <size_t>a)
 
 
 # ------------------------------------------------------------------ lots (core.lots)
@@ -329,7 +352,7 @@ def engage(eng, e):
     if type(e) is not Engagement:
         return eng._engage_py(e)
     return _engage(k, eng, e, e.event_id, e.appid, e.openid, e.kind, e.time_s,
-                   e.referred_openid, 0)
+                   e.referred_openid, 0, None)
 
 
 def engage_columns(eng, list event_id, list appid, list openid, list kind, time_s):
@@ -344,8 +367,10 @@ def engage_columns(eng, list event_id, list appid, list openid, list kind, time_
     cdef Ahead ring[RING]
     cdef Ahead* r
     cdef array.array uno = k.acc.union_no, tail = k.lots.tail  # alive while we prefetch
+    cdef array.array nxt = k.lots.nxt
     cdef object app, last_app = None, apps = None
     cdef object seen = k.event_seen
+    cdef Window w = Window(k.idem)
     out = [None] * n
     for i in range(-AHEAD1, n):
         j = i + AHEAD1
@@ -367,22 +392,37 @@ def engage_columns(eng, list event_id, list appid, list openid, list kind, time_
         j = i + AHEAD3
         if 0 <= j < n:
             ahead_account(k, &ring[j % RING], uno, tail)
+        j = i + AHEAD4
+        if 0 <= j < n:
+            ahead_lots(k, &ring[j % RING], tail, nxt)
         if i >= 0:
             out[i] = _engage(k, eng, None, event_id[i], appid[i], openid[i], kind[i],
-                             times[i], "", ring[i % RING].h)
+                             times[i], "", ring[i % RING].h, w)
     return out
 
 
+cdef class Window:
+    """What engage_columns keeps of the idempotency window (core.idempotency.KeyWindow)
+    during one call, where nothing moves its horizon or drops a generation: the horizon,
+    the generation length, the event list of the last generation an event went to."""
+    cdef object horizon
+    cdef long long bucket, b
+    cdef list events
+
+    def __init__(self, idem):
+        self.horizon, self.bucket, self.events = idem.horizon_s, idem.bucket_s, None
+
+
 cdef object _engage(Kernel k, eng, e, event_id, appid, openid, kind, tt, referred,
-                    uint64_t ho):
+                    uint64_t ho, Window w):
     """`engage` of event `e`, or of the event with these fields when `e` is None (made
     only if the Python reference has to take it); `ho`, when not 0, is the openid's
-    hash_ascii."""
+    hash_ascii; `w`, when not None, the idempotency window as the columns' call keeps it."""
     if (type(event_id) is not str or type(appid) is not str or type(openid) is not str
             or type(kind) is not str or type(tt) is not int or type(referred) is not str):
         return _engage_ref(eng, e, event_id, appid, openid, kind, tt, referred)
     idem = k.idem
-    if tt < idem.horizon_s:  # STALE: older than the idempotency window
+    if tt < (idem.horizon_s if w is None else w.horizon):  # STALE: older than the window
         return _engage_ref(eng, e, event_id, appid, openid, kind, tt, referred)
     if event_id in k.event_seen:
         return DUPLICATE
@@ -438,10 +478,20 @@ cdef object _engage(Kernel k, eng, e, event_id, appid, openid, kind, tt, referre
         ar = create_account(k.acc, k.prog, pi)
         apps.add(referred, ar)
     k.event_seen.add(event_id)  # KeyWindow.add_event, inline
-    gen = (<dict>idem.gens).get(t // <long long>idem.bucket_s)
-    if gen is None:
-        gen = idem.generation(t)
-    (<list>(<tuple>gen)[0]).append(event_id)
+    cdef long long b
+    if w is None:
+        gen = (<dict>idem.gens).get(t // <long long>idem.bucket_s)
+        if gen is None:
+            gen = idem.generation(t)
+        (<list>(<tuple>gen)[0]).append(event_id)
+    else:  # KeyWindow.add_event, with the generation of the last event kept
+        b = t // w.bucket
+        if w.events is None or b != w.b:
+            gen = (<dict>idem.gens).get(b)
+            if gen is None:
+                gen = idem.generation(t)
+            w.events, w.b = (<tuple>gen)[0], b
+        w.events.append(event_id)
     k.event_ids.append(event_id)
     cdef long long cause = (len(k.event_ids) - 1) << 3 | CAUSE_EVENT
     cdef long long n = 0
