@@ -39,6 +39,7 @@ cdef object _BOUND = Outcome(Code.APPLIED, 0, "")
 cdef object _MEMBER_ALREADY = reject(Code.DUPLICATE, "already a member")
 cdef long long T_MIN = limits.TIME_S_MIN
 cdef long long T_MAX = limits.TIME_S_MAX
+cdef object T_MIN_O = limits.TIME_S_MIN, T_MAX_O = limits.TIME_S_MAX
 cdef long long DAY_S = 86400
 cdef object _heappush = heapq.heappush
 
@@ -60,7 +61,7 @@ def bind(eng, b):
     cdef Kernel k = _kernel(eng)
     if type(b) is not Binding:
         return eng._bind_py(b)
-    return _bind(k, eng, b, b.appid, b.openid, b.unionid, b.time_s, 0, 0)
+    return _bind(k, eng, b, b.appid, b.openid, b.unionid, b.time_s, 0, 0, 0)
 
 
 def bind_columns(eng, list appid, list openid, list unionid, time_s):
@@ -104,7 +105,7 @@ def bind_columns(eng, list appid, list openid, list unionid, time_s):
             ahead_account(k, &ro[j % RING], uno, tail)
             ahead_account(k, &ru[j % RING], uno, tail)
         if i >= 0:
-            out[i] = _bind(k, eng, None, appid[i], openid[i], unionid[i], times[i],
+            out[i] = _bind(k, eng, None, appid[i], openid[i], unionid[i], None, times[i],
                            ro[i % RING].h, ru[i % RING].h)
     return out
 
@@ -115,30 +116,38 @@ cdef object _bind_ref(eng, b, appid, openid, unionid, tt):
     return eng._bind_py(b)
 
 
-cdef object _bind(Kernel k, eng, b, appid, openid, unionid, tt, uint64_t ho, uint64_t hu):
-    """`bind` of binding `b`, or of the binding with these fields when `b` is None; `ho`
-    and `hu`, when not 0, are the openid's and unionid's hash_ascii."""
-    if (type(appid) is not str or type(openid) is not str or type(unionid) is not str
-            or type(tt) is not int):
+cdef object _bind(Kernel k, eng, b, appid, openid, unionid, tt, long long t, uint64_t ho,
+                  uint64_t hu):
+    """`bind` of binding `b`, or of the binding with these fields when `b` is None; the
+    time is `tt`, or `t` when `tt` is None (a column's); `ho` and `hu`, when not 0, are
+    the openid's and unionid's hash_ascii."""
+    if tt is None:
+        if not T_MIN <= t < T_MAX:
+            return _bind_ref(eng, b, appid, openid, unionid, t)
+    elif type(tt) is not int or not T_MIN_O <= tt < T_MAX_O:
         return _bind_ref(eng, b, appid, openid, unionid, tt)
+    else:
+        t = tt
+    if type(appid) is not str or type(openid) is not str or type(unionid) is not str:
+        return _bind_ref(eng, b, appid, openid, unionid, t)
     pi_obj = k.app_prog.get(appid)
-    if pi_obj is None or not openid or not T_MIN <= tt < T_MAX:
-        return _bind_ref(eng, b, appid, openid, unionid, tt)
+    if pi_obj is None or not openid:
+        return _bind_ref(eng, b, appid, openid, unionid, t)
     cdef int pi = pi_obj
     cdef KeyIndex apps = <KeyIndex>k.by_app[appid], unions = <KeyIndex>k.by_union[pi]
     cdef Py_ssize_t io = apps.find(openid, ho), iu = unions.find(unionid, hu)
     if (io < 0 and not _valid_id(openid)) or (iu < 0 and not _valid_id(unionid)):
-        return _bind_ref(eng, b, appid, openid, unionid, tt)
+        return _bind_ref(eng, b, appid, openid, unionid, t)
     cdef long long o = -1, u = -1, bound
     if io >= 0:
         o = _find(k, apps.value_at(io))
         if k.prog.data.as_shorts[o] != pi:
-            return _bind_ref(eng, b, appid, openid, unionid, tt)
+            return _bind_ref(eng, b, appid, openid, unionid, t)
         bound = _get(k.acc.union_no, o)
         if bound:
             if iu >= 0 and bound - 1 == iu:
                 return DUPLICATE
-            return _bind_ref(eng, b, appid, openid, unionid, tt)  # bound elsewhere
+            return _bind_ref(eng, b, appid, openid, unionid, t)  # bound elsewhere
     if iu >= 0:
         u = _find(k, unions.value_at(iu))
     if o < 0 and u < 0:
@@ -151,11 +160,11 @@ cdef object _bind(Kernel k, eng, b, appid, openid, unionid, tt, uint64_t ho, uin
         _set_unionid(k, o, unions, unionid, hu)
     elif not k.progs[pi].fast or k.prog.data.as_shorts[u] != pi:
         if b is None:
-            b = Binding(appid, openid, unionid, tt)
+            b = Binding(appid, openid, unionid, t)
         return eng._bind_merge(o, u, b)
     else:
         k.notes.append(("bind ", appid, "/", openid, " -> ", unionid))  # Ledger.note
-        moved = _merge(k, pi, o, u, tt, (len(k.notes) - 1) << 3 | CAUSE_OTHER)
+        moved = _merge(k, pi, o, u, t, (len(k.notes) - 1) << 3 | CAUSE_OTHER)
         k.counts["merges"] = k.counts.get("merges", 0) + 1
         return Outcome(_APPLIED_CODE, moved, "histories merged")
     return _BOUND
@@ -218,7 +227,7 @@ def enroll(eng, e):
     cdef Kernel k = _kernel(eng)
     if type(e) is not Enrollment:
         return eng._enroll_py(e)
-    return _enroll(k, eng, e, e.program, e.time_s, e.unionid, e.appid, e.openid, 0)
+    return _enroll(k, eng, e, e.program, e.time_s, 0, e.unionid, e.appid, e.openid, 0)
 
 
 def enroll_columns(eng, list program, time_s, list unionid):
@@ -258,7 +267,7 @@ def enroll_columns(eng, list program, time_s, list unionid):
         if 0 <= j < n:
             ahead_lots(k, &ring[j % RING], tail, nxt)
         if i >= 0:
-            out[i] = _enroll(k, eng, None, program[i], times[i], unionid[i], "", "",
+            out[i] = _enroll(k, eng, None, program[i], None, times[i], unionid[i], "", "",
                              ring[i % RING].h)
     return out
 
@@ -269,28 +278,37 @@ cdef object _enroll_ref(eng, e, program, tt, unionid, appid, openid):
     return eng._enroll_py(e)
 
 
-cdef object _enroll(Kernel k, eng, e, program, tt, unionid, appid, openid, uint64_t hu):
+cdef object _enroll(Kernel k, eng, e, program, tt, long long t, unionid, appid, openid,
+                    uint64_t hu):
     """`enroll` of enrollment `e`, or of the enrollment with these fields when `e` is None;
-    `hu`, when not 0, is the unionid's hash_ascii."""
-    if (type(program) is not str or type(tt) is not int or type(unionid) is not str
+    the time is `tt`, or `t` when `tt` is None (a column's); `hu`, when not 0, is the
+    unionid's hash_ascii."""
+    if tt is None:
+        if not T_MIN <= t < T_MAX:
+            return _enroll_ref(eng, e, program, t, unionid, appid, openid)
+    elif type(tt) is not int or not T_MIN_O <= tt < T_MAX_O:
+        return _enroll_ref(eng, e, program, tt, unionid, appid, openid)
+    else:
+        t = tt
+    if (type(program) is not str or type(unionid) is not str
             or type(appid) is not str or type(openid) is not str):
-        return _enroll_ref(eng, e, program, tt, unionid, appid, openid)
+        return _enroll_ref(eng, e, program, t, unionid, appid, openid)
     pi_obj = k.prog_index.get(program)
-    if pi_obj is None or not T_MIN <= tt < T_MAX or not k.progs[<int>pi_obj].fast:
-        return _enroll_ref(eng, e, program, tt, unionid, appid, openid)
+    if pi_obj is None or not k.progs[<int>pi_obj].fast:
+        return _enroll_ref(eng, e, program, t, unionid, appid, openid)
     cdef int pi = pi_obj
     cdef Prog* p = &k.progs[pi]
-    cdef long long t = tt, a
+    cdef long long a
     # _resolve, inline: by unionid, or by (appid, openid)
     if not unionid and (not appid or not openid or k.app_prog.get(appid) != pi):
-        return _enroll_ref(eng, e, program, tt, unionid, appid, openid)
+        return _enroll_ref(eng, e, program, t, unionid, appid, openid)
     cdef str key = unionid or openid
     cdef KeyIndex ix = <KeyIndex>(k.by_union[pi] if unionid else k.by_app[appid])
     cdef Py_ssize_t i = ix.find(key, hu if unionid else 0)
     if i >= 0:
         a = _find(k, ix.value_at(i))
     elif not _valid_id(key):
-        return _enroll_ref(eng, e, program, tt, unionid, appid, openid)
+        return _enroll_ref(eng, e, program, t, unionid, appid, openid)
     else:
         a = create_account(k.acc, k.prog, pi)
         if unionid:

@@ -61,6 +61,7 @@ cdef object _APPLIED_CODE = Code.APPLIED
 cdef object _heappush = heapq.heappush
 cdef long long T_MIN = limits.TIME_S_MIN
 cdef long long T_MAX = limits.TIME_S_MAX
+cdef object T_MIN_O = limits.TIME_S_MIN, T_MAX_O = limits.TIME_S_MAX
 cdef Py_ssize_t REF_MAX = limits.REF_LEN_MAX
 cdef Py_ssize_t ID_MAX = limits.ID_LEN_MAX
 cdef Py_ssize_t CAP_PERIODS_MAX = limits.CAP_PERIODS_MAX
@@ -352,7 +353,7 @@ def engage(eng, e):
     if type(e) is not Engagement:
         return eng._engage_py(e)
     return _engage(k, eng, e, e.event_id, e.appid, e.openid, e.kind, e.time_s,
-                   e.referred_openid, 0, None)
+                   0, e.referred_openid, 0, None)
 
 
 def engage_columns(eng, list event_id, list appid, list openid, list kind, time_s):
@@ -396,7 +397,7 @@ def engage_columns(eng, list event_id, list appid, list openid, list kind, time_
         if 0 <= j < n:
             ahead_lots(k, &ring[j % RING], tail, nxt)
         if i >= 0:
-            out[i] = _engage(k, eng, None, event_id[i], appid[i], openid[i], kind[i],
+            out[i] = _engage(k, eng, None, event_id[i], appid[i], openid[i], kind[i], None,
                              times[i], "", ring[i % RING].h, w)
     return out
 
@@ -405,48 +406,53 @@ cdef class Window:
     """What engage_columns keeps of the idempotency window (core.idempotency.KeyWindow)
     during one call, where nothing moves its horizon or drops a generation: the horizon,
     the generation length, the event list of the last generation an event went to."""
-    cdef object horizon
-    cdef long long bucket, b
+    cdef long long horizon, bucket, b
     cdef list events
 
     def __init__(self, idem):
         self.horizon, self.bucket, self.events = idem.horizon_s, idem.bucket_s, None
 
 
-cdef object _engage(Kernel k, eng, e, event_id, appid, openid, kind, tt, referred,
-                    uint64_t ho, Window w):
+cdef object _engage(Kernel k, eng, e, event_id, appid, openid, kind, tt, long long t,
+                    referred, uint64_t ho, Window w):
     """`engage` of event `e`, or of the event with these fields when `e` is None (made
-    only if the Python reference has to take it); `ho`, when not 0, is the openid's
-    hash_ascii; `w`, when not None, the idempotency window as the columns' call keeps it."""
+    only if the Python reference has to take it); the time is `tt`, or `t` when `tt` is
+    None (a column's); `ho`, when not 0, is the openid's hash_ascii; `w`, when not None,
+    the idempotency window as the columns' call keeps it."""
+    if tt is None:
+        if not T_MIN <= t < T_MAX:
+            return _engage_ref(eng, e, event_id, appid, openid, kind, t, referred)
+    elif type(tt) is not int or not T_MIN_O <= tt < T_MAX_O:
+        return _engage_ref(eng, e, event_id, appid, openid, kind, tt, referred)
+    else:
+        t = tt
     if (type(event_id) is not str or type(appid) is not str or type(openid) is not str
-            or type(kind) is not str or type(tt) is not int or type(referred) is not str):
-        return _engage_ref(eng, e, event_id, appid, openid, kind, tt, referred)
+            or type(kind) is not str or type(referred) is not str):
+        return _engage_ref(eng, e, event_id, appid, openid, kind, t, referred)
     idem = k.idem
-    if tt < (idem.horizon_s if w is None else w.horizon):  # STALE: older than the window
-        return _engage_ref(eng, e, event_id, appid, openid, kind, tt, referred)
+    if (t < idem.horizon_s) if w is None else (t < w.horizon):  # STALE: before the window
+        return _engage_ref(eng, e, event_id, appid, openid, kind, t, referred)
     if event_id in k.event_seen:
         return DUPLICATE
     pi_obj = k.app_prog.get(appid)
-    if (pi_obj is None or not 0 < len(<str>event_id) <= REF_MAX
-            or not T_MIN <= tt < T_MAX):
-        return _engage_ref(eng, e, event_id, appid, openid, kind, tt, referred)
+    if pi_obj is None or not 0 < len(<str>event_id) <= REF_MAX:
+        return _engage_ref(eng, e, event_id, appid, openid, kind, t, referred)
     cdef int pi = pi_obj
     cdef Prog* p = &k.progs[pi]
     rule_obj = (<dict>k.rules[pi]).get(kind)
     if rule_obj is None:
-        return _engage_ref(eng, e, event_id, appid, openid, kind, tt, referred)
+        return _engage_ref(eng, e, event_id, appid, openid, kind, t, referred)
     cdef Rule r = <Rule>rule_obj
-    cdef long long t = tt
     cdef int who = r.who
     if kind == "referral" and (not referred or referred == openid or who == 0):
-        return _engage_ref(eng, e, event_id, appid, openid, kind, tt, referred)
+        return _engage_ref(eng, e, event_id, appid, openid, kind, t, referred)
     cdef KeyIndex apps = <KeyIndex>k.by_app[appid]
     # Every key of an app's openid map passed valid_id when it was added.
     cdef Py_ssize_t io = apps.find(openid, ho)
     cdef Py_ssize_t ir = apps.find(referred) if referred else -1
     if ((io < 0 and openid and not _valid_id(openid))
             or (ir < 0 and referred and not _valid_id(referred))):
-        return _engage_ref(eng, e, event_id, appid, openid, kind, tt, referred)
+        return _engage_ref(eng, e, event_id, appid, openid, kind, t, referred)
     cdef long long day = (t + p.off_s) // DAY_S
     cdef list keys = r.keys
     if r.keys_day != day or keys is None:
@@ -465,11 +471,11 @@ cdef object _engage(Kernel k, eng, e, event_id, appid, openid, kind, tt, referre
         if keys:
             state_o = k.caps.get(ao)
             if _cap_check(state_o, keys):
-                return _engage_ref(eng, e, event_id, appid, openid, kind, tt, referred)
+                return _engage_ref(eng, e, event_id, appid, openid, kind, t, referred)
     if who & 2 and ir >= 0:
         ar = _find(k, apps.value_at(ir))
         if keys and _cap_check(k.caps.get(ar), keys):
-            return _engage_ref(eng, e, event_id, appid, openid, kind, tt, referred)
+            return _engage_ref(eng, e, event_id, appid, openid, kind, t, referred)
     # Only now create accounts: a rejection must leave no trace.
     if who & 1 and ao < 0:
         ao = create_account(k.acc, k.prog, pi)
