@@ -30,6 +30,8 @@ DEF AHEAD2 = 6
 DEF AHEAD3 = 3
 DEF AHEAD4 = 1
 from core._keys cimport KeyIndex
+from core._lots cimport add_c
+from libc.stdlib cimport free, malloc
 
 from core import limits
 from core.types import DUPLICATE, Binding, Code, Enrollment, Outcome, reject
@@ -191,12 +193,12 @@ cdef long long _merge(Kernel k, int pi, long long src, long long dst, long long 
             _push(k.rows, E_MERGE_IN, bucket, dst, x, t, cause)
             moved += x
     lots = k.lots
-    cdef int* days = k.lot_day.data.as_ints
+    cdef int* days
     if _get(lots.tail, src):
-        lots.merge(src, dst)
+        _lots_merge(k, src, dst)
     if member[dst]:
         # A negative side (allow_negative) absorbs lots: sum(lots) == max(0, avail).
-        excess = lots.total(dst) - max(0, k.avail.data.as_longlongs[dst])
+        excess = _lots_total(k, dst) - max(0, k.avail.data.as_longlongs[dst])
         if excess > 0:
             lots.take(dst, excess)
         days = k.lot_day.data.as_ints  # lots.merge may have grown the columns
@@ -218,6 +220,96 @@ cdef long long _merge(Kernel k, int pi, long long src, long long dst, long long 
     k.root.data.as_longlongs[src] = dst
     k.eng._merge_records(src, dst)
     return moved
+
+
+cdef long long PTS_TOP = <long long>1 << 61  # two lots' points add up without overflow
+
+
+cdef long long _lots_total(Kernel k, long long a) except? -1:
+    """Lots.total: the points in account `a`'s lots."""
+    cdef array.array tail = k.lots.tail, nxt = k.lots.nxt
+    cdef long long* pts = k.lot_pts.data.as_longlongs
+    cdef long long last = _get(tail, a), j = last, total = 0
+    while j:
+        j = _get(nxt, j)
+        total += pts[j]
+        if j == last:
+            break
+    return total
+
+
+cdef Py_ssize_t _lots_read(Kernel k, long long a, long long* day, long long* pts,
+                           Py_ssize_t n):
+    """Append account `a`'s lots, oldest first, to day[n:], pts[n:]; returns the new n."""
+    cdef array.array tail = k.lots.tail, nxt = k.lots.nxt
+    cdef int* days = k.lot_day.data.as_ints
+    cdef long long* pp = k.lot_pts.data.as_longlongs
+    cdef long long last = _get(tail, a), j = last
+    while j:
+        j = _get(nxt, j)
+        day[n], pts[n] = days[j], pp[j]
+        n += 1
+        if j == last:
+            break
+    return n
+
+
+cdef Py_ssize_t _lots_count(Kernel k, long long a):
+    cdef array.array tail = k.lots.tail, nxt = k.lots.nxt
+    cdef long long last = _get(tail, a), j = last
+    cdef Py_ssize_t n = 0
+    while j:
+        j = _get(nxt, j)
+        n += 1
+        if j == last:
+            break
+    return n
+
+
+cdef int _lots_merge(Kernel k, long long src, long long dst) except -1:
+    """Lots.merge(src, dst) of an account `src` with lots: the points of both by day
+    (summed per day, days ascending), both lists cleared (src's, then dst's, oldest
+    first), then added to dst day by day, the lots numbered as the reference numbers
+    them."""
+    cdef Py_ssize_t cap = _lots_count(k, dst) + _lots_count(k, src), n, i, j, m
+    cdef long long* day = <long long*>malloc(2 * max(cap, 1) * sizeof(long long))
+    if day == NULL:
+        raise MemoryError()
+    cdef long long* pts = day + max(cap, 1)
+    cdef long long d, x
+    cdef array.array tail, nxt
+    try:
+        n = _lots_read(k, src, day, pts, _lots_read(k, dst, day, pts, 0))
+        for i in range(1, n):  # insertion sort by day (stable; a few lots each)
+            d, x = day[i], pts[i]
+            j = i - 1
+            while j >= 0 and day[j] > d:
+                day[j + 1], pts[j + 1] = day[j], pts[j]
+                j -= 1
+            day[j + 1], pts[j + 1] = d, x
+        m = 0  # coalesce equal days
+        for i in range(n):
+            if not 0 <= pts[i] < PTS_TOP:
+                k.lots.merge(src, dst)  # the reference, for numbers past the C ones
+                return 0
+            if m and day[m - 1] == day[i]:
+                pts[m - 1] += pts[i]
+                if pts[m - 1] >= PTS_TOP:
+                    k.lots.merge(src, dst)
+                    return 0
+            else:
+                day[m], pts[m] = day[i], pts[i]
+                m += 1
+        tail, nxt = k.lots.tail, k.lots.nxt  # Lots.clear of src, then of dst
+        while _get(tail, src):
+            _lots_pop_oldest(k, tail, nxt, src)
+        while _get(tail, dst):
+            _lots_pop_oldest(k, tail, nxt, dst)
+        for i in range(m):
+            add_c(k.lots, dst, day[i], pts[i])
+    finally:
+        free(day)
+    return 0
 
 
 # ------------------------------------------------------------------ enrollment
