@@ -63,7 +63,7 @@ def bind(eng, b):
     cdef Kernel k = _kernel(eng)
     if type(b) is not Binding:
         return eng._bind_py(b)
-    return _bind(k, eng, b, b.appid, b.openid, b.unionid, b.time_s, 0, 0, 0)
+    return _bind(k, eng, b, b.appid, b.openid, b.unionid, b.time_s, 0, NULL, NULL)
 
 
 def bind_columns(eng, list appid, list openid, list unionid, time_s):
@@ -79,6 +79,7 @@ def bind_columns(eng, list appid, list openid, list unionid, time_s):
     cdef Ahead ru[RING]  # the unionids'
     cdef array.array uno = k.acc.union_no, tail = k.lots.tail  # alive while we prefetch
     cdef object app, last_app = None, apps = None, unions = None
+    cdef int api = 0
     out = [None] * n
     for i in range(-AHEAD1, n):
         j = i + AHEAD1
@@ -86,14 +87,15 @@ def bind_columns(eng, list appid, list openid, list unionid, time_s):
             ro[j % RING].ix = ru[j % RING].ix = NULL
             ro[j % RING].h = ru[j % RING].h = 0
             app = <object>PyList_GET_ITEM(appid, j)
-            if app is not last_app:
+            if app is not last_app and not (type(app) is str and app == last_app):
                 last_app, apps, unions = app, None, None
                 pi = k.app_prog.get(app) if type(app) is str else None
                 if pi is not None:
-                    apps, unions = k.by_app[app], k.by_union[pi]
+                    apps, unions, api = k.by_app[app], k.by_union[pi], pi
             if apps is not None:
                 oid = <object>PyList_GET_ITEM(openid, j)
                 uid = <object>PyList_GET_ITEM(unionid, j)
+                ro[j % RING].pi = ru[j % RING].pi = api
                 if type(oid) is str:
                     ahead_hash(&ro[j % RING], <KeyIndex>apps, <str>oid)
                 if type(uid) is str:
@@ -108,7 +110,7 @@ def bind_columns(eng, list appid, list openid, list unionid, time_s):
             ahead_account(k, &ru[j % RING], uno, tail)
         if i >= 0:
             out[i] = _bind(k, eng, None, appid[i], openid[i], unionid[i], None, times[i],
-                           ro[i % RING].h, ru[i % RING].h)
+                           &ro[i % RING], &ru[i % RING])
     return out
 
 
@@ -118,11 +120,11 @@ cdef object _bind_ref(eng, b, appid, openid, unionid, tt):
     return eng._bind_py(b)
 
 
-cdef object _bind(Kernel k, eng, b, appid, openid, unionid, tt, long long t, uint64_t ho,
-                  uint64_t hu):
+cdef object _bind(Kernel k, eng, b, appid, openid, unionid, tt, long long t, Ahead* ro,
+                  Ahead* ru):
     """`bind` of binding `b`, or of the binding with these fields when `b` is None; the
-    time is `tt`, or `t` when `tt` is None (a column's); `ho` and `hu`, when not 0, are
-    the openid's and unionid's hash_ascii."""
+    time is `tt`, or `t` when `tt` is None (a column's); `ro` and `ru`, when not NULL, the
+    row's openid and unionid as bind_columns looked them up ahead."""
     if tt is None:
         if not T_MIN <= t < T_MAX:
             return _bind_ref(eng, b, appid, openid, unionid, t)
@@ -132,11 +134,19 @@ cdef object _bind(Kernel k, eng, b, appid, openid, unionid, tt, long long t, uin
         t = tt
     if type(appid) is not str or type(openid) is not str or type(unionid) is not str:
         return _bind_ref(eng, b, appid, openid, unionid, t)
-    pi_obj = k.app_prog.get(appid)
-    if pi_obj is None or not openid:
+    cdef int pi
+    cdef KeyIndex apps, unions
+    cdef uint64_t ho = 0, hu = 0
+    if ro != NULL and ro.ix != NULL and ru.ix != NULL:  # the app's maps, looked up ahead
+        pi, apps, unions, ho, hu = ro.pi, <KeyIndex>ro.ix, <KeyIndex>ru.ix, ro.h, ru.h
+    else:
+        pi_obj = k.app_prog.get(appid)
+        if pi_obj is None:
+            return _bind_ref(eng, b, appid, openid, unionid, t)
+        pi = pi_obj
+        apps, unions = <KeyIndex>k.by_app[appid], <KeyIndex>k.by_union[pi]
+    if not openid:
         return _bind_ref(eng, b, appid, openid, unionid, t)
-    cdef int pi = pi_obj
-    cdef KeyIndex apps = <KeyIndex>k.by_app[appid], unions = <KeyIndex>k.by_union[pi]
     cdef Py_ssize_t io = apps.find(openid, ho), iu = unions.find(unionid, hu)
     if (io < 0 and not _valid_id(openid)) or (iu < 0 and not _valid_id(unionid)):
         return _bind_ref(eng, b, appid, openid, unionid, t)

@@ -55,6 +55,7 @@ cdef struct Ahead:
     uint64_t h  # the id's hash_ascii, 0 for none
     Py_ssize_t c  # its number from peek, or -1
     long long a  # the account that number holds (unverified), or -1
+    int pi  # the row's program, when ix is set (looked up as the row's own lookup would)
 
 
 cdef class Kernel:

@@ -353,7 +353,7 @@ def engage(eng, e):
     if type(e) is not Engagement:
         return eng._engage_py(e)
     return _engage(k, eng, e, e.event_id, e.appid, e.openid, e.kind, e.time_s,
-                   0, e.referred_openid, 0, None)
+                   0, e.referred_openid, NULL, None)
 
 
 def engage_columns(eng, list event_id, list appid, list openid, list kind, time_s):
@@ -371,6 +371,7 @@ def engage_columns(eng, list event_id, list appid, list openid, list kind, time_
     cdef array.array nxt = k.lots.nxt
     cdef object app, last_app = None, apps = None
     cdef object seen = k.event_seen
+    cdef int api = 0
     cdef Window w = Window(k.idem)
     out = [None] * n
     for i in range(-AHEAD1, n):
@@ -379,11 +380,15 @@ def engage_columns(eng, list event_id, list appid, list openid, list kind, time_
             r = &ring[j % RING]
             r.ix, r.h, r.c = NULL, 0, -1
             app = <object>PyList_GET_ITEM(appid, j)
-            if app is not last_app:
-                last_app, apps = app, k.by_app.get(app) if type(app) is str else None
+            if app is not last_app and not (type(app) is str and app == last_app):
+                last_app, apps = app, None
+                pi = k.app_prog.get(app) if type(app) is str else None
+                if pi is not None:
+                    apps, api = k.by_app[app], pi
             oid = <object>PyList_GET_ITEM(openid, j)
             if apps is not None and type(oid) is str:
                 ahead_hash(r, <KeyIndex>apps, <str>oid)
+                r.pi = api
             ev = <object>PyList_GET_ITEM(event_id, j)
             if type(ev) is str:
                 pm_prefetch_set(<PyObject*>seen, <PyObject*>ev)
@@ -398,7 +403,7 @@ def engage_columns(eng, list event_id, list appid, list openid, list kind, time_
             ahead_lots(k, &ring[j % RING], tail, nxt)
         if i >= 0:
             out[i] = _engage(k, eng, None, event_id[i], appid[i], openid[i], kind[i], None,
-                             times[i], "", ring[i % RING].h, w)
+                             times[i], "", &ring[i % RING], w)
     return out
 
 
@@ -414,11 +419,11 @@ cdef class Window:
 
 
 cdef object _engage(Kernel k, eng, e, event_id, appid, openid, kind, tt, long long t,
-                    referred, uint64_t ho, Window w):
+                    referred, Ahead* ra, Window w):
     """`engage` of event `e`, or of the event with these fields when `e` is None (made
     only if the Python reference has to take it); the time is `tt`, or `t` when `tt` is
-    None (a column's); `ho`, when not 0, is the openid's hash_ascii; `w`, when not None,
-    the idempotency window as the columns' call keeps it."""
+    None (a column's); `ra`, when not NULL, the row's openid as engage_columns looked it
+    up ahead; `w`, when not None, the idempotency window as the columns' call keeps it."""
     if tt is None:
         if not T_MIN <= t < T_MAX:
             return _engage_ref(eng, e, event_id, appid, openid, kind, t, referred)
@@ -434,10 +439,18 @@ cdef object _engage(Kernel k, eng, e, event_id, appid, openid, kind, tt, long lo
         return _engage_ref(eng, e, event_id, appid, openid, kind, t, referred)
     if event_id in k.event_seen:
         return DUPLICATE
-    pi_obj = k.app_prog.get(appid)
-    if pi_obj is None or not 0 < len(<str>event_id) <= REF_MAX:
+    cdef int pi
+    cdef KeyIndex apps
+    cdef uint64_t ho = 0
+    if ra != NULL and ra.ix != NULL:  # the app's map, looked up ahead
+        pi, apps, ho = ra.pi, <KeyIndex>ra.ix, ra.h
+    else:
+        pi_obj = k.app_prog.get(appid)
+        if pi_obj is None:
+            return _engage_ref(eng, e, event_id, appid, openid, kind, t, referred)
+        pi, apps = pi_obj, <KeyIndex>k.by_app[appid]
+    if not 0 < len(<str>event_id) <= REF_MAX:
         return _engage_ref(eng, e, event_id, appid, openid, kind, t, referred)
-    cdef int pi = pi_obj
     cdef Prog* p = &k.progs[pi]
     rule_obj = (<dict>k.rules[pi]).get(kind)
     if rule_obj is None:
@@ -446,7 +459,6 @@ cdef object _engage(Kernel k, eng, e, event_id, appid, openid, kind, tt, long lo
     cdef int who = r.who
     if kind == "referral" and (not referred or referred == openid or who == 0):
         return _engage_ref(eng, e, event_id, appid, openid, kind, t, referred)
-    cdef KeyIndex apps = <KeyIndex>k.by_app[appid]
     # Every key of an app's openid map passed valid_id when it was added.
     cdef Py_ssize_t io = apps.find(openid, ho)
     cdef Py_ssize_t ir = apps.find(referred) if referred else -1
