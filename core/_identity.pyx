@@ -11,12 +11,27 @@ Floor division: `cdivision=False` keeps Python's floor semantics for negatives.
 import heapq
 
 from cpython cimport array
+from cpython.ref cimport PyObject
+from libc.stdint cimport uint64_t
 
 from core._inputs cimport (
     B_AV, B_PE, B_SH, B_SP, CAUSE_OTHER, E_BONUS, E_CONVERT, E_FORFEIT, E_MERGE_IN,
-    E_MERGE_OUT, Kernel, Prog, _credit_member, _expiry_key, _find, _get, _kernel,
-    _lots_pop_oldest, _push, _set, _upgrade, _valid_id, create_account)
+    E_MERGE_OUT, Ahead, Kernel, Prog, _credit_member, _expiry_key, _find, _get, _kernel,
+    _lots_pop_oldest, _push, _set, _upgrade, _valid_id, ahead_account, ahead_hash,
+    ahead_lots, ahead_peek, applied, create_account)
+
+cdef extern from "Python.h":
+    PyObject* PyList_GET_ITEM(object lst, Py_ssize_t i)
+
+# Rows looked up ahead of their turn (core/_inputs.pyx's prefetching stages).
+DEF RING = 16
+DEF AHEAD1 = 12
+DEF AHEAD2 = 6
+DEF AHEAD3 = 3
+DEF AHEAD4 = 1
 from core._keys cimport KeyIndex
+from core._lots cimport add_c
+from libc.stdlib cimport free, malloc
 
 from core import limits
 from core.types import DUPLICATE, Binding, Code, Enrollment, Outcome, reject
@@ -26,13 +41,16 @@ cdef object _BOUND = Outcome(Code.APPLIED, 0, "")
 cdef object _MEMBER_ALREADY = reject(Code.DUPLICATE, "already a member")
 cdef long long T_MIN = limits.TIME_S_MIN
 cdef long long T_MAX = limits.TIME_S_MAX
+cdef object T_MIN_O = limits.TIME_S_MIN, T_MAX_O = limits.TIME_S_MAX
 cdef long long DAY_S = 86400
 cdef object _heappush = heapq.heappush
 
 
-cdef int _set_unionid(Kernel k, long long a, KeyIndex unions, str unionid) except -1:
-    """Accounts.set_unionid of a unionid new to `unions`, account `a`'s program's map."""
-    cdef Py_ssize_t no = unions.add(unionid, a)
+cdef int _set_unionid(Kernel k, long long a, KeyIndex unions, str unionid,
+                      uint64_t h) except -1:
+    """Accounts.set_unionid of a unionid new to `unions`, account `a`'s program's map
+    (`h`, when not 0, is the unionid's hash_ascii)."""
+    cdef Py_ssize_t no = unions.add(unionid, a, h)
     _set(k.acc.union_no, a, no + 1)  # read now: creating an account may widen it
     return 0
 
@@ -45,7 +63,7 @@ def bind(eng, b):
     cdef Kernel k = _kernel(eng)
     if type(b) is not Binding:
         return eng._bind_py(b)
-    return _bind(k, eng, b, b.appid, b.openid, b.unionid, b.time_s)
+    return _bind(k, eng, b, b.appid, b.openid, b.unionid, b.time_s, 0, NULL, NULL)
 
 
 def bind_columns(eng, list appid, list openid, list unionid, time_s):
@@ -54,12 +72,45 @@ def bind_columns(eng, list appid, list openid, list unionid, time_s):
     reference. Raises ValueError on columns of different lengths."""
     cdef Kernel k = _kernel(eng)
     cdef long long[:] times = time_s
-    cdef Py_ssize_t i, n = len(appid)
+    cdef Py_ssize_t i, j, n = len(appid)
     if not len(openid) == len(unionid) == times.shape[0] == n:
         raise ValueError("binding columns differ in length")
+    cdef Ahead ro[RING]  # the openids'
+    cdef Ahead ru[RING]  # the unionids'
+    cdef array.array uno = k.acc.union_no, tail = k.lots.tail  # alive while we prefetch
+    cdef object app, last_app = None, apps = None, unions = None
+    cdef int api = 0
     out = [None] * n
-    for i in range(n):
-        out[i] = _bind(k, eng, None, appid[i], openid[i], unionid[i], times[i])
+    for i in range(-AHEAD1, n):
+        j = i + AHEAD1
+        if j < n:
+            ro[j % RING].ix = ru[j % RING].ix = NULL
+            ro[j % RING].h = ru[j % RING].h = 0
+            app = <object>PyList_GET_ITEM(appid, j)
+            if app is not last_app and not (type(app) is str and app == last_app):
+                last_app, apps, unions = app, None, None
+                pi = k.app_prog.get(app) if type(app) is str else None
+                if pi is not None:
+                    apps, unions, api = k.by_app[app], k.by_union[pi], pi
+            if apps is not None:
+                oid = <object>PyList_GET_ITEM(openid, j)
+                uid = <object>PyList_GET_ITEM(unionid, j)
+                ro[j % RING].pi = ru[j % RING].pi = api
+                if type(oid) is str:
+                    ahead_hash(&ro[j % RING], <KeyIndex>apps, <str>oid)
+                if type(uid) is str:
+                    ahead_hash(&ru[j % RING], <KeyIndex>unions, <str>uid)
+        j = i + AHEAD2
+        if 0 <= j < n:
+            ahead_peek(&ro[j % RING])
+            ahead_peek(&ru[j % RING])
+        j = i + AHEAD3
+        if 0 <= j < n:
+            ahead_account(k, &ro[j % RING], uno, tail)
+            ahead_account(k, &ru[j % RING], uno, tail)
+        if i >= 0:
+            out[i] = _bind(k, eng, None, appid[i], openid[i], unionid[i], None, times[i],
+                           &ro[i % RING], &ru[i % RING])
     return out
 
 
@@ -69,46 +120,63 @@ cdef object _bind_ref(eng, b, appid, openid, unionid, tt):
     return eng._bind_py(b)
 
 
-cdef object _bind(Kernel k, eng, b, appid, openid, unionid, tt):
-    """`bind` of binding `b`, or of the binding with these fields when `b` is None."""
-    if (type(appid) is not str or type(openid) is not str or type(unionid) is not str
-            or type(tt) is not int):
+cdef object _bind(Kernel k, eng, b, appid, openid, unionid, tt, long long t, Ahead* ro,
+                  Ahead* ru):
+    """`bind` of binding `b`, or of the binding with these fields when `b` is None; the
+    time is `tt`, or `t` when `tt` is None (a column's); `ro` and `ru`, when not NULL, the
+    row's openid and unionid as bind_columns looked them up ahead."""
+    if tt is None:
+        if not T_MIN <= t < T_MAX:
+            return _bind_ref(eng, b, appid, openid, unionid, t)
+    elif type(tt) is not int or not T_MIN_O <= tt < T_MAX_O:
         return _bind_ref(eng, b, appid, openid, unionid, tt)
-    pi_obj = k.app_prog.get(appid)
-    if pi_obj is None or not openid or not T_MIN <= tt < T_MAX:
-        return _bind_ref(eng, b, appid, openid, unionid, tt)
-    cdef int pi = pi_obj
-    cdef KeyIndex apps = <KeyIndex>k.by_app[appid], unions = <KeyIndex>k.by_union[pi]
-    cdef Py_ssize_t io = apps.find(openid), iu = unions.find(unionid)
+    else:
+        t = tt
+    if type(appid) is not str or type(openid) is not str or type(unionid) is not str:
+        return _bind_ref(eng, b, appid, openid, unionid, t)
+    cdef int pi
+    cdef KeyIndex apps, unions
+    cdef uint64_t ho = 0, hu = 0
+    if ro != NULL and ro.ix != NULL and ru.ix != NULL:  # the app's maps, looked up ahead
+        pi, apps, unions, ho, hu = ro.pi, <KeyIndex>ro.ix, <KeyIndex>ru.ix, ro.h, ru.h
+    else:
+        pi_obj = k.app_prog.get(appid)
+        if pi_obj is None:
+            return _bind_ref(eng, b, appid, openid, unionid, t)
+        pi = pi_obj
+        apps, unions = <KeyIndex>k.by_app[appid], <KeyIndex>k.by_union[pi]
+    if not openid:
+        return _bind_ref(eng, b, appid, openid, unionid, t)
+    cdef Py_ssize_t io = apps.find(openid, ho), iu = unions.find(unionid, hu)
     if (io < 0 and not _valid_id(openid)) or (iu < 0 and not _valid_id(unionid)):
-        return _bind_ref(eng, b, appid, openid, unionid, tt)
+        return _bind_ref(eng, b, appid, openid, unionid, t)
     cdef long long o = -1, u = -1, bound
     if io >= 0:
         o = _find(k, apps.value_at(io))
         if k.prog.data.as_shorts[o] != pi:
-            return _bind_ref(eng, b, appid, openid, unionid, tt)
+            return _bind_ref(eng, b, appid, openid, unionid, t)
         bound = _get(k.acc.union_no, o)
         if bound:
             if iu >= 0 and bound - 1 == iu:
                 return DUPLICATE
-            return _bind_ref(eng, b, appid, openid, unionid, tt)  # bound elsewhere
+            return _bind_ref(eng, b, appid, openid, unionid, t)  # bound elsewhere
     if iu >= 0:
         u = _find(k, unions.value_at(iu))
     if o < 0 and u < 0:
         o = create_account(k.acc, k.prog, pi)
-        apps.add(openid, o)
-        _set_unionid(k, o, unions, unionid)
+        apps.add(openid, o, ho)
+        _set_unionid(k, o, unions, unionid, hu)
     elif o < 0:
-        apps.add(openid, u)
+        apps.add(openid, u, ho)
     elif u < 0:
-        _set_unionid(k, o, unions, unionid)
+        _set_unionid(k, o, unions, unionid, hu)
     elif not k.progs[pi].fast or k.prog.data.as_shorts[u] != pi:
         if b is None:
-            b = Binding(appid, openid, unionid, tt)
+            b = Binding(appid, openid, unionid, t)
         return eng._bind_merge(o, u, b)
     else:
         k.notes.append(("bind ", appid, "/", openid, " -> ", unionid))  # Ledger.note
-        moved = _merge(k, pi, o, u, tt, (len(k.notes) - 1) << 3 | CAUSE_OTHER)
+        moved = _merge(k, pi, o, u, t, (len(k.notes) - 1) << 3 | CAUSE_OTHER)
         k.counts["merges"] = k.counts.get("merges", 0) + 1
         return Outcome(_APPLIED_CODE, moved, "histories merged")
     return _BOUND
@@ -135,12 +203,12 @@ cdef long long _merge(Kernel k, int pi, long long src, long long dst, long long 
             _push(k.rows, E_MERGE_IN, bucket, dst, x, t, cause)
             moved += x
     lots = k.lots
-    cdef int* days = k.lot_day.data.as_ints
+    cdef int* days
     if _get(lots.tail, src):
-        lots.merge(src, dst)
+        _lots_merge(k, src, dst)
     if member[dst]:
         # A negative side (allow_negative) absorbs lots: sum(lots) == max(0, avail).
-        excess = lots.total(dst) - max(0, k.avail.data.as_longlongs[dst])
+        excess = _lots_total(k, dst) - max(0, k.avail.data.as_longlongs[dst])
         if excess > 0:
             lots.take(dst, excess)
         days = k.lot_day.data.as_ints  # lots.merge may have grown the columns
@@ -164,6 +232,96 @@ cdef long long _merge(Kernel k, int pi, long long src, long long dst, long long 
     return moved
 
 
+cdef long long PTS_TOP = <long long>1 << 61  # two lots' points add up without overflow
+
+
+cdef long long _lots_total(Kernel k, long long a) except? -1:
+    """Lots.total: the points in account `a`'s lots."""
+    cdef array.array tail = k.lots.tail, nxt = k.lots.nxt
+    cdef long long* pts = k.lot_pts.data.as_longlongs
+    cdef long long last = _get(tail, a), j = last, total = 0
+    while j:
+        j = _get(nxt, j)
+        total += pts[j]
+        if j == last:
+            break
+    return total
+
+
+cdef Py_ssize_t _lots_read(Kernel k, long long a, long long* day, long long* pts,
+                           Py_ssize_t n):
+    """Append account `a`'s lots, oldest first, to day[n:], pts[n:]; returns the new n."""
+    cdef array.array tail = k.lots.tail, nxt = k.lots.nxt
+    cdef int* days = k.lot_day.data.as_ints
+    cdef long long* pp = k.lot_pts.data.as_longlongs
+    cdef long long last = _get(tail, a), j = last
+    while j:
+        j = _get(nxt, j)
+        day[n], pts[n] = days[j], pp[j]
+        n += 1
+        if j == last:
+            break
+    return n
+
+
+cdef Py_ssize_t _lots_count(Kernel k, long long a):
+    cdef array.array tail = k.lots.tail, nxt = k.lots.nxt
+    cdef long long last = _get(tail, a), j = last
+    cdef Py_ssize_t n = 0
+    while j:
+        j = _get(nxt, j)
+        n += 1
+        if j == last:
+            break
+    return n
+
+
+cdef int _lots_merge(Kernel k, long long src, long long dst) except -1:
+    """Lots.merge(src, dst) of an account `src` with lots: the points of both by day
+    (summed per day, days ascending), both lists cleared (src's, then dst's, oldest
+    first), then added to dst day by day, the lots numbered as the reference numbers
+    them."""
+    cdef Py_ssize_t cap = _lots_count(k, dst) + _lots_count(k, src), n, i, j, m
+    cdef long long* day = <long long*>malloc(2 * max(cap, 1) * sizeof(long long))
+    if day == NULL:
+        raise MemoryError()
+    cdef long long* pts = day + max(cap, 1)
+    cdef long long d, x
+    cdef array.array tail, nxt
+    try:
+        n = _lots_read(k, src, day, pts, _lots_read(k, dst, day, pts, 0))
+        for i in range(1, n):  # insertion sort by day (stable; a few lots each)
+            d, x = day[i], pts[i]
+            j = i - 1
+            while j >= 0 and day[j] > d:
+                day[j + 1], pts[j + 1] = day[j], pts[j]
+                j -= 1
+            day[j + 1], pts[j + 1] = d, x
+        m = 0  # coalesce equal days
+        for i in range(n):
+            if not 0 <= pts[i] < PTS_TOP:
+                k.lots.merge(src, dst)  # the reference, for numbers past the C ones
+                return 0
+            if m and day[m - 1] == day[i]:
+                pts[m - 1] += pts[i]
+                if pts[m - 1] >= PTS_TOP:
+                    k.lots.merge(src, dst)
+                    return 0
+            else:
+                day[m], pts[m] = day[i], pts[i]
+                m += 1
+        tail, nxt = k.lots.tail, k.lots.nxt  # Lots.clear of src, then of dst
+        while _get(tail, src):
+            _lots_pop_oldest(k, tail, nxt, src)
+        while _get(tail, dst):
+            _lots_pop_oldest(k, tail, nxt, dst)
+        for i in range(m):
+            add_c(k.lots, dst, day[i], pts[i])
+    finally:
+        free(day)
+    return 0
+
+
 # ------------------------------------------------------------------ enrollment
 def enroll(eng, e):
     """Enroll a shopper in program `e.program`, converting shadow points and adding the
@@ -171,7 +329,7 @@ def enroll(eng, e):
     cdef Kernel k = _kernel(eng)
     if type(e) is not Enrollment:
         return eng._enroll_py(e)
-    return _enroll(k, eng, e, e.program, e.time_s, e.unionid, e.appid, e.openid)
+    return _enroll(k, eng, e, e.program, e.time_s, 0, e.unionid, e.appid, e.openid, 0)
 
 
 def enroll_columns(eng, list program, time_s, list unionid):
@@ -180,12 +338,39 @@ def enroll_columns(eng, list program, time_s, list unionid):
     goes to the Python reference. Raises ValueError on columns of different lengths."""
     cdef Kernel k = _kernel(eng)
     cdef long long[:] times = time_s
-    cdef Py_ssize_t i, n = len(program)
+    cdef Py_ssize_t i, j, n = len(program)
     if not len(unionid) == times.shape[0] == n:
         raise ValueError("enrollment columns differ in length")
+    cdef Ahead ring[RING]
+    cdef array.array uno = k.acc.union_no, tail = k.lots.tail  # alive while we prefetch
+    cdef array.array nxt = k.lots.nxt
+    cdef object prog, last_prog = None, unions = None
     out = [None] * n
-    for i in range(n):
-        out[i] = _enroll(k, eng, None, program[i], times[i], unionid[i], "", "")
+    for i in range(-AHEAD1, n):
+        j = i + AHEAD1
+        if j < n:
+            ring[j % RING].ix, ring[j % RING].h = NULL, 0
+            prog = <object>PyList_GET_ITEM(program, j)
+            if prog is not last_prog:
+                last_prog, unions = prog, None
+                pi = k.prog_index.get(prog) if type(prog) is str else None
+                if pi is not None:
+                    unions = k.by_union[pi]
+            uid = <object>PyList_GET_ITEM(unionid, j)
+            if unions is not None and type(uid) is str:
+                ahead_hash(&ring[j % RING], <KeyIndex>unions, <str>uid)
+        j = i + AHEAD2
+        if 0 <= j < n:
+            ahead_peek(&ring[j % RING])
+        j = i + AHEAD3
+        if 0 <= j < n:
+            ahead_account(k, &ring[j % RING], uno, tail)
+        j = i + AHEAD4
+        if 0 <= j < n:
+            ahead_lots(k, &ring[j % RING], tail, nxt)
+        if i >= 0:
+            out[i] = _enroll(k, eng, None, program[i], None, times[i], unionid[i], "", "",
+                             ring[i % RING].h)
     return out
 
 
@@ -195,31 +380,41 @@ cdef object _enroll_ref(eng, e, program, tt, unionid, appid, openid):
     return eng._enroll_py(e)
 
 
-cdef object _enroll(Kernel k, eng, e, program, tt, unionid, appid, openid):
-    """`enroll` of enrollment `e`, or of the enrollment with these fields when `e` is None."""
-    if (type(program) is not str or type(tt) is not int or type(unionid) is not str
+cdef object _enroll(Kernel k, eng, e, program, tt, long long t, unionid, appid, openid,
+                    uint64_t hu):
+    """`enroll` of enrollment `e`, or of the enrollment with these fields when `e` is None;
+    the time is `tt`, or `t` when `tt` is None (a column's); `hu`, when not 0, is the
+    unionid's hash_ascii."""
+    if tt is None:
+        if not T_MIN <= t < T_MAX:
+            return _enroll_ref(eng, e, program, t, unionid, appid, openid)
+    elif type(tt) is not int or not T_MIN_O <= tt < T_MAX_O:
+        return _enroll_ref(eng, e, program, tt, unionid, appid, openid)
+    else:
+        t = tt
+    if (type(program) is not str or type(unionid) is not str
             or type(appid) is not str or type(openid) is not str):
-        return _enroll_ref(eng, e, program, tt, unionid, appid, openid)
+        return _enroll_ref(eng, e, program, t, unionid, appid, openid)
     pi_obj = k.prog_index.get(program)
-    if pi_obj is None or not T_MIN <= tt < T_MAX or not k.progs[<int>pi_obj].fast:
-        return _enroll_ref(eng, e, program, tt, unionid, appid, openid)
+    if pi_obj is None or not k.progs[<int>pi_obj].fast:
+        return _enroll_ref(eng, e, program, t, unionid, appid, openid)
     cdef int pi = pi_obj
     cdef Prog* p = &k.progs[pi]
-    cdef long long t = tt, a
+    cdef long long a
     # _resolve, inline: by unionid, or by (appid, openid)
     if not unionid and (not appid or not openid or k.app_prog.get(appid) != pi):
-        return _enroll_ref(eng, e, program, tt, unionid, appid, openid)
+        return _enroll_ref(eng, e, program, t, unionid, appid, openid)
     cdef str key = unionid or openid
     cdef KeyIndex ix = <KeyIndex>(k.by_union[pi] if unionid else k.by_app[appid])
-    cdef Py_ssize_t i = ix.find(key)
+    cdef Py_ssize_t i = ix.find(key, hu if unionid else 0)
     if i >= 0:
         a = _find(k, ix.value_at(i))
     elif not _valid_id(key):
-        return _enroll_ref(eng, e, program, tt, unionid, appid, openid)
+        return _enroll_ref(eng, e, program, t, unionid, appid, openid)
     else:
         a = create_account(k.acc, k.prog, pi)
         if unionid:
-            _set_unionid(k, a, ix, key)
+            _set_unionid(k, a, ix, key, hu)
         else:
             ix.add(key, a)
     if k.member.data.as_schars[a]:
@@ -239,7 +434,7 @@ cdef object _enroll(Kernel k, eng, e, program, tt, unionid, appid, openid):
             if stock.trigger == "enroll":
                 k.eng._issue(f"enroll-{stock.stock_id}-{a}", a, pi, stock.stock_id, t)
     k.counts["enrollments"] = k.counts.get("enrollments", 0) + 1
-    return Outcome(_APPLIED_CODE, converted + bonus, "")
+    return applied(converted + bonus)
 
 
 cdef long long _convert(Kernel k, int pi, long long a, long long t, long long cause) except -1:
@@ -287,5 +482,6 @@ cdef long long _convert(Kernel k, int pi, long long a, long long t, long long ca
         k.shad_pend.data.as_longlongs[a] = 0
     k.member.data.as_schars[a] = 1
     _upgrade(k, a, p)
-    k.invited.discard(a)
+    if k.invited:
+        k.invited.discard(a)
     return keep

@@ -1,5 +1,9 @@
 # The kernel of core/_inputs.pyx, shared with core/_identity.pyx.
 from cpython cimport array
+from cpython.ref cimport PyObject
+from libc.stdint cimport uint64_t
+
+from core._keys cimport KeyIndex
 
 
 cdef enum:
@@ -38,16 +42,33 @@ cdef struct Prog:
 cdef class Rule:
     cdef long long points, cap_day, cap_week, cap_month
     cdef int who
+    # The cap keys of the last day an event of this rule came on (events come in time
+    # order mostly): ((kind, level, period), cap) of each capped level.
+    cdef long long keys_day
+    cdef list keys
+
+
+# A row's id some rows ahead of its turn: its index, hash and (unverified) number, for
+# prefetching (core/_batch.pyx's stages for payments).
+cdef struct Ahead:
+    PyObject* ix  # the KeyIndex (borrowed: the kernel's maps hold it), or NULL
+    uint64_t h  # the id's hash_ascii, 0 for none
+    Py_ssize_t c  # its number from peek, or -1
+    long long a  # the account that number holds (unverified), or -1
+    int pi  # the row's program, when ix is set (looked up as the row's own lookup would)
 
 
 cdef class Kernel:
-    cdef object eng, acc, lots, ledger
+    cdef object eng, acc, lots, ledger, idem
     cdef dict app_prog, prog_index, by_app, caps, counts, merged_from
     cdef list by_union, compiled, rules, notes, event_ids, expiry_heap
     cdef set event_seen, invited
     cdef array.array rows, scal, prog, avail, pend, shad, shad_pend, qual, member, tier, root
     cdef array.array lot_day, lot_pts
     cdef Prog progs[PROGS_MAX]
+    # expiry_day of the last lot day pushed, per program (calendar expiry only)
+    cdef long long exp_in[PROGS_MAX]
+    cdef long long exp_out[PROGS_MAX]
 
 
 cdef Kernel _kernel(eng)
@@ -64,4 +85,10 @@ cdef object _expiry_key(Kernel k, int pi, long long day, long long a)
 cdef bint _lots_add(Kernel k, long long a, long long day, long long pts) except -1
 cdef int _lots_pop_oldest(Kernel k, array.array tail, array.array nxt, long long a) except -1
 cdef int _credit_member(Kernel k, int pi, long long a, long long t, long long pts) except -1
+cdef void ahead_hash(Ahead* r, KeyIndex ix, str key) noexcept
+cdef void ahead_peek(Ahead* r) noexcept
+cdef void ahead_account(Kernel k, Ahead* r, array.array uno, array.array tail) noexcept
+cdef void prefetch_account(Kernel k, long long a, array.array uno, array.array tail) noexcept
+cdef void ahead_lots(Kernel k, Ahead* r, array.array tail, array.array nxt) noexcept
+cdef object applied(long long pts)
 cdef int decode_outcome(object o, short* c, long long* p, signed char* f) except -1

@@ -15,7 +15,8 @@ Floor division: `cdivision=False` keeps Python's floor semantics for negatives.
 import heapq
 
 from cpython cimport array
-from libc.limits cimport LLONG_MAX
+from libc.limits cimport LLONG_MAX, LLONG_MIN
+from libc.stdint cimport uint64_t
 
 from cpython.ref cimport PyObject
 from core._keys cimport KeyIndex
@@ -24,6 +25,31 @@ from core._lots cimport add_c
 cdef extern from "Python.h":
     bint PyUnicode_IS_ASCII(object o)
     void* PyUnicode_DATA(object o)
+    PyObject* PyList_GET_ITEM(object lst, Py_ssize_t i)
+
+cdef extern from *:
+    """
+    #define pm_pf(p) __builtin_prefetch((const void*)(p))
+    /* Touch the slot of set `s` where a lookup of str `key` starts (hashing the key:
+       str caches its hash). */
+    static inline void pm_prefetch_set(PyObject* s, PyObject* key) {
+        PySetObject* so = (PySetObject*)s;
+        Py_hash_t h = ((PyASCIIObject*)key)->hash;
+        if (h == -1) {
+            h = PyObject_Hash(key);
+            if (h == -1) { PyErr_Clear(); return; }
+        }
+        __builtin_prefetch((const void*)(so->table + ((size_t)h & (size_t)so->mask)));
+    }
+    /* The same for an int key of hash `h` (a non-negative int is its own hash). */
+    static inline void pm_prefetch_set_hash(PyObject* s, size_t h) {
+        PySetObject* so = (PySetObject*)s;
+        __builtin_prefetch((const void*)(so->table + (h & (size_t)so->mask)));
+    }
+    """
+    void pm_pf(const void* p) noexcept nogil
+    void pm_prefetch_set(PyObject* s, PyObject* key) noexcept
+    void pm_prefetch_set_hash(PyObject* s, size_t h) noexcept
 
 from core import limits
 from core.engagement import _APPLIED as _EVENT_OUTCOMES, _forget_old
@@ -35,15 +61,25 @@ cdef object _APPLIED_CODE = Code.APPLIED
 cdef object _heappush = heapq.heappush
 cdef long long T_MIN = limits.TIME_S_MIN
 cdef long long T_MAX = limits.TIME_S_MAX
+cdef object T_MIN_O = limits.TIME_S_MIN, T_MAX_O = limits.TIME_S_MAX
 cdef Py_ssize_t REF_MAX = limits.REF_LEN_MAX
 cdef Py_ssize_t ID_MAX = limits.ID_LEN_MAX
 cdef Py_ssize_t CAP_PERIODS_MAX = limits.CAP_PERIODS_MAX
 cdef long long VALUE_MAX = limits.POINTS_PER_INPUT_MAX
 cdef long long DAY_S = 86400
+# Outcome(APPLIED, points, "") of small point counts, made once each (outcomes are
+# immutable): enrollments' outcomes.
+cdef Py_ssize_t _SMALL = 4096
+cdef list _APPLIED_SMALL = [None] * _SMALL
 cdef bint _ID_CHAR[128]  # the characters of an id: [A-Za-z0-9_-]
 for _c in range(128):
     _ID_CHAR[_c] = chr(_c).isascii() and (chr(_c).isalnum() or chr(_c) in "-_")
 # Entry kinds, buckets (core.types) and the cause tags (core.ledger).
+DEF RING = 16
+DEF AHEAD1 = 12
+DEF AHEAD2 = 6
+DEF AHEAD3 = 3
+DEF AHEAD4 = 1
 
 
 cdef class Rule:
@@ -55,6 +91,7 @@ cdef class Rule:
             r.points, r.cap_day, r.cap_week, r.cap_month)
         self.who = ({"referrer": 1, "referred": 2, "both": 3}.get(r.reward, 0)
                     if referral else 1)
+        self.keys_day, self.keys = LLONG_MIN, None
 
 
 cdef class Kernel:
@@ -64,6 +101,7 @@ cdef class Kernel:
         cdef Prog* p
         acc = eng.acc
         self.eng, self.acc, self.lots, self.ledger = eng, acc, acc.lots, eng.ledger
+        self.idem = eng.idem  # core.idempotency.KeyWindow: event_seen is its set of ids
         self.app_prog, self.prog_index, self.by_app = eng.app_prog, eng.prog_index, acc.by_app
         self.by_union, self.caps, self.counts = acc.by_union, eng.caps, eng.counts
         self.merged_from = eng.merged_from
@@ -80,6 +118,7 @@ cdef class Kernel:
         for pi, c in enumerate(eng.rules):
             pr = c.program
             p = &self.progs[pi]
+            self.exp_in[pi] = LLONG_MIN
             nums = (c.off_s, pr.lookback_days, pr.expiry_days, pr.welcome_bonus,
                     pr.welcome_bonus_from_s)
             p.fast = (all(type(x) is int and -VALUE_MAX <= x <= VALUE_MAX for x in nums)
@@ -189,7 +228,81 @@ cdef object _expiry_key(Kernel k, int pi, long long day, long long a):
     cdef Prog* p = &k.progs[pi]
     if p.rolling:
         return (day + p.expiry_days, a)
-    return (k.eng.expiry_day(k.compiled[pi], day), a)
+    if k.exp_in[pi] != day:  # Engine.expiry_day: a function of the program and the day
+        k.exp_out[pi] = k.eng.expiry_day(k.compiled[pi], day)
+        k.exp_in[pi] = day
+    return (k.exp_out[pi], a)
+
+
+cdef object applied(long long pts):
+    """Outcome(APPLIED, pts, "")."""
+    if not 0 <= pts < _SMALL:
+        return Outcome(_APPLIED_CODE, pts, "")
+    o = <object>PyList_GET_ITEM(_APPLIED_SMALL, pts)
+    if o is None:
+        o = _APPLIED_SMALL[pts] = Outcome(_APPLIED_CODE, pts, "")
+    return o
+
+
+# ------------------------------------------------------------------ prefetching
+# The column entry points look rows up some rows ahead of their turn, as core/_batch.pyx
+# does for payments: AHEAD1 rows ahead an id is hashed and its table slot touched,
+# AHEAD2 ahead the slot is read and its entry touched, AHEAD3 ahead its key and its
+# account's columns. Only memory is touched: every row is then applied as it would be.
+cdef void ahead_hash(Ahead* r, KeyIndex ix, str key) noexcept:
+    r.ix, r.c, r.a = <PyObject*>ix, -1, -1
+    r.h = ix.hash_ascii(key)  # 0 for a non-ASCII key: not prefetched
+    if r.h:
+        ix.prefetch_slot(r.h)
+
+
+cdef void ahead_peek(Ahead* r) noexcept:
+    if r.ix != NULL and r.h:
+        r.c = (<KeyIndex>r.ix).peek(r.h)
+        if r.c >= 0:
+            (<KeyIndex>r.ix).prefetch_entry(r.c)
+
+
+cdef void ahead_account(Kernel k, Ahead* r, array.array uno, array.array tail) noexcept:
+    if r.ix == NULL or r.c < 0:
+        return
+    ix = <KeyIndex>r.ix
+    ix.prefetch_key(r.c)
+    r.a = ix.value_at(r.c)
+    prefetch_account(k, r.a, uno, tail)
+
+
+cdef void ahead_lots(Kernel k, Ahead* r, array.array tail, array.array nxt) noexcept:
+    """Touch the newest lot of the row's account (its tail entry was touched before)."""
+    cdef long long t
+    if r.ix == NULL or not 0 <= r.a < len(tail):
+        return
+    t = _get(tail, r.a)
+    if 0 < t < len(k.lot_pts):
+        pm_pf(k.lot_pts.data.as_longlongs + t)
+        pm_pf(k.lot_day.data.as_ints + t)
+        if t < len(nxt):
+            pm_pf(nxt.data.as_chars + t * nxt.ob_descr.itemsize)
+
+
+cdef void prefetch_account(Kernel k, long long a, array.array uno, array.array tail) noexcept:
+    """Touch account `a`'s entries in the columns an input reads (`uno` and `tail` are the
+    union_no and lots.tail columns, which may be replaced by wider ones as they grow)."""
+    if not 0 <= a < len(k.root):
+        return
+    pm_pf(k.root.data.as_longlongs + a)
+    pm_pf(k.prog.data.as_shorts + a)
+    pm_pf(k.member.data.as_schars + a)
+    pm_pf(k.tier.data.as_schars + a)
+    pm_pf(k.avail.data.as_longlongs + a)
+    pm_pf(k.shad.data.as_longlongs + a)
+    pm_pf(k.qual.data.as_longlongs + a)
+    if a < len(uno):
+        pm_pf(uno.data.as_chars + a * uno.ob_descr.itemsize)
+    if a < len(tail):
+        pm_pf(tail.data.as_chars + a * tail.ob_descr.itemsize)
+    if k.invited:
+        pm_prefetch_set_hash(<PyObject*>k.invited, <size_t>a)
 
 
 # ------------------------------------------------------------------ lots (core.lots)
@@ -223,13 +336,13 @@ cdef int _credit_member(Kernel k, int pi, long long a, long long t, long long pt
 
 
 # ------------------------------------------------------------------ engagement
-cdef object _cap_check(Kernel k, long long a, Rule r, str kind, list keys):
-    """True when account `a` reached one of `keys`' caps (a rejection follows)."""
-    state = k.caps.get(a)
+cdef bint _cap_check(dict state, list keys) except -1:
+    """True when an account whose cap counts are `state` (or None) reached one of `keys`'
+    caps (a rejection follows)."""
     if not state:
         return False
     for key, cap in keys:
-        if (<dict>state).get(key, 0) >= cap:
+        if state.get(key, 0) >= cap:
             return True
     return False
 
@@ -240,7 +353,7 @@ def engage(eng, e):
     if type(e) is not Engagement:
         return eng._engage_py(e)
     return _engage(k, eng, e, e.event_id, e.appid, e.openid, e.kind, e.time_s,
-                   e.referred_openid)
+                   0, e.referred_openid, NULL, None)
 
 
 def engage_columns(eng, list event_id, list appid, list openid, list kind, time_s):
@@ -249,64 +362,132 @@ def engage_columns(eng, list event_id, list appid, list openid, list kind, time_
     row goes to the Python reference. Raises ValueError on columns of different lengths."""
     cdef Kernel k = _kernel(eng)
     cdef long long[:] times = time_s
-    cdef Py_ssize_t i, n = len(event_id)
+    cdef Py_ssize_t i, j, n = len(event_id)
     if not len(appid) == len(openid) == len(kind) == times.shape[0] == n:
         raise ValueError("engagement columns differ in length")
+    cdef Ahead ring[RING]
+    cdef Ahead* r
+    cdef array.array uno = k.acc.union_no, tail = k.lots.tail  # alive while we prefetch
+    cdef array.array nxt = k.lots.nxt
+    cdef object app, last_app = None, apps = None
+    cdef object seen = k.event_seen
+    cdef int api = 0
+    cdef Window w = Window(k.idem)
     out = [None] * n
-    for i in range(n):
-        out[i] = _engage(k, eng, None, event_id[i], appid[i], openid[i], kind[i], times[i], "")
+    for i in range(-AHEAD1, n):
+        j = i + AHEAD1
+        if j < n:
+            r = &ring[j % RING]
+            r.ix, r.h, r.c = NULL, 0, -1
+            app = <object>PyList_GET_ITEM(appid, j)
+            if app is not last_app and not (type(app) is str and app == last_app):
+                last_app, apps = app, None
+                pi = k.app_prog.get(app) if type(app) is str else None
+                if pi is not None:
+                    apps, api = k.by_app[app], pi
+            oid = <object>PyList_GET_ITEM(openid, j)
+            if apps is not None and type(oid) is str:
+                ahead_hash(r, <KeyIndex>apps, <str>oid)
+                r.pi = api
+            ev = <object>PyList_GET_ITEM(event_id, j)
+            if type(ev) is str:
+                pm_prefetch_set(<PyObject*>seen, <PyObject*>ev)
+        j = i + AHEAD2
+        if 0 <= j < n:
+            ahead_peek(&ring[j % RING])
+        j = i + AHEAD3
+        if 0 <= j < n:
+            ahead_account(k, &ring[j % RING], uno, tail)
+        j = i + AHEAD4
+        if 0 <= j < n:
+            ahead_lots(k, &ring[j % RING], tail, nxt)
+        if i >= 0:
+            out[i] = _engage(k, eng, None, event_id[i], appid[i], openid[i], kind[i], None,
+                             times[i], "", &ring[i % RING], w)
     return out
 
 
-cdef object _engage(Kernel k, eng, e, event_id, appid, openid, kind, tt, referred):
+cdef class Window:
+    """What engage_columns keeps of the idempotency window (core.idempotency.KeyWindow)
+    during one call, where nothing moves its horizon or drops a generation: the horizon,
+    the generation length, the event list of the last generation an event went to."""
+    cdef long long horizon, bucket, b
+    cdef list events
+
+    def __init__(self, idem):
+        self.horizon, self.bucket, self.events = idem.horizon_s, idem.bucket_s, None
+
+
+cdef object _engage(Kernel k, eng, e, event_id, appid, openid, kind, tt, long long t,
+                    referred, Ahead* ra, Window w):
     """`engage` of event `e`, or of the event with these fields when `e` is None (made
-    only if the Python reference has to take it)."""
+    only if the Python reference has to take it); the time is `tt`, or `t` when `tt` is
+    None (a column's); `ra`, when not NULL, the row's openid as engage_columns looked it
+    up ahead; `w`, when not None, the idempotency window as the columns' call keeps it."""
+    if tt is None:
+        if not T_MIN <= t < T_MAX:
+            return _engage_ref(eng, e, event_id, appid, openid, kind, t, referred)
+    elif type(tt) is not int or not T_MIN_O <= tt < T_MAX_O:
+        return _engage_ref(eng, e, event_id, appid, openid, kind, tt, referred)
+    else:
+        t = tt
     if (type(event_id) is not str or type(appid) is not str or type(openid) is not str
-            or type(kind) is not str or type(tt) is not int or type(referred) is not str):
-        return _engage_ref(eng, e, event_id, appid, openid, kind, tt, referred)
-    idem = eng.idem  # core.idempotency.KeyWindow: k.event_seen is its set of event ids
-    if tt < idem.horizon_s:  # STALE: older than the idempotency window
-        return _engage_ref(eng, e, event_id, appid, openid, kind, tt, referred)
+            or type(kind) is not str or type(referred) is not str):
+        return _engage_ref(eng, e, event_id, appid, openid, kind, t, referred)
+    idem = k.idem
+    if (t < idem.horizon_s) if w is None else (t < w.horizon):  # STALE: before the window
+        return _engage_ref(eng, e, event_id, appid, openid, kind, t, referred)
     if event_id in k.event_seen:
         return DUPLICATE
-    pi_obj = k.app_prog.get(appid)
-    if (pi_obj is None or not 0 < len(<str>event_id) <= REF_MAX
-            or not T_MIN <= tt < T_MAX):
-        return _engage_ref(eng, e, event_id, appid, openid, kind, tt, referred)
-    cdef int pi = pi_obj
+    cdef int pi
+    cdef KeyIndex apps
+    cdef uint64_t ho = 0
+    if ra != NULL and ra.ix != NULL:  # the app's map, looked up ahead
+        pi, apps, ho = ra.pi, <KeyIndex>ra.ix, ra.h
+    else:
+        pi_obj = k.app_prog.get(appid)
+        if pi_obj is None:
+            return _engage_ref(eng, e, event_id, appid, openid, kind, t, referred)
+        pi, apps = pi_obj, <KeyIndex>k.by_app[appid]
+    if not 0 < len(<str>event_id) <= REF_MAX:
+        return _engage_ref(eng, e, event_id, appid, openid, kind, t, referred)
     cdef Prog* p = &k.progs[pi]
     rule_obj = (<dict>k.rules[pi]).get(kind)
     if rule_obj is None:
-        return _engage_ref(eng, e, event_id, appid, openid, kind, tt, referred)
+        return _engage_ref(eng, e, event_id, appid, openid, kind, t, referred)
     cdef Rule r = <Rule>rule_obj
-    cdef long long t = tt
     cdef int who = r.who
     if kind == "referral" and (not referred or referred == openid or who == 0):
-        return _engage_ref(eng, e, event_id, appid, openid, kind, tt, referred)
-    cdef KeyIndex apps = <KeyIndex>k.by_app[appid]
+        return _engage_ref(eng, e, event_id, appid, openid, kind, t, referred)
     # Every key of an app's openid map passed valid_id when it was added.
-    cdef Py_ssize_t io = apps.find(openid)
+    cdef Py_ssize_t io = apps.find(openid, ho)
     cdef Py_ssize_t ir = apps.find(referred) if referred else -1
     if ((io < 0 and openid and not _valid_id(openid))
             or (ir < 0 and referred and not _valid_id(referred))):
-        return _engage_ref(eng, e, event_id, appid, openid, kind, tt, referred)
+        return _engage_ref(eng, e, event_id, appid, openid, kind, t, referred)
     cdef long long day = (t + p.off_s) // DAY_S
-    cdef list keys = []
-    if r.cap_day:
-        keys.append(((kind, 0, day), r.cap_day))
-    if r.cap_week:
-        keys.append(((kind, 1, (day + 3) // 7), r.cap_week))
-    if r.cap_month:
-        keys.append(((kind, 2, _month(day)), r.cap_month))
+    cdef list keys = r.keys
+    if r.keys_day != day or keys is None:
+        keys = []
+        if r.cap_day:
+            keys.append(((kind, 0, day), r.cap_day))
+        if r.cap_week:
+            keys.append(((kind, 1, (day + 3) // 7), r.cap_week))
+        if r.cap_month:
+            keys.append(((kind, 2, _month(day)), r.cap_month))
+        r.keys, r.keys_day = keys, day
     cdef long long ao = -1, ar = -1, a
+    cdef object state_o = None  # ao's cap counts, when looked up for the check
     if who & 1 and io >= 0:
         ao = _find(k, apps.value_at(io))
-        if keys and _cap_check(k, ao, r, kind, keys):
-            return _engage_ref(eng, e, event_id, appid, openid, kind, tt, referred)
+        if keys:
+            state_o = k.caps.get(ao)
+            if _cap_check(state_o, keys):
+                return _engage_ref(eng, e, event_id, appid, openid, kind, t, referred)
     if who & 2 and ir >= 0:
         ar = _find(k, apps.value_at(ir))
-        if keys and _cap_check(k, ar, r, kind, keys):
-            return _engage_ref(eng, e, event_id, appid, openid, kind, tt, referred)
+        if keys and _cap_check(k.caps.get(ar), keys):
+            return _engage_ref(eng, e, event_id, appid, openid, kind, t, referred)
     # Only now create accounts: a rejection must leave no trace.
     if who & 1 and ao < 0:
         ao = create_account(k.acc, k.prog, pi)
@@ -315,18 +496,28 @@ cdef object _engage(Kernel k, eng, e, event_id, appid, openid, kind, tt, referre
         ar = create_account(k.acc, k.prog, pi)
         apps.add(referred, ar)
     k.event_seen.add(event_id)  # KeyWindow.add_event, inline
-    gen = (<dict>idem.gens).get(t // <long long>idem.bucket_s)
-    if gen is None:
-        gen = idem.generation(t)
-    (<list>(<tuple>gen)[0]).append(event_id)
+    cdef long long b
+    if w is None:
+        gen = (<dict>idem.gens).get(t // <long long>idem.bucket_s)
+        if gen is None:
+            gen = idem.generation(t)
+        (<list>(<tuple>gen)[0]).append(event_id)
+    else:  # KeyWindow.add_event, with the generation of the last event kept
+        b = t // w.bucket
+        if w.events is None or b != w.b:
+            gen = (<dict>idem.gens).get(b)
+            if gen is None:
+                gen = idem.generation(t)
+            w.events, w.b = (<tuple>gen)[0], b
+        w.events.append(event_id)
     k.event_ids.append(event_id)
     cdef long long cause = (len(k.event_ids) - 1) << 3 | CAUSE_EVENT
     cdef long long n = 0
     if who & 1:
-        _reward(k, pi, ao, r, keys, t, day, cause)
+        _reward(k, pi, ao, r, keys, t, day, cause, state_o)
         n += 1
     if who & 2:
-        _reward(k, pi, ar, r, keys, t, day, cause)
+        _reward(k, pi, ar, r, keys, t, day, cause, None)
         n += 1
     cdef long long pts = r.points * n
     out = _EVENT_OUTCOMES.get(pts)
@@ -342,13 +533,16 @@ cdef object _engage_ref(eng, e, event_id, appid, openid, kind, tt, referred):
 
 
 cdef int _reward(Kernel k, int pi, long long a, Rule r, list keys, long long t,
-                 long long day, long long cause) except -1:
-    """Count the event toward account `a`'s caps and credit its points."""
+                 long long day, long long cause, object state) except -1:
+    """Count the event toward account `a`'s caps and credit its points; `state`, when not
+    None, is `a`'s cap counts (looked up by the check, and still in place: the engine's
+    caps only change by events and merges)."""
     cdef Prog* p = &k.progs[pi]
     cdef long long pts = r.points
-    state = k.caps.get(a)
     if state is None:
-        state = k.caps[a] = {}
+        state = k.caps.get(a)
+        if state is None:
+            state = k.caps[a] = {}
     for key, _ in keys:
         (<dict>state)[key] = (<dict>state).get(key, 0) + 1
     if len(<dict>state) > CAP_PERIODS_MAX:

@@ -4,9 +4,48 @@ lots run in C over the pool's arrays; an out-of-order day and the columns' widen
 2**31 - 1 lots go to the Python reference `Lots._add_py`, as does an account number out
 of range (which raises there)."""
 
+import types
+
 from cpython cimport array
+from cpython.ref cimport PyObject
+
+cdef extern from "Python.h":
+    ctypedef struct PyMemberDef:
+        Py_ssize_t offset
+    ctypedef struct PyMemberDescrObject:
+        PyMemberDef* d_member
 
 cdef long long LOTS_TOP = 2**31 - 2  # core.lots widens its columns past 2**31 - 1 lots
+# add_c's bounds, as C numbers: a day fits 32 bits, points 63.
+cdef long long DAY_LO = -(<long long>1 << 31), DAY_HI = <long long>1 << 31
+cdef long long PTS_LO = -(<long long>1 << 62), PTS_HI = <long long>1 << 62
+
+# core.lots.Lots (registered by core.lots) and the offsets of its slots in an instance:
+# add_c reads an exact Lots' columns by offset, a load each instead of an attribute
+# lookup through the type.
+cdef type _LOTS = None
+cdef Py_ssize_t _TAIL, _NXT, _DAY, _PTS, _FREE
+
+
+def register(type cls):
+    """Let `add_c` read the slots tail, nxt, day, pts and free of instances of `cls` by
+    offset. Raises TypeError if one of them is not a slot."""
+    global _LOTS, _TAIL, _NXT, _DAY, _PTS, _FREE
+    offs = []
+    for name in ("tail", "nxt", "day", "pts", "free"):
+        d = cls.__dict__.get(name)
+        if type(d) is not types.MemberDescriptorType:
+            raise TypeError(f"{cls.__name__}.{name} is not a slot")
+        offs.append((<PyMemberDescrObject*>d).d_member.offset)
+    _TAIL, _NXT, _DAY, _PTS, _FREE = offs
+    _LOTS = cls
+
+
+cdef inline object _slot(object o, Py_ssize_t off):
+    cdef PyObject* v = (<PyObject**>(<char*>(<PyObject*>o) + off))[0]
+    if v == NULL:
+        raise AttributeError("a Lots slot is not set")
+    return <object>v
 
 
 cdef inline long long _get(array.array arr, Py_ssize_t i):
@@ -35,11 +74,17 @@ def add(lots, a, day, points):
 
 cdef int add_c(lots, long long ai, long long d, long long p) except -1:
     """`add` for C callers (core/_accrual.pyx): 1 when a new lot started, else 0."""
-    cdef array.array tail = lots.tail, nxt = lots.nxt, days = lots.day, pps = lots.pts
-    if not (0 <= ai < len(tail) and -2**31 <= d < 2**31 and -2**62 <= p < 2**62):
+    cdef array.array tail, nxt, days, pps
+    cdef long long j
+    if type(lots) is _LOTS:
+        tail, nxt = <array.array?>_slot(lots, _TAIL), <array.array?>_slot(lots, _NXT)
+        days, pps = <array.array?>_slot(lots, _DAY), <array.array?>_slot(lots, _PTS)
+        j = _slot(lots, _FREE)
+    else:
+        tail, nxt, days, pps, j = lots.tail, lots.nxt, lots.day, lots.pts, lots.free
+    if not (0 <= ai < len(tail) and DAY_LO <= d < DAY_HI and PTS_LO <= p < PTS_HI):
         return 1 if lots._add_py(ai, d, p) else 0
     cdef long long t = _get(tail, ai), last, n
-    cdef long long j = lots.free
     if t:
         last = days.data.as_ints[t]
         if last == d:

@@ -199,3 +199,6 @@ class Lots:
     def holders(self, n: int) -> np.ndarray:
         """The accounts (below `n`) that have lots."""
         return np.flatnonzero(np.frombuffer(self.tail, dtype=self.tail.typecode)[:n])
+
+
+_lots.register(Lots)  # the compiled add reads its slots by offset

@@ -141,6 +141,9 @@ def state(eng: Engine) -> dict[str, Any]:
         "visit_n")}
     out["roots"] = acc.roots(np.arange(n)).tolist()
     out["lots"] = [acc.lots.items(a) for a in range(n)]
+    lots = acc.lots  # the pool itself: lots numbered alike, freed lots chained alike
+    out["lot_pool"] = (list(lots.nxt), list(lots.day), list(lots.pts), list(lots.tail[:n]),
+                       lots.free)
     out["by_app"] = {app: ix.items() for app, ix in acc.by_app.items()}
     out["by_union"] = [ix.items() for ix in acc.by_union]
     out["rows"] = list(eng.ledger.rows)
