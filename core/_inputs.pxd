@@ -1,4 +1,4 @@
-# The kernel of core/_inputs.pyx, shared with core/_identity.pyx.
+# The kernel of core/_inputs.pyx, shared with core/_engage.pyx and core/_identity.pyx.
 from cpython cimport array
 from cpython.ref cimport PyObject
 from libc.stdint cimport uint64_t
@@ -81,6 +81,7 @@ cdef long long _get(array.array arr, Py_ssize_t i)
 cdef void _set(array.array arr, Py_ssize_t i, long long v)
 cdef long long _find(Kernel k, long long a) except -1
 cdef void _upgrade(Kernel k, long long a, Prog* p)
+cdef long long _month(long long day)
 cdef object _expiry_key(Kernel k, int pi, long long day, long long a)
 cdef bint _lots_add(Kernel k, long long a, long long day, long long pts) except -1
 cdef int _lots_pop_oldest(Kernel k, array.array tail, array.array nxt, long long a) except -1

@@ -45,7 +45,7 @@ class EngagementMixin:
 
     def _engage_py(self: Engine, e: Engagement) -> Outcome:
         """Reward an engagement event per its program's rule, within the rule's caps. The
-        reference of the compiled `Engine.engage` (core/_inputs.pyx), which calls it for
+        reference of the compiled `Engine.engage` (core/_engage.pyx), which calls it for
         anything unusual."""
         if ((type(e) is not Engagement or tuple(map(type, _FIELDS(e))) != _TYPES)
                 and (fault := type_fault(e)) is not None):

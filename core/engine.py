@@ -19,7 +19,7 @@ try:
 except ImportError as e:  # pragma: no cover - a checkout whose extension was not built
     raise ImportError("core._accrual is not built: run `make test` or "
                       "`pip install -e .` to compile it") from e
-from core import _batch, _identity, _inputs
+from core import _batch, _engage, _identity
 from core._keys import KeyIndex
 from core.accounts import Accounts
 from core.engagement import EngagementMixin
@@ -180,16 +180,16 @@ class Engine(MembershipMixin, EngagementMixin, SpendingMixin, LifecycleMixin, Qu
     pay_block = _batch.pay_block
     # The same, writing each outcome into numpy columns (no Outcome list): the sim's feed.
     pay_block_into = _batch.pay_block_into
-    # Bindings, engagement events and enrollments are compiled too (core/_inputs.pyx,
+    # Bindings, engagement events and enrollments are compiled too (core/_engage.pyx,
     # core/_identity.pyx), with the Python methods _bind_py, _engage_py and _enroll_py
     # as their reference.
     bind = _identity.bind
-    engage = _inputs.engage
+    engage = _engage.engage
     enroll = _identity.enroll
     # The same, for many inputs given as columns (no object per input): exactly the
     # methods above applied row by row.
     bind_columns = _identity.bind_columns
-    engage_columns = _inputs.engage_columns
+    engage_columns = _engage.engage_columns
     enroll_columns = _identity.enroll_columns
 
     def _build_kernel(self) -> object:
