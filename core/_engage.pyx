@@ -15,9 +15,9 @@ from cpython.ref cimport PyObject
 from libc.stdint cimport uint64_t
 
 from core._inputs cimport (
-    B_AV, B_SH, CAUSE_EVENT, E_EARN, Ahead, Kernel, Prog, Rule, _credit_member, _find,
-    _kernel, create_account, _lots_add, _month, _push, _upgrade, _valid_id, ahead_account, ahead_hash,
-    ahead_lots, ahead_peek, applied)
+    AHEAD1, B_AV, B_SH, CAUSE_EVENT, E_EARN, RING, Ahead, Kernel, Prog, Rule, _credit_member,
+    _find, _kernel, _lots_add, _month, _push, _upgrade, _valid_id, ahead_hash, ahead_later,
+    applied, create_account)
 from core._keys cimport KeyIndex
 
 cdef extern from "Python.h":
@@ -51,11 +51,6 @@ cdef Py_ssize_t REF_MAX = limits.REF_LEN_MAX
 cdef Py_ssize_t CAP_PERIODS_MAX = limits.CAP_PERIODS_MAX
 cdef long long DAY_S = 86400
 
-DEF RING = 16
-DEF AHEAD1 = 12
-DEF AHEAD2 = 6
-DEF AHEAD3 = 3
-DEF AHEAD4 = 1
 
 
 cdef bint _cap_check(dict state, list keys) except -1:
@@ -114,15 +109,7 @@ def engage_columns(eng, list event_id, list appid, list openid, list kind, time_
             ev = <object>PyList_GET_ITEM(event_id, j)
             if type(ev) is str:
                 pm_prefetch_set(<PyObject*>seen, <PyObject*>ev)
-        j = i + AHEAD2
-        if 0 <= j < n:
-            ahead_peek(&ring[j % RING])
-        j = i + AHEAD3
-        if 0 <= j < n:
-            ahead_account(k, &ring[j % RING], uno, tail)
-        j = i + AHEAD4
-        if 0 <= j < n:
-            ahead_lots(k, &ring[j % RING], tail, nxt)
+        ahead_later(k, ring, i, n, uno, tail, nxt)
         if i >= 0:
             out[i] = _engage(k, eng, None, event_id[i], appid[i], openid[i], kind[i], None,
                              times[i], "", &ring[i % RING], w)

@@ -15,23 +15,16 @@ from cpython.ref cimport PyObject
 from libc.stdint cimport uint64_t
 
 from core._inputs cimport (
-    B_AV, B_PE, B_SH, B_SP, CAUSE_OTHER, E_BONUS, E_CONVERT, E_FORFEIT, E_MERGE_IN,
-    E_MERGE_OUT, Ahead, Kernel, Prog, _credit_member, _expiry_key, _find, _get, _kernel,
-    _lots_pop_oldest, _push, _set, _upgrade, _valid_id, ahead_account, ahead_hash,
-    ahead_lots, ahead_peek, applied, create_account)
-
-cdef extern from "Python.h":
-    PyObject* PyList_GET_ITEM(object lst, Py_ssize_t i)
-
-# Rows looked up ahead of their turn (core/_inputs.pyx's prefetching stages).
-DEF RING = 16
-DEF AHEAD1 = 12
-DEF AHEAD2 = 6
-DEF AHEAD3 = 3
-DEF AHEAD4 = 1
+    AHEAD1, AHEAD2, AHEAD3, B_AV, B_PE, B_SH, B_SP, CAUSE_OTHER, E_BONUS, E_CONVERT, E_FORFEIT,
+    E_MERGE_IN, E_MERGE_OUT, RING, Ahead, Kernel, Prog, _credit_member, _expiry_key, _find, _get,
+    _kernel, _lots_pop_oldest, _push, _set, _upgrade, _valid_id, ahead_account, ahead_hash,
+    ahead_later, ahead_peek, applied, create_account)
 from core._keys cimport KeyIndex
 from core._lots cimport add_c
 from libc.stdlib cimport free, malloc
+
+cdef extern from "Python.h":
+    PyObject* PyList_GET_ITEM(object lst, Py_ssize_t i)
 
 from core import limits
 from core.types import DUPLICATE, Binding, Code, Enrollment, Outcome, reject
@@ -359,15 +352,7 @@ def enroll_columns(eng, list program, time_s, list unionid):
             uid = <object>PyList_GET_ITEM(unionid, j)
             if unions is not None and type(uid) is str:
                 ahead_hash(&ring[j % RING], <KeyIndex>unions, <str>uid)
-        j = i + AHEAD2
-        if 0 <= j < n:
-            ahead_peek(&ring[j % RING])
-        j = i + AHEAD3
-        if 0 <= j < n:
-            ahead_account(k, &ring[j % RING], uno, tail)
-        j = i + AHEAD4
-        if 0 <= j < n:
-            ahead_lots(k, &ring[j % RING], tail, nxt)
+        ahead_later(k, ring, i, n, uno, tail, nxt)
         if i >= 0:
             out[i] = _enroll(k, eng, None, program[i], None, times[i], unionid[i], "", "",
                              ring[i % RING].h)

@@ -48,6 +48,17 @@ cdef class Rule:
     cdef list keys
 
 
+# The column entry points' look-ahead: a ring of RING rows; a row's ids are hashed AHEAD1
+# rows ahead, its slot peeked AHEAD2 ahead, its account touched AHEAD3 and its newest lot
+# AHEAD4 ahead (core/_engage.pyx, core/_identity.pyx).
+cdef enum:
+    RING = 16
+    AHEAD1 = 12
+    AHEAD2 = 6
+    AHEAD3 = 3
+    AHEAD4 = 1
+
+
 # A row's id some rows ahead of its turn: its index, hash and (unverified) number, for
 # prefetching (core/_batch.pyx's stages for payments).
 cdef struct Ahead:
@@ -91,5 +102,7 @@ cdef void ahead_peek(Ahead* r) noexcept
 cdef void ahead_account(Kernel k, Ahead* r, array.array uno, array.array tail) noexcept
 cdef void prefetch_account(Kernel k, long long a, array.array uno, array.array tail) noexcept
 cdef void ahead_lots(Kernel k, Ahead* r, array.array tail, array.array nxt) noexcept
+cdef void ahead_later(Kernel k, Ahead* ring, Py_ssize_t i, Py_ssize_t n, array.array uno,
+                      array.array tail, array.array nxt) noexcept
 cdef object applied(long long pts)
 cdef int decode_outcome(object o, short* c, long long* p, signed char* f) except -1

@@ -264,6 +264,21 @@ cdef void ahead_lots(Kernel k, Ahead* r, array.array tail, array.array nxt) noex
             pm_pf(nxt.data.as_chars + t * nxt.ob_descr.itemsize)
 
 
+cdef void ahead_later(Kernel k, Ahead* ring, Py_ssize_t i, Py_ssize_t n, array.array uno,
+                      array.array tail, array.array nxt) noexcept:
+    """The later stages for row `i` of `n`: peek the slot of the row AHEAD2 ahead, touch
+    the account of the row AHEAD3 ahead and the newest lot of the row AHEAD4 ahead."""
+    cdef Py_ssize_t j = i + AHEAD2
+    if 0 <= j < n:
+        ahead_peek(&ring[j % RING])
+    j = i + AHEAD3
+    if 0 <= j < n:
+        ahead_account(k, &ring[j % RING], uno, tail)
+    j = i + AHEAD4
+    if 0 <= j < n:
+        ahead_lots(k, &ring[j % RING], tail, nxt)
+
+
 cdef void prefetch_account(Kernel k, long long a, array.array uno, array.array tail) noexcept:
     """Touch account `a`'s entries in the columns an input reads (`uno` and `tail` are the
     union_no and lots.tail columns, which may be replaced by wider ones as they grow)."""
