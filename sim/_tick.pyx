@@ -1,4 +1,4 @@
-# cython: language_level=3, boundscheck=False, wraparound=False
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
 """The model's per-tick kernels in C: one call where numpy takes a dozen small ones.
 
 A tick handles a few hundred to a few thousand rows, so numpy's cost per call, not
@@ -37,4 +37,81 @@ def id_matrix(bytes row, const long[::1] number, Py_ssize_t width):
             x //= 10
         if x:
             return None
+    return out
+
+
+DEF TAGS = 52  # sim.ids.PROGRAM_TAGS: one character per program
+cdef unsigned int _CRC[256]
+# crc32 state after an openid's first bytes: "o", tag, app digit, "_" and k of its 24
+# digits' leading zeros, per (tag, app, k): a row then hashes only its significant digits.
+cdef unsigned int _PREFIX[TAGS][2][25]
+
+
+cdef inline unsigned int _step(unsigned int crc, unsigned char b) noexcept nogil:
+    return _CRC[(crc ^ b) & 0xFF] ^ (crc >> 8)
+
+
+cdef void _tables(const unsigned char *tags):
+    cdef unsigned int c, k, j, q, a
+    for k in range(256):
+        c = k
+        for j in range(8):
+            c = (c >> 1) ^ 0xEDB88320 if c & 1 else c >> 1
+        _CRC[k] = c
+    for q in range(TAGS):
+        for a in range(2):
+            c = _step(_step(_step(_step(0xFFFFFFFF, b"o"), tags[q]), 48 + a), b"_")
+            _PREFIX[q][a][0] = c
+            for k in range(1, 25):
+                c = _step(c, b"0")
+                _PREFIX[q][a][k] = c
+
+
+_TAG_BYTES = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+assert len(_TAG_BYTES) == TAGS
+_tables(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+
+
+def route_shards(short[::1] cache, Py_ssize_t shoppers, long prog,
+                 const long[::1] progs, Py_ssize_t app, const long[::1] shopper,
+                 unsigned int shards):
+    """The shard (core's `shard_of`: crc32 modulo `shards`) of each shopper's openid
+    `sim.ids.openid(program, app, shopper)` as int16, looked up in `cache` (the flat
+    (program, app of 2, shopper) table, -1 = not yet) and filed there when missing. The
+    program is `prog`, or when it is negative, each row's of `progs`. Raises IndexError
+    for a program or shopper outside the table."""
+    cdef Py_ssize_t n = shopper.shape[0], i, d
+    cdef long q, s
+    cdef Py_ssize_t idx
+    cdef unsigned int crc
+    cdef unsigned char digits[24]
+    if not 0 <= app < 2 or shards < 1:
+        raise ValueError(f"app must be 0 or 1 and shards >= 1, got {app} and {shards}")
+    out = np.empty(n, np.int16)
+    cdef short[::1] o = out
+    # Two passes: the lookups first (independent loads, overlapped by the processor), then
+    # the openids not yet filed.
+    for i in range(n):
+        q = prog if prog >= 0 else progs[i]
+        s = shopper[i]
+        idx = (q * 2 + app) * shoppers + s
+        if not (0 <= q < TAGS and 0 <= s < shoppers and 0 <= idx < cache.shape[0]):
+            raise IndexError(f"no shard table entry for program {q}, app {app}, shopper {s}")
+        o[i] = cache[idx]
+    for i in range(n):
+        if o[i] >= 0:
+            continue
+        q = prog if prog >= 0 else progs[i]
+        s = shopper[i]
+        idx = (q * 2 + app) * shoppers + s
+        d = 0
+        while s:
+            digits[d] = <unsigned char>(48 + s % 10)
+            s //= 10
+            d += 1
+        crc = _PREFIX[q][app][24 - d]
+        while d:
+            d -= 1
+            crc = _step(crc, digits[d])
+        o[i] = cache[idx] = <short>((crc ^ 0xFFFFFFFF) % shards)
     return out

@@ -24,10 +24,10 @@ import numpy as np
 
 from core import Code
 from core.limits import RETRY_SCHEDULE_S
+from sim._tick import route_shards
 from sim.feed import CODE_INDEX, CODES, INVITE, OFFER, OK_CODES
 from sim.inputs import batch_of
 from sim.model import DUPLICATE
-from sim.routing import openid_shards, openid_shards_of
 from sim.tables import BIND, COUPON, ENROLL, PAY, REFUND
 
 if TYPE_CHECKING:
@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 _APPLIED = CODE_INDEX[Code.APPLIED]
 _DUPLICATE = CODE_INDEX[Code.DUPLICATE]
 RETRIES = np.array(RETRY_SCHEDULE_S, np.float64)
+_NO_PROGS = np.zeros(0, np.int64)
 LAG_TICKS = 1  # a tick's engine answers are handled after the next tick is handed over
 assert (PAY, REFUND) == (0, 1) and min(BIND, COUPON, ENROLL) > REFUND
 
@@ -54,6 +55,7 @@ class PlatformStage:
         # Shard of each (program, app, shopper), computed once: -1 = not yet.
         self.shard_cache = np.full((len(m.sc.programs), 2, m.pop.n if self.workers > 1 else 0),
                                    -1, np.int16)
+        self._flat_cache = self.shard_cache.reshape(-1)  # a view: one index per openid
 
     def run(self, progress: Callable[[float], None] | None) -> Any:
         """SimPy process: at the end of each tick, process the deliveries due in it."""
@@ -74,27 +76,16 @@ class PlatformStage:
     def route(self, prog: int | np.ndarray, app: int, shopper: np.ndarray) -> np.ndarray | int:
         """Shard of each input of `shopper`s in app `app` of program(s) `prog`: core's
         `shard_of` of the shopper's openid there, computed once per openid (in batches, as
-        the model files inputs) and then looked up, so ticks read a routed column."""
+        the model files inputs, in sim._tick) and then looked up, so ticks read a routed
+        column."""
         if self.workers == 1:
             return 0
         if isinstance(prog, np.ndarray):
-            q = prog.astype(np.int64)
-            out = self.shard_cache[q, app, shopper]
-            miss = (out < 0).nonzero()[0]
-            if len(miss):
-                new = openid_shards(q[miss], np.full(len(miss), app), shopper[miss],
-                                    self.workers).astype(np.int16)
-                out[miss] = new
-                self.shard_cache[q[miss], app, shopper[miss]] = new
-            return out
-        cache = self.shard_cache[prog, app]
-        out = cache[shopper]
-        miss = (out < 0).nonzero()[0]
-        if len(miss):
-            new = openid_shards_of(prog, app, shopper[miss], self.workers).astype(np.int16)
-            out[miss] = new
-            cache[shopper[miss]] = new
-        return out
+            return route_shards(self._flat_cache, self.m.pop.n, -1,
+                                np.ascontiguousarray(prog, np.int64), app,
+                                np.ascontiguousarray(shopper, np.int64), self.workers)
+        return route_shards(self._flat_cache, self.m.pop.n, prog, _NO_PROGS, app,
+                            np.ascontiguousarray(shopper, np.int64), self.workers)
 
     def complete(self, shard: np.ndarray, due: np.ndarray) -> np.ndarray:
         """Completion time of each input (in due order per shard), updating shard state."""
