@@ -115,3 +115,65 @@ def route_shards(short[::1] cache, Py_ssize_t shoppers, long prog,
             crc = _step(crc, digits[d])
         o[i] = cache[idx] = <short>((crc ^ 0xFFFFFFFF) % shards)
     return out
+
+
+def plan(const long[::1] by_shopper, const long[::1] shopper, const signed char[::1] kind,
+         int kinds):
+    """A tick's application plan (sim.feed.prepare): its rows (shoppers `shopper`, kinds
+    `kind` in 0..kinds-1, `by_shopper` their positions stably sorted by shopper) applied
+    by each row's rank among its shopper's rows, then by kind, then by position. Returns
+    (positions grouped by kind, in application order within each kind; the number of rows
+    of each kind; the runs of one kind in application order as (kind, lo, hi): that kind's
+    rows lo..hi-1). Raises ValueError for a kind out of range."""
+    cdef Py_ssize_t n = shopper.shape[0], i, j, first = 0, top = 0, k, key, nkeys
+    cdef long prev
+    rank_a = np.empty(n, np.int64)
+    cdef long[::1] rank = rank_a
+    for i in range(n):
+        if kind[i] < 0 or kind[i] >= kinds:
+            raise ValueError(f"kind {kind[i]} out of range 0..{kinds - 1}")
+    # Each row's rank among its shopper's rows (positions ascending).
+    for j in range(n):
+        i = by_shopper[j]
+        if j == 0 or shopper[i] != prev:
+            first = j
+            prev = shopper[i]
+        rank[i] = j - first
+        if j - first > top:
+            top = j - first
+    # A stable counting sort by (rank, kind): the application order.
+    nkeys = (top + 1) * kinds
+    start_a = np.zeros(nkeys + 1, np.int64)
+    cdef long[::1] start = start_a
+    for i in range(n):
+        start[rank[i] * kinds + kind[i] + 1] += 1
+    for k in range(nkeys):
+        start[k + 1] += start[k]
+    order_a = np.empty(n, np.int64)
+    cdef long[::1] order = order_a
+    for i in range(n):
+        key = rank[i] * kinds + kind[i]
+        order[start[key]] = i
+        start[key] += 1
+    # Grouped by kind (stably: application order within a kind), and the runs.
+    count_a = np.zeros(kinds + 1, np.int64)
+    cdef long[::1] count = count_a
+    for i in range(n):
+        count[kind[i] + 1] += 1
+    counts = [int(count[k + 1]) for k in range(kinds)]
+    for k in range(kinds):
+        count[k + 1] += count[k]
+    grouped_a = np.empty(n, np.int64)
+    cdef long[::1] grouped = grouped_a
+    cdef long[::1] at = count_a.copy()
+    runs = []
+    cdef Py_ssize_t lo = 0, kd
+    for j in range(n):
+        i = order[j]
+        kd = kind[i]
+        grouped[at[kd]] = i
+        at[kd] += 1
+        if j + 1 == n or kind[order[j + 1]] != kd:
+            runs.append((kd, int(at[kd] - count[kd] - (j + 1 - lo)), int(at[kd] - count[kd])))
+            lo = j + 1
+    return grouped_a, counts, runs
