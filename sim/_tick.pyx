@@ -177,3 +177,36 @@ def plan(const long[::1] by_shopper, const long[::1] shopper, const signed char[
             runs.append((kd, int(at[kd] - count[kd] - (j + 1 - lo)), int(at[kd] - count[kd])))
             lo = j + 1
     return grouped_a, counts, runs
+
+
+def complete(const short[::1] shard, const double[::1] due, double[::1] free, double s):
+    """Completion times of inputs reaching FIFO shards (sim.platform.PlatformStage.complete):
+    input k of a shard, in `due` order, due at a_k, completes at
+    C_k = (k+1)s + max(free, max_{j<=k}(a_j - js)), `free` being when the shard frees;
+    `free` is updated to each shard's last completion. Raises ValueError for a shard
+    outside `free`."""
+    cdef Py_ssize_t n = due.shape[0], w = free.shape[0], i, j
+    cdef double x, c
+    for i in range(n):
+        if shard[i] < 0 or shard[i] >= w:
+            raise ValueError(f"shard {shard[i]} out of range 0..{w - 1}")
+    done_a = np.empty(n)
+    cdef double[::1] done = done_a
+    seen_a = np.zeros(w, np.int64)
+    cdef long[::1] seen = seen_a
+    best_a = np.empty(w)
+    cdef double[::1] best = best_a
+    start_a = np.array(free, np.float64)
+    cdef double[::1] start = start_a
+    cdef long k
+    for i in range(n):
+        j = shard[i]
+        k = seen[j]
+        x = due[i] - <double>k * s
+        if k == 0 or x > best[j]:
+            best[j] = x
+        c = <double>(k + 1) * s + (best[j] if best[j] > start[j] else start[j])
+        done[i] = c
+        free[j] = c
+        seen[j] = k + 1
+    return done_a

@@ -24,7 +24,7 @@ import numpy as np
 
 from core import Code
 from core.limits import RETRY_SCHEDULE_S
-from sim._tick import route_shards
+from sim._tick import complete, route_shards
 from sim.feed import CODE_INDEX, CODES, INVITE, OFFER, OK_CODES
 from sim.inputs import batch_of
 from sim.model import DUPLICATE
@@ -88,25 +88,10 @@ class PlatformStage:
                             np.ascontiguousarray(shopper, np.int64), self.workers)
 
     def complete(self, shard: np.ndarray, due: np.ndarray) -> np.ndarray:
-        """Completion time of each input (in due order per shard), updating shard state."""
-        s = self.service_s
-        if self.workers == 1:
-            k = np.arange(len(due))
-            c = (k + 1) * s + np.maximum(np.maximum.accumulate(due - k * s), self.free[0])
-            self.free[0] = c[-1]
-            return c
-        done = np.empty(len(due))
-        for j in range(self.workers):
-            idx = (shard == j).nonzero()[0]
-            if not len(idx):
-                continue
-            a = due[idx]
-            k = np.arange(len(a))
-            best = np.maximum.accumulate(a - k * s)
-            c = (k + 1) * s + np.maximum(best, self.free[j])
-            done[idx] = c
-            self.free[j] = c[-1]
-        return done
+        """Completion time of each input (in due order per shard), updating shard state
+        (in sim._tick)."""
+        return complete(np.ascontiguousarray(shard, np.int16),
+                        np.ascontiguousarray(due, np.float64), self.free, self.service_s)
 
     def tick(self, k: int) -> None:
         """Process the deliveries due in tick `k` (at simulated time (k+1)·tick)."""

@@ -48,3 +48,32 @@ def test_plan_of_a_large_tick_and_bad_kinds() -> None:
     assert (grouped.tolist(), counts, runs) == _plan(shopper, kind)
     with pytest.raises(ValueError, match="kind 6"):
         _tick.plan(np.arange(2), np.arange(2), np.array([0, 6], np.int8), KINDS)
+
+
+def _complete(shard: np.ndarray, due: np.ndarray, free: np.ndarray, s: float) -> np.ndarray:
+    """Completion times by the Lindley recursion in closed form, per shard, in numpy."""
+    done = np.empty(len(due))
+    for j in range(len(free)):
+        idx = (shard == j).nonzero()[0]
+        if not len(idx):
+            continue
+        a = due[idx]
+        k = np.arange(len(a))
+        c = (k + 1) * s + np.maximum(np.maximum.accumulate(a - k * s), free[j])
+        done[idx] = c
+        free[j] = c[-1]
+    return done
+
+
+@pytest.mark.parametrize("workers", [1, 3])
+def test_complete_is_the_lindley_recursion_to_the_bit(workers: int) -> None:
+    rng = np.random.default_rng(workers)
+    free, want_free = np.full(workers, 5.0), np.full(workers, 5.0)
+    for _ in range(20):  # ticks, carrying each shard's state over
+        due = np.sort(rng.uniform(0, 1, rng.integers(0, 300))) + _ * 1.0
+        shard = rng.integers(0, workers, len(due)).astype(np.int16)
+        got = _tick.complete(shard, due, free, 4e-3)
+        assert got.tobytes() == _complete(shard, due, want_free, 4e-3).tobytes()
+        assert free.tobytes() == want_free.tobytes()
+    with pytest.raises(ValueError, match="shard 3"):
+        _tick.complete(np.array([3], np.int16), np.zeros(1), free, 1.0)
