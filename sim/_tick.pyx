@@ -210,3 +210,56 @@ def complete(const short[::1] shard, const double[::1] due, double[::1] free, do
         free[j] = c
         seen[j] = k + 1
     return done_a
+
+
+def react_known(const long[::1] rows, const signed char[::1] kind, const short[::1] code,
+                const long[::1] pts, const long[::1] shopper_of, const signed char[::1] prog_of,
+                Py_ssize_t shoppers, long[::1] points, unsigned char[::1] member,
+                unsigned char[::1] joining, long[::1] coupon, int applied, int duplicate,
+                int pay, int enroll, int coupon_kind):
+    """What the model learns from a tick's answers (sim.platform.PlatformStage._react), in
+    one pass over them: points earned (applied inputs) added to `points`; enrollments
+    applied or duplicate make members (`member` set, `joining` cleared); coupons applied
+    are held (`coupon` = the row). The population tables are flat, (program, shopper) at
+    program * `shoppers` + shopper; `shopper_of`/`prog_of` are the inputs table's columns.
+    Returns (positions of applied payments, their shoppers, programs and flat keys,
+    enrollments applied or duplicate, of which applied). Raises IndexError, changing
+    nothing, for a row outside the tables."""
+    cdef Py_ssize_t n = rows.shape[0], i, m = 0, size = points.shape[0]
+    cdef long r, key
+    cdef long enrolled = 0, enrolled_applied = 0
+    cdef int c
+    at_a = np.empty(n, np.int64)
+    s_a = np.empty(n, np.int64)
+    q_a = np.empty(n, np.int64)
+    k_a = np.empty(n, np.int64)
+    cdef long[::1] at = at_a, s = s_a, q = q_a, k = k_a
+    if member.shape[0] != size or joining.shape[0] != size or coupon.shape[0] != size:
+        raise ValueError("the population tables must have one size")
+    for i in range(n):  # first checked, so that bad rows change nothing
+        r = rows[i]
+        if not 0 <= r < shopper_of.shape[0] or not 0 <= r < prog_of.shape[0]:
+            raise IndexError(f"no row {r} in the inputs table")
+        key = prog_of[r] * shoppers + shopper_of[r]
+        if not 0 <= key < size:
+            raise IndexError(f"row {r}: no population entry {key}")
+    for i in range(n):
+        r = rows[i]
+        key = prog_of[r] * shoppers + shopper_of[r]
+        c = code[i]
+        if c == applied and pts[i] != 0:
+            points[key] += pts[i]
+        if kind[i] == enroll and (c == applied or c == duplicate):
+            member[key] = 1
+            joining[key] = 0
+            enrolled += 1
+            enrolled_applied += c == applied
+        elif kind[i] == coupon_kind and c == applied:
+            coupon[key] = r
+        elif kind[i] == pay and c == applied:
+            at[m] = i
+            s[m] = shopper_of[r]
+            q[m] = prog_of[r]
+            k[m] = key
+            m += 1
+    return at_a[:m], s_a[:m], q_a[:m], k_a[:m], enrolled, enrolled_applied

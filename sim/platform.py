@@ -24,7 +24,7 @@ import numpy as np
 
 from core import Code
 from core.limits import RETRY_SCHEDULE_S
-from sim._tick import complete, route_shards
+from sim._tick import complete, react_known, route_shards
 from sim.feed import CODE_INDEX, CODES, INVITE, OFFER, OK_CODES
 from sim.inputs import batch_of
 from sim.model import DUPLICATE
@@ -189,32 +189,18 @@ class PlatformStage:
         """Update what the model knows of shoppers and let them react to the engine."""
         m = self.m
         pop, c, rng = m.pop, m.tab.cols, m.rng_react
-        applied = code == _APPLIED
-        shopper, prog = c["shopper"][rows], c["prog"][rows].astype(np.int64)
-        # (program, shopper) as one flat index into the population's (programs, shoppers)
-        # arrays: one-dimensional gathers are much cheaper than two-dimensional ones (and
-        # numpy's add.at much faster on one dimension than on two).
-        key_all = prog * pop.n + shopper
-        if np.count_nonzero(pts):
-            earned = applied & (pts != 0)
-            np.add.at(pop.points.reshape(-1), key_all[earned], pts[earned])
-        per_kind = np.bincount(kind, minlength=COUPON + 1)
-        if per_kind[ENROLL]:
-            enrolled = (kind == ENROLL) & (applied | (code == _DUPLICATE))
-            if np.count_nonzero(enrolled):
-                key = key_all[enrolled]
-                pop.member.reshape(-1)[key] = True
-                pop.joining.reshape(-1)[key] = False
-                m.rec.count("enrolled", int(np.count_nonzero(enrolled & applied)))
-        if per_kind[COUPON]:
-            got = (kind == COUPON) & applied
-            if np.count_nonzero(got):
-                pop.coupon.reshape(-1)[key_all[got]] = rows[got]
-        pay = ((kind == PAY) & applied).nonzero()[0]
+        # Points, memberships and coupons learnt, and the applied payments' (position,
+        # shopper, program, flat (program, shopper) key), in one pass in C.
+        pay, s, q, key, enrolled, enrolled_applied = react_known(
+            rows, kind, code, pts, c["shopper"], c["prog"], pop.n, pop.points.reshape(-1),
+            pop.member.reshape(-1).view(np.uint8), pop.joining.reshape(-1).view(np.uint8),
+            pop.coupon.reshape(-1), _APPLIED, _DUPLICATE, PAY, ENROLL, COUPON)
+        if enrolled:
+            m.rec.count("enrolled", enrolled_applied)
         n = len(pay)
         if not n:
             return
-        s, q, t, key = shopper[pay], prog[pay], done[pay], key_all[pay]
+        t = done[pay]
         seg = pop.segment[s]
         # The draws for accepting an offer and an invitation, in one call (the same
         # numbers as two calls of n each).

@@ -77,3 +77,42 @@ def test_complete_is_the_lindley_recursion_to_the_bit(workers: int) -> None:
         assert free.tobytes() == want_free.tobytes()
     with pytest.raises(ValueError, match="shard 3"):
         _tick.complete(np.array([3], np.int16), np.zeros(1), free, 1.0)
+
+
+def test_react_known_is_the_numpy_updates() -> None:
+    """Points (add.at of applied earnings), enrollments, coupons and the applied payments,
+    as sim.platform's numpy form computed them; a row outside the population is refused."""
+    rng = np.random.default_rng(11)
+    progs, shoppers, rows_n, n = 2, 50, 400, 300
+    shopper_of = rng.integers(0, shoppers, rows_n)
+    prog_of = rng.integers(0, progs, rows_n).astype(np.int8)
+    rows = rng.integers(0, rows_n, n)
+    kind = rng.integers(0, KINDS, n).astype(np.int8)
+    code = rng.integers(0, 4, n).astype(np.int16)
+    pts = rng.integers(-3, 4, n)
+    applied, duplicate, pay, enroll, coupon = 0, 1, 0, 4, 5
+    tables = [np.zeros(progs * shoppers, np.int64), np.zeros(progs * shoppers, bool),
+              np.ones(progs * shoppers, bool), np.full(progs * shoppers, -1, np.int64)]
+    points, member, joining, held = (t.copy() for t in tables)
+    got = _tick.react_known(rows, kind, code, pts, shopper_of, prog_of, shoppers, points,
+                            member.view(np.uint8), joining.view(np.uint8), held, applied,
+                            duplicate, pay, enroll, coupon)
+    w_points, w_member, w_joining, w_held = (t.copy() for t in tables)
+    key = prog_of[rows].astype(np.int64) * shoppers + shopper_of[rows]
+    ok = code == applied
+    np.add.at(w_points, key[ok & (pts != 0)], pts[ok & (pts != 0)])
+    enrolled = (kind == enroll) & (ok | (code == duplicate))
+    w_member[key[enrolled]], w_joining[key[enrolled]] = True, False
+    w_held[key[(kind == coupon) & ok]] = rows[(kind == coupon) & ok]
+    at = ((kind == pay) & ok).nonzero()[0]
+    assert [a.tolist() for a in got[:4]] == [at.tolist(), shopper_of[rows][at].tolist(),
+                                             prog_of[rows][at].tolist(), key[at].tolist()]
+    assert got[4:] == (int(enrolled.sum()), int((enrolled & ok).sum()))
+    for a, b in ((points, w_points), (member, w_member), (joining, w_joining), (held, w_held)):
+        assert (a == b).all()
+    before = points.copy()
+    with pytest.raises(IndexError):
+        _tick.react_known(rows, kind, code, pts, shopper_of, prog_of, shoppers * 2,
+                          points, member.view(np.uint8), joining.view(np.uint8), held,
+                          applied, duplicate, pay, enroll, coupon)
+    assert (points == before).all()
