@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test lint bench bench-pytest clean
 
-$(STAMP): pyproject.toml setup.py $(wildcard core/*.pyx core/*.pxd)
+$(STAMP): pyproject.toml setup.py $(wildcard core/*.pyx core/*.pxd sim/*.pyx)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[dev]'

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from itertools import pairwise
 from typing import Any, Protocol
 
 import numpy as np
@@ -37,6 +36,7 @@ from core import (
     outcome_columns,
 )
 from sim import ids
+from sim._tick import plan
 from sim.inputs import Batch, FeedContext, in_order, payment_block, take, times, typed_inputs
 from sim.tables import BIND, COUPON, ENROLL, EVENT, PAY, REFUND
 from sim.timing import WallSplit
@@ -170,13 +170,11 @@ def prepare(ctx: FeedContext, b: Batch) -> Prepared:
     n = len(b["row"])
     if not n:
         return Prepared(0, {}, [])
-    kinds = b["kind"]
-    order = apply_order(b["shopper"], kinds)
-    ordered = kinds[order]
-    # Each kind's rows, in application order, made into inputs at once: one stable sort
-    # by kind groups them (each kind's positions a slice, in application order).
-    counts = np.bincount(ordered, minlength=_KINDS).tolist()
-    grouped = order[np.argsort(ordered, kind="stable")]
+    # The application order (`apply_order`), each kind's rows in it and the runs of one
+    # kind, in one pass in C.
+    shopper = np.ascontiguousarray(b["shopper"], np.int64)
+    grouped, counts, runs = plan(np.argsort(shopper, kind="stable"), shopper,
+                                 np.ascontiguousarray(b["kind"], np.int8), _KINDS)
     made: dict[int, tuple[np.ndarray, Any]] = {}
     lo = 0
     for kd, c in enumerate(counts):
@@ -184,14 +182,6 @@ def prepare(ctx: FeedContext, b: Batch) -> Prepared:
             at = grouped[lo:lo + c]
             made[kd] = (at, _make(ctx, take(b, at), kd))
             lo += c
-    # Runs of one kind in application order; a run applies its rows in order.
-    bounds = [0, *(np.flatnonzero(ordered[1:] != ordered[:-1]) + 1).tolist(), n]
-    done = dict.fromkeys(made, 0)
-    runs = []
-    for lo, hi in pairwise(bounds):
-        kd = int(ordered[lo])
-        runs.append((kd, done[kd], done[kd] + hi - lo))
-        done[kd] += hi - lo
     return Prepared(n, made, runs)
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from sim._tick import id_matrix
+
 # One character per program index (a run has at most this many programs).
 PROGRAM_TAGS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 PROGRAMS_MAX = len(PROGRAM_TAGS)
@@ -42,12 +44,11 @@ def input_id(prefix: str, row: int) -> str:
 # ---------------------------------------------------------------- many at once
 # The same ids for whole numpy columns: the characters are written into one byte matrix,
 # one row per id ending in a newline, decoded once and split, which costs a third of
-# formatting each id in Python. Each matrix starts as copies of one template row (the
-# fixed prefix, zeros, the newline); numbers below 10^8 (every model's rows and shoppers)
-# then take one 4-digit table lookup per half, as whole 4-byte words.
+# formatting each id in Python. Each matrix is copies of one template row (the fixed
+# prefix, zeros, the newline) with each number's digits written in, in one pass in C
+# (sim._tick: a tick's few hundred ids took a dozen numpy calls).
 _TAG_BYTES = np.frombuffer(PROGRAM_TAGS.encode(), np.uint8)
 _DIGITS4 = np.array([list(f"{k:04d}".encode()) for k in range(10_000)], np.uint8)
-_DIGITS4_WORDS = _DIGITS4.view(np.uint32).ravel()  # the same four bytes as one word
 _NL = ord("\n")
 _ZERO = ord("0")
 
@@ -70,7 +71,7 @@ def _spans(m: np.ndarray) -> tuple[bytes, np.ndarray, np.ndarray]:
     return m.tobytes(), starts, starts + (m.shape[1] - 1)
 
 
-_ROWS: dict[tuple[bytes, int], np.ndarray] = {}
+_ROWS: dict[tuple[bytes, int], bytes] = {}
 
 
 def _matrix(head: bytes, number: np.ndarray, width: int) -> np.ndarray:
@@ -78,25 +79,16 @@ def _matrix(head: bytes, number: np.ndarray, width: int) -> np.ndarray:
     zero-padded to `width` digits (callers may overwrite head bytes per row)."""
     row = _ROWS.get((head, width))
     if row is None:
-        row = _ROWS[head, width] = np.frombuffer(head + b"0" * width + b"\n", np.uint8)
-    n = len(number)
-    buf = np.empty((n, len(row)), np.uint8)
-    buf[:] = row
-    if not n:
+        row = _ROWS[head, width] = head + b"0" * width + b"\n"
+    x = np.ascontiguousarray(number, np.int64)
+    buf = id_matrix(row, x, width)  # one pass in C (None: a number out of range)
+    if buf is not None:
         return buf
-    x = np.asarray(number, np.int64)
+    # Negative numbers, or more digits than `width`: the last `width` digits of each, by
+    # 4-digit table lookups.
+    buf = np.empty((len(x), len(row)), np.uint8)
+    buf[:] = np.frombuffer(row, np.uint8)
     end = len(row) - 1
-    if width >= 8:
-        hi, lo = np.divmod(x, 10_000)
-        # The last 8 digit bytes of each row as two (unaligned) 4-byte words.
-        words = np.ndarray((n, 2), np.uint32, buf, end - 8, (buf.shape[1], 4))
-        try:  # an index error: some number has more than 8 digits
-            words[:, 0] = _DIGITS4_WORDS[hi]
-        except IndexError:
-            pass
-        else:
-            words[:, 1] = _DIGITS4_WORDS[lo]
-            return buf
     h = end - width
     while end > h:
         k = min(4, end - h)

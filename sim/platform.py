@@ -24,10 +24,10 @@ import numpy as np
 
 from core import Code
 from core.limits import RETRY_SCHEDULE_S
+from sim._tick import complete, react_known, route_shards
 from sim.feed import CODE_INDEX, CODES, INVITE, OFFER, OK_CODES
 from sim.inputs import batch_of
 from sim.model import DUPLICATE
-from sim.routing import openid_shards, openid_shards_of
 from sim.tables import BIND, COUPON, ENROLL, PAY, REFUND
 
 if TYPE_CHECKING:
@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 _APPLIED = CODE_INDEX[Code.APPLIED]
 _DUPLICATE = CODE_INDEX[Code.DUPLICATE]
 RETRIES = np.array(RETRY_SCHEDULE_S, np.float64)
+_NO_PROGS = np.zeros(0, np.int64)
 LAG_TICKS = 1  # a tick's engine answers are handled after the next tick is handed over
 assert (PAY, REFUND) == (0, 1) and min(BIND, COUPON, ENROLL) > REFUND
 
@@ -54,6 +55,7 @@ class PlatformStage:
         # Shard of each (program, app, shopper), computed once: -1 = not yet.
         self.shard_cache = np.full((len(m.sc.programs), 2, m.pop.n if self.workers > 1 else 0),
                                    -1, np.int16)
+        self._flat_cache = self.shard_cache.reshape(-1)  # a view: one index per openid
 
     def run(self, progress: Callable[[float], None] | None) -> Any:
         """SimPy process: at the end of each tick, process the deliveries due in it."""
@@ -74,48 +76,22 @@ class PlatformStage:
     def route(self, prog: int | np.ndarray, app: int, shopper: np.ndarray) -> np.ndarray | int:
         """Shard of each input of `shopper`s in app `app` of program(s) `prog`: core's
         `shard_of` of the shopper's openid there, computed once per openid (in batches, as
-        the model files inputs) and then looked up, so ticks read a routed column."""
+        the model files inputs, in sim._tick) and then looked up, so ticks read a routed
+        column."""
         if self.workers == 1:
             return 0
         if isinstance(prog, np.ndarray):
-            q = prog.astype(np.int64)
-            out = self.shard_cache[q, app, shopper]
-            miss = (out < 0).nonzero()[0]
-            if len(miss):
-                new = openid_shards(q[miss], np.full(len(miss), app), shopper[miss],
-                                    self.workers).astype(np.int16)
-                out[miss] = new
-                self.shard_cache[q[miss], app, shopper[miss]] = new
-            return out
-        cache = self.shard_cache[prog, app]
-        out = cache[shopper]
-        miss = (out < 0).nonzero()[0]
-        if len(miss):
-            new = openid_shards_of(prog, app, shopper[miss], self.workers).astype(np.int16)
-            out[miss] = new
-            cache[shopper[miss]] = new
-        return out
+            return route_shards(self._flat_cache, self.m.pop.n, -1,
+                                np.ascontiguousarray(prog, np.int64), app,
+                                np.ascontiguousarray(shopper, np.int64), self.workers)
+        return route_shards(self._flat_cache, self.m.pop.n, prog, _NO_PROGS, app,
+                            np.ascontiguousarray(shopper, np.int64), self.workers)
 
     def complete(self, shard: np.ndarray, due: np.ndarray) -> np.ndarray:
-        """Completion time of each input (in due order per shard), updating shard state."""
-        s = self.service_s
-        if self.workers == 1:
-            k = np.arange(len(due))
-            c = (k + 1) * s + np.maximum(np.maximum.accumulate(due - k * s), self.free[0])
-            self.free[0] = c[-1]
-            return c
-        done = np.empty(len(due))
-        for j in range(self.workers):
-            idx = (shard == j).nonzero()[0]
-            if not len(idx):
-                continue
-            a = due[idx]
-            k = np.arange(len(a))
-            best = np.maximum.accumulate(a - k * s)
-            c = (k + 1) * s + np.maximum(best, self.free[j])
-            done[idx] = c
-            self.free[j] = c[-1]
-        return done
+        """Completion time of each input (in due order per shard), updating shard state
+        (in sim._tick)."""
+        return complete(np.ascontiguousarray(shard, np.int16),
+                        np.ascontiguousarray(due, np.float64), self.free, self.service_s)
 
     def tick(self, k: int) -> None:
         """Process the deliveries due in tick `k` (at simulated time (k+1)·tick)."""
@@ -213,32 +189,18 @@ class PlatformStage:
         """Update what the model knows of shoppers and let them react to the engine."""
         m = self.m
         pop, c, rng = m.pop, m.tab.cols, m.rng_react
-        applied = code == _APPLIED
-        shopper, prog = c["shopper"][rows], c["prog"][rows].astype(np.int64)
-        # (program, shopper) as one flat index into the population's (programs, shoppers)
-        # arrays: one-dimensional gathers are much cheaper than two-dimensional ones (and
-        # numpy's add.at much faster on one dimension than on two).
-        key_all = prog * pop.n + shopper
-        if np.count_nonzero(pts):
-            earned = applied & (pts != 0)
-            np.add.at(pop.points.reshape(-1), key_all[earned], pts[earned])
-        per_kind = np.bincount(kind, minlength=COUPON + 1)
-        if per_kind[ENROLL]:
-            enrolled = (kind == ENROLL) & (applied | (code == _DUPLICATE))
-            if np.count_nonzero(enrolled):
-                key = key_all[enrolled]
-                pop.member.reshape(-1)[key] = True
-                pop.joining.reshape(-1)[key] = False
-                m.rec.count("enrolled", int(np.count_nonzero(enrolled & applied)))
-        if per_kind[COUPON]:
-            got = (kind == COUPON) & applied
-            if np.count_nonzero(got):
-                pop.coupon.reshape(-1)[key_all[got]] = rows[got]
-        pay = ((kind == PAY) & applied).nonzero()[0]
+        # Points, memberships and coupons learnt, and the applied payments' (position,
+        # shopper, program, flat (program, shopper) key), in one pass in C.
+        pay, s, q, key, enrolled, enrolled_applied = react_known(
+            rows, kind, code, pts, c["shopper"], c["prog"], pop.n, pop.points.reshape(-1),
+            pop.member.reshape(-1).view(np.uint8), pop.joining.reshape(-1).view(np.uint8),
+            pop.coupon.reshape(-1), _APPLIED, _DUPLICATE, PAY, ENROLL, COUPON)
+        if enrolled:
+            m.rec.count("enrolled", enrolled_applied)
         n = len(pay)
         if not n:
             return
-        s, q, t, key = shopper[pay], prog[pay], done[pay], key_all[pay]
+        t = done[pay]
         seg = pop.segment[s]
         # The draws for accepting an offer and an invitation, in one call (the same
         # numbers as two calls of n each).

@@ -99,12 +99,13 @@ class Inputs:
 class _Run:
     """Deliveries sorted by (tick, filing order); those before `at` are delivered."""
 
-    __slots__ = ("at", "att", "due_s", "rows", "tick")
+    __slots__ = ("at", "att", "due_s", "next", "rows", "tick")
 
     def __init__(self, tick: np.ndarray, rows: np.ndarray, att: np.ndarray, due_s: np.ndarray,
                  ) -> None:
         self.tick, self.rows, self.att, self.due_s = tick, rows, att, due_s
         self.at = 0
+        self.next = int(tick[0])  # the tick of its first delivery not yet taken
 
     def live(self) -> int:
         return len(self.tick) - self.at
@@ -180,12 +181,18 @@ class Calendar:
         if self._staged:
             self._file()
         parts = []
+        done = False
         for r in self._runs:
+            if r.next > tick:  # most runs have nothing due yet: no search
+                continue
             hi = int(r.tick.searchsorted(tick, "right"))
-            if hi > r.at:
-                parts.append((r.rows[r.at:hi], r.att[r.at:hi], r.due_s[r.at:hi]))
-                r.at = hi
-        if parts:
+            parts.append((r.rows[r.at:hi], r.att[r.at:hi], r.due_s[r.at:hi]))
+            r.at = hi
+            if hi < len(r.tick):
+                r.next = int(r.tick[hi])
+            else:
+                done = True
+        if done:
             self._runs = [r for r in self._runs if r.at < len(r.tick)]
         if not parts:
             e = np.zeros(0, np.int64)

@@ -58,8 +58,10 @@ def dumps(obj: Any) -> memoryview:
     return f.getbuffer()
 
 
-# Dtypes whose one-character code says it all (native byte order), by dtype.
-_PLAIN_CODES = {np.dtype(c): c for c in "?bBhHiIlLqQfd"}
+# Dtypes whose one-character code says it all (in native byte order). The code sent is the
+# array's own: int64 is "l" here, and "q" (long long), though equal to it, makes another
+# type, with which numpy's ufuncs (add.at, ...) take slower, casting loops.
+_PLAIN_CODES = frozenset("?bBhHiIlLqQfd")
 
 
 def _array(buf: bytearray | bytes, code: str, shape: tuple[int, ...]) -> np.ndarray:
@@ -70,8 +72,8 @@ def _array(buf: bytearray | bytes, code: str, shape: tuple[int, ...]) -> np.ndar
 def _reduce_array(a: np.ndarray) -> tuple[Any, ...]:
     """Pickle contiguous arrays of plain dtypes as their buffer, dtype code and shape: a
     quarter of numpy's own reduction's cost (which pickles each dtype in full)."""
-    code = _PLAIN_CODES.get(a.dtype)
-    if code is not None and a.flags.c_contiguous:
+    code = a.dtype.char
+    if code in _PLAIN_CODES and a.dtype.isnative and a.flags.c_contiguous:
         return _array, (pickle.PickleBuffer(a), code, a.shape)
     return a.__reduce_ex__(pickle.HIGHEST_PROTOCOL)
 
