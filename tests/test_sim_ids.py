@@ -78,3 +78,16 @@ def test_route_shards_are_core_shard_of_and_filed_once() -> None:
         _tick.route_shards(cache, shoppers, 0, np.zeros(0, np.int64), 0, np.array([shoppers]), 5)
     with pytest.raises(ValueError):
         _tick.route_shards(cache, shoppers, 0, np.zeros(0, np.int64), 2, np.array([1]), 5)
+
+
+def test_route_shards_over_every_number_length() -> None:
+    """route_shards equals core's shard_of for shopper numbers of one to seven digits
+    (the crc runs from a per-length prefix state)."""
+    rng = np.random.default_rng(1)
+    shoppers = 2_000_000
+    cache = np.full(2 * 2 * shoppers, -1, np.int16)
+    for top in (1, 10, 11, 200_000, shoppers):
+        shopper = rng.integers(0, top, 64)
+        for prog, app in ((0, 0), (1, 1)):
+            got = _tick.route_shards(cache, shoppers, prog, np.zeros(0, np.int64), app, shopper, 7)
+            assert got.tolist() == [shard_of(ids.openid(prog, app, s), 7) for s in shopper.tolist()]

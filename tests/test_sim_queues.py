@@ -140,16 +140,3 @@ def test_erlang_c_known_values() -> None:
     assert erlang_c(2, 1.0) == pytest.approx(1 / 3)
     with pytest.raises(ValueError):
         erlang_c(2, 2.0)
-
-
-def test_vector_routing_equals_core_shard_of() -> None:
-    """The vectorised crc32 routing gives exactly core.shard_of of each model openid."""
-    from core import shard_of
-    from sim.ids import openid
-    from sim.routing import openid_shards
-
-    rng = np.random.default_rng(4)
-    q, a, i = rng.integers(0, 3, 5000), rng.integers(0, 2, 5000), rng.integers(0, 50_000_000, 5000)
-    got = openid_shards(q, a, i, 7)
-    want = [shard_of(openid(int(x), int(y), int(z)), 7) for x, y, z in zip(q, a, i, strict=True)]
-    assert got.tolist() == want

@@ -6,10 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.routing import shard_of
 from sim.dists import Dist, GroupSampler
-from sim.ids import openid
-from sim.routing import openid_shards_of
 
 GROUPS = {
     "exponential": [Dist("exponential", 3600.0), Dist("exponential", 60.0), None],
@@ -42,13 +39,3 @@ def test_group_sampler_draws_what_per_group_calls_draw(name: str) -> None:
         a, b = np.random.default_rng(seed), np.random.default_rng(seed)
         assert (sampler.sample(a, group) == _per_group(b, dists, group)).all()
         assert a.random() == b.random()  # the generators are left in the same state
-
-
-def test_openid_shards_of_matches_core_routing() -> None:
-    """openid_shards_of gives core's shard_of of each shopper's openid."""
-    rng = np.random.default_rng(1)
-    for top in (1, 10, 11, 200_000, 50_000_000):
-        shopper = rng.integers(0, top, 64)
-        for prog, app in ((0, 0), (1, 1), (2, 0)):
-            got = openid_shards_of(prog, app, shopper, 7).tolist()
-            assert got == [shard_of(openid(prog, app, s), 7) for s in shopper.tolist()]
