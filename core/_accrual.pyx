@@ -312,16 +312,34 @@ cdef object _pay_core(Kernel k, Row* r):
     return _applied(pts, pr.ptj and basis >= pr.ptj_min, invite)
 
 
-cdef void _prefetch_account(Kernel k, long long a) noexcept:
+cdef void _prefetch_account(Kernel k, long long a, array.array tail) noexcept:
+    # `tail` is the lots' tail column (held by the caller: core.lots may replace it by a
+    # wider one as lots grow); a's entry there leads to its newest lot (`_prefetch_lot`).
     pm_prefetch_row(k.root.data.as_longlongs + a)
     pm_prefetch_row(k.member.data.as_schars + a)
     pm_prefetch_row(k.tier.data.as_schars + a)
     pm_prefetch_row(k.qual.data.as_longlongs + a)
+    pm_prefetch_row(k.avail.data.as_longlongs + a)
+    pm_prefetch_row(k.shad.data.as_longlongs + a)
     pm_prefetch_row(k.pend.data.as_longlongs + a)
     pm_prefetch_row(k.shad_pend.data.as_longlongs + a)
+    if a < len(tail):
+        pm_prefetch_row(tail.data.as_chars + a * tail.ob_descr.itemsize)
     if k.visit_slots:
         pm_prefetch_row(k.visit_n.data.as_ints + a)
         pm_prefetch_row(k.visit_ring.data.as_ints + a * k.visit_slots)
+
+
+cdef void _prefetch_lot(Kernel k, long long a, array.array tail, array.array day,
+                        array.array pts) noexcept:
+    # Account a's newest lot (where a credit adds its points), once its tail entry is cached.
+    cdef long long t
+    if not 0 <= a < len(tail):
+        return
+    t = tail.data.as_ints[a] if tail.ob_descr.typecode == b'i' else tail.data.as_longlongs[a]
+    if 0 < t < len(day) and t < len(pts):
+        pm_prefetch_row(day.data.as_ints + t)
+        pm_prefetch_row(pts.data.as_longlongs + t)
 
 
 # A Payment's fields are read from its slots by offset (the member descriptors' own
