@@ -312,20 +312,24 @@ cdef object _pay_core(Kernel k, Row* r):
     return _applied(pts, pr.ptj and basis >= pr.ptj_min, invite)
 
 
-cdef void _prefetch_account(Kernel k, long long a, array.array tail) noexcept:
-    # `tail` is the lots' tail column (held by the caller: core.lots may replace it by a
-    # wider one as lots grow); a's entry there leads to its newest lot (`_prefetch_lot`).
+cdef void _prefetch_account(Kernel k, long long a, int pi, array.array tail) noexcept:
+    # The columns a payment of program `pi` (-1: unknown) to account `a` reads. `tail` is
+    # the lots' tail column (held by the caller: core.lots may replace it by a wider one as
+    # lots grow); a's entry there leads to its newest lot (`_prefetch_lot`).
+    cdef Prog* pr = &k.progs[pi] if 0 <= pi < k.nprogs else NULL
     pm_prefetch_row(k.root.data.as_longlongs + a)
     pm_prefetch_row(k.member.data.as_schars + a)
     pm_prefetch_row(k.tier.data.as_schars + a)
     pm_prefetch_row(k.qual.data.as_longlongs + a)
-    pm_prefetch_row(k.avail.data.as_longlongs + a)
-    pm_prefetch_row(k.shad.data.as_longlongs + a)
-    pm_prefetch_row(k.pend.data.as_longlongs + a)
-    pm_prefetch_row(k.shad_pend.data.as_longlongs + a)
-    if a < len(tail):
-        pm_prefetch_row(tail.data.as_chars + a * tail.ob_descr.itemsize)
-    if k.visit_slots:
+    if pr == NULL or pr.window_s:
+        pm_prefetch_row(k.pend.data.as_longlongs + a)
+        pm_prefetch_row(k.shad_pend.data.as_longlongs + a)
+    else:
+        pm_prefetch_row(k.avail.data.as_longlongs + a)
+        pm_prefetch_row(k.shad.data.as_longlongs + a)
+        if a < len(tail):
+            pm_prefetch_row(tail.data.as_chars + a * tail.ob_descr.itemsize)
+    if k.visit_slots and (pr == NULL or pr.friend_k):
         pm_prefetch_row(k.visit_n.data.as_ints + a)
         pm_prefetch_row(k.visit_ring.data.as_ints + a * k.visit_slots)
 

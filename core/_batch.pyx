@@ -108,7 +108,9 @@ cdef inline long long _account_ahead(Kernel k, Row* r, Py_ssize_t c, long long n
     apps.prefetch_key(c)
     a = apps.value_at(c)
     if 0 <= a < naccounts:
-        _prefetch_account(k, a, tail)
+        _prefetch_account(k, a, r.aprog, tail)
+        if 0 <= r.aprog < k.nprogs and k.progs[r.aprog].window_s:
+            return -1  # its points wait: no lot now
         return a
     return -1
 
