@@ -36,14 +36,48 @@ cdef extern from *:
     """
     #include <stdint.h>
     #include <string.h>
-    /* Eight characters at a time: 48 bits, stored as 6 bytes, first character highest.
-       An off-alphabet character has code 0xFF, so `bad` has a high bit set at the end. */
+    /* Eight characters at a time from character k (byte o): 48 bits, stored as 6 bytes,
+       first character highest. An off-alphabet character has code 0xFF, so `bad` has a
+       high bit set at the end. */
+    static inline Py_ssize_t pm_pack6_from(const unsigned char* p, Py_ssize_t n,
+                                           unsigned char* out, Py_ssize_t k, Py_ssize_t o) {
+        Py_ssize_t r, j, nb;
+        unsigned int bad = 0, c;
+        uint64_t v, be;
+        for (; k + 8 <= n; k += 8) {
+            const uint64_t c0 = pm_codes[p[k]], c1 = pm_codes[p[k + 1]],
+                c2 = pm_codes[p[k + 2]], c3 = pm_codes[p[k + 3]], c4 = pm_codes[p[k + 4]],
+                c5 = pm_codes[p[k + 5]], c6 = pm_codes[p[k + 6]], c7 = pm_codes[p[k + 7]];
+            bad |= (unsigned int)(c0 | c1 | c2 | c3 | c4 | c5 | c6 | c7);
+            v = c0 << 42 | c1 << 36 | c2 << 30 | c3 << 24 | c4 << 18 | c5 << 12 | c6 << 6 | c7;
+            be = __builtin_bswap64(v << 16);
+            memcpy(out + o, &be, 6);
+            o += 6;
+        }
+        r = n - k;
+        if (r) {
+            v = 0;
+            for (j = 0; j < r; j++) {
+                c = pm_codes[p[k + j]];
+                bad |= c;
+                v = (v << 6) | c;
+            }
+            nb = (6 * r + 7) / 8;
+            v <<= nb * 8 - 6 * r;
+            for (j = nb - 1; j >= 0; j--) {
+                out[o + j] = (unsigned char)v;
+                v >>= 8;
+            }
+            o += nb;
+        }
+        return (bad & 0xC0) ? -1 : o;
+    }
 #if defined(__x86_64__) && defined(__GNUC__)
     #include <immintrin.h>
     /* Sixteen characters to 12 bytes at once (SSSE3; base64url decoding, which this
        packing is): 0 when one is off the alphabet. Writes out[0:12] only. */
     __attribute__((target("ssse3")))
-    static int pm_pack16(const unsigned char* p, unsigned char* out) {
+    static inline int pm_pack16(const unsigned char* p, unsigned char* out) {
         const __m128i v = _mm_loadu_si128((const __m128i*)p);
         /* bytes past 127 are negative as signed bytes, so in none of the ranges */
         const __m128i az = _mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8(0x60)),
@@ -75,51 +109,34 @@ cdef extern from *:
         }
         return 1;
     }
+    /* n >= 16: blocks of 16; when n is a multiple of 4, the last block is the key's last
+       16 characters (overlapping the one before: the same bytes written twice), else the
+       rest goes eight at a time. */
+    __attribute__((target("ssse3")))
+    static Py_ssize_t pm_pack6_ssse3(const unsigned char* p, Py_ssize_t n, unsigned char* out) {
+        Py_ssize_t k = 0, o = 0;
+        for (; k + 16 <= n; k += 16) {
+            if (!pm_pack16(p + k, out + o)) return -1;
+            o += 12;
+        }
+        if (k == n) return o;
+        if (n % 4 == 0) {
+            if (!pm_pack16(p + n - 16, out + (n - 16) / 4 * 3)) return -1;
+            return n / 4 * 3;
+        }
+        return pm_pack6_from(p, n, out, k, o);
+    }
     static int pm_ssse3 = -1;  /* whether the CPU has SSSE3: -1 not asked yet */
-    #define PM_PACK16_OK() (pm_ssse3 >= 0 ? pm_ssse3 : (pm_ssse3 = __builtin_cpu_supports("ssse3") ? 1 : 0))
+    #define PM_SSSE3() (pm_ssse3 >= 0 ? pm_ssse3 : (pm_ssse3 = __builtin_cpu_supports("ssse3") ? 1 : 0))
     #else
-    #define PM_PACK16_OK() 0
-    static int pm_pack16(const unsigned char* p, unsigned char* out) { return 0; }
+    #define PM_SSSE3() 0
+    static Py_ssize_t pm_pack6_ssse3(const unsigned char* p, Py_ssize_t n, unsigned char* out) { return -1; }
     #endif
     static inline Py_ssize_t pm_pack6(const unsigned char* p, Py_ssize_t n,
                                       unsigned char* out) {
-        Py_ssize_t k = 0, o = 0, r, j, nb;
-        unsigned int bad = 0, c;
-        uint64_t v, be;
         if (n > 64) return -1;
-        if (n >= 16 && PM_PACK16_OK()) {
-            for (; k + 16 <= n; k += 16) {
-                if (!pm_pack16(p + k, out + o)) return -1;
-                o += 12;
-            }
-        }
-        for (; k + 8 <= n; k += 8) {
-            const uint64_t c0 = pm_codes[p[k]], c1 = pm_codes[p[k + 1]],
-                c2 = pm_codes[p[k + 2]], c3 = pm_codes[p[k + 3]], c4 = pm_codes[p[k + 4]],
-                c5 = pm_codes[p[k + 5]], c6 = pm_codes[p[k + 6]], c7 = pm_codes[p[k + 7]];
-            bad |= (unsigned int)(c0 | c1 | c2 | c3 | c4 | c5 | c6 | c7);
-            v = c0 << 42 | c1 << 36 | c2 << 30 | c3 << 24 | c4 << 18 | c5 << 12 | c6 << 6 | c7;
-            be = __builtin_bswap64(v << 16);
-            memcpy(out + o, &be, 6);
-            o += 6;
-        }
-        r = n - k;
-        if (r) {
-            v = 0;
-            for (j = 0; j < r; j++) {
-                c = pm_codes[p[k + j]];
-                bad |= c;
-                v = (v << 6) | c;
-            }
-            nb = (6 * r + 7) / 8;
-            v <<= nb * 8 - 6 * r;
-            for (j = nb - 1; j >= 0; j--) {
-                out[o + j] = (unsigned char)v;
-                v >>= 8;
-            }
-            o += nb;
-        }
-        return (bad & 0xC0) ? -1 : o;
+        if (n >= 16 && PM_SSSE3()) return pm_pack6_ssse3(p, n, out);
+        return pm_pack6_from(p, n, out, 0, 0);
     }
     """
     Py_ssize_t pm_pack6(const unsigned char* p, Py_ssize_t n, unsigned char* out) noexcept nogil
