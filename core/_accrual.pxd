@@ -79,7 +79,9 @@ cdef class Kernel:
 
 cdef Kernel kernel_of(eng)
 cdef object _pay_core(Kernel k, Row* r)
-cdef void _prefetch_account(Kernel k, long long a) noexcept
+cdef void _prefetch_account(Kernel k, long long a, int pi, array.array tail) noexcept
+cdef void _prefetch_lot(Kernel k, long long a, array.array tail, array.array day,
+                        array.array pts) noexcept
 cdef object fill_ids(Row* r, str txid, str openid)
 cdef void fill_names(Kernel k, Row* r, object appid, object mchid, object currency,
                      object coupons)

@@ -14,7 +14,8 @@ from cpython cimport array
 from libc.limits cimport LLONG_MAX
 
 from cpython.bytes cimport PyBytes_AS_STRING
-from cpython.ref cimport PyObject
+from cpython.long cimport PyLong_FromLongLong
+from cpython.ref cimport Py_DECREF, Py_INCREF, PyObject
 from cpython.unicode cimport PyUnicode_DecodeUTF8
 
 from core._inputs cimport Kernel as InputsKernel
@@ -36,6 +37,7 @@ cdef extern from *:
     void pm_prefetch_row(const void* p) noexcept nogil
 
 from core import limits
+from core.accounts import Accounts
 from core.rules import campaign_pct_memo
 from core.types import Code, Outcome, Payment, Refund
 
@@ -223,7 +225,7 @@ cdef object _pay_core(Kernel k, Row* r):
     if i < 0:
         if not _valid_id_bytes(r.op, r.opn):
             return eng._check_payment(_payment(r))
-        a = create_account(k.acc, k.prog, pi)
+        a = _create_account(k, pi)
         apps._insert(r.op, r.opn, r.hop, a)
     else:
         a = apps.value_at(i)
@@ -312,16 +314,38 @@ cdef object _pay_core(Kernel k, Row* r):
     return _applied(pts, pr.ptj and basis >= pr.ptj_min, invite)
 
 
-cdef void _prefetch_account(Kernel k, long long a) noexcept:
+cdef void _prefetch_account(Kernel k, long long a, int pi, array.array tail) noexcept:
+    # The columns a payment of program `pi` (-1: unknown) to account `a` reads. `tail` is
+    # the lots' tail column (held by the caller: core.lots may replace it by a wider one as
+    # lots grow); a's entry there leads to its newest lot (`_prefetch_lot`).
+    cdef Prog* pr = &k.progs[pi] if 0 <= pi < k.nprogs else NULL
     pm_prefetch_row(k.root.data.as_longlongs + a)
     pm_prefetch_row(k.member.data.as_schars + a)
     pm_prefetch_row(k.tier.data.as_schars + a)
     pm_prefetch_row(k.qual.data.as_longlongs + a)
-    pm_prefetch_row(k.pend.data.as_longlongs + a)
-    pm_prefetch_row(k.shad_pend.data.as_longlongs + a)
-    if k.visit_slots:
+    if pr == NULL or pr.window_s:
+        pm_prefetch_row(k.pend.data.as_longlongs + a)
+        pm_prefetch_row(k.shad_pend.data.as_longlongs + a)
+    else:
+        pm_prefetch_row(k.avail.data.as_longlongs + a)
+        pm_prefetch_row(k.shad.data.as_longlongs + a)
+        if a < len(tail):
+            pm_prefetch_row(tail.data.as_chars + a * tail.ob_descr.itemsize)
+    if k.visit_slots and (pr == NULL or pr.friend_k):
         pm_prefetch_row(k.visit_n.data.as_ints + a)
         pm_prefetch_row(k.visit_ring.data.as_ints + a * k.visit_slots)
+
+
+cdef void _prefetch_lot(Kernel k, long long a, array.array tail, array.array day,
+                        array.array pts) noexcept:
+    # Account a's newest lot (where a credit adds its points), once its tail entry is cached.
+    cdef long long t
+    if not 0 <= a < len(tail):
+        return
+    t = tail.data.as_ints[a] if tail.ob_descr.typecode == b'i' else tail.data.as_longlongs[a]
+    if 0 < t < len(day) and t < len(pts):
+        pm_prefetch_row(day.data.as_ints + t)
+        pm_prefetch_row(pts.data.as_longlongs + t)
 
 
 # A Payment's fields are read from its slots by offset (the member descriptors' own
@@ -339,6 +363,36 @@ cdef Py_ssize_t _OFF[9]
 for _i, _name in enumerate(_FIELDS):
     _OFF[_i] = (<PyMemberDescrObject*>Payment.__dict__[_name]).d_member.offset
 cdef type _PAYMENT = Payment
+# Accounts.n and Accounts.cap by offset, as a Payment's fields (`_create_account`).
+cdef type _ACCOUNTS = Accounts
+cdef Py_ssize_t _ACC_N = (<PyMemberDescrObject*>Accounts.__dict__["n"]).d_member.offset
+cdef Py_ssize_t _ACC_CAP = (<PyMemberDescrObject*>Accounts.__dict__["cap"]).d_member.offset
+
+
+cdef long long _create_account(Kernel k, int pi) except -1:
+    """`core._inputs.create_account` (`Accounts.create(pi)`, inline while the columns have
+    room), reading and writing an exact Accounts' `n` and `cap` by slot offset."""
+    cdef object acc = k.acc
+    cdef PyObject** np
+    cdef PyObject* cp
+    cdef PyObject* old
+    cdef long long a
+    if type(acc) is not _ACCOUNTS:
+        return create_account(acc, k.prog, pi)
+    np = <PyObject**>(<char*><PyObject*>acc + _ACC_N)
+    cp = (<PyObject**>(<char*><PyObject*>acc + _ACC_CAP))[0]
+    if np[0] == NULL or cp == NULL or type(<object>np[0]) is not int or type(<object>cp) is not int:
+        return create_account(acc, k.prog, pi)
+    a = <long long>(<object>np[0])
+    if a >= <long long>(<object>cp):
+        return acc.create(pi)
+    fresh = PyLong_FromLongLong(a + 1)
+    Py_INCREF(fresh)  # the slot's reference
+    old = np[0]
+    np[0] = <PyObject*>fresh
+    Py_DECREF(<object>old)  # the slot's reference to the old value
+    k.prog.data.as_shorts[a] = pi
+    return a
 
 
 cdef inline object _slot(object p, int i):

@@ -4,7 +4,8 @@
 Both walk their rows in a pipeline so that the memory a row needs is already cached
 when it is applied: AHEAD1 rows ahead a row's ids are hashed and their table slots
 touched, AHEAD2 rows ahead the openid's slot is read and its entry touched, AHEAD3
-rows ahead the key bytes and the account's columns are touched. These are hints
+rows ahead the key bytes and the account's columns (its balances, its lots' tail
+entry) are touched, AHEAD4 rows ahead its newest lot (where a credit lands). These are hints
 only (prefetches): every row is then applied, in order, by the same `_pay_core` as
 `Engine.pay`, so a batch has exactly the per-event semantics by construction.
 
@@ -19,8 +20,8 @@ from cpython.list cimport PyList_GET_ITEM
 from cpython.ref cimport PyObject
 from libc.stdint cimport int64_t, uint16_t, uint64_t
 
-from core._accrual cimport (Kernel, Row, _pay_core, _prefetch_account, fill_ids, fill_names,
-                            kernel_of)
+from core._accrual cimport (Kernel, Row, _pay_core, _prefetch_account, _prefetch_lot, fill_ids,
+                            fill_names, kernel_of)
 from core._inputs cimport decode_outcome
 from core._keys cimport KeyIndex
 
@@ -36,6 +37,7 @@ DEF AHEAD0 = 28
 DEF AHEAD1 = 16
 DEF AHEAD2 = 8
 DEF AHEAD3 = 4
+DEF AHEAD4 = 2
 
 cdef tuple _NO_COUPONS = ()
 
@@ -89,29 +91,47 @@ cdef inline Py_ssize_t _peek_ahead(Row* r) noexcept:
     return c
 
 
-cdef inline void _account_ahead(Kernel k, Row* r, Py_ssize_t c, long long naccounts) noexcept:
-    """Stage 3: touch the openid's key bytes and its account's columns."""
+cdef struct Lanes:
+    # What the stages ahead of a row found: the openid's number (unverified) or -1, by
+    # ring position, then the account it holds (unverified) or -1.
+    Py_ssize_t cand[RING]
+    long long acct[RING]
+
+
+cdef inline long long _account_ahead(Kernel k, Row* r, Py_ssize_t c, long long naccounts,
+                                     array.array tail) noexcept:
+    """Stage 3: touch the openid's key bytes and its account's columns; the account, or -1."""
     cdef long long a
     if c < 0:
-        return
+        return -1
     apps = <KeyIndex>r.apps
     apps.prefetch_key(c)
     a = apps.value_at(c)
     if 0 <= a < naccounts:
-        _prefetch_account(k, a)
+        _prefetch_account(k, a, r.aprog, tail)
+        if 0 <= r.aprog < k.nprogs and k.progs[r.aprog].window_s:
+            return -1  # its points wait: no lot now
+        return a
+    return -1
 
 
-cdef inline int _later_stages(Kernel k, Row* ring, Py_ssize_t* cand, Py_ssize_t i,
-                              Py_ssize_t n, long long naccounts, list out,
+cdef inline int _later_stages(Kernel k, Row* ring, Lanes* ln, Py_ssize_t i,
+                              Py_ssize_t n, long long naccounts, list out, tuple lots,
                               Sink* sink=NULL) except -1:
-    """Stages 2 and 3 for the rows AHEAD2 and AHEAD3 ahead of row `i`, then apply row `i`
-    (the rows ahead were filled and hashed by the driver's own stage 1)."""
+    """Stages 2, 3 and 4 for the rows AHEAD2, AHEAD3 and AHEAD4 ahead of row `i`, then
+    apply row `i` (the rows ahead were filled and hashed by the driver's own stage 1).
+    `lots` holds the lots' tail, day and pts columns, as they were when the batch began."""
     cdef Py_ssize_t j = i + AHEAD2
     if 0 <= j < n:
-        cand[j % RING] = _peek_ahead(&ring[j % RING])
+        ln.cand[j % RING] = _peek_ahead(&ring[j % RING])
     j = i + AHEAD3
     if 0 <= j < n:
-        _account_ahead(k, &ring[j % RING], cand[j % RING], naccounts)
+        ln.acct[j % RING] = _account_ahead(k, &ring[j % RING], ln.cand[j % RING], naccounts,
+                                           <array.array>lots[0])
+    j = i + AHEAD4
+    if 0 <= j < n and ln.acct[j % RING] >= 0:
+        _prefetch_lot(k, ln.acct[j % RING], <array.array>lots[0], <array.array>lots[1],
+                      <array.array>lots[2])
     if i >= 0:
         o = _pay_core(k, &ring[i % RING])
         if sink == NULL:
@@ -133,9 +153,10 @@ def pay_columns(eng, cols):
     cdef list txids = cols.transaction_id, appids = cols.appid, mchids = cols.mchid
     cdef list openids = cols.openid, currencies = cols.currency, coupons = cols.coupon_ids
     cdef Row ring[RING]
-    cdef Py_ssize_t cand[RING]
+    cdef Lanes ln
     cdef list keep = [None] * RING  # UTF-8 copies of non-ASCII ids, while their row waits
     cdef long long naccounts = len(k.root)
+    cdef tuple lots = _lot_columns(k)  # alive while rows are prefetched
     cdef Row* r
     for col in (appids, mchids, openids, currencies, coupons, cols.total_fen,
                 cols.payer_total_fen, cols.time_s):
@@ -163,8 +184,19 @@ def pay_columns(eng, cols):
                        <object>PyList_GET_ITEM(coupons, j))
             r.total, r.payer, r.t, r.p = totals[j], payers[j], times[j], NULL
             _hash_ahead(k, r)
-        _later_stages(k, ring, cand, i, n, naccounts, out)
+        _later_stages(k, ring, &ln, i, n, naccounts, out, lots)
     return out
+
+
+cdef tuple _lot_columns(Kernel k):
+    # The lots' tail, day and pts columns (core.lots.Lots), for prefetching only.
+    lots = k.lots
+    tail, day, pts = lots.tail, lots.day, lots.pts
+    if (type(tail) is not array.array or type(day) is not array.array
+            or type(pts) is not array.array or day.typecode != "i" or pts.typecode != "q"
+            or tail.typecode not in ("i", "q")):
+        return (array.array("i"), array.array("i"), array.array("q"))  # nothing to prefetch
+    return (tail, day, pts)
 
 
 cdef int _check_coupons(list coupons) except -1:
@@ -265,8 +297,9 @@ cdef object _pay_block(eng, blk, Sink* sink):
     cdef array.array aprogs = array.array("i", [-1 if x is None else x[0] for x in app_rows])
     cdef array.array mnos = array.array("i", [k.mch_no.get(m, -1) for m in mchids])
     cdef Row ring[RING]
-    cdef Py_ssize_t cand[RING]
+    cdef Lanes ln
     cdef long long naccounts = len(k.root)
+    cdef tuple lots = _lot_columns(k)  # alive while rows are prefetched
     cdef const unsigned char* tx0 = &txb[0] if txb.shape[0] else <const unsigned char*>""
     cdef const unsigned char* op0 = &opb[0] if opb.shape[0] else <const unsigned char*>""
     cdef Row* r
@@ -303,5 +336,5 @@ cdef object _pay_block(eng, blk, Sink* sink):
                 else PyList_GET_ITEM(coupons, j)
             r.txs = r.ops = r.p = NULL
             _hash_ahead(k, r)
-        _later_stages(k, ring, cand, i, n, naccounts, out, sink)
+        _later_stages(k, ring, &ln, i, n, naccounts, out, lots, sink)
     return out if sink == NULL else None

@@ -4,7 +4,8 @@
 The platform's ids (openid, unionid) use 64 characters, letters, digits, `-` and `_`
 (DOMAIN.md), and transaction ids are digits: 4 characters fit 3 bytes. Packing is a
 bijection on strings of one length over that alphabet (spare bits are zero), so packed
-keys compare exactly as the strings do.
+keys compare exactly as the strings do. It is base64url decoding: sixteen characters at a
+time go through SSSE3 where the CPU has it (the same bytes as the eight-at-a-time loop).
 """
 
 DEF PACK_CHARS_MAX = 64  # longer keys are kept as they are
@@ -35,14 +36,14 @@ cdef extern from *:
     """
     #include <stdint.h>
     #include <string.h>
-    /* Eight characters at a time: 48 bits, stored as 6 bytes, first character highest.
-       An off-alphabet character has code 0xFF, so `bad` has a high bit set at the end. */
-    static inline Py_ssize_t pm_pack6(const unsigned char* p, Py_ssize_t n,
-                                      unsigned char* out) {
-        Py_ssize_t k = 0, o = 0, r, j, nb;
+    /* Eight characters at a time from character k (byte o): 48 bits, stored as 6 bytes,
+       first character highest. An off-alphabet character has code 0xFF, so `bad` has a
+       high bit set at the end. */
+    static inline Py_ssize_t pm_pack6_from(const unsigned char* p, Py_ssize_t n,
+                                           unsigned char* out, Py_ssize_t k, Py_ssize_t o) {
+        Py_ssize_t r, j, nb;
         unsigned int bad = 0, c;
         uint64_t v, be;
-        if (n > 64) return -1;
         for (; k + 8 <= n; k += 8) {
             const uint64_t c0 = pm_codes[p[k]], c1 = pm_codes[p[k + 1]],
                 c2 = pm_codes[p[k + 2]], c3 = pm_codes[p[k + 3]], c4 = pm_codes[p[k + 4]],
@@ -70,6 +71,72 @@ cdef extern from *:
             o += nb;
         }
         return (bad & 0xC0) ? -1 : o;
+    }
+#if defined(__x86_64__) && defined(__GNUC__)
+    #include <immintrin.h>
+    /* Sixteen characters to 12 bytes at once (SSSE3; base64url decoding, which this
+       packing is): 0 when one is off the alphabet. Writes out[0:12] only. */
+    __attribute__((target("ssse3")))
+    static inline int pm_pack16(const unsigned char* p, unsigned char* out) {
+        const __m128i v = _mm_loadu_si128((const __m128i*)p);
+        /* bytes past 127 are negative as signed bytes, so in none of the ranges */
+        const __m128i az = _mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8(0x60)),
+                                         _mm_cmplt_epi8(v, _mm_set1_epi8(0x7B)));
+        const __m128i AZ = _mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8(0x40)),
+                                         _mm_cmplt_epi8(v, _mm_set1_epi8(0x5B)));
+        const __m128i d09 = _mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8(0x2F)),
+                                          _mm_cmplt_epi8(v, _mm_set1_epi8(0x3A)));
+        const __m128i dash = _mm_cmpeq_epi8(v, _mm_set1_epi8(0x2D));
+        const __m128i us = _mm_cmpeq_epi8(v, _mm_set1_epi8(0x5F));
+        const __m128i ok = _mm_or_si128(_mm_or_si128(_mm_or_si128(az, AZ), d09),
+                                        _mm_or_si128(dash, us));
+        __m128i off, c;
+        if (_mm_movemask_epi8(ok) != 0xFFFF) return 0;
+        off = _mm_or_si128(
+            _mm_or_si128(_mm_and_si128(AZ, _mm_set1_epi8(-65)), _mm_and_si128(az, _mm_set1_epi8(-71))),
+            _mm_or_si128(_mm_and_si128(d09, _mm_set1_epi8(4)),
+                         _mm_or_si128(_mm_and_si128(dash, _mm_set1_epi8(62 - 0x2D)),
+                                      _mm_and_si128(us, _mm_set1_epi8(63 - 0x5F)))));
+        c = _mm_add_epi8(v, off);  /* the codes, 0..63 */
+        c = _mm_maddubs_epi16(c, _mm_set1_epi32(0x01400140));  /* pairs: c0 << 6 | c1 */
+        c = _mm_madd_epi16(c, _mm_set1_epi32(0x00011000));  /* quads: 24 bits */
+        c = _mm_shuffle_epi8(c, _mm_setr_epi8(2, 1, 0, 6, 5, 4, 10, 9, 8, 14, 13, 12,
+                                              -1, -1, -1, -1));  /* big-endian, packed */
+        _mm_storel_epi64((__m128i*)out, c);
+        {
+            const int last = _mm_cvtsi128_si32(_mm_srli_si128(c, 8));
+            memcpy(out + 8, &last, 4);
+        }
+        return 1;
+    }
+    /* n >= 16: blocks of 16; when n is a multiple of 4, the last block is the key's last
+       16 characters (overlapping the one before: the same bytes written twice), else the
+       rest goes eight at a time. */
+    __attribute__((target("ssse3")))
+    static Py_ssize_t pm_pack6_ssse3(const unsigned char* p, Py_ssize_t n, unsigned char* out) {
+        Py_ssize_t k = 0, o = 0;
+        for (; k + 16 <= n; k += 16) {
+            if (!pm_pack16(p + k, out + o)) return -1;
+            o += 12;
+        }
+        if (k == n) return o;
+        if (n % 4 == 0) {
+            if (!pm_pack16(p + n - 16, out + (n - 16) / 4 * 3)) return -1;
+            return n / 4 * 3;
+        }
+        return pm_pack6_from(p, n, out, k, o);
+    }
+    static int pm_ssse3 = -1;  /* whether the CPU has SSSE3: -1 not asked yet */
+    #define PM_SSSE3() (pm_ssse3 >= 0 ? pm_ssse3 : (pm_ssse3 = __builtin_cpu_supports("ssse3") ? 1 : 0))
+    #else
+    #define PM_SSSE3() 0
+    static Py_ssize_t pm_pack6_ssse3(const unsigned char* p, Py_ssize_t n, unsigned char* out) { return -1; }
+    #endif
+    static inline Py_ssize_t pm_pack6(const unsigned char* p, Py_ssize_t n,
+                                      unsigned char* out) {
+        if (n > 64) return -1;
+        if (n >= 16 && PM_SSSE3()) return pm_pack6_ssse3(p, n, out);
+        return pm_pack6_from(p, n, out, 0, 0);
     }
     """
     Py_ssize_t pm_pack6(const unsigned char* p, Py_ssize_t n, unsigned char* out) noexcept nogil

@@ -234,3 +234,28 @@ def test_one_character_off_the_alphabet_unpacks_the_keys(bad: str, at: int) -> N
     k[other] = 1
     assert not k.layout()["packed"] and k.keys() == [base, other]
     assert k.number(base) == 0 and k.number(other) == 1
+
+
+def test_every_byte_off_the_alphabet_is_noticed_in_every_position() -> None:
+    """Each character outside the 64 (ASCII or not), at each position of a 40-character key
+    (two 16-character blocks, an 8-character group and a tail), is noticed by the packer:
+    the keys are then kept as given; and each key of the alphabet packs as the reference."""
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    base = (alphabet * 2)[5:45]
+    offs = [chr(c) for c in range(256) if chr(c) not in alphabet] + ["\u0100", "\ud800"]
+    for at in range(len(base)):
+        for bad in offs:
+            k = KeyIndex(values=False)
+            k[base] = 0
+            other = base[:at] + bad + base[at + 1:]
+            assert other not in k
+            k[other] = 1
+            assert not k.layout()["packed"], (at, bad)
+            assert k.keys() == [base, other]
+    for n in range(1, 65):
+        keys = [(alphabet * 2)[s:s + n] for s in range(0, 64, 3)]
+        k = KeyIndex(values=False)
+        for i, key in enumerate(keys):
+            k[key] = i
+        _fn, args = k.__reduce__()
+        assert args[3] and bytes(args[5]) == b"".join(_pack_reference(key) for key in keys)
