@@ -8,6 +8,25 @@ from core._keys cimport KeyIndex
 
 DEF TIERS_MAX = 16
 
+# A payment record: PF integers at the P_* offsets (core.payments).
+cdef enum:
+    PF = 9
+    P_PROG = 1
+    P_TOTAL = 3
+    P_BASIS = 4
+    P_POINTS = 5
+    P_REFUNDED = 6
+    P_REVERSED = 7
+    P_PENDING = 8
+
+# An exact instance's field by slot offset (taken once at import): a load instead of an
+# attribute lookup through the type.
+cdef extern from "Python.h":
+    ctypedef struct PyMemberDef:
+        Py_ssize_t offset
+    ctypedef struct PyMemberDescrObject:
+        PyMemberDef* d_member
+
 
 cdef struct Prog:
     long long min_order

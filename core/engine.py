@@ -19,7 +19,7 @@ try:
 except ImportError as e:  # pragma: no cover - a checkout whose extension was not built
     raise ImportError("core._accrual is not built: run `make test` or "
                       "`pip install -e .` to compile it") from e
-from core import _batch, _engage, _identity
+from core import _batch, _engage, _identity, _refund
 from core._keys import KeyIndex
 from core.accounts import Accounts
 from core.engagement import EngagementMixin
@@ -285,9 +285,9 @@ class Engine(MembershipMixin, EngagementMixin, SpendingMixin, LifecycleMixin, Qu
             heapq.heappush(self.expiry_heap, (self.expiry_day(c, day), a))
 
     # ------------------------------------------------------------------ refunds
-    # Compiled (core/_accrual.pyx) for the common case, `_refund_py` the reference for
+    # Compiled (core/_refund.pyx) for the common case, `_refund_py` the reference for
     # the rest (rejections, held refunds, an openid to check).
-    refund = _accrual.refund
+    refund = _refund.refund
 
     def _refund_py(self, r: Refund) -> Outcome:
         """Apply a successful refund `r`, reversing the refunded share of the payment's points.
