@@ -19,14 +19,6 @@ cdef enum:
     P_REVERSED = 7
     P_PENDING = 8
 
-# An exact instance's field by slot offset (taken once at import): a load instead of an
-# attribute lookup through the type.
-cdef extern from "Python.h":
-    ctypedef struct PyMemberDef:
-        Py_ssize_t offset
-    ctypedef struct PyMemberDescrObject:
-        PyMemberDef* d_member
-
 
 cdef struct Prog:
     long long min_order

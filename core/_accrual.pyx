@@ -14,14 +14,14 @@ from cpython cimport array
 from libc.limits cimport LLONG_MAX
 
 from cpython.bytes cimport PyBytes_AS_STRING
-from cpython.long cimport PyLong_FromLongLong
-from cpython.ref cimport Py_DECREF, Py_INCREF, PyObject
+from cpython.ref cimport PyObject
 from cpython.unicode cimport PyUnicode_DecodeUTF8
 
 from core._inputs cimport Kernel as InputsKernel
 from core._inputs cimport _credit_member, _kernel as inputs_kernel, _push, _valid_id_bytes, \
     create_account
 from core._keys cimport KeyIndex
+from core._slots cimport slot_offset
 from core._lots cimport add_c as _lots_add
 
 cdef extern from "Python.h":
@@ -37,7 +37,6 @@ cdef extern from *:
     void pm_prefetch_row(const void* p) noexcept nogil
 
 from core import limits
-from core.accounts import Accounts
 from core.rules import campaign_pct_memo
 from core.types import Code, Outcome, Payment
 
@@ -216,7 +215,7 @@ cdef object _pay_core(Kernel k, Row* r):
     if i < 0:
         if not _valid_id_bytes(r.op, r.opn):
             return eng._check_payment(_payment(r))
-        a = _create_account(k, pi)
+        a = create_account(k.acc, k.prog, pi)
         apps._insert(r.op, r.opn, r.hop, a)
     else:
         a = apps.value_at(i)
@@ -339,46 +338,14 @@ cdef void _prefetch_lot(Kernel k, long long a, array.array tail, array.array day
         pm_prefetch_row(pts.data.as_longlongs + t)
 
 
-# A Payment's fields are read from its slots by offset (the member descriptors' own
-# offsets, taken once at import), which costs a load each instead of an attribute
-# lookup through the type; anything but an exact Payment is read by attribute.
-
+# A Payment's fields are read from its slots by offset (core/_slots.pxd); anything but
+# an exact Payment is read by attribute.
 cdef tuple _FIELDS = ("transaction_id", "appid", "mchid", "openid", "total_fen", "time_s",
                       "payer_total_fen", "currency", "coupon_ids")
 cdef Py_ssize_t _OFF[9]
 for _i, _name in enumerate(_FIELDS):
-    _OFF[_i] = (<PyMemberDescrObject*>Payment.__dict__[_name]).d_member.offset
+    _OFF[_i] = slot_offset(Payment, _name)
 cdef type _PAYMENT = Payment
-# Accounts.n and Accounts.cap by offset, as a Payment's fields (`_create_account`).
-cdef type _ACCOUNTS = Accounts
-cdef Py_ssize_t _ACC_N = (<PyMemberDescrObject*>Accounts.__dict__["n"]).d_member.offset
-cdef Py_ssize_t _ACC_CAP = (<PyMemberDescrObject*>Accounts.__dict__["cap"]).d_member.offset
-
-
-cdef long long _create_account(Kernel k, int pi) except -1:
-    """`core._inputs.create_account` (`Accounts.create(pi)`, inline while the columns have
-    room), reading and writing an exact Accounts' `n` and `cap` by slot offset."""
-    cdef object acc = k.acc
-    cdef PyObject** np
-    cdef PyObject* cp
-    cdef PyObject* old
-    cdef long long a
-    if type(acc) is not _ACCOUNTS:
-        return create_account(acc, k.prog, pi)
-    np = <PyObject**>(<char*><PyObject*>acc + _ACC_N)
-    cp = (<PyObject**>(<char*><PyObject*>acc + _ACC_CAP))[0]
-    if np[0] == NULL or cp == NULL or type(<object>np[0]) is not int or type(<object>cp) is not int:
-        return create_account(acc, k.prog, pi)
-    a = <long long>(<object>np[0])
-    if a >= <long long>(<object>cp):
-        return acc.create(pi)
-    fresh = PyLong_FromLongLong(a + 1)
-    Py_INCREF(fresh)  # the slot's reference
-    old = np[0]
-    np[0] = <PyObject*>fresh
-    Py_DECREF(<object>old)  # the slot's reference to the old value
-    k.prog.data.as_shorts[a] = pi
-    return a
 
 
 cdef inline object _slot(object p, int i):

@@ -17,9 +17,11 @@ import heapq
 from cpython cimport array
 from libc.limits cimport LLONG_MAX, LLONG_MIN
 
-from cpython.ref cimport PyObject
+from cpython.long cimport PyLong_FromLongLong
+from cpython.ref cimport Py_DECREF, Py_INCREF, PyObject
 from core._keys cimport KeyIndex
 from core._lots cimport add_c
+from core._slots cimport slot_at, slot_offset
 
 cdef extern from "Python.h":
     bint PyUnicode_IS_ASCII(object o)
@@ -40,6 +42,7 @@ cdef extern from *:
     void pm_prefetch_set_hash(PyObject* s, size_t h) noexcept
 
 from core import limits
+from core.accounts import Accounts
 from core.types import Code, Outcome
 
 import numpy as np
@@ -146,9 +149,35 @@ cdef bint _valid_id_bytes(const unsigned char* c, Py_ssize_t n) noexcept:
     return True
 
 
+# Accounts.n and .cap by slot offset (core/_slots.pxd): `create_account` runs once per
+# new account on every compiled path, and attribute lookups were most of its cost.
+cdef type _ACCOUNTS = Accounts
+cdef Py_ssize_t _ACC_N = slot_offset(Accounts, "n")
+cdef Py_ssize_t _ACC_CAP = slot_offset(Accounts, "cap")
+
+
 cdef long long create_account(object acc, array.array prog, int pi) except -1:
-    """Accounts.create(pi), inline while the columns have room (they are allocated ahead)."""
-    cdef long long a = acc.n
+    """Accounts.create(pi), inline while the columns have room (they are allocated ahead);
+    an exact Accounts' `n` and `cap` are read and written by slot offset."""
+    cdef PyObject** np
+    cdef PyObject* cp
+    cdef PyObject* old
+    cdef long long a
+    if type(acc) is _ACCOUNTS:
+        np, cp = slot_at(acc, _ACC_N), slot_at(acc, _ACC_CAP)[0]
+        if (np[0] != NULL and cp != NULL and type(<object>np[0]) is int
+                and type(<object>cp) is int):
+            a = <long long>(<object>np[0])
+            if a >= <long long>(<object>cp):
+                return acc.create(pi)
+            fresh = PyLong_FromLongLong(a + 1)
+            Py_INCREF(fresh)  # the slot's reference
+            old = np[0]
+            np[0] = <PyObject*>fresh
+            Py_DECREF(<object>old)  # the slot's reference to the old value
+            prog.data.as_shorts[a] = pi
+            return a
+    a = acc.n
     if a >= <long long>acc.cap:
         return acc.create(pi)
     acc.n = a + 1

@@ -4,16 +4,10 @@ lots run in C over the pool's arrays; an out-of-order day and the columns' widen
 2**31 - 1 lots go to the Python reference `Lots._add_py`, as does an account number out
 of range (which raises there)."""
 
-import types
-
 from cpython cimport array
 from cpython.ref cimport PyObject
 
-cdef extern from "Python.h":
-    ctypedef struct PyMemberDef:
-        Py_ssize_t offset
-    ctypedef struct PyMemberDescrObject:
-        PyMemberDef* d_member
+from core._slots cimport slot_at, slot_offset
 
 cdef long long LOTS_TOP = 2**31 - 2  # core.lots widens its columns past 2**31 - 1 lots
 # add_c's bounds, as C numbers: a day fits 32 bits, points 63.
@@ -31,18 +25,13 @@ def register(type cls):
     """Let `add_c` read the slots tail, nxt, day, pts and free of instances of `cls` by
     offset. Raises TypeError if one of them is not a slot."""
     global _LOTS, _TAIL, _NXT, _DAY, _PTS, _FREE
-    offs = []
-    for name in ("tail", "nxt", "day", "pts", "free"):
-        d = cls.__dict__.get(name)
-        if type(d) is not types.MemberDescriptorType:
-            raise TypeError(f"{cls.__name__}.{name} is not a slot")
-        offs.append((<PyMemberDescrObject*>d).d_member.offset)
-    _TAIL, _NXT, _DAY, _PTS, _FREE = offs
+    _TAIL, _NXT, _DAY, _PTS, _FREE = [slot_offset(cls, n)
+                                      for n in ("tail", "nxt", "day", "pts", "free")]
     _LOTS = cls
 
 
 cdef inline object _slot(object o, Py_ssize_t off):
-    cdef PyObject* v = (<PyObject**>(<char*>(<PyObject*>o) + off))[0]
+    cdef PyObject* v = slot_at(o, off)[0]
     if v == NULL:
         raise AttributeError("a Lots slot is not set")
     return <object>v

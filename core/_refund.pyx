@@ -12,7 +12,8 @@ from cpython cimport array
 from cpython.ref cimport PyObject
 
 from core._accrual cimport (P_BASIS, P_PENDING, P_POINTS, P_PROG, P_REFUNDED, P_REVERSED,
-                            P_TOTAL, PF, Kernel, Prog, PyMemberDescrObject, kernel_of)
+                            P_TOTAL, PF, Kernel, Prog, kernel_of)
+from core._slots cimport slot_offset
 from core._inputs cimport _push
 
 cdef extern from "Python.h":
@@ -35,7 +36,7 @@ cdef tuple _RFIELDS = ("refund_id", "transaction_id", "mchid", "refund_fen", "to
                        "time_s", "out_refund_no", "appid", "openid")
 cdef Py_ssize_t _ROFF[9]
 for _i, _name in enumerate(_RFIELDS):
-    _ROFF[_i] = (<PyMemberDescrObject*>Refund.__dict__[_name]).d_member.offset
+    _ROFF[_i] = slot_offset(Refund, _name)
 cdef type _REFUND = Refund
 DEF E_REVERSE = 6  # core.types.Entry.REVERSE
 DEF CAUSE_REFUND = 1  # core.ledger.CAUSE_REFUND

@@ -50,3 +50,15 @@ def test_bad_account_raises_as_the_reference() -> None:
         lots.add(2, 19_000, 5)
     assert len(lots.pts) == 1 and not any(lots.tail)
     assert lots.add(-1, 19_000, 5) and lots.items(1) == [(19_000, 5)]
+
+
+def test_slot_offsets_refuse_a_field_that_is_not_a_slot() -> None:
+    """core/_slots.pxd's slot_offset (through _lots.register): a class whose field is not
+    a __slots__ member is refused with TypeError, nothing registered."""
+    from core import _lots
+
+    class NotSlots:
+        tail = nxt = day = pts = free = None
+
+    with pytest.raises(TypeError, match=r"NotSlots\.tail is not a slot"):
+        _lots.register(NotSlots)
