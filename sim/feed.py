@@ -93,23 +93,17 @@ class NullEngine:
 
 def apply_order(shopper: np.ndarray, kind: np.ndarray) -> np.ndarray:
     """Positions of a tick's rows in application order: by each row's rank among its
-    shopper's rows (first, second, ...), then by kind, then by position."""
+    shopper's rows (first, second, ...), then by kind, then by position. The definition
+    of the order; `prepare` makes it, grouped by kind, in one C pass (sim._tick.plan)."""
     n = len(shopper)
-    if n < 2:
-        return np.arange(n)
+    pos = np.arange(n)
     by = np.argsort(shopper, kind="stable")
     s = shopper[by]
-    new = np.empty(n, bool)
-    new[0] = True
-    np.not_equal(s[1:], s[:-1], out=new[1:])
-    if new.all():  # every shopper once: all rank 0
-        return np.argsort(kind, kind="stable")
-    pos = np.arange(n)
+    new = np.r_[True, s[1:] != s[:-1]] if n else np.zeros(0, bool)
     first = np.maximum.accumulate(np.where(new, pos, 0))
     rank = np.empty(n, np.int64)
     rank[by] = pos - first
-    # One stable sort by (rank, kind): ties keep their positions' order.
-    return np.argsort(rank * _KINDS + kind, kind="stable")
+    return np.lexsort((pos, kind, rank))
 
 
 _KINDS = COUPON + 1  # kinds are 0.._KINDS-1

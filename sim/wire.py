@@ -36,6 +36,7 @@ def pipe(mpc: Any) -> tuple[Any, Any]:
 
 
 def pipe_max() -> int:
+    """The largest pipe buffer an unprivileged process may ask for (64 KiB if unknown)."""
     try:
         with open("/proc/sys/fs/pipe-max-size") as f:
             return int(f.read())
