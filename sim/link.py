@@ -16,7 +16,6 @@ import contextlib
 import fcntl
 import gc
 import multiprocessing as mp
-import pickle
 import threading
 import traceback
 from collections import deque
@@ -28,7 +27,7 @@ from core import Engine, Program, check_invariants
 from sim.feed import EngineLike, NullEngine, apply_prepared, feed, prepare
 from sim.inputs import Batch, FeedContext
 from sim.timing import WallSplit
-from sim.wire import dumps, pipe, send
+from sim.wire import Inbox, frame, pipe, send, write
 
 TICK, ADVANCE, STATS, FINAL, CLOSE = range(5)  # commands to an engine process
 BROKEN = -1  # the engine process's stand-in for a command it cannot read
@@ -124,6 +123,7 @@ class ProcessLink(_Link):
         inbox.close()
         outbox.close()
         self.ctx = ctx
+        self._inbox = Inbox(self._in)
         self._final_requested = False
 
     def _send(self, cmd: int, arg: Any) -> None:
@@ -132,7 +132,7 @@ class ProcessLink(_Link):
     def _result(self, res: Any) -> Any:
         t = perf_counter()
         try:
-            out = pickle.loads(self._in.recv_bytes())
+            out = self._inbox.recv()
         except EOFError:
             raise RuntimeError("the engine process ended without an answer") from None
         self.wall.wait_s += perf_counter() - t
@@ -215,12 +215,12 @@ class _Outbox:
         self._writer: threading.Thread | None = None
 
     def send(self, obj: Any) -> None:
-        data = dumps(obj)
+        parts = frame(obj)  # views on obj's arrays: the thread below keeps them alive
         self.drain()
-        if len(data) <= self.limit:
-            self.conn.send_bytes(data)
+        if sum(len(x) for x in parts) <= self.limit:
+            write(self.conn, parts)
             return
-        self._writer = threading.Thread(target=self.conn.send_bytes, args=(data,),
+        self._writer = threading.Thread(target=write, args=(self.conn, parts),
                                         name="engine-outbox", daemon=True)
         self._writer.start()
 
@@ -246,10 +246,11 @@ def _serve(commands: Any, conn: Any, programs: list[Program], theirs: Sequence[A
         c.close()
     gc.disable()  # as in the model's process: millions of objects, few cycles
     out = _Outbox(conn)
+    inbox = Inbox(commands)
 
     def command() -> tuple[int, Any]:
         try:
-            return pickle.loads(commands.recv_bytes())
+            return inbox.recv()
         except EOFError:
             return CLOSE, None
         except Exception:  # a bad message: reported to the model
@@ -259,6 +260,7 @@ def _serve(commands: Any, conn: Any, programs: list[Program], theirs: Sequence[A
     try:
         eng = Engine(programs)
         while True:
+            arg = None  # the last command's views on the inbox's buffer go before the next
             cmd, arg = command()
             t0 = perf_counter()
             if cmd == TICK:

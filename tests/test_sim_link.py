@@ -5,21 +5,27 @@ from __future__ import annotations
 
 import fcntl
 import multiprocessing as mp
+import os
 import pickle
+import struct
 import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
+from core import PaymentBlock
+from core.payment_block import id_spans
 from sim import run_scenario
 from sim.feed import NullEngine
 from sim.inputs import FeedContext
 from sim.link import ProcessLink, _Outbox
 from sim.model import Model
 from sim.timing import WallSplit
-from sim.wire import PIPE_BYTES, dumps, pipe, pipe_max
+from sim.wire import PIPE_BYTES, Inbox, frame, pipe, pipe_max, send, write
 from tests.test_sim_model import _strip, small
 
 
@@ -95,13 +101,13 @@ def test_outbox_sends_a_result_larger_than_the_pipe_without_blocking() -> None:
     reading yet, and the results arrive whole and in order."""
     r, w = pipe(mp.get_context("fork"))
     try:
-        out = _Outbox(w)
-        big = np.arange(1 << 19)  # 4 MiB pickled: more than any pipe buffer here
+        out, inbox = _Outbox(w), Inbox(r)
+        big = np.arange(1 << 19)  # 4 MiB: more than any pipe buffer here
         out.send(("big", big))  # returns at once although nobody reads yet
-        got = [pickle.loads(r.recv_bytes())]
+        got = [inbox.recv()]
         out.send("small")
         out.drain()
-        got.append(pickle.loads(r.recv_bytes()))
+        got.append(inbox.recv())
         assert got[0][0] == "big" and np.array_equal(got[0][1], big) and got[1] == "small"
     finally:
         r.close()
@@ -114,7 +120,119 @@ def test_arrays_cross_with_their_own_dtypes() -> None:
     arrays = [np.arange(5, dtype=np.int64), np.arange(3, dtype=np.longlong),
               np.arange(4, dtype=">i8"), np.ones((2, 3), np.uint8), np.array([True, False]),
               np.arange(6, dtype=np.int16)[::2]]
-    for a in arrays:
-        back = pickle.loads(dumps(a))
-        assert back.dtype.type is a.dtype.type and back.dtype == a.dtype
-        assert back.shape == a.shape and (back == a).all()
+    with _pipe() as (r, w):
+        inbox = Inbox(r)
+        for a in arrays:
+            send(w, a)
+            back = inbox.recv()
+            assert back.dtype.type is a.dtype.type and back.dtype == a.dtype
+            assert back.shape == a.shape and (back == a).all()
+
+
+@pytest.fixture(name="pair")
+def _pair() -> Iterator[tuple[Any, Any]]:
+    with _pipe() as ends:
+        yield ends
+
+
+class _pipe:
+    """A link pipe (reader, writer), closed at the end of a with block."""
+
+    def __enter__(self) -> tuple[Any, Any]:
+        self.ends = pipe(mp.get_context("fork"))
+        return self.ends
+
+    def __exit__(self, *_exc: object) -> None:
+        for c in self.ends:
+            c.close()
+
+
+def _sent(w: Any, obj: Any) -> threading.Thread:
+    """Send `obj` from a thread (a message larger than the pipe needs a reader at once)."""
+    t = threading.Thread(target=send, args=(w, obj))
+    t.start()
+    return t
+
+
+def test_a_kept_message_is_not_overwritten_by_the_next(pair: tuple[Any, Any]) -> None:
+    """Arrays received are views on the inbox's buffer: one still held when the next
+    message comes keeps its values (the buffer is replaced, not overwritten); once nothing
+    holds one, the buffer is reused."""
+    r, w = pair
+    inbox = Inbox(r)
+    send(w, (np.arange(1000), np.full(7, 3, np.int16)))
+    kept = inbox.recv()
+    fresh = inbox.fresh
+    send(w, (np.arange(1000) * -1, np.zeros(7, np.int16)))
+    other = inbox.recv()
+    assert inbox.fresh == fresh + 1  # `kept` still views the first buffer
+    assert (kept[0] == np.arange(1000)).all() and (kept[1] == 3).all()
+    assert (other[0] == -np.arange(1000)).all() and not other[1].any()
+    del kept, other
+    for k in range(3):  # nothing held now: the same buffer each time
+        send(w, np.arange(1000) + k)
+        assert (inbox.recv() == np.arange(1000) + k).all()
+    assert inbox.fresh == fresh + 1
+
+
+def test_small_empty_and_large_messages_cross_whole(pair: tuple[Any, Any]) -> None:
+    """Messages of no array, empty arrays, odd sizes and more than the pipe holds arrive
+    whole and in order through one inbox (its buffer grows as needed)."""
+    r, w = pair
+    inbox = Inbox(r)
+    big = np.arange(3 << 20, dtype=np.int64)  # 24 MiB: several times the pipe's buffer
+    msgs: list[Any] = [None, "text", np.zeros(0, np.int8), np.arange(3, dtype=np.uint8),
+                       (big, np.arange(5)), {"a": np.ones((3, 5), np.uint8)}, 7]
+    for m in msgs:
+        t = _sent(w, m)
+        back = inbox.recv()
+        t.join()
+        if isinstance(m, tuple):
+            assert all((x == y).all() for x, y in zip(back, m, strict=True))
+        elif isinstance(m, dict):
+            assert (back["a"] == m["a"]).all()
+        elif isinstance(m, np.ndarray):
+            assert back.dtype == m.dtype and (back == m).all()
+        else:
+            assert back == m
+    assert len(inbox._buf) >= big.nbytes
+
+
+def test_a_payment_block_crosses_with_its_ids(pair: tuple[Any, Any]) -> None:
+    """A payment block's id bytes cross as buffers, not copies: the block that arrives
+    has the same ids and columns."""
+    r, w = pair
+    tx, tx_lo, tx_hi, _ = id_spans(["t1", "t22", "t333"])
+    op, op_lo, op_hi, _ = id_spans(["o1", "o2", "o3"])
+    codes = np.zeros(3, np.uint16)
+    b = PaymentBlock(tx, tx_lo, tx_hi, op, op_lo, op_hi, codes, ["app"], codes.copy(),
+                     ["mch"], codes.copy(), ["CNY"], np.array([100, 200, 300]),
+                     np.arange(3), np.full(3, -1), None, True)
+    send(w, b)
+    back = Inbox(r).recv()
+    assert isinstance(back.tx_data, memoryview)
+    assert back.record() == b.record()
+
+
+def test_malformed_frames_are_refused(pair: tuple[Any, Any]) -> None:
+    """Bytes that are not a frame, a frame cut short and a bad pickle in a frame are
+    ValueError; the pipe's end before a frame is EOFError."""
+    r, w = pair
+    inbox = Inbox(r)
+    w.send_bytes(b"not a pickle")  # Connection's own framing: 16 bytes, no magic number
+    with pytest.raises(ValueError, match="not a link frame"):
+        inbox.recv()
+    parts = frame(np.arange(10))
+    raw = b"".join(bytes(memoryview(x).cast("B")) for x in parts)
+    bad = bytearray(raw)
+    table = 8 * (struct.unpack_from("<I", raw, 4)[0] + 1)  # the sizes, after the head
+    bad[16 + table + -table % 64] = 0xFF  # the pickle's first byte
+    write(w, [bytes(bad)])
+    with pytest.raises(pickle.UnpicklingError):
+        inbox.recv()
+    os.write(w.fileno(), raw[:40])
+    w.close()
+    with pytest.raises(ValueError, match="ended inside a frame"):
+        inbox.recv()
+    with pytest.raises(EOFError):
+        inbox.recv()
