@@ -234,7 +234,8 @@ def _apply(eng: EngineLike, kind: int, inp: Any, lo: int, hi: int,
         return pay_batch(eng, inp.slice(lo, hi), wall)
     if kind in _COLUMNS_METHOD:
         apply_columns = getattr(eng, _COLUMNS_METHOD[kind])
-        cols = [c[lo:hi] for c in inp]
+        # A run of the whole kind (most ticks: one layer) takes the columns as they are.
+        cols = inp if lo == 0 and hi == len(inp[0]) else [c[lo:hi] for c in inp]
         wall.start()
         outs = apply_columns(*cols)
     else:
