@@ -71,31 +71,39 @@ def frame(obj: Any) -> list[Any]:
     p = pickle.Pickler(f, 5, buffer_callback=raws.append)
     p.dispatch_table = _DISPATCH
     p.dump(obj)
-    data = f.getbuffer()
-    views = [b.raw() for b in raws]
-    sizes = [data.nbytes, *(v.nbytes for v in views)]
-    table = struct.pack(f"<{len(sizes)}Q", *sizes)
-    parts: list[Any] = [b"", table, _ZEROS[:_pad(len(table))]]
-    for v in (data, *views):
+    views = [f.getbuffer()]
+    views += [b.raw() for b in raws]
+    sizes = [v.nbytes for v in views]
+    parts: list[Any] = [b"", struct.pack(f"<{len(sizes)}Q", *sizes)]
+    body = 8 * len(sizes)
+    for v, n in zip(views, sizes, strict=True):
+        pad = -body % _ALIGN
+        if pad:
+            parts.append(_ZEROS[:pad])
         parts.append(v)
-        parts.append(_ZEROS[:_pad(v.nbytes)])
-    body = sum(len(x) for x in parts)
-    parts[0] = _HEAD.pack(_MAGIC, len(views), body)
+        body += pad + n
+    parts[0] = _HEAD.pack(_MAGIC, len(raws), body)
     return parts
 
 
 def write(conn: Any, parts: list[Any]) -> None:
-    """Write `parts` (from `frame`) whole to `conn`, in as few system calls as may be."""
+    """Write `parts` (bytes and byte buffers, as `frame` makes them) whole to `conn`, in
+    one system call unless the pipe takes them in pieces."""
     fd = conn.fileno()
-    views = [memoryview(x).cast("B") for x in parts if len(x)]
+    left = sum(map(len, parts))
+    n = os.writev(fd, parts) if len(parts) <= _IOV_MAX else 0
+    if n == left:
+        return
+    views = [memoryview(x).cast("B") for x in parts]
     i = 0
-    while i < len(views):
-        n = os.writev(fd, views[i:i + _IOV_MAX])
+    while True:
         while i < len(views) and n >= views[i].nbytes:
             n -= views[i].nbytes
             i += 1
-        if n:
-            views[i] = views[i][n:]
+        if i == len(views):
+            return
+        views[i] = views[i][n:]
+        n = os.writev(fd, views[i:i + _IOV_MAX])
 
 
 class Inbox:

@@ -176,13 +176,15 @@ def test_a_kept_message_is_not_overwritten_by_the_next(pair: tuple[Any, Any]) ->
 
 
 def test_small_empty_and_large_messages_cross_whole(pair: tuple[Any, Any]) -> None:
-    """Messages of no array, empty arrays, odd sizes and more than the pipe holds arrive
-    whole and in order through one inbox (its buffer grows as needed)."""
+    """Messages of no array, empty arrays, odd sizes, more than the pipe holds and more
+    pieces than one `writev` takes arrive whole and in order through one inbox (its
+    buffer grows as needed)."""
     r, w = pair
     inbox = Inbox(r)
     big = np.arange(3 << 20, dtype=np.int64)  # 24 MiB: several times the pipe's buffer
     msgs: list[Any] = [None, "text", np.zeros(0, np.int8), np.arange(3, dtype=np.uint8),
-                       (big, np.arange(5)), {"a": np.ones((3, 5), np.uint8)}, 7]
+                       (big, np.arange(5)), {"a": np.ones((3, 5), np.uint8)}, 7,
+                       tuple(np.arange(k % 9) for k in range(1500))]  # > IOV_MAX pieces
     for m in msgs:
         t = _sent(w, m)
         back = inbox.recv()
