@@ -135,6 +135,8 @@ class ProcessLink(_Link):
             out = self._inbox.recv()
         except EOFError:
             raise RuntimeError("the engine process ended without an answer") from None
+        except ValueError as e:  # a frame cut short (the process ended while sending)
+            raise RuntimeError(f"the engine process's answer is broken: {e}") from e
         self.wall.wait_s += perf_counter() - t
         if isinstance(out, _Failure):
             raise RuntimeError(f"the engine process failed:\n{out.text}")
@@ -142,7 +144,8 @@ class ProcessLink(_Link):
 
     def tick(self, b: Batch, handler: Handler,
              on_input: Callable[[int, Any], None] | None = None) -> None:
-        """Send batch `b`; `handler((code, points, flags))` gets its outcomes when settled.
+        """Send batch `b`; `handler((code, points, flags))` gets its outcomes when settled
+        (the columns are views on the link's receiving buffer: kept, they stay valid).
         Raises ValueError with `on_input` (traces run over a `LocalLink`)."""
         if on_input is not None:
             raise ValueError("an engine process cannot trace inputs: use a LocalLink")

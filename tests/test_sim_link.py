@@ -96,6 +96,24 @@ def test_pipes_are_large_and_a_bad_command_is_reported() -> None:
     assert not link._proc.is_alive()
 
 
+def test_an_answer_cut_short_is_a_runtime_error() -> None:
+    """An engine process that ends in the middle of an answer: RuntimeError, not a hang."""
+    sc = small(shoppers=2000, hours=0.5)
+    link = ProcessLink(sc.programs, FeedContext.of(sc, ("CNY",)), WallSplit())
+    try:
+        link.close()  # the engine process is gone; an answer's first bytes stand in
+        r, w = pipe(mp.get_context("fork"))
+        link._in.close()
+        link._in, link._inbox = r, Inbox(r)
+        raw = b"".join(bytes(memoryview(x).cast("B")) for x in frame(np.arange(100)))
+        os.write(w.fileno(), raw[:100])
+        w.close()
+        with pytest.raises(RuntimeError, match="answer is broken"):
+            link._result(None)
+    finally:
+        link._in.close()
+
+
 def test_outbox_sends_a_result_larger_than_the_pipe_without_blocking() -> None:
     """A result past the outbox's limit goes out from a thread: `send` returns with nobody
     reading yet, and the results arrive whole and in order."""
