@@ -37,7 +37,16 @@ from core import (
 )
 from sim import ids
 from sim._tick import plan
-from sim.inputs import Batch, FeedContext, in_order, payment_block, take, times, typed_inputs
+from sim.inputs import (
+    Batch,
+    FeedContext,
+    gathered,
+    in_order,
+    payment_block,
+    take,
+    times,
+    typed_inputs,
+)
 from sim.tables import BIND, COUPON, ENROLL, EVENT, PAY, REFUND
 from sim.timing import WallSplit
 
@@ -167,14 +176,13 @@ def prepare(ctx: FeedContext, b: Batch) -> Prepared:
     # The application order (`apply_order`), each kind's rows in it and the runs of one
     # kind, in one pass in C.
     shopper = np.ascontiguousarray(b["shopper"], np.int64)
-    grouped, counts, runs = plan(np.argsort(shopper, kind="stable"), shopper,
-                                 np.ascontiguousarray(b["kind"], np.int8), _KINDS)
+    grouped, counts, runs = plan(shopper, np.ascontiguousarray(b["kind"], np.int8), _KINDS)
     made: dict[int, tuple[np.ndarray, Any]] = {}
     lo = 0
     for kd, c in enumerate(counts):
         if c:
             at = grouped[lo:lo + c]
-            made[kd] = (at, _make(ctx, take(b, at), kd))
+            made[kd] = (at, _make(ctx, gathered(take(b, at), _USES[kd]), kd))
             lo += c
     return Prepared(n, made, runs)
 
@@ -200,6 +208,13 @@ def apply_prepared(eng: EngineLike, prep: Prepared, wall: WallSplit | None = Non
         pos = at[lo:hi]
         code[pos], pts[pos], flags[pos] = outcome_columns(outs)
     return code, pts, flags
+
+
+# The columns each kind's inputs are made of (`_make`).
+_USES = {PAY: ("shopper", "prog", "place", "t_s", "amount", "payer", "ref", "currency"),
+         REFUND: ("shopper", "prog", "place", "t_s", "amount", "payer", "ref", "app"),
+         EVENT: ("shopper", "prog", "t_s", "ref", "app"), BIND: ("shopper", "prog", "t_s", "app"),
+         ENROLL: ("shopper", "prog", "t_s"), COUPON: ("shopper", "prog", "t_s", "ref", "app")}
 
 
 def _make(ctx: FeedContext, b: Batch, kind: int) -> Any:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from sim._tick import merge_runs
+
 PAY, REFUND, EVENT, BIND, ENROLL, COUPON = range(6)
 KIND_NAMES = ("payment", "refund", "event", "binding", "enrollment", "coupon")
 NOTIFICATIONS = (PAY, REFUND)  # the platform's notifications: retried until acknowledged
@@ -37,9 +39,11 @@ class Inputs:
     def __init__(self, capacity: int = 1 << 16) -> None:
         """Allocate columns for `capacity` rows (they grow by doubling)."""
         self.n = 0
+        # Zero-filled (pages untouched until rows are written): a generous capacity costs
+        # address space only.
         self.cols = {k: np.zeros(capacity, dt) for k, dt in _COLUMNS.items()}
-        # Per-row results of delivery.
-        self.first_ack_s = np.full(capacity, np.nan)
+        # Per-row results of delivery (first acknowledgement times: NaN from `append` on).
+        self.first_ack_s = np.zeros(capacity)
         self.done = np.zeros(capacity, bool)  # the engine has processed it once
 
     def __getattr__(self, name: str) -> np.ndarray:
@@ -75,6 +79,7 @@ class Inputs:
                 cols[k][lo:hi] = v
         for k in _MINUS_ONE.difference(values):
             cols[k][lo:hi] = -1
+        self.first_ack_s[lo:hi] = np.nan
         self.n = hi
         return np.arange(lo, hi, dtype=np.int64)
 
@@ -88,7 +93,7 @@ class Inputs:
             new = np.zeros(cap, col.dtype)
             new[: len(col)] = col
             self.cols[k] = new
-        ack = np.full(cap, np.nan)
+        ack = np.zeros(cap)
         ack[: len(self.first_ack_s)] = self.first_ack_s
         self.first_ack_s = ack
         done = np.zeros(cap, bool)
@@ -155,26 +160,29 @@ class Calendar:
     def _file(self) -> None:
         """Sort the staged deliveries by tick into a new run; merge the newest runs.
 
-        The new run takes in the newest runs while the older is at most twice its size,
-        with one stable sort of them all by tick, oldest first: the same run as sorting
-        the staged deliveries and merging pairwise (ties keep the older run first)."""
+        The new run takes in the newest runs while the older is at most twice its size:
+        the staged deliveries sorted stably by tick, then merged with them in one stable
+        pass in C (sim._tick.merge_runs, ties keep the older run first): the same run as
+        one stable sort of them all by tick, oldest first."""
         rows, att, due_s = _joined(self._staged)
         self._staged.clear()
         tick = np.floor(due_s / self.tick_s).astype(np.int64)
         runs = self._runs
         size = len(tick)
+        order = tick.argsort(kind="stable")
+        tick, rows, att, due_s = tick[order], rows[order], att[order], due_s[order]
         older: list[_Run] = []
         while runs and runs[-1].live() <= 2 * size:
             older.append(runs.pop())
             size += older[-1].live()
         if older:
+            # The older runs and the new one, each sorted by tick: one stable merge.
             older.reverse()
-            tick = np.concatenate([*(r.tick[r.at:] for r in older), tick])
-            rows = np.concatenate([*(r.rows[r.at:] for r in older), rows])
-            att = np.concatenate([*(r.att[r.at:] for r in older), att])
-            due_s = np.concatenate([*(r.due_s[r.at:] for r in older), due_s])
-        order = tick.argsort(kind="stable")
-        runs.append(_Run(tick[order], rows[order], att[order], due_s[order]))
+            tick, rows, att, due_s = merge_runs([*(r.tick[r.at:] for r in older), tick],
+                                                [*(r.rows[r.at:] for r in older), rows],
+                                                [*(r.att[r.at:] for r in older), att],
+                                                [*(r.due_s[r.at:] for r in older), due_s])
+        runs.append(_Run(tick, rows, att, due_s))
 
     def pop(self, tick: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Remove and return the deliveries due in `tick` (or before), ordered by due time."""

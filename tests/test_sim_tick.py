@@ -36,7 +36,7 @@ def _plan(shopper: np.ndarray, kind: np.ndarray) -> tuple[list[int], list[int], 
 def test_plan_is_apply_order_then_by_kind(rows: list[tuple[int, int]]) -> None:
     shopper = np.array([r[0] for r in rows], np.int64)
     kind = np.array([r[1] for r in rows], np.int8)
-    grouped, counts, runs = _tick.plan(np.argsort(shopper, kind="stable"), shopper, kind, KINDS)
+    grouped, counts, runs = _tick.plan(shopper, kind, KINDS)
     assert (grouped.tolist(), counts, runs) == _plan(shopper, kind)
 
 
@@ -44,10 +44,10 @@ def test_plan_of_a_large_tick_and_bad_kinds() -> None:
     rng = np.random.default_rng(5)
     shopper = rng.integers(0, 400, 5000)
     kind = rng.integers(0, KINDS, 5000).astype(np.int8)
-    grouped, counts, runs = _tick.plan(np.argsort(shopper, kind="stable"), shopper, kind, KINDS)
+    grouped, counts, runs = _tick.plan(shopper, kind, KINDS)
     assert (grouped.tolist(), counts, runs) == _plan(shopper, kind)
     with pytest.raises(ValueError, match="kind 6"):
-        _tick.plan(np.arange(2), np.arange(2), np.array([0, 6], np.int8), KINDS)
+        _tick.plan(np.arange(2), np.array([0, 6], np.int8), KINDS)
 
 
 def _complete(shard: np.ndarray, due: np.ndarray, free: np.ndarray, s: float) -> np.ndarray:
