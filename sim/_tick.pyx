@@ -393,3 +393,37 @@ def gather(const long[::1] rows, list cols):
     free(dst)
     free(size)
     return outs
+
+
+def by_station(const long[::1] station, const long[::1] by_arrival, Py_ssize_t stations):
+    """Customers' positions by station, then arrival (sim.queues.QueueBank.serve): positions
+    `by_arrival` (stably sorted by arrival time) sorted stably by `station` (each in
+    0..stations-1), with each one's rank among its station's customers; the same order as
+    `np.lexsort((arrive, station))`. Returns (order, rank, steps: the largest rank + 1, 0
+    for none). Raises ValueError for a station out of range or lengths that disagree."""
+    cdef Py_ssize_t n = station.shape[0], i, j, s, steps = 0
+    if by_arrival.shape[0] != n:
+        raise ValueError(f"{n} stations but {by_arrival.shape[0]} positions")
+    for i in range(n):
+        if not 0 <= station[i] < stations:
+            raise ValueError(f"station {station[i]} out of range 0..{stations - 1}")
+        if not 0 <= by_arrival[i] < n:
+            raise ValueError(f"position {by_arrival[i]} out of range 0..{n - 1}")
+    start_a = np.zeros(stations + 1, np.int64)
+    cdef long[::1] start = start_a
+    for i in range(n):
+        start[station[i] + 1] += 1
+    for s in range(stations):
+        if start[s + 1] > steps:
+            steps = start[s + 1]
+        start[s + 1] += start[s]
+    order_a = np.empty(n, np.int64)
+    rank_a = np.empty(n, np.int64)
+    cdef long[::1] order = order_a, rank = rank_a, first = start_a.copy()
+    for j in range(n):
+        i = by_arrival[j]
+        s = station[i]
+        order[start[s]] = i
+        rank[start[s]] = start[s] - first[s]
+        start[s] += 1
+    return order_a, rank_a, steps
