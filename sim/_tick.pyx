@@ -348,53 +348,6 @@ cdef struct _Run:
     Py_ssize_t pos, end
 
 
-def gather(const long[::1] rows, list cols):
-    """Each column of `cols` (1-D contiguous arrays of items of 1, 2, 4 or 8 bytes) at
-    `rows`, in one pass over the rows: the same arrays as `[c[rows] for c in cols]`.
-    Raises ValueError for an unsupported column, IndexError for rows outside a column."""
-    cdef Py_ssize_t n = rows.shape[0], k = len(cols), i, j, lim = -1
-    cdef long r
-    for c in cols:
-        if not isinstance(c, np.ndarray) or c.ndim != 1 or not c.flags.c_contiguous or \
-                c.itemsize not in (1, 2, 4, 8):
-            raise ValueError("columns must be 1-D contiguous arrays of 1, 2, 4 or 8 byte items")
-        if lim < 0 or c.shape[0] < lim:
-            lim = c.shape[0]
-    for i in range(n):
-        if not 0 <= rows[i] < lim:
-            raise IndexError(f"row {rows[i]} outside the columns")
-    outs = [np.empty(n, c.dtype) for c in cols]
-    if not n or not k:
-        return outs
-    cdef char **src = <char **>malloc(k * sizeof(char *))
-    cdef char **dst = <char **>malloc(k * sizeof(char *))
-    cdef int *size = <int *>malloc(k * sizeof(int))
-    if src == NULL or dst == NULL or size == NULL:
-        free(src)
-        free(dst)
-        free(size)
-        raise MemoryError()
-    for j in range(k):
-        src[j] = <char *><size_t>cols[j].ctypes.data
-        dst[j] = <char *><size_t>outs[j].ctypes.data
-        size[j] = cols[j].itemsize
-    for i in range(n):
-        r = rows[i]
-        for j in range(k):
-            if size[j] == 8:
-                (<long *>dst[j])[i] = (<long *>src[j])[r]
-            elif size[j] == 1:
-                dst[j][i] = src[j][r]
-            elif size[j] == 4:
-                (<int *>dst[j])[i] = (<int *>src[j])[r]
-            else:
-                (<short *>dst[j])[i] = (<short *>src[j])[r]
-    free(src)
-    free(dst)
-    free(size)
-    return outs
-
-
 def by_station(const long[::1] station, const long[::1] by_arrival, Py_ssize_t stations):
     """Customers' positions by station, then arrival (sim.queues.QueueBank.serve): positions
     `by_arrival` (stably sorted by arrival time) sorted stably by `station` (each in

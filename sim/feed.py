@@ -40,7 +40,6 @@ from sim._tick import plan
 from sim.inputs import (
     Batch,
     FeedContext,
-    gathered,
     in_order,
     payment_block,
     take,
@@ -182,7 +181,7 @@ def prepare(ctx: FeedContext, b: Batch) -> Prepared:
     for kd, c in enumerate(counts):
         if c:
             at = grouped[lo:lo + c]
-            made[kd] = (at, _make(ctx, gathered(take(b, at), _USES[kd]), kd))
+            made[kd] = (at, _make(ctx, take(b, at), kd))
             lo += c
     return Prepared(n, made, runs)
 
@@ -208,13 +207,6 @@ def apply_prepared(eng: EngineLike, prep: Prepared, wall: WallSplit | None = Non
         pos = at[lo:hi]
         code[pos], pts[pos], flags[pos] = outcome_columns(outs)
     return code, pts, flags
-
-
-# The columns each kind's inputs are made of (`_make`).
-_USES = {PAY: ("shopper", "prog", "place", "t_s", "amount", "payer", "ref", "currency"),
-         REFUND: ("shopper", "prog", "place", "t_s", "amount", "payer", "ref", "app"),
-         EVENT: ("shopper", "prog", "t_s", "ref", "app"), BIND: ("shopper", "prog", "t_s", "app"),
-         ENROLL: ("shopper", "prog", "t_s"), COUPON: ("shopper", "prog", "t_s", "ref", "app")}
 
 
 def _make(ctx: FeedContext, b: Batch, kind: int) -> Any:

@@ -18,7 +18,6 @@ import numpy as np
 
 from core import Binding, CouponIssue, Engagement, Enrollment, PaymentBlock, PaymentColumns, Refund
 from sim import ids
-from sim._tick import gather
 from sim.scenario import HABITS, Scenario
 from sim.tables import BIND, COUPON, ENROLL, EVENT, PAY, REFUND, Inputs
 
@@ -111,17 +110,6 @@ def take(b: Batch, at: np.ndarray) -> Batch:
     if type(b) is _Gathered:
         return _Gathered(b._cols, b["row"][at])
     return {k: v[at] for k, v in b.items()}
-
-
-def gathered(b: Batch, keys: tuple[str, ...]) -> Batch:
-    """Batch `b` with its columns `keys` read: a table's batch gathers those not yet
-    gathered in one pass over its rows (sim._tick.gather), not one pass each."""
-    if type(b) is _Gathered:
-        missing = [k for k in keys if k not in b]
-        if len(missing) > 1:
-            cols = b._cols
-            b.update(zip(missing, gather(b["row"], [cols[k] for k in missing]), strict=True))
-    return b
 
 
 def times(ctx: FeedContext, b: Batch) -> np.ndarray:
