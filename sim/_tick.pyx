@@ -227,7 +227,7 @@ def complete(const short[::1] shard, const double[::1] due, double[::1] free, do
 
 
 def react_known(const long[::1] rows, const signed char[::1] kind, const short[::1] code,
-                const long[::1] pts, const long[::1] shopper_of, const signed char[::1] prog_of,
+                const long[::1] pts, const long[:] shopper_of, const signed char[:] prog_of,
                 Py_ssize_t shoppers, long[::1] points, unsigned char[::1] member,
                 unsigned char[::1] joining, long[::1] coupon, int applied, int duplicate,
                 int pay, int enroll, int coupon_kind):

@@ -31,20 +31,42 @@ _COLUMNS = {
 }
 
 _MINUS_ONE = frozenset(("place", "ref"))  # columns whose default is -1 (the rest: 0)
+# One row's columns and its results of delivery ("first_ack_s", "done"), widest first, in a
+# record of one cache line: a tick reads all of a row's columns at rows scattered over the
+# table, so a row costs one cache miss, not one a column.
+_RECORD = np.dtype([(k, dt) for k, dt in sorted(
+    [*_COLUMNS.items(), ("first_ack_s", np.float64), ("done", np.bool_)],
+    key=lambda c: -np.dtype(c[1]).itemsize)], align=True)
+_LINE = 64
+assert _RECORD.itemsize <= _LINE
+_RECORD = np.dtype({"names": list(_RECORD.names),
+                    "formats": [_RECORD.fields[k][0] for k in _RECORD.names],
+                    "offsets": [_RECORD.fields[k][1] for k in _RECORD.names], "itemsize": _LINE})
+
+
+def _records(capacity: int) -> np.ndarray:
+    """`capacity` zero records, each aligned on a cache line (pages untouched until written:
+    a generous capacity costs address space only)."""
+    raw = np.zeros((capacity + 1) * _LINE, np.uint8)
+    at = -raw.ctypes.data % _LINE
+    return raw[at:at + capacity * _LINE].view(_RECORD)
 
 
 class Inputs:
-    """Column table of engine inputs; `n` rows are valid."""
+    """Column table of engine inputs; `n` rows are valid. The columns are views of one
+    array of records (a row's columns side by side)."""
 
     def __init__(self, capacity: int = 1 << 16) -> None:
         """Allocate columns for `capacity` rows (they grow by doubling)."""
         self.n = 0
-        # Zero-filled (pages untouched until rows are written): a generous capacity costs
-        # address space only.
-        self.cols = {k: np.zeros(capacity, dt) for k, dt in _COLUMNS.items()}
+        self._view(_records(capacity))
+
+    def _view(self, rec: np.ndarray) -> None:
+        self._rec = rec
+        self.cols = {k: rec[k] for k in _COLUMNS}
         # Per-row results of delivery (first acknowledgement times: NaN from `append` on).
-        self.first_ack_s = np.zeros(capacity)
-        self.done = np.zeros(capacity, bool)  # the engine has processed it once
+        self.first_ack_s = rec["first_ack_s"]
+        self.done = rec["done"]  # the engine has processed it once
 
     def __getattr__(self, name: str) -> np.ndarray:
         cols = self.__dict__.get("cols")
@@ -89,16 +111,13 @@ class Inputs:
             return
         while cap < size:
             cap *= 2
-        for k, col in self.cols.items():
-            new = np.zeros(cap, col.dtype)
-            new[: len(col)] = col
-            self.cols[k] = new
-        ack = np.zeros(cap)
-        ack[: len(self.first_ack_s)] = self.first_ack_s
-        self.first_ack_s = ack
-        done = np.zeros(cap, bool)
-        done[: len(self.done)] = self.done
-        self.done = done
+        rec = _records(cap)
+        rec[: len(self._rec)] = self._rec
+        # The columns' dictionary is kept (batches hold it): its views are replaced.
+        cols = self.cols
+        self._view(rec)
+        cols.update(self.cols)
+        self.cols = cols
 
 
 class _Run:
