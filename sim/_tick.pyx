@@ -228,8 +228,8 @@ def complete(const short[::1] shard, const double[::1] due, double[::1] free, do
 
 def react_known(const long[::1] rows, const signed char[::1] kind, const short[::1] code,
                 const long[::1] pts, const long[:] shopper_of, const signed char[:] prog_of,
-                Py_ssize_t shoppers, long[::1] points, unsigned char[::1] member,
-                unsigned char[::1] joining, long[::1] coupon, int applied, int duplicate,
+                Py_ssize_t shoppers, long[:] points, unsigned char[:] member,
+                unsigned char[:] joining, long[:] coupon, int applied, int duplicate,
                 int pay, int enroll, int coupon_kind):
     """What the model learns from a tick's answers (sim.platform.PlatformStage._react), in
     one pass over them: points earned (applied inputs) added to `points`; enrollments

@@ -44,12 +44,17 @@ _RECORD = np.dtype({"names": list(_RECORD.names),
                     "offsets": [_RECORD.fields[k][1] for k in _RECORD.names], "itemsize": _LINE})
 
 
-def _records(capacity: int) -> np.ndarray:
-    """`capacity` zero records, each aligned on a cache line (pages untouched until written:
-    a generous capacity costs address space only)."""
-    raw = np.zeros((capacity + 1) * _LINE, np.uint8)
+def records(shape: int | tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    """An array of zero records of `dtype` (of 64, 32, 16, ... bytes), each within one cache
+    line (pages untouched until written: a generous size costs address space only)."""
+    size = int(np.prod(shape)) * dtype.itemsize
+    raw = np.zeros(size + _LINE, np.uint8)
     at = -raw.ctypes.data % _LINE
-    return raw[at:at + capacity * _LINE].view(_RECORD)
+    return raw[at:at + size].view(dtype).reshape(shape)
+
+
+def _records(capacity: int) -> np.ndarray:
+    return records(capacity, _RECORD)
 
 
 class Inputs:
