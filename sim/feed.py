@@ -37,15 +37,7 @@ from core import (
 )
 from sim import ids
 from sim._tick import plan
-from sim.inputs import (
-    Batch,
-    FeedContext,
-    in_order,
-    payment_block,
-    take,
-    times,
-    typed_inputs,
-)
+from sim.inputs import Batch, FeedContext, in_order, payment_block, take, times, typed_inputs
 from sim.tables import BIND, COUPON, ENROLL, EVENT, PAY, REFUND
 from sim.timing import WallSplit
 
