@@ -34,14 +34,11 @@ _MINUS_ONE = frozenset(("place", "ref"))  # columns whose default is -1 (the res
 # One row's columns and its results of delivery ("first_ack_s", "done"), widest first, in a
 # record of one cache line: a tick reads all of a row's columns at rows scattered over the
 # table, so a row costs one cache miss, not one a column.
-_RECORD = np.dtype([(k, dt) for k, dt in sorted(
-    [*_COLUMNS.items(), ("first_ack_s", np.float64), ("done", np.bool_)],
-    key=lambda c: -np.dtype(c[1]).itemsize)], align=True)
 _LINE = 64
-assert _RECORD.itemsize <= _LINE
-_RECORD = np.dtype({"names": list(_RECORD.names),
-                    "formats": [_RECORD.fields[k][0] for k in _RECORD.names],
-                    "offsets": [_RECORD.fields[k][1] for k in _RECORD.names], "itemsize": _LINE})
+_FIELDS = sorted([*_COLUMNS.items(), ("first_ack_s", np.float64), ("done", np.bool_)],
+                 key=lambda c: -np.dtype(c[1]).itemsize)  # widest first: all aligned
+_RECORD = np.dtype({"names": [k for k, _ in _FIELDS], "formats": [dt for _, dt in _FIELDS],
+                    "itemsize": _LINE})
 
 
 def records(shape: int | tuple[int, ...], dtype: np.dtype) -> np.ndarray:
@@ -53,10 +50,6 @@ def records(shape: int | tuple[int, ...], dtype: np.dtype) -> np.ndarray:
     return raw[at:at + size].view(dtype).reshape(shape)
 
 
-def _records(capacity: int) -> np.ndarray:
-    return records(capacity, _RECORD)
-
-
 class Inputs:
     """Column table of engine inputs; `n` rows are valid. The columns are views of one
     array of records (a row's columns side by side)."""
@@ -64,7 +57,7 @@ class Inputs:
     def __init__(self, capacity: int = 1 << 16) -> None:
         """Allocate columns for `capacity` rows (they grow by doubling)."""
         self.n = 0
-        self._view(_records(capacity))
+        self._view(records(capacity, _RECORD))
 
     def _view(self, rec: np.ndarray) -> None:
         self._rec = rec
@@ -116,7 +109,7 @@ class Inputs:
             return
         while cap < size:
             cap *= 2
-        rec = _records(cap)
+        rec = records(cap, _RECORD)
         rec[: len(self._rec)] = self._rec
         # The columns' dictionary is kept (batches hold it): its views are replaced.
         cols = self.cols
