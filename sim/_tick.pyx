@@ -6,6 +6,7 @@ per row, dominated these routines (sim.ids' id matrices).
 """
 
 import numpy as np
+from libc.stdlib cimport free, malloc
 
 cdef const char *_DIGITS = b"0123456789"
 
@@ -117,30 +118,43 @@ def route_shards(short[::1] cache, Py_ssize_t shoppers, long prog,
     return out
 
 
-def plan(const long[::1] by_shopper, const long[::1] shopper, const signed char[::1] kind,
-         int kinds):
+cdef inline size_t _hash(long x) noexcept nogil:
+    return <size_t>(<unsigned long>x * 0x9E3779B97F4A7C15ULL >> 17)
+
+
+def plan(const long[::1] shopper, const signed char[::1] kind, int kinds):
     """A tick's application plan (sim.feed.prepare): its rows (shoppers `shopper`, kinds
-    `kind` in 0..kinds-1, `by_shopper` their positions stably sorted by shopper) applied
-    by each row's rank among its shopper's rows, then by kind, then by position. Returns
-    (positions grouped by kind, in application order within each kind; the number of rows
-    of each kind; the runs of one kind in application order as (kind, lo, hi): that kind's
-    rows lo..hi-1). Raises ValueError for a kind out of range."""
-    cdef Py_ssize_t n = shopper.shape[0], i, j, first = 0, top = 0, k, key, nkeys
-    cdef long prev
+    `kind` in 0..kinds-1) applied by each row's rank among its shopper's rows, then by
+    kind, then by position. Returns (positions grouped by kind, in application order
+    within each kind; the number of rows of each kind; the runs of one kind in application
+    order as (kind, lo, hi): that kind's rows lo..hi-1). Raises ValueError for a kind out
+    of range."""
+    cdef Py_ssize_t n = shopper.shape[0], i, j, top = 0, k, key, nkeys
+    cdef size_t size = 16, mask, h
     rank_a = np.empty(n, np.int64)
     cdef long[::1] rank = rank_a
     for i in range(n):
         if kind[i] < 0 or kind[i] >= kinds:
             raise ValueError(f"kind {kind[i]} out of range 0..{kinds - 1}")
-    # Each row's rank among its shopper's rows (positions ascending).
-    for j in range(n):
-        i = by_shopper[j]
-        if j == 0 or shopper[i] != prev:
-            first = j
-            prev = shopper[i]
-        rank[i] = j - first
-        if j - first > top:
-            top = j - first
+    # Each row's rank among its shopper's rows (positions ascending): rows seen so far per
+    # shopper, in an open-addressing table of at least twice as many slots as rows.
+    while size < <size_t>(2 * n):
+        size <<= 1
+    mask = size - 1
+    keys_a = np.empty(size, np.int64)
+    seen_a = np.zeros(size, np.int64)  # rows seen + 1: 0 = free slot
+    cdef long[::1] keys = keys_a, seen = seen_a
+    for i in range(n):
+        h = _hash(shopper[i]) & mask
+        while seen[h] and keys[h] != shopper[i]:
+            h = (h + 1) & mask
+        if not seen[h]:
+            keys[h] = shopper[i]
+            seen[h] = 1
+        rank[i] = seen[h] - 1
+        seen[h] += 1
+        if rank[i] > top:
+            top = rank[i]
     # A stable counting sort by (rank, kind): the application order.
     nkeys = (top + 1) * kinds
     start_a = np.zeros(nkeys + 1, np.int64)
@@ -213,9 +227,9 @@ def complete(const short[::1] shard, const double[::1] due, double[::1] free, do
 
 
 def react_known(const long[::1] rows, const signed char[::1] kind, const short[::1] code,
-                const long[::1] pts, const long[::1] shopper_of, const signed char[::1] prog_of,
-                Py_ssize_t shoppers, long[::1] points, unsigned char[::1] member,
-                unsigned char[::1] joining, long[::1] coupon, int applied, int duplicate,
+                const long[::1] pts, const long[:] shopper_of, const signed char[:] prog_of,
+                Py_ssize_t shoppers, long[:] points, unsigned char[:] member,
+                unsigned char[:] joining, long[:] coupon, int applied, int duplicate,
                 int pay, int enroll, int coupon_kind):
     """What the model learns from a tick's answers (sim.platform.PlatformStage._react), in
     one pass over them: points earned (applied inputs) added to `points`; enrollments
@@ -263,3 +277,106 @@ def react_known(const long[::1] rows, const signed char[::1] kind, const short[:
             k[m] = key
             m += 1
     return at_a[:m], s_a[:m], q_a[:m], k_a[:m], enrolled, enrolled_applied
+
+
+def merge_runs(list ticks, list rows, list att, list due):
+    """Runs of deliveries (each run's `ticks`, `rows`, `att`, `due` aligned, the run sorted
+    by tick) merged into one run sorted by tick, stably: ties keep the runs' order, then
+    each run's (sim.tables.Calendar._file; the same as a stable argsort of the runs end
+    to end by tick). Returns (tick, rows, att, due). Raises ValueError for runs that do not
+    align or are not sorted."""
+    cdef Py_ssize_t k = len(ticks), n = 0, i, j, best, m, live = 0
+    cdef long t, bt = 0
+    if not len(rows) == len(att) == len(due) == k:
+        raise ValueError("one list of ticks, rows, attempts and due times per run")
+    cdef const long[::1] tk, rw
+    cdef const signed char[::1] at
+    cdef const double[::1] du
+    for j in range(k):
+        tk, rw, at, du = ticks[j], rows[j], att[j], due[j]
+        m = tk.shape[0]
+        if not rw.shape[0] == at.shape[0] == du.shape[0] == m:
+            raise ValueError(f"run {j}: columns of different lengths")
+        for i in range(1, m):
+            if tk[i] < tk[i - 1]:
+                raise ValueError(f"run {j} is not sorted by tick")
+        n += m
+    tick_a = np.empty(n, np.int64)
+    rows_a = np.empty(n, np.int64)
+    att_a = np.empty(n, np.int8)
+    due_a = np.empty(n, np.float64)
+    cdef long[::1] o_tick = tick_a, o_rows = rows_a
+    cdef signed char[::1] o_att = att_a
+    cdef double[::1] o_due = due_a
+    # Each run's columns by pointer, with its position: a linear scan of the run heads per
+    # delivery (runs are few: the calendar keeps about log2(pending) of them).
+    cdef _Run *run = <_Run *>malloc(max(k, 1) * sizeof(_Run))
+    if run == NULL:
+        raise MemoryError()
+    try:
+        for j in range(k):
+            tk, rw, at, du = ticks[j], rows[j], att[j], due[j]
+            m = tk.shape[0]
+            if m:
+                run[live].tick, run[live].rows = &tk[0], &rw[0]
+                run[live].att, run[live].due = &at[0], &du[0]
+                run[live].pos, run[live].end = 0, m
+                live += 1
+        for i in range(n):
+            best = -1
+            for j in range(live):
+                if run[j].pos < run[j].end:
+                    t = run[j].tick[run[j].pos]
+                    if best < 0 or t < bt:
+                        best, bt = j, t
+            m = run[best].pos
+            o_tick[i] = bt
+            o_rows[i] = run[best].rows[m]
+            o_att[i] = run[best].att[m]
+            o_due[i] = run[best].due[m]
+            run[best].pos = m + 1
+    finally:
+        free(run)
+    return tick_a, rows_a, att_a, due_a
+
+
+cdef struct _Run:
+    const long *tick
+    const long *rows
+    const signed char *att
+    const double *due
+    Py_ssize_t pos, end
+
+
+def by_station(const long[::1] station, const long[::1] by_arrival, Py_ssize_t stations):
+    """Customers' positions by station, then arrival (sim.queues.QueueBank.serve): positions
+    `by_arrival` (stably sorted by arrival time) sorted stably by `station` (each in
+    0..stations-1), with each one's rank among its station's customers; the same order as
+    `np.lexsort((arrive, station))`. Returns (order, rank, steps: the largest rank + 1, 0
+    for none). Raises ValueError for a station out of range or lengths that disagree."""
+    cdef Py_ssize_t n = station.shape[0], i, j, s, steps = 0
+    if by_arrival.shape[0] != n:
+        raise ValueError(f"{n} stations but {by_arrival.shape[0]} positions")
+    for i in range(n):
+        if not 0 <= station[i] < stations:
+            raise ValueError(f"station {station[i]} out of range 0..{stations - 1}")
+        if not 0 <= by_arrival[i] < n:
+            raise ValueError(f"position {by_arrival[i]} out of range 0..{n - 1}")
+    start_a = np.zeros(stations + 1, np.int64)
+    cdef long[::1] start = start_a
+    for i in range(n):
+        start[station[i] + 1] += 1
+    for s in range(stations):
+        if start[s + 1] > steps:
+            steps = start[s + 1]
+        start[s + 1] += start[s]
+    order_a = np.empty(n, np.int64)
+    rank_a = np.empty(n, np.int64)
+    cdef long[::1] order = order_a, rank = rank_a, first = start_a.copy()
+    for j in range(n):
+        i = by_arrival[j]
+        s = station[i]
+        order[start[s]] = i
+        rank[start[s]] = start[s] - first[s]
+        start[s] += 1
+    return order_a, rank_a, steps

@@ -167,8 +167,7 @@ def prepare(ctx: FeedContext, b: Batch) -> Prepared:
     # The application order (`apply_order`), each kind's rows in it and the runs of one
     # kind, in one pass in C.
     shopper = np.ascontiguousarray(b["shopper"], np.int64)
-    grouped, counts, runs = plan(np.argsort(shopper, kind="stable"), shopper,
-                                 np.ascontiguousarray(b["kind"], np.int8), _KINDS)
+    grouped, counts, runs = plan(shopper, np.ascontiguousarray(b["kind"], np.int8), _KINDS)
     made: dict[int, tuple[np.ndarray, Any]] = {}
     lo = 0
     for kd, c in enumerate(counts):

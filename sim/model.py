@@ -69,7 +69,9 @@ class Model:
         self.trace = trace
         self.stage: PlatformStage | None = None  # set by run()
         self.pop = Population(sc, self.rng_pop)
-        self.tab = Inputs()
+        # About four inputs a shopper in a day: room for six, so the table rarely grows
+        # (growing copies every column into fresh memory).
+        self.tab = Inputs(capacity=1 << max(16, (6 * sc.shoppers - 1).bit_length()))
         self.cal = Calendar(sc.tick_s)
         self.active_s = self.begin_s + int(sc.hours * 3600)  # activity ends
         self.horizon_s = self.active_s + int(sc.drain_hours * 3600)  # the run ends

@@ -10,6 +10,12 @@ from __future__ import annotations
 import numpy as np
 
 from sim.scenario import Scenario
+from sim.tables import records
+
+_FLAGS = ("member", "joining", "paid", "offered", "invited", "bound", "mini_bound")
+_KNOWN = np.dtype({"names": ["points", "coupon", *_FLAGS],
+                   "formats": [np.int64, np.int64, *(np.bool_ for _ in _FLAGS)],
+                   "offsets": [0, 8, *range(16, 16 + len(_FLAGS))], "itemsize": 32})
 
 
 class Population:
@@ -29,15 +35,19 @@ class Population:
         self.segment = np.repeat(np.arange(len(sizes), dtype=np.int8), sizes)
         self.home = [rng.integers(0, p.count, n, dtype=np.int32) for p in scenario.places]
         k = len(scenario.programs)
-        self.member = np.zeros((k, n), bool)
-        self.joining = np.zeros((k, n), bool)  # enrollment sent, outcome not yet known
-        self.points = np.zeros((k, n), np.int64)  # points the engine reported (all buckets)
-        self.coupon = np.full((k, n), -1, np.int64)  # held coupon row, -1 = none
-        self.paid = np.zeros((k, n), bool)
-        self.offered = np.zeros((k, n), bool)
-        self.invited = np.zeros((k, n), bool)
-        self.bound = np.zeros((k, n), bool)  # a binding of the pay openid was sent
-        self.mini_bound = np.zeros((k, n), bool)  # ... of the mini-program openid
+        # What the model knows of each (program, shopper): views of one (program, shopper)
+        # array of records, so that a shopper's reaction to an answer reads one cache line.
+        rec = records((k, n), _KNOWN)
+        self.points = rec["points"]  # points the engine reported (all buckets)
+        self.coupon = rec["coupon"]  # held coupon row, -1 = none
+        self.coupon.fill(-1)
+        self.member = rec["member"]
+        self.joining = rec["joining"]  # enrollment sent, outcome not yet known
+        self.paid = rec["paid"]
+        self.offered = rec["offered"]
+        self.invited = rec["invited"]
+        self.bound = rec["bound"]  # a binding of the pay openid was sent
+        self.mini_bound = rec["mini_bound"]  # ... of the mini-program openid
 
     def segment_of(self, shopper: np.ndarray) -> np.ndarray:
         """Return the segment index of each shopper in `shopper`."""

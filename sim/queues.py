@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sim._tick import by_station
+
 SERVED, BALKED, RENEGED = 0, 1, 2
 # Below this many customers per recursion step the per-customer loop is faster.
 VECTOR_MIN_WIDTH = 24
@@ -53,13 +55,11 @@ class QueueBank:
             raise ValueError("station, arrive_s, service_s and patience_s must align")
         if patience_s is None:
             patience_s = np.full(n, np.inf)
-        order = np.lexsort((arrive_s, station))
+        # By station, then arrival (ties: input order), with each customer's rank within its
+        # station (the recursion step that serves it): one counting pass in C.
+        order, rank, steps = by_station(np.ascontiguousarray(station, np.int64),
+                                        arrive_s.argsort(kind="stable"), self.stations)
         st = station[order].astype(np.int64)
-        # Rank of each customer within its station: the recursion step that serves it.
-        first = np.r_[0, np.flatnonzero(np.diff(st)) + 1] if n else np.zeros(0, np.int64)
-        counts = np.diff(np.r_[first, n])
-        rank = np.arange(n) - np.repeat(first, counts)
-        steps = int(rank.max()) + 1 if n else 0
         wait = np.empty(n)
         start = np.empty(n)
         outc = np.zeros(n, np.int8)

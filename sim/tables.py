@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from sim._tick import merge_runs
+
 PAY, REFUND, EVENT, BIND, ENROLL, COUPON = range(6)
 KIND_NAMES = ("payment", "refund", "event", "binding", "enrollment", "coupon")
 NOTIFICATIONS = (PAY, REFUND)  # the platform's notifications: retried until acknowledged
@@ -29,18 +31,40 @@ _COLUMNS = {
 }
 
 _MINUS_ONE = frozenset(("place", "ref"))  # columns whose default is -1 (the rest: 0)
+# One row's columns and its results of delivery ("first_ack_s", "done"), widest first, in a
+# record of one cache line: a tick reads all of a row's columns at rows scattered over the
+# table, so a row costs one cache miss, not one a column.
+_LINE = 64
+_FIELDS = sorted([*_COLUMNS.items(), ("first_ack_s", np.float64), ("done", np.bool_)],
+                 key=lambda c: -np.dtype(c[1]).itemsize)  # widest first: all aligned
+_RECORD = np.dtype({"names": [k for k, _ in _FIELDS], "formats": [dt for _, dt in _FIELDS],
+                    "itemsize": _LINE})
+
+
+def records(shape: int | tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    """An array of zero records of `dtype` (of 64, 32, 16, ... bytes), each within one cache
+    line (pages untouched until written: a generous size costs address space only)."""
+    size = int(np.prod(shape)) * dtype.itemsize
+    raw = np.zeros(size + _LINE, np.uint8)
+    at = -raw.ctypes.data % _LINE
+    return raw[at:at + size].view(dtype).reshape(shape)
 
 
 class Inputs:
-    """Column table of engine inputs; `n` rows are valid."""
+    """Column table of engine inputs; `n` rows are valid. The columns are views of one
+    array of records (a row's columns side by side)."""
 
     def __init__(self, capacity: int = 1 << 16) -> None:
         """Allocate columns for `capacity` rows (they grow by doubling)."""
         self.n = 0
-        self.cols = {k: np.zeros(capacity, dt) for k, dt in _COLUMNS.items()}
-        # Per-row results of delivery.
-        self.first_ack_s = np.full(capacity, np.nan)
-        self.done = np.zeros(capacity, bool)  # the engine has processed it once
+        self._view(records(capacity, _RECORD))
+
+    def _view(self, rec: np.ndarray) -> None:
+        self._rec = rec
+        self.cols = {k: rec[k] for k in _COLUMNS}
+        # Per-row results of delivery (first acknowledgement times: NaN from `append` on).
+        self.first_ack_s = rec["first_ack_s"]
+        self.done = rec["done"]  # the engine has processed it once
 
     def __getattr__(self, name: str) -> np.ndarray:
         cols = self.__dict__.get("cols")
@@ -75,6 +99,7 @@ class Inputs:
                 cols[k][lo:hi] = v
         for k in _MINUS_ONE.difference(values):
             cols[k][lo:hi] = -1
+        self.first_ack_s[lo:hi] = np.nan
         self.n = hi
         return np.arange(lo, hi, dtype=np.int64)
 
@@ -84,16 +109,13 @@ class Inputs:
             return
         while cap < size:
             cap *= 2
-        for k, col in self.cols.items():
-            new = np.zeros(cap, col.dtype)
-            new[: len(col)] = col
-            self.cols[k] = new
-        ack = np.full(cap, np.nan)
-        ack[: len(self.first_ack_s)] = self.first_ack_s
-        self.first_ack_s = ack
-        done = np.zeros(cap, bool)
-        done[: len(self.done)] = self.done
-        self.done = done
+        rec = records(cap, _RECORD)
+        rec[: len(self._rec)] = self._rec
+        # The columns' dictionary is kept (batches hold it): its views are replaced.
+        cols = self.cols
+        self._view(rec)
+        cols.update(self.cols)
+        self.cols = cols
 
 
 class _Run:
@@ -155,26 +177,29 @@ class Calendar:
     def _file(self) -> None:
         """Sort the staged deliveries by tick into a new run; merge the newest runs.
 
-        The new run takes in the newest runs while the older is at most twice its size,
-        with one stable sort of them all by tick, oldest first: the same run as sorting
-        the staged deliveries and merging pairwise (ties keep the older run first)."""
+        The new run takes in the newest runs while the older is at most twice its size:
+        the staged deliveries sorted stably by tick, then merged with them in one stable
+        pass in C (sim._tick.merge_runs, ties keep the older run first): the same run as
+        one stable sort of them all by tick, oldest first."""
         rows, att, due_s = _joined(self._staged)
         self._staged.clear()
         tick = np.floor(due_s / self.tick_s).astype(np.int64)
         runs = self._runs
         size = len(tick)
+        order = tick.argsort(kind="stable")
+        tick, rows, att, due_s = tick[order], rows[order], att[order], due_s[order]
         older: list[_Run] = []
         while runs and runs[-1].live() <= 2 * size:
             older.append(runs.pop())
             size += older[-1].live()
         if older:
+            # The older runs and the new one, each sorted by tick: one stable merge.
             older.reverse()
-            tick = np.concatenate([*(r.tick[r.at:] for r in older), tick])
-            rows = np.concatenate([*(r.rows[r.at:] for r in older), rows])
-            att = np.concatenate([*(r.att[r.at:] for r in older), att])
-            due_s = np.concatenate([*(r.due_s[r.at:] for r in older), due_s])
-        order = tick.argsort(kind="stable")
-        runs.append(_Run(tick[order], rows[order], att[order], due_s[order]))
+            tick, rows, att, due_s = merge_runs([*(r.tick[r.at:] for r in older), tick],
+                                                [*(r.rows[r.at:] for r in older), rows],
+                                                [*(r.att[r.at:] for r in older), att],
+                                                [*(r.due_s[r.at:] for r in older), due_s])
+        runs.append(_Run(tick, rows, att, due_s))
 
     def pop(self, tick: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Remove and return the deliveries due in `tick` (or before), ordered by due time."""

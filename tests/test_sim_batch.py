@@ -41,3 +41,34 @@ def test_known_columns_are_used_and_plain_dicts_still_taken() -> None:
     assert b["kind"] is kind
     plain = {"row": rows, "kind": np.array([PAY, REFUND], np.int8)}
     assert take(plain, np.array([1]))["kind"].tolist() == [REFUND]
+
+
+def test_table_rows_are_records_of_one_cache_line_and_growth_keeps_them() -> None:
+    tab = _table()  # grown from 4 rows to 64
+    rec = tab._rec
+    assert rec.dtype.itemsize == 64 and rec.ctypes.data % 64 == 0
+    assert all(np.shares_memory(c, rec) for c in (*tab.cols.values(), tab.done, tab.first_ack_s))
+    assert np.isnan(tab.first_ack_s[: tab.n]).all()
+    before = {k: v.copy() for k, v in tab.cols.items()}
+    cols = tab.cols
+    tab._reserve(1000)
+    assert tab.cols is cols and len(tab.cols["shopper"]) >= 1000
+    for k, v in before.items():
+        assert np.array_equal(tab.cols[k][:40], v[:40])
+    assert tab.append(shopper=np.array([5]), kind=PAY).tolist() == [40]
+    assert tab.ref[-1] == -1 and tab.place[-1] == -1 and tab.shopper[-1] == 5
+
+
+def test_population_knowledge_is_one_record_per_program_and_shopper() -> None:
+    from sim.bench import SCENARIO
+    from sim.population import Population
+    from sim.scenario import load_scenario
+
+    pop = Population(load_scenario(SCENARIO), np.random.default_rng(1))
+    flat = pop.member.reshape(-1)
+    flat[pop.n + 3] = True  # program 1, shopper 3: a view, it writes through
+    assert pop.member[1, 3] and pop.member.sum() == 1
+    pop.bound.reshape(-1)[[2, pop.n + 2]] = True
+    assert pop.bound[:2, 2].all() and pop.bound.sum() == 2 and not pop.member[:, 2].any()
+    assert (pop.coupon == -1).all() and (pop.points == 0).all()
+    assert pop.points.strides[-1] == 32 and pop.points.ctypes.data % 32 == 0

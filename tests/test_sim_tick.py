@@ -1,4 +1,4 @@
-"""sim._tick.plan: a tick's application plan, as apply_order and sorting by kind make it."""
+"""sim._tick: the model's compiled kernels against the numpy forms they replace."""
 
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ def _plan(shopper: np.ndarray, kind: np.ndarray) -> tuple[list[int], list[int], 
 def test_plan_is_apply_order_then_by_kind(rows: list[tuple[int, int]]) -> None:
     shopper = np.array([r[0] for r in rows], np.int64)
     kind = np.array([r[1] for r in rows], np.int8)
-    grouped, counts, runs = _tick.plan(np.argsort(shopper, kind="stable"), shopper, kind, KINDS)
+    grouped, counts, runs = _tick.plan(shopper, kind, KINDS)
     assert (grouped.tolist(), counts, runs) == _plan(shopper, kind)
 
 
@@ -44,10 +44,10 @@ def test_plan_of_a_large_tick_and_bad_kinds() -> None:
     rng = np.random.default_rng(5)
     shopper = rng.integers(0, 400, 5000)
     kind = rng.integers(0, KINDS, 5000).astype(np.int8)
-    grouped, counts, runs = _tick.plan(np.argsort(shopper, kind="stable"), shopper, kind, KINDS)
+    grouped, counts, runs = _tick.plan(shopper, kind, KINDS)
     assert (grouped.tolist(), counts, runs) == _plan(shopper, kind)
     with pytest.raises(ValueError, match="kind 6"):
-        _tick.plan(np.arange(2), np.arange(2), np.array([0, 6], np.int8), KINDS)
+        _tick.plan(np.arange(2), np.array([0, 6], np.int8), KINDS)
 
 
 def _complete(shard: np.ndarray, due: np.ndarray, free: np.ndarray, s: float) -> np.ndarray:
@@ -116,3 +116,51 @@ def test_react_known_is_the_numpy_updates() -> None:
                           points, member.view(np.uint8), joining.view(np.uint8), held,
                           applied, duplicate, pay, enroll, coupon)
     assert (points == before).all()
+
+
+@given(st.lists(st.lists(st.integers(0, 9), max_size=30), max_size=6))
+def test_merge_runs_is_a_stable_argsort_of_the_runs_end_to_end(runs: list[list[int]]) -> None:
+    rng = np.random.default_rng(len(runs))
+    ticks = [np.sort(np.array(r, np.int64)) for r in runs]
+    rows = [rng.integers(0, 10**9, len(t)) for t in ticks]
+    att = [rng.integers(-1, 18, len(t)).astype(np.int8) for t in ticks]
+    due = [rng.random(len(t)) for t in ticks]
+
+    def joined(cols: list[np.ndarray], dtype: type) -> np.ndarray:
+        return np.concatenate([*cols, np.zeros(0, dtype)])
+
+    order = joined(ticks, np.int64).argsort(kind="stable")
+    got = _tick.merge_runs(ticks, rows, att, due)
+    want = [joined(ticks, np.int64), joined(rows, np.int64), joined(att, np.int8),
+             joined(due, np.float64)]
+    for g, w in zip(got, want, strict=True):
+        assert g.dtype == w.dtype and np.array_equal(g, w[order])
+
+
+def test_merge_runs_refuses_unsorted_or_ragged_runs() -> None:
+    one = [np.array([2, 1]), np.array([5, 6]), np.zeros(2, np.int8), np.zeros(2)]
+    with pytest.raises(ValueError, match="not sorted"):
+        _tick.merge_runs(*([c] for c in one))
+    with pytest.raises(ValueError, match="different lengths"):
+        _tick.merge_runs([np.array([1, 2])], [np.array([5])], [one[2]], [one[3]])
+    with pytest.raises(ValueError, match="one list"):
+        _tick.merge_runs([one[0]], [], [], [])
+
+
+@given(st.lists(st.tuples(st.integers(0, 5), st.integers(0, 4)), max_size=60))
+def test_by_station_is_lexsort_with_ranks(customers: list[tuple[int, int]]) -> None:
+    station = np.array([c[0] for c in customers], np.int64)
+    arrive = np.array([c[1] for c in customers], np.float64)  # ties: input order
+    order, rank, steps = _tick.by_station(station, arrive.argsort(kind="stable"), 6)
+    want = np.lexsort((arrive, station))
+    assert np.array_equal(order, want)
+    st_sorted = station[want]
+    assert rank.tolist() == [int((st_sorted[:j] == st_sorted[j]).sum()) for j in range(len(want))]
+    assert steps == (int(np.bincount(station).max()) if len(station) else 0)
+
+
+def test_by_station_refuses_bad_stations() -> None:
+    with pytest.raises(ValueError, match="station 6"):
+        _tick.by_station(np.array([6]), np.array([0]), 6)
+    with pytest.raises(ValueError, match="positions"):
+        _tick.by_station(np.array([1, 2]), np.array([0]), 6)
