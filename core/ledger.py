@@ -52,6 +52,8 @@ class Ledger:
             cause: int) -> None:
         """Append one entry; OverflowError (nothing appended) when a field does not fit."""
         try:
+            if account < 0:
+                raise struct.error("negative account")
             b = ROW.pack(points, cause >> 3, account, time_s - TIME_BASE_S, kind, bucket,
                          cause & 7)
         except struct.error:
