@@ -15,8 +15,17 @@ from core import Engine, limits, payments, state_codec
 from core.invariants import check_invariants
 from core.ledger import FIELDS, Ledger
 from core.payment_columns import from_payments
-from core.payments import (P_ACCT, P_PENDING, P_POINTS, P_PROG, P_REFUNDED, P_REVERSED, P_TIME,
-                           P_TOTAL, PF)
+from core.payments import (
+    P_ACCT,
+    P_PENDING,
+    P_POINTS,
+    P_PROG,
+    P_REFUNDED,
+    P_REVERSED,
+    P_TIME,
+    P_TOTAL,
+    PF,
+)
 from core.snapshot import HEAD, MAGIC, read_snapshot
 from core.types import Code
 from tests.helpers import T0, pay, program, refund
