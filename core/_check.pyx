@@ -56,6 +56,17 @@ def ledger_sums(const int64_t[::1] words, Py_ssize_t n):
     return sums, kinds
 
 
+ctypedef fused cell_t:
+    int32_t
+    int64_t
+
+
+cdef inline void _fields(const cell_t* q, int64_t* f) noexcept:
+    """A payment record's account, points, reversed, refunded, total and pending."""
+    f[0] = q[P_ACCT]; f[1] = q[P_POINTS]; f[2] = q[P_REVERSED]; f[3] = q[P_REFUNDED]
+    f[4] = q[P_TOTAL]; f[5] = q[P_PENDING]
+
+
 def pay_sums(const int32_t[::1] pays, const int64_t[::1] wide, const int64_t[::1] root,
              Py_ssize_t n):
     """One pass over the payments (core.payments' records: narrow in `pays`, else in
@@ -65,6 +76,7 @@ def pay_sums(const int32_t[::1] pays, const int64_t[::1] wide, const int64_t[::1
     merges that form a loop."""
     cdef Py_ssize_t i, steps, m = pays.shape[0] // PF, nw = wide.shape[0] // PF
     cdef int64_t a, a0, r, pts, rev, ref, tot, pend, w
+    cdef int64_t f[6]
     cdef bint bounds = False, pend_bad = False
     out = np.zeros(n, dtype=np.int64)
     cdef int64_t[::1] s = out
@@ -83,22 +95,13 @@ def pay_sums(const int32_t[::1] pays, const int64_t[::1] wide, const int64_t[::1
                     pm_check_prefetch(&s[r])
         w = pays[i * PF + P_PROG]
         if w >= 0:
-            pts = pays[i * PF + P_POINTS]
-            rev = pays[i * PF + P_REVERSED]
-            ref = pays[i * PF + P_REFUNDED]
-            tot = pays[i * PF + P_TOTAL]
-            pend = pays[i * PF + P_PENDING]
-            a = pays[i * PF + P_ACCT]
+            _fields(&pays[i * PF], f)
         else:
             w = -1 - w
             if w >= nw:
                 raise IndexError(f"payment {i} names wide record {w} of {nw}")
-            pts = wide[w * PF + P_POINTS]
-            rev = wide[w * PF + P_REVERSED]
-            ref = wide[w * PF + P_REFUNDED]
-            tot = wide[w * PF + P_TOTAL]
-            pend = wide[w * PF + P_PENDING]
-            a = wide[w * PF + P_ACCT]
+            _fields(&wide[w * PF], f)
+        a, pts, rev, ref, tot, pend = f[0], f[1], f[2], f[3], f[4], f[5]
         if rev < 0 or rev > pts or ref < 0 or ref > tot:
             bounds = True
         if pend < 0 or pend > pts - rev:
