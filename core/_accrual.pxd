@@ -8,18 +8,6 @@ from core._keys cimport KeyIndex
 
 DEF TIERS_MAX = 16
 
-# A payment record: PF integers at the P_* offsets (core.payments).
-cdef enum:
-    PF = 9
-    P_PROG = 1
-    P_TOTAL = 3
-    P_BASIS = 4
-    P_POINTS = 5
-    P_REFUNDED = 6
-    P_REVERSED = 7
-    P_PENDING = 8
-
-
 cdef struct Prog:
     long long min_order
     long long camp_lo
@@ -76,7 +64,7 @@ cdef class Kernel:
     cdef dict mch_no, app_of, held
     cdef list homes, channels, memos, compiled, pending_heap, fxs
     cdef set invited
-    cdef array.array pays, rows, fifo, scal
+    cdef array.array pays, pays_wide, rows, fifo, scal
     cdef array.array prog, avail, pend, shad, shad_pend, qual, member, tier, root
     cdef array.array visit_ring, visit_n
     cdef long long visit_slots

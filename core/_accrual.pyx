@@ -21,6 +21,7 @@ from core._inputs cimport Kernel as InputsKernel
 from core._inputs cimport _credit_member, _kernel as inputs_kernel, _push, _valid_id_bytes, \
     create_account
 from core._keys cimport KeyIndex
+from core._rows cimport P_PROG, P_TOTAL, PF, pay_append, room
 from core._slots cimport slot_offset
 from core._lots cimport add_c as _lots_add
 
@@ -59,6 +60,13 @@ cdef list _CACHE = [_new(Outcome, (_APPLIED, k >> 2, "", bool(k & 2), bool(k & 1
                     for k in range(CACHED_POINTS * 4)]
 
 
+cdef inline long long pay_total(Kernel k, Py_ssize_t i) noexcept:
+    cdef int* q = k.pays.data.as_ints + i * PF
+    if q[P_PROG] < 0:
+        return k.pays_wide.data.as_longlongs[(-1 - <long long>q[P_PROG]) * PF + P_TOTAL]
+    return q[P_TOTAL]
+
+
 cdef inline object _applied(long long pts, bint offer, bint invite):
     if 0 <= pts < CACHED_POINTS:
         return _CACHE[pts * 4 + offer * 2 + invite]
@@ -77,6 +85,7 @@ cdef class Kernel:
         self.lots = acc.lots
         self.pay_index = eng.pay_index
         self.pays = eng.pays
+        self.pays_wide = eng.pays_wide
         self.rows = eng.ledger.rows
         self.fifo = eng.pending_fifo
         self.pending_heap = eng.pending_heap
@@ -181,7 +190,7 @@ cdef object _pay_core(Kernel k, Row* r):
         r.htx = pays.hash_bytes(r.tx, r.txn)
     i = pays._find(r.tx, r.txn, r.htx)
     if i >= 0:
-        if k.pays.data.as_longlongs[i * PF + P_TOTAL] != total:
+        if pay_total(k, i) != total:
             return eng._check_duplicate(_payment(r), i)
         return _DUP
     if (mno < 0 or r.apps == NULL or total <= 0 or total > AMOUNT_MAX or t < T_MIN
@@ -241,19 +250,15 @@ cdef object _pay_core(Kernel k, Row* r):
             pts = POINTS_MAX
     i = pays._insert(r.tx, r.txn, r.htx, 0)  # payment numbers are the index's insertion order
     pending = pts if pr.window_s else 0
-    n = len(k.pays)
-    array.resize_smart(k.pays, n + PF)
-    cdef long long* rec = k.pays.data.as_longlongs + n
-    rec[0] = a; rec[1] = pi; rec[2] = t; rec[3] = total; rec[4] = basis; rec[5] = pts
-    rec[6] = 0; rec[7] = 0; rec[8] = pending
+    pay_append(k.pays, k.pays_wide, a, pi, t, total, basis, pts, pending)
     cdef long long cause = i << 3
     if pts:
         k.scal.data.as_longlongs[1] += pts
         if pr.window_s:
             if t + pr.window_s >= k.scal.data.as_longlongs[0]:
                 n = len(k.fifo)
-                array.resize_smart(k.fifo, n + 1)
-                k.fifo.data.as_longlongs[n] = i
+                room(k.fifo, n + 1)
+                k.fifo.data.as_uints[n] = <unsigned int>i
                 k.scal.data.as_longlongs[0] = t + pr.window_s
             else:
                 eng._push_pending(t + pr.window_s, i)

@@ -86,8 +86,8 @@ cdef Kernel _kernel(eng)
 cdef bint _valid_id(str s)
 cdef bint _valid_id_bytes(const unsigned char* c, Py_ssize_t n) noexcept
 cdef long long create_account(object acc, array.array prog, int pi) except -1
-cdef void _push(array.array arr, long long a, long long b, long long c, long long d,
-                long long e, long long f)
+cdef int _push(array.array arr, long long a, long long b, long long c, long long d,
+               long long e, long long f) except -1
 cdef long long _get(array.array arr, Py_ssize_t i)
 cdef void _set(array.array arr, Py_ssize_t i, long long v)
 cdef long long _find(Kernel k, long long a) except -1

@@ -21,6 +21,7 @@ from cpython.long cimport PyLong_FromLongLong
 from cpython.ref cimport Py_DECREF, Py_INCREF, PyObject
 from core._keys cimport KeyIndex
 from core._lots cimport add_c
+from core._rows cimport push_row
 from core._slots cimport slot_at, slot_offset
 
 cdef extern from "Python.h":
@@ -185,12 +186,10 @@ cdef long long create_account(object acc, array.array prog, int pi) except -1:
     return a
 
 
-cdef void _push(array.array arr, long long a, long long b, long long c, long long d,
-                       long long e, long long f):
-    cdef Py_ssize_t n = len(arr)
-    array.resize_smart(arr, n + 6)
-    cdef long long* q = arr.data.as_longlongs + n
-    q[0] = a; q[1] = b; q[2] = c; q[3] = d; q[4] = e; q[5] = f
+cdef int _push(array.array arr, long long a, long long b, long long c, long long d,
+               long long e, long long f) except -1:
+    # A ledger entry (kind, bucket, account, points, time_s, cause): core/_rows.pxd
+    return push_row(arr, a, b, c, d, e, f)
 
 
 cdef long long _get(array.array arr, Py_ssize_t i):

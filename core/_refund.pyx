@@ -11,8 +11,9 @@ Floor division: `cdivision=False` keeps Python's floor semantics for negatives.
 from cpython cimport array
 from cpython.ref cimport PyObject
 
-from core._accrual cimport (P_BASIS, P_PENDING, P_POINTS, P_PROG, P_REFUNDED, P_REVERSED,
-                            P_TOTAL, PF, Kernel, Prog, kernel_of)
+from core._accrual cimport Kernel, Prog, kernel_of
+from core._rows cimport (P_BASIS, P_PENDING, P_POINTS, P_PROG, P_REFUNDED, P_REVERSED, P_TOTAL,
+                         PF)
 from core._slots cimport slot_offset
 from core._inputs cimport _push
 
@@ -60,7 +61,7 @@ def refund(eng, r):
     cdef object mno
     cdef bint member
     cdef Prog* pr
-    cdef long long* pays
+    cdef int* pays
     if type(r) is not _REFUND:
         return eng._refund_py(r)
     rid, txid, mchid = _rslot(r, 0), _rslot(r, 1), _rslot(r, 2)
@@ -86,8 +87,11 @@ def refund(eng, r):
     if i < 0:
         return eng._refund_py(r)  # held
     b = i * PF
-    pays = k.pays.data.as_longlongs
+    pays = k.pays.data.as_ints
     pi = pays[b + P_PROG]
+    if pi < 0:
+        # A record held wide (core.payments): its products may leave int64; in Python.
+        return eng._refund_py(r)
     tot = pays[b + P_TOTAL]
     refunded = pays[b + P_REFUNDED] + fen
     if k.merchants[<int>mno].prog != pi or total != tot or refunded > tot:
@@ -99,16 +103,17 @@ def refund(eng, r):
     # Cumulative floor: after refunds totalling R of T, floor(P*R/T) points are due back.
     due = pays[b + P_POINTS] * refunded // tot
     rev = due - pays[b + P_REVERSED]
-    pays[b + P_REFUNDED] = refunded
-    pays[b + P_REVERSED] = due
+    # Both fit the narrow record: refunded <= its total, due <= its points.
+    pays[b + P_REFUNDED] = <int>refunded
+    pays[b + P_REVERSED] = <int>due
     refund_ids = eng.refund_ids
     (<list>refund_ids).append(rid)
     cause = (len(refund_ids) - 1) << 3 | CAUSE_REFUND
     if rev:
         member = k.member.data.as_schars[a]
-        from_pend = min(rev, pays[b + P_PENDING])
+        from_pend = min(rev, <long long>pays[b + P_PENDING])
         if from_pend:
-            pays[b + P_PENDING] -= from_pend
+            pays[b + P_PENDING] -= <int>from_pend
             if member:
                 k.pend.data.as_longlongs[a] -= from_pend
                 _push(k.rows, E_REVERSE, B_PE, a, -from_pend, t, cause)

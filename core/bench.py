@@ -30,9 +30,11 @@ DEFAULT_PROGRAM = Path(__file__).resolve().parent.parent / "scenarios/programs/c
 START_S = 1_772_409_600  # 2026-03-02T08:00:00+08:00, a Monday, inside the lunch campaign
 
 
-def deep_size(root: object) -> int:
-    """Bytes held by `root` and everything reachable through containers, each object once."""
-    seen: set[int] = set()
+def deep_size(root: object, seen: set[int] | None = None) -> int:
+    """Bytes held by `root` and everything reachable through containers, each object once
+    (and none whose id is in `seen`, which collects the ids of those counted)."""
+    if seen is None:
+        seen = set()
     stack = [root]
     total = 0
     while stack:
@@ -58,10 +60,12 @@ def deep_size(root: object) -> int:
 def _engine_bytes(eng: Engine) -> tuple[int, int]:
     """(member state bytes, everything else): accounts with their id maps and lots, and
     the per-input state (payment records and index, ledger, queues). Programs are
-    configuration and not counted."""
-    members = deep_size(eng.acc)
+    configuration and not counted. What the accounts hold is counted once, with them (the
+    appid map `app_of` refers to their openid maps)."""
+    seen: set[int] = set()
+    members = deep_size(eng.acc, seen)
     rest = deep_size({k: v for k, v in eng.__dict__.items()
-                      if k not in ("programs", "rules", "acc", "_kernel")})
+                      if k not in ("programs", "rules", "acc", "_kernel")}, seen)
     return members, rest
 
 

@@ -123,12 +123,12 @@ class EngagementMixin:
                 # _credit, then _qualify, inline: this is the simulation's busiest input.
                 if acc.member[a]:
                     acc.avail[a] += pts
-                    self.ledger.rows.extend((_EARN, _AV, a, pts, t, cause))
+                    self.ledger.add(_EARN, _AV, a, pts, t, cause)
                     if c.keep_member_lots:
                         self._credit_lot(a, c, t, pts)
                 else:
                     acc.shad[a] += pts
-                    self.ledger.rows.extend((_EARN, _SH, a, pts, t, cause))
+                    self.ledger.add(_EARN, _SH, a, pts, t, cause)
                     acc.lots.add(a, periods[0], pts)
                 self.scalars[1] += pts
                 if not c.spend_basis:

@@ -19,14 +19,14 @@ try:
 except ImportError as e:  # pragma: no cover - a checkout whose extension was not built
     raise ImportError("core._accrual is not built: run `make test` or "
                       "`pip install -e .` to compile it") from e
-from core import _batch, _engage, _identity, _refund
+from core import _batch, _engage, _identity, _refund, payments
 from core._keys import KeyIndex
 from core.accounts import Accounts
 from core.engagement import EngagementMixin
 from core.feed import parse
 from core.idempotency import KeyWindow
 from core.ids import ID_RE, field_types
-from core.ledger import CAUSE_REFUND, Ledger
+from core.ledger import CAUSE_REFUND, Ledger, rows_from_int64
 from core.lifecycle import LifecycleMixin
 from core.membership import MembershipMixin
 from core.payments import (
@@ -38,7 +38,6 @@ from core.payments import (
     P_REFUNDED,
     P_REVERSED,
     P_TOTAL,
-    PF,
 )
 from core.program import Program
 from core.queries import QueryMixin
@@ -100,7 +99,8 @@ class Engine(MembershipMixin, EngagementMixin, SpendingMixin, LifecycleMixin, Qu
         self.ledger = Ledger()
         # Payments, columnar by payment number.
         self.pay_index = KeyIndex(values=False)  # transaction_id -> payment number
-        self.pays = array("q")  # PF integers a payment: see the P_* offsets
+        # A record of PF integers a payment, narrow or wide: see core.payments.
+        self.pays, self.pays_wide = payments.new_records()
         self.shortfall = 0  # reversals that found no points left (allow_negative = false)
         # Idempotency keys of events, refunds and spends, forgotten past the window;
         # event_seen, refund_seen and spend_seen are its maps (core/idempotency.py).
@@ -111,9 +111,9 @@ class Engine(MembershipMixin, EngagementMixin, SpendingMixin, LifecycleMixin, Qu
         self.held: dict[str, list[Refund]] = {}
         self.held_count = 0
         # Payments with pending points, by unlock time: a FIFO of payment numbers while
-        # unlock times arrive in order (the usual case: 8 bytes a payment, no tuple), and
+        # unlock times arrive in order (the usual case: 4 bytes a payment, no tuple), and
         # a heap of (unlock_s, payment) for the few that arrive out of order.
-        self.pending_fifo = array("q")
+        self.pending_fifo = array("I")
         self.pending_head = 0
         self.pending_heap: list[tuple[int, int]] = []
         # Scalars the compiled path updates in place: [0] the latest unlock time in
@@ -163,6 +163,10 @@ class Engine(MembershipMixin, EngagementMixin, SpendingMixin, LifecycleMixin, Qu
             raise ValueError(f"not an engine snapshot: {e}") from None
         if not isinstance(state, dict) or "acc" not in state:
             raise ValueError("not an engine snapshot")
+        if "pays_wide" not in state:  # a snapshot of version 4: int64 records and rows
+            state["pays"], state["pays_wide"] = payments.from_int64(state["pays"])
+            state["ledger"].rows = rows_from_int64(state["ledger"].rows)
+            state["pending_fifo"] = array("I", state["pending_fifo"])
         eng = cls.__new__(cls)
         eng.__dict__.update(state)
         eng._kernel = eng._inputs_kernel = None
@@ -199,10 +203,11 @@ class Engine(MembershipMixin, EngagementMixin, SpendingMixin, LifecycleMixin, Qu
 
     def _check_duplicate(self, p: Payment, i: int) -> Outcome:
         """A repeated transaction_id: DUPLICATE, or a conflict if the total differs."""
-        if self.pays[i * PF + P_TOTAL] != p.total_fen:
+        total = payments.get(self.pays, self.pays_wide, i, P_TOTAL)
+        if total != p.total_fen:
             return reject(Code.TRANSACTION_ID_CONFLICT,
                           f"transaction_id {p.transaction_id!r} was applied with total "
-                          f"{self.pays[i * PF + P_TOTAL]}, now {p.total_fen}")
+                          f"{total}, now {p.total_fen}")
         return DUPLICATE
 
     def _push_pending(self, unlock_s: int, i: int) -> None:
@@ -337,17 +342,16 @@ class Engine(MembershipMixin, EngagementMixin, SpendingMixin, LifecycleMixin, Qu
 
     def _apply_refund(self, i: int, r: Refund) -> Outcome:
         acc = self.acc
-        pays = self.pays
-        b = i * PF  # payment i's record
-        pi = pays[b + P_PROG]
+        rec = payments.record(self.pays, self.pays_wide, i)
+        pi = rec[P_PROG]
         if self.mch[r.mchid][0] != pi:
             return reject(Code.REFUND_MEMBER_MISMATCH,
                           "refund's mchid belongs to another program than the payment")
-        total = pays[b + P_TOTAL]
+        total = rec[P_TOTAL]
         if r.total_fen != total:
             return reject(Code.BAD_VALUE, f"amount.total {r.total_fen} differs from the "
                                           f"payment's total {total}")
-        a = acc.find(pays[b + P_ACCT])
+        a = acc.find(rec[P_ACCT])
         if r.openid:
             apps = acc.by_app.get(r.appid)
             who = apps.get(r.openid) if apps is not None else None
@@ -355,16 +359,17 @@ class Engine(MembershipMixin, EngagementMixin, SpendingMixin, LifecycleMixin, Qu
                 return reject(Code.REFUND_MEMBER_MISMATCH,
                               "the refunded payment belongs to another member")
         refund_fen = r.refund_fen
-        refunded = pays[b + P_REFUNDED] + refund_fen
+        refunded = rec[P_REFUNDED] + refund_fen
         if refunded > total:
             return reject(Code.REFUND_EXCEEDS_PAYMENT,
                           f"refunds would total {refunded} fen of a {total} fen payment")
         # Cumulative floor: after refunds totalling R of T, floor(P*R/T) points are due
         # back, so any split of a full refund takes back exactly P.
-        due = pays[b + P_POINTS] * refunded // total
-        rev = due - pays[b + P_REVERSED]
-        pays[b + P_REFUNDED] = refunded
-        pays[b + P_REVERSED] = due
+        due = rec[P_POINTS] * refunded // total
+        rev = due - rec[P_REVERSED]
+        put = payments.put
+        put(self.pays, self.pays_wide, i, P_REFUNDED, refunded)
+        put(self.pays, self.pays_wide, i, P_REVERSED, due)
         refund_ids = self.refund_ids
         refund_ids.append(r.refund_id)
         cause = (len(refund_ids) - 1) << 3 | CAUSE_REFUND
@@ -372,16 +377,16 @@ class Engine(MembershipMixin, EngagementMixin, SpendingMixin, LifecycleMixin, Qu
         if rev:
             member = acc.member[a]
             t = r.time_s
-            rows = self.ledger.rows
-            from_pend = min(rev, pays[b + P_PENDING])
+            led = self.ledger
+            from_pend = min(rev, rec[P_PENDING])
             if from_pend:
-                pays[b + P_PENDING] -= from_pend
+                put(self.pays, self.pays_wide, i, P_PENDING, rec[P_PENDING] - from_pend)
                 if member:
                     acc.pend[a] -= from_pend
-                    rows.extend((_REVERSE, _PE, a, -from_pend, t, cause))
+                    led.add(_REVERSE, _PE, a, -from_pend, t, cause)
                 else:
                     acc.shad_pend[a] -= from_pend
-                    rows.extend((_REVERSE, _SP, a, -from_pend, t, cause))
+                    led.add(_REVERSE, _SP, a, -from_pend, t, cause)
             rest = rev - from_pend
             if rest:
                 bal = acc.avail if member else acc.shad
@@ -390,10 +395,10 @@ class Engine(MembershipMixin, EngagementMixin, SpendingMixin, LifecycleMixin, Qu
                 self.shortfall += rest - take
                 if take:
                     bal[a] = have - take
-                    rows.extend((_REVERSE, _AV if member else _SH, a, -take, t, cause))
+                    led.add(_REVERSE, _AV if member else _SH, a, -take, t, cause)
                     acc.lots.take(a, take)
         if c.spend_basis:
-            basis = pays[b + P_BASIS]
+            basis = rec[P_BASIS]
             q = basis * refunded // total - basis * (refunded - refund_fen) // total
         else:
             q = rev

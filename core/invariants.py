@@ -12,8 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from core import _check
-from core.ledger import WIDTH
-from core.payments import P_ACCT, P_PENDING, P_POINTS, P_REFUNDED, P_REVERSED, P_TOTAL, PF
+from core.payments import PF
 from core.types import Bucket, Entry
 
 if TYPE_CHECKING:
@@ -39,7 +38,7 @@ def check_invariants(eng: Engine, limit: int = 20) -> list[str]:
     n = len(acc)
     cols = {Bucket.AVAILABLE: acc.view("avail"), Bucket.PENDING: acc.view("pend"),
             Bucket.SHADOW: acc.view("shad"), Bucket.SHADOW_PENDING: acc.view("shad_pend")}
-    sums, by_kind = _check.ledger_sums(_int64(eng.ledger.rows), WIDTH, n)
+    sums, by_kind = _check.ledger_sums(_int64(eng.ledger.rows), n)
     for bucket, bal in cols.items():
         bad = np.flatnonzero(sums[:, bucket] != bal)
         for a in bad[:limit].tolist():
@@ -73,8 +72,7 @@ def check_invariants(eng: Engine, limit: int = 20) -> list[str]:
     if cols[Bucket.SHADOW][member].any() or cols[Bucket.SHADOW_PENDING][member].any():
         out.append("a member account still holds shadow points")
     bounds, pending_bad, pend_sum = _check.pay_sums(
-        _int64(eng.pays), PF, _int64(acc.root), n, P_ACCT, P_POINTS, P_TOTAL, P_REFUNDED,
-        P_REVERSED, P_PENDING)
+        np.frombuffer(eng.pays, dtype=np.int32), _int64(eng.pays_wide), _int64(acc.root), n)
     if bounds:
         out.append("a payment's refunds or reversals are out of bounds")
     if pending_bad:

@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from core import payments
 from core.ledger import CAUSE_PAYMENT
-from core.payments import P_ACCT, P_PENDING, P_PROG, P_TIME, PF
+from core.payments import P_ACCT, P_PENDING, P_PROG, P_TIME
 from core.rules import DAY_S, Compiled
 from core.types import AdvanceReport, Bucket, Entry
 
@@ -76,11 +77,12 @@ class LifecycleMixin:
     def _unlock(self: Engine, now_s: int) -> int:
         """Make pending points of payments whose return window closed by `now_s` available."""
         total = 0
-        fifo, pays, rules = self.pending_fifo, self.pays, self.rules
+        fifo, pays, wide, rules = self.pending_fifo, self.pays, self.pays_wide, self.rules
+        get = payments.get
         head = self.pending_head
         while head < len(fifo):
             i = fifo[head]
-            unlock_s = pays[i * PF + P_TIME] + rules[pays[i * PF + P_PROG]].window_s
+            unlock_s = get(pays, wide, i, P_TIME) + rules[get(pays, wide, i, P_PROG)].window_s
             if unlock_s > now_s:
                 break
             head += 1
@@ -96,27 +98,28 @@ class LifecycleMixin:
         return total
 
     def _unlock_one(self: Engine, i: int, unlock_s: int) -> int:
-        pts = self.pays[i * PF + P_PENDING]
+        pays, wide = self.pays, self.pays_wide
+        pts = payments.get(pays, wide, i, P_PENDING)
         if not pts:
             return 0
         acc = self.acc
         led = self.ledger
-        self.pays[i * PF + P_PENDING] = 0
-        a = acc.find(self.pays[i * PF + P_ACCT])
+        payments.put(pays, wide, i, P_PENDING, 0)
+        a = acc.find(payments.get(pays, wide, i, P_ACCT))
         c = self.rules[acc.prog[a]]
         cause = i << 3 | CAUSE_PAYMENT
         if acc.member[a]:
             acc.pend[a] -= pts
             acc.avail[a] += pts
-            led.rows.extend((Entry.UNLOCK, Bucket.PENDING, a, -pts, unlock_s, cause))
-            led.rows.extend((Entry.UNLOCK, Bucket.AVAILABLE, a, pts, unlock_s, cause))
+            led.add(Entry.UNLOCK, Bucket.PENDING, a, -pts, unlock_s, cause)
+            led.add(Entry.UNLOCK, Bucket.AVAILABLE, a, pts, unlock_s, cause)
             if c.keep_member_lots:
                 self._credit_lot(a, c, unlock_s, pts)
         else:
             acc.shad_pend[a] -= pts
             acc.shad[a] += pts
-            led.rows.extend((Entry.UNLOCK, Bucket.SHADOW_PENDING, a, -pts, unlock_s, cause))
-            led.rows.extend((Entry.UNLOCK, Bucket.SHADOW, a, pts, unlock_s, cause))
+            led.add(Entry.UNLOCK, Bucket.SHADOW_PENDING, a, -pts, unlock_s, cause)
+            led.add(Entry.UNLOCK, Bucket.SHADOW, a, pts, unlock_s, cause)
             self._credit_lot(a, c, unlock_s, pts)
         return pts
 

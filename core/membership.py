@@ -119,8 +119,8 @@ class MembershipMixin:
             if x:
                 col[src] = 0
                 col[dst] += x
-                led.rows.extend((_MERGE_OUT, bucket, src, -x, t, cause))
-                led.rows.extend((_MERGE_IN, bucket, dst, x, t, cause))
+                led.add(_MERGE_OUT, bucket, src, -x, t, cause)
+                led.add(_MERGE_IN, bucket, dst, x, t, cause)
                 moved += x
         lots = acc.lots
         lots.merge(src, dst)
@@ -187,7 +187,7 @@ class MembershipMixin:
         bonus = p.welcome_bonus if t >= p.welcome_bonus_from_s else 0
         if bonus:
             acc.avail[a] += bonus
-            self.ledger.rows.extend((_BONUS, _AV, a, bonus, t, cause))
+            self.ledger.add(_BONUS, _AV, a, bonus, t, cause)
             self.scalars[1] += bonus
             if c.keep_member_lots:
                 self._credit_lot(a, c, t, bonus)
@@ -216,10 +216,10 @@ class MembershipMixin:
         keep = acc.shad[a] - old
         assert keep >= 0 and total == acc.shad[a], "shadow lots out of step"
         if old:
-            led.rows.extend((_FORFEIT, _SH, a, -old, t, cause))
+            led.add(_FORFEIT, _SH, a, -old, t, cause)
         if keep:
-            led.rows.extend((_CONVERT, _SH, a, -keep, t, cause))
-            led.rows.extend((_CONVERT, _AV, a, keep, t, cause))
+            led.add(_CONVERT, _SH, a, -keep, t, cause)
+            led.add(_CONVERT, _AV, a, keep, t, cause)
             acc.avail[a] += keep
         if keep and c.keep_member_lots:
             acc.lots.drop_before(a, cutoff)
@@ -230,8 +230,8 @@ class MembershipMixin:
         acc.shad[a] = 0
         sp = acc.shad_pend[a]
         if sp:
-            led.rows.extend((_CONVERT, _SP, a, -sp, t, cause))
-            led.rows.extend((_CONVERT, _PE, a, sp, t, cause))
+            led.add(_CONVERT, _SP, a, -sp, t, cause)
+            led.add(_CONVERT, _PE, a, sp, t, cause)
             acc.pend[a] += sp
             acc.shad_pend[a] = 0
         acc.member[a] = 1

@@ -24,9 +24,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from core import payments
 from core.idempotency import EVENTS, REFUNDS, SPENDS
-from core.ledger import CAUSE_EVENT, WIDTH
-from core.payments import P_ACCT, P_PENDING, P_PROG, P_TIME, PF
+from core.ledger import CAUSE_EVENT
+from core.payments import P_ACCT, P_PENDING, P_PROG, P_TIME
 from core.types import Bucket, Entry
 
 if TYPE_CHECKING:
@@ -104,7 +105,7 @@ def _gather(eng: Engine, accounts: list[int]) -> dict[int, dict[str, list]]:
     res: dict[int, dict[str, list]] = {a: {"pays": [], "refunds": [], "events": [],
                                            "spends": [], "coupons": []} for a in accounts}
     want = np.fromiter(who, np.int64, len(who))
-    pays = np.frombuffer(eng.pays, np.int64).reshape(-1, PF)
+    pays = payments.table(eng.pays, eng.pays_wide)
     for i in np.flatnonzero(np.isin(pays[:, P_ACCT], want)).tolist():
         res[int(pays[i, P_ACCT])]["pays"].append(i)
     idem = eng.idem
@@ -122,9 +123,10 @@ def _gather(eng: Engine, accounts: list[int]) -> dict[int, dict[str, list]]:
     for sid, (a, _pts) in idem.spends.items():
         if a in who:
             wanted[(SPENDS, sid)] = a
-    rows = np.frombuffer(eng.ledger.rows, np.int64).reshape(-1, WIDTH)
-    mine = rows[np.isin(rows[:, 2], want) & ((rows[:, 5] & 7) == CAUSE_EVENT)]
-    for a, cause in zip(mine[:, 2].tolist(), mine[:, 5].tolist(), strict=True):
+    rows = eng.ledger.views()
+    mine = np.isin(rows["account"], want) & ((rows["cause"] & 7) == CAUSE_EVENT)
+    for a, cause in zip(rows["account"][mine].tolist(), rows["cause"][mine].tolist(),
+                        strict=True):
         eid = eng.event_ids[cause >> 3]
         if eid in idem.events:
             wanted[(EVENTS, eid)] = a
@@ -161,7 +163,7 @@ def _take(eng: Engine, a: int, t: int, mid: str, found: dict[str, list]) -> dict
         cols.append(x)
         if x:
             col[a] = 0
-            eng.ledger.rows.extend((_OUT, bucket, a, -x, t, cause))
+            eng.ledger.add(_OUT, bucket, a, -x, t, cause)
             bk["rows"] += 1
     blob: dict[str, Any] = {"cols": [*cols, acc.qual[a], acc.member[a], acc.tier[a]]}
     acc.qual[a] = acc.member[a] = acc.tier[a] = 0
@@ -184,9 +186,9 @@ def _take(eng: Engine, a: int, t: int, mid: str, found: dict[str, list]) -> dict
     pays = []
     keys = eng.pay_index
     for i in found["pays"]:
-        row = eng.pays[i * PF:(i + 1) * PF].tolist()
+        row = payments.record(eng.pays, eng.pays_wide, i)
         pays.append([keys.key(i), *row[1:]])
-        eng.pays[i * PF + P_PENDING] = 0
+        payments.put(eng.pays, eng.pays_wide, i, P_PENDING, 0)
         bk["pays_out"].add(i)
     blob["pays"] = pays
     blob["refunds"], blob["events"], blob["spends"] = (
@@ -227,7 +229,7 @@ def import_account(eng: Engine, blob: dict[str, Any]) -> bool:
     for (name, bucket), x in zip(_BUCKETS, balances, strict=True):
         if x:
             getattr(acc, name)[b] = x
-            eng.ledger.rows.extend((_IN, bucket, b, x, t, cause))
+            eng.ledger.add(_IN, bucket, b, x, t, cause)
             bk["rows"] += 1
     acc.qual[b], acc.member[b], acc.tier[b] = qual, member, tier
     for day, pts in blob["lots"]:
@@ -247,7 +249,7 @@ def import_account(eng: Engine, blob: dict[str, Any]) -> bool:
     for txid, *row in blob["pays"]:
         i = len(eng.pay_index)
         eng.pay_index[txid] = i
-        eng.pays.extend((b, *row))
+        payments.append(eng.pays, eng.pays_wide, (b, *row))
         if row[P_PENDING - 1]:
             eng._push_pending(row[P_TIME - 1] + eng.rules[row[P_PROG - 1]].window_s, i)
     idem = eng.idem

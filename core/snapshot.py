@@ -24,8 +24,12 @@ from core import limits
 from core.journal import fsync_dir
 
 MAGIC = b"PMSNAP01"
-VERSION = 4  # 2: ids in KeyIndex tables, lots pooled, tier months sparse; 3: idempotency window;
-# 4: compact KeyIndex (fixed-width keys without offsets, int32 values, any table size)
+VERSION = 5  # 2: ids in KeyIndex tables, lots pooled, tier months sparse; 3: idempotency window;
+# 4: compact KeyIndex (fixed-width keys without offsets, int32 values, any table size);
+# 5: payment records of int32 (core.payments), ledger entries of 24 bytes (core.ledger)
+# Versions read: 4 as well, its records and entries converted on loading
+# (Engine.from_snapshot).
+VERSIONS_READ = (4, VERSION)
 HEAD = struct.Struct("<8sIIQQII")
 assert HEAD.size == 40
 NAME_RE = re.compile(r"(\d{20})\.snapshot\Z")
@@ -104,8 +108,8 @@ def read_snapshot(path: Path, mapped: bool = False) -> Snapshot:
         magic, version, _flags, seq, size, crc, head_crc = HEAD.unpack(head)
         if magic != MAGIC or head_crc != zlib.crc32(head[:36]):
             raise ValueError("header checksum or magic is wrong")
-        if version != VERSION:
-            raise ValueError(f"version {version} is not {VERSION}")
+        if version not in VERSIONS_READ:
+            raise ValueError(f"version {version} is not one of {VERSIONS_READ}")
         if size > limits.SNAPSHOT_BYTES_MAX:
             raise ValueError(f"body length {size} exceeds the limit")
         m = NAME_RE.match(path.name)

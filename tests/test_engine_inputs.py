@@ -156,7 +156,7 @@ def state(eng: Engine) -> dict[str, Any]:
     idem = eng.idem
     out["idem"] = (idem.horizon_s, idem.forgotten, idem.gens, sorted(idem.gen_heap))
     out["scalars"] = list(eng.scalars)
-    out["pays"] = list(eng.pays)
+    out["pays"] = (list(eng.pays), list(eng.pays_wide))
     out["refunds"] = (eng.refund_ids, eng.shortfall, eng.held, eng.held_count, idem.refunds)
     out["stats"] = eng.stats()
     return out

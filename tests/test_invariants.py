@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from core import Engine, load_program
+from core import Engine, load_program, payments
 from core.bench import DEFAULT_PROGRAM, START_S, _prepare
 from core.invariants import check_invariants
 from core.payments import P_PENDING, P_POINTS, P_REFUNDED, P_REVERSED, P_TOTAL, PF
@@ -72,7 +72,7 @@ def test_pending_points_off_their_payments_are_caught() -> None:
     a = int(np.flatnonzero(eng.acc.view("shad_pend"))[0])
     eng.acc.shad_pend[a] += 1
     # keep the ledger agreeing (a PENDING entry of that bucket), so only this check fails
-    eng.ledger.rows.extend((int(Entry.PENDING), int(Bucket.SHADOW_PENDING), a, 1, START_S, 0))
+    eng.ledger.add(int(Entry.PENDING), int(Bucket.SHADOW_PENDING), a, 1, START_S, 0)
     eng.scalars[1] += 1
     found = check_invariants(eng)
     assert any("pending balances differ" in v for v in found), found
@@ -90,7 +90,7 @@ def _corruptions(eng: Engine) -> list[tuple[str, object]]:
     avail, shad = acc.view("avail"), acc.view("shad")
     m = _first(member & (avail > 0))
     s = _first(~member & (shad > 0))
-    pays = np.frombuffer(eng.pays, dtype=np.int64).reshape(-1, PF)
+    pays = payments.table(eng.pays, eng.pays_wide)
     i = _first(pays[:, P_POINTS] > 0)
     del member, avail, shad, pays
 
@@ -98,7 +98,7 @@ def _corruptions(eng: Engine) -> list[tuple[str, object]]:
         return lambda: getattr(acc, col).__setitem__(a, value)
 
     def entry(kind: Entry, bucket: Bucket, a: int, pts: int) -> object:
-        return lambda: eng.ledger.rows.extend((int(kind), int(bucket), a, pts, START_S, 0))
+        return lambda: eng.ledger.add(int(kind), int(bucket), a, pts, START_S, 0)
 
     def merge(src: int, dst: int) -> object:
         return lambda: acc.root.__setitem__(src, dst)
@@ -128,19 +128,23 @@ def _corruptions(eng: Engine) -> list[tuple[str, object]]:
         ("a member account still holds shadow points", cell("shad", m, 1)),
         ("a member account still holds shadow points", cell("shad_pend", m, 1)),
         ("a payment's refunds or reversals are out of bounds",
-         cell_pay(eng, i, P_REVERSED, eng.pays[i * PF + P_POINTS] + 1)),
+         cell_pay(eng, i, P_REVERSED, field(eng, i, P_POINTS) + 1)),
         ("a payment's refunds or reversals are out of bounds",
          cell_pay(eng, i, P_REFUNDED, -1)),
         ("a payment's refunds or reversals are out of bounds",
-         cell_pay(eng, i, P_REFUNDED, eng.pays[i * PF + P_TOTAL] + 1)),
+         cell_pay(eng, i, P_REFUNDED, field(eng, i, P_TOTAL) + 1)),
         ("a payment's pending points are out of bounds", cell_pay(eng, i, P_PENDING, -1)),
         ("pending balances differ from the payments' pending points",
-         cell_pay(eng, i, P_PENDING, eng.pays[i * PF + P_PENDING] + 1)),
+         cell_pay(eng, i, P_PENDING, field(eng, i, P_PENDING) + 1)),
     ]
 
 
-def cell_pay(eng: Engine, i: int, field: int, value: int) -> object:
-    return lambda: eng.pays.__setitem__(i * PF + field, value)
+def field(eng: Engine, i: int, f: int) -> int:
+    return payments.get(eng.pays, eng.pays_wide, i, f)
+
+
+def cell_pay(eng: Engine, i: int, f: int, value: int) -> object:
+    return lambda: payments.put(eng.pays, eng.pays_wide, i, f, value)
 
 
 def test_every_check_catches_its_violation() -> None:
