@@ -21,7 +21,7 @@ from core._inputs cimport Kernel as InputsKernel
 from core._inputs cimport _credit_member, _kernel as inputs_kernel, _push, _valid_id_bytes, \
     create_account
 from core._keys cimport KeyIndex
-from core._rows cimport P_PROG, P_TOTAL, PF, pay_append, room
+from core._rows cimport P_PROG, P_TOTAL, PF, TIME_BASE_S, pay_append, room
 from core._slots cimport slot_offset
 from core._lots cimport add_c as _lots_add
 
@@ -38,6 +38,7 @@ cdef extern from *:
     void pm_prefetch_row(const void* p) noexcept nogil
 
 from core import limits
+from core.payments import TIME_BASE_S as _TIME_BASE_S
 from core.rules import campaign_pct_memo
 from core.types import Code, Outcome, Payment
 
@@ -50,6 +51,9 @@ cdef long long T_MIN = limits.TIME_S_MIN
 cdef long long T_MAX = limits.TIME_S_MAX
 cdef Py_ssize_t REF_MAX = limits.REF_LEN_MAX
 cdef long long DAY_S = 86400
+# core/_rows.pxd spells the time base out for C: it must be core.payments' own.
+if TIME_BASE_S != _TIME_BASE_S:
+    raise ImportError(f"core/_rows.pxd TIME_BASE_S {TIME_BASE_S} != core.payments' {_TIME_BASE_S}")
 # Entry kinds and buckets (core.types.Entry / Bucket).
 cdef long long E_EARN = 1, E_PENDING = 2
 cdef long long B_AV = 0, B_PE = 1, B_SH = 2, B_SP = 3
