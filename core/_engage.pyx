@@ -83,11 +83,8 @@ def engage_columns(eng, list event_id, list appid, list openid, list kind, time_
 
 def engage_columns_into(eng, list event_id, list appid, list openid, list kind, time_s, code,
                         points, flags, at):
-    """`engage_columns`, writing row i's outcome into position at[i] of the columns `code`
-    (int16: the index of its code in tuple(Code)), `points` (int64) and `flags` (int8:
-    bit 0 offer_membership, bit 1 friend_invite), exactly as `core.outcome_columns` of
-    engage_columns' list would; no Outcome list is made. Raises TypeError or ValueError,
-    changing nothing, for columns of other types or lengths or positions outside them."""
+    """`engage_columns`, writing row i's outcome into the columns at position at[i], as
+    `core._identity.bind_columns_into` does."""
     cdef Sink sink
     sink_open(&sink, code, points, flags, at, len(event_id), "events")
     _engage_rows(eng, event_id, appid, openid, kind, time_s, &sink)

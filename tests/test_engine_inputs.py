@@ -26,7 +26,7 @@ from core import (
     outcome_columns,
 )
 from core.program import CouponStock
-from tests.helpers import APP, APP2, DAY, MINI, STORE, T0, oid, program, uid
+from tests.helpers import APP, APP2, DAY, MINI, STORE, T0, bad_outcome_columns, oid, program, uid
 
 settings.register_profile("paymember", max_examples=60, deadline=None)
 settings.load_profile("paymember")
@@ -304,24 +304,15 @@ def test_batch_entry_points_refuse_ragged_columns_and_take_wrong_types() -> None
     with pytest.raises(ValueError):
         eng.enroll_columns(["quickmart"], t, [uid(1), uid(2)])
     assert len(eng.acc) == 0 and not eng.ledger.rows
-    n = 2
-    good = (np.zeros(n, np.int16), np.zeros(n, np.int64), np.zeros(n, np.int8))
-    at = np.arange(n, dtype=np.int64)
+    good, at, bad = bad_outcome_columns(2)
     rows = {"bind_columns": ([APP, APP], [oid(1), oid(2)], [uid(1), uid(2)], t),
             "engage_columns": (["e1", "e2"], [APP, APP], [oid(1), oid(2)], ["visit"] * 2, t),
             "enroll_columns": (["quickmart"] * 2, t, [uid(1), uid(2)])}
     for name, cols in rows.items():
         into = getattr(eng, name + "_into")
-        for reason, out, where in [
-            ("differ in length", (good[0], good[1][:-1], good[2]), at),
-            ("positions for", good, at[:-1]),
-            ("outside the columns", good, at + 1),
-            ("outside the columns", good, at - 1),
-        ]:
+        for reason, out, where in bad:
             with pytest.raises(ValueError, match=reason):
                 into(*cols, *out, where)
-        with pytest.raises(ValueError, match="Buffer dtype mismatch"):
-            into(*cols, good[1], good[1], good[2], at)
         with pytest.raises(ValueError, match="differ in length"):
             into(*[c[:1] if k == 1 else c for k, c in enumerate(cols)], *good, at)
     assert len(eng.acc) == 0 and not eng.ledger.rows
