@@ -22,7 +22,7 @@ from libc.stdint cimport int64_t, uint16_t, uint64_t
 
 from core._accrual cimport (Kernel, Row, _pay_core, _prefetch_account, _prefetch_lot, fill_ids,
                             fill_names, kernel_of)
-from core._inputs cimport decode_outcome
+from core._sink cimport Sink, put_outcome, sink_open
 from core._keys cimport KeyIndex
 
 cdef extern from *:
@@ -40,32 +40,6 @@ DEF AHEAD3 = 4
 DEF AHEAD4 = 2
 
 cdef tuple _NO_COUPONS = ()
-
-
-cdef struct Sink:
-    # Where `pay_block_into` writes each payment's outcome: row i at position at[i] of
-    # the code (index in tuple(Code)), points and flags (bit 0 offer_membership, bit 1
-    # friend_invite) columns; outcomes repeat, so the last one decoded is kept.
-    short* code
-    long long* pts
-    signed char* flags
-    const int64_t* at
-    PyObject* last
-    short c
-    long long p
-    signed char f
-
-
-cdef int _put(Sink* s, Py_ssize_t i, object o) except -1:
-    """Write outcome `o` of row `i` into the sink's columns (as core.outcome_columns)."""
-    cdef Py_ssize_t pos = s.at[i]
-    if <PyObject*>o != s.last:
-        decode_outcome(o, &s.c, &s.p, &s.f)
-        s.last = <PyObject*>o  # borrowed: the outcome stays alive in the caller's `keep`
-    s.code[pos] = s.c
-    s.pts[pos] = s.p
-    s.flags[pos] = s.f
-    return 0
 
 
 cdef inline void _hash_ahead(Kernel k, Row* r) noexcept:
@@ -133,12 +107,7 @@ cdef inline int _later_stages(Kernel k, Row* ring, Lanes* ln, Py_ssize_t i,
         _prefetch_lot(k, ln.acct[j % RING], <array.array>lots[0], <array.array>lots[1],
                       <array.array>lots[2])
     if i >= 0:
-        o = _pay_core(k, &ring[i % RING])
-        if sink == NULL:
-            out[i] = o
-        else:
-            _put(sink, i, o)
-            out[0] = o  # keeps the sink's last outcome alive
+        put_outcome(out, i, sink, _pay_core(k, &ring[i % RING]))
     return 0
 
 
@@ -249,26 +218,11 @@ def pay_block_into(eng, blk, code, points, flags, at):
     offer_membership, bit 1 friend_invite), exactly as `core.outcome_columns` of
     pay_block's list would; no Outcome list is made. Raises TypeError or ValueError,
     changing nothing, for a malformed block or columns."""
-    cdef short[::1] cv = code
-    cdef long long[::1] pv = points
-    cdef signed char[::1] fv = flags
-    cdef const int64_t[::1] av = at
-    cdef Py_ssize_t i, size = cv.shape[0]
     cdef Sink sink
-    if pv.shape[0] != size or fv.shape[0] != size:
-        raise ValueError(f"outcome columns differ in length: {size}, {pv.shape[0]}, "
-                         f"{fv.shape[0]}")
-    if av.shape[0] != len(blk.total_fen):
-        raise ValueError(f"{av.shape[0]} positions for {len(blk.total_fen)} payments")
-    for i in range(av.shape[0]):
-        if not 0 <= av[i] < size:
-            raise ValueError(f"position {av[i]} of payment {i} is outside the columns")
-    if size == 0 or av.shape[0] == 0:
+    sink_open(&sink, code, points, flags, at, len(blk.total_fen), "payments")
+    if sink.at == NULL:
         _pay_block(eng, blk, NULL)  # validates the block; no rows to apply
         return
-    sink.code, sink.pts, sink.flags, sink.at = &cv[0], &pv[0], &fv[0], &av[0]
-    sink.last = NULL
-    sink.c, sink.p, sink.f = 0, 0, 0
     _pay_block(eng, blk, &sink)
 
 

@@ -19,6 +19,7 @@ from core._inputs cimport (
     _find, _kernel, _lots_add, _month, _push, _upgrade, _valid_id, ahead_hash, ahead_later,
     applied, create_account)
 from core._keys cimport KeyIndex
+from core._sink cimport Sink, put_outcome, sink_open
 
 cdef extern from "Python.h":
     PyObject* PyList_GET_ITEM(object lst, Py_ssize_t i)
@@ -77,6 +78,21 @@ def engage_columns(eng, list event_id, list appid, list openid, list kind, time_
     """Apply engagement events given as columns (no referrals), in order; returns the list
     of Outcomes. Exactly `engage` of each row's `Engagement`, which is made only when the
     row goes to the Python reference. Raises ValueError on columns of different lengths."""
+    return _engage_rows(eng, event_id, appid, openid, kind, time_s, NULL)
+
+
+def engage_columns_into(eng, list event_id, list appid, list openid, list kind, time_s, code,
+                        points, flags, at):
+    """`engage_columns`, writing row i's outcome into the columns at position at[i], as
+    `core._identity.bind_columns_into` does."""
+    cdef Sink sink
+    sink_open(&sink, code, points, flags, at, len(event_id), "events")
+    _engage_rows(eng, event_id, appid, openid, kind, time_s, &sink)
+
+
+cdef object _engage_rows(eng, list event_id, list appid, list openid, list kind, time_s,
+                         Sink* sink):
+    """engage_columns' rows, their outcomes in a list, or into `sink` (returning None)."""
     cdef Kernel k = _kernel(eng)
     cdef long long[:] times = time_s
     cdef Py_ssize_t i, j, n = len(event_id)
@@ -90,7 +106,7 @@ def engage_columns(eng, list event_id, list appid, list openid, list kind, time_
     cdef object seen = k.event_seen
     cdef int api = 0
     cdef Window w = Window(k.idem)
-    out = [None] * n
+    out = [None] * (n if sink == NULL else 1)
     for i in range(-AHEAD1, n):
         j = i + AHEAD1
         if j < n:
@@ -111,9 +127,10 @@ def engage_columns(eng, list event_id, list appid, list openid, list kind, time_
                 pm_prefetch_set(<PyObject*>seen, <PyObject*>ev)
         ahead_later(k, ring, i, n, uno, tail, nxt)
         if i >= 0:
-            out[i] = _engage(k, eng, None, event_id[i], appid[i], openid[i], kind[i], None,
-                             times[i], "", &ring[i % RING], w)
-    return out
+            o = _engage(k, eng, None, event_id[i], appid[i], openid[i], kind[i], None,
+                        times[i], "", &ring[i % RING], w)
+            put_outcome(out, i, sink, o)
+    return out if sink == NULL else None
 
 
 cdef class Window:

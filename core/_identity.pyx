@@ -21,6 +21,7 @@ from core._inputs cimport (
     ahead_later, ahead_peek, applied, create_account)
 from core._keys cimport KeyIndex
 from core._lots cimport add_c
+from core._sink cimport Sink, put_outcome, sink_open
 from libc.stdlib cimport free, malloc
 
 cdef extern from "Python.h":
@@ -63,6 +64,23 @@ def bind_columns(eng, list appid, list openid, list unionid, time_s):
     """Apply bindings given as columns, in order; returns the list of Outcomes. Exactly
     `bind` of each row's `Binding`, which is made only when the row goes to the Python
     reference. Raises ValueError on columns of different lengths."""
+    return _bind_rows(eng, appid, openid, unionid, time_s, NULL)
+
+
+def bind_columns_into(eng, list appid, list openid, list unionid, time_s, code, points,
+                      flags, at):
+    """`bind_columns`, writing row i's outcome into position at[i] of the columns `code`
+    (int16: the index of its code in tuple(Code)), `points` (int64) and `flags` (int8:
+    bit 0 offer_membership, bit 1 friend_invite), exactly as `core.outcome_columns` of
+    bind_columns' list would; no Outcome list is made. Raises TypeError or ValueError,
+    changing nothing, for columns of other types or lengths or positions outside them."""
+    cdef Sink sink
+    sink_open(&sink, code, points, flags, at, len(appid), "bindings")
+    _bind_rows(eng, appid, openid, unionid, time_s, &sink)
+
+
+cdef object _bind_rows(eng, list appid, list openid, list unionid, time_s, Sink* sink):
+    """bind_columns' rows, their outcomes in a list, or into `sink` (returning None)."""
     cdef Kernel k = _kernel(eng)
     cdef long long[:] times = time_s
     cdef Py_ssize_t i, j, n = len(appid)
@@ -73,7 +91,7 @@ def bind_columns(eng, list appid, list openid, list unionid, time_s):
     cdef array.array uno = k.acc.union_no, tail = k.lots.tail  # alive while we prefetch
     cdef object app, last_app = None, apps = None, unions = None
     cdef int api = 0
-    out = [None] * n
+    out = [None] * (n if sink == NULL else 1)
     for i in range(-AHEAD1, n):
         j = i + AHEAD1
         if j < n:
@@ -102,9 +120,10 @@ def bind_columns(eng, list appid, list openid, list unionid, time_s):
             ahead_account(k, &ro[j % RING], uno, tail)
             ahead_account(k, &ru[j % RING], uno, tail)
         if i >= 0:
-            out[i] = _bind(k, eng, None, appid[i], openid[i], unionid[i], None, times[i],
-                           &ro[i % RING], &ru[i % RING])
-    return out
+            o = _bind(k, eng, None, appid[i], openid[i], unionid[i], None, times[i],
+                      &ro[i % RING], &ru[i % RING])
+            put_outcome(out, i, sink, o)
+    return out if sink == NULL else None
 
 
 cdef object _bind_ref(eng, b, appid, openid, unionid, tt):
@@ -329,6 +348,19 @@ def enroll_columns(eng, list program, time_s, list unionid):
     """Apply enrollments by unionid given as columns, in order; returns the list of
     Outcomes. Exactly `enroll` of each row's `Enrollment`, which is made only when the row
     goes to the Python reference. Raises ValueError on columns of different lengths."""
+    return _enroll_rows(eng, program, time_s, unionid, NULL)
+
+
+def enroll_columns_into(eng, list program, time_s, list unionid, code, points, flags, at):
+    """`enroll_columns`, writing row i's outcome into the columns at position at[i], as
+    `bind_columns_into` does."""
+    cdef Sink sink
+    sink_open(&sink, code, points, flags, at, len(program), "enrollments")
+    _enroll_rows(eng, program, time_s, unionid, &sink)
+
+
+cdef object _enroll_rows(eng, list program, time_s, list unionid, Sink* sink):
+    """enroll_columns' rows, their outcomes in a list, or into `sink` (returning None)."""
     cdef Kernel k = _kernel(eng)
     cdef long long[:] times = time_s
     cdef Py_ssize_t i, j, n = len(program)
@@ -338,7 +370,7 @@ def enroll_columns(eng, list program, time_s, list unionid):
     cdef array.array uno = k.acc.union_no, tail = k.lots.tail  # alive while we prefetch
     cdef array.array nxt = k.lots.nxt
     cdef object prog, last_prog = None, unions = None
-    out = [None] * n
+    out = [None] * (n if sink == NULL else 1)
     for i in range(-AHEAD1, n):
         j = i + AHEAD1
         if j < n:
@@ -354,9 +386,10 @@ def enroll_columns(eng, list program, time_s, list unionid):
                 ahead_hash(&ring[j % RING], <KeyIndex>unions, <str>uid)
         ahead_later(k, ring, i, n, uno, tail, nxt)
         if i >= 0:
-            out[i] = _enroll(k, eng, None, program[i], None, times[i], unionid[i], "", "",
-                             ring[i % RING].h)
-    return out
+            o = _enroll(k, eng, None, program[i], None, times[i], unionid[i], "", "",
+                        ring[i % RING].h)
+            put_outcome(out, i, sink, o)
+    return out if sink == NULL else None
 
 
 cdef object _enroll_ref(eng, e, program, tt, unionid, appid, openid):

@@ -195,6 +195,10 @@ class Engine(MembershipMixin, EngagementMixin, SpendingMixin, LifecycleMixin, Qu
     bind_columns = _identity.bind_columns
     engage_columns = _engage.engage_columns
     enroll_columns = _identity.enroll_columns
+    # The same, writing each outcome into numpy columns (no Outcome list): the sim's feed.
+    bind_columns_into = _identity.bind_columns_into
+    engage_columns_into = _engage.engage_columns_into
+    enroll_columns_into = _identity.enroll_columns_into
 
     def _build_kernel(self) -> object:
         """(Re)build the compiled path's typed view of this engine's structures."""

@@ -190,9 +190,11 @@ def apply_prepared(eng: EngineLike, prep: Prepared, wall: WallSplit | None = Non
     made = {kd: (at, _with_texts(kd, inp)) for kd, (at, inp) in prep.made.items()}
     for kd, lo, hi in prep.runs:
         at, inp = made[kd]
-        if kd == PAY and hasattr(eng, "pay_block_into"):  # outcomes straight into the columns
+        into = getattr(eng, _INTO_METHOD[kd], None) if kd in _INTO_METHOD else None
+        if into is not None:  # outcomes straight into the columns
+            cols = (inp.slice(lo, hi),) if kd == PAY else _rows(inp, lo, hi)
             wall.start()
-            eng.pay_block_into(inp.slice(lo, hi), code, pts, flags, at[lo:hi])
+            into(*cols, code, pts, flags, at[lo:hi])
             wall.inputs_done()
             continue
         outs = _apply(eng, kd, inp, lo, hi, wall)
@@ -233,8 +235,7 @@ def _apply(eng: EngineLike, kind: int, inp: Any, lo: int, hi: int,
         return pay_batch(eng, inp.slice(lo, hi), wall)
     if kind in _COLUMNS_METHOD:
         apply_columns = getattr(eng, _COLUMNS_METHOD[kind])
-        # A run of the whole kind (most ticks: one layer) takes the columns as they are.
-        cols = inp if lo == 0 and hi == len(inp[0]) else [c[lo:hi] for c in inp]
+        cols = _rows(inp, lo, hi)
         wall.start()
         outs = apply_columns(*cols)
     else:
@@ -246,7 +247,16 @@ def _apply(eng: EngineLike, kind: int, inp: Any, lo: int, hi: int,
     return outs
 
 
+def _rows(cols: Any, lo: int, hi: int) -> Any:
+    """Rows lo..hi-1 of columns `cols`: a run of the whole kind (most ticks: one layer)
+    takes the columns as they are, without copies."""
+    return cols if lo == 0 and hi == len(cols[0]) else [c[lo:hi] for c in cols]
+
+
 _COLUMNS_METHOD = {BIND: "bind_columns", EVENT: "engage_columns", ENROLL: "enroll_columns"}
+# The methods that write outcomes straight into the columns (core.Engine's; not every
+# EngineLike has them).
+_INTO_METHOD = {PAY: "pay_block_into"} | {k: m + "_into" for k, m in _COLUMNS_METHOD.items()}
 
 
 def pay_batch(eng: EngineLike, block: PaymentBlock, wall: WallSplit) -> list[Outcome]:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 from core import Payment, Program, Refund, load_program, parse_time
 
@@ -45,3 +48,17 @@ def refund(n: int, of: int, amount: int, total: int = 2000, t: int = T0 + 3600,
            mch: str = STORE, **kw: object) -> Refund:
     """Refund number `n` of payment number `of`."""
     return Refund(f"50{n:030d}", f"42{of:030d}", mch, amount, total, t, **kw)  # type: ignore[arg-type]
+
+
+def bad_outcome_columns(n: int) -> tuple[tuple[Any, ...], np.ndarray, list[tuple[str, tuple, Any]]]:
+    """For an `_into` entry point of `n` rows: good outcome columns and positions, and the
+    bad ones it must refuse, each with the start of its ValueError's message."""
+    at = np.arange(n, dtype=np.int64)
+    good = (np.zeros(n, np.int16), np.zeros(n, np.int64), np.zeros(n, np.int8))
+    return good, at, [
+        ("differ in length", (good[0], good[1][:-1], good[2]), at),
+        ("positions for", good, at[:-1]),
+        ("outside the columns", good, at + 1),
+        ("outside the columns", good, at - 1),
+        ("Buffer dtype mismatch", (good[1], good[1], good[2]), at),
+    ]

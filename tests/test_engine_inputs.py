@@ -26,7 +26,7 @@ from core import (
     outcome_columns,
 )
 from core.program import CouponStock
-from tests.helpers import APP, APP2, DAY, MINI, STORE, T0, oid, program, uid
+from tests.helpers import APP, APP2, DAY, MINI, STORE, T0, bad_outcome_columns, oid, program, uid
 
 settings.register_profile("paymember", max_examples=60, deadline=None)
 settings.load_profile("paymember")
@@ -188,10 +188,14 @@ def _batchable(x: Any) -> bool:
     return type(x) is Binding
 
 
-def feed_columns(prog: Program, items: list[Any]) -> tuple[Engine, list[Any]]:
+def feed_columns(prog: Program, items: list[Any], into: bool = False,
+                 ) -> tuple[Engine, list[Any]]:
     """A fresh engine fed `items`, every run of consecutive bindings, events or
-    enrollments that a batch entry point takes as one `*_columns` call."""
+    enrollments that a batch entry point takes as one `*_columns` call; with `into`, as
+    one `*_columns_into` call, whose rows' outcomes come back as (code index, points,
+    flags) tuples."""
     eng = Engine([prog])
+    rng = np.random.default_rng(len(items))
     outs: list[Any] = []
     k = 0
     while k < len(items):
@@ -210,17 +214,57 @@ def feed_columns(prog: Program, items: list[Any]) -> tuple[Engine, list[Any]]:
             outs.append(eng.pay(x) if type(x) is Payment else
                         {Engagement: eng.engage, Enrollment: eng.enroll,
                          Refund: eng.refund}[type(x)](x))
-        elif type(x) is Binding:
-            outs += eng.bind_columns([y.appid for y in run], [y.openid for y in run],
-                                     [y.unionid for y in run], times)
-        elif type(x) is Engagement:
-            outs += eng.engage_columns([y.event_id for y in run], [y.appid for y in run],
-                                       [y.openid for y in run], [y.kind for y in run], times)
         else:
-            outs += eng.enroll_columns([y.program for y in run], times,
-                                       [y.unionid for y in run])
+            if type(x) is Binding:
+                name, cols = "bind_columns", ([y.appid for y in run], [y.openid for y in run],
+                                              [y.unionid for y in run], times)
+            elif type(x) is Engagement:
+                name, cols = "engage_columns", ([y.event_id for y in run],
+                                                [y.appid for y in run], [y.openid for y in run],
+                                                [y.kind for y in run], times)
+            else:
+                name, cols = "enroll_columns", ([y.program for y in run], times,
+                                                [y.unionid for y in run])
+            if into:
+                outs += _apply_into(getattr(eng, name + "_into"), cols, len(run), rng)
+            else:
+                outs += getattr(eng, name)(*cols)
         k = j
     return eng, outs
+
+
+def _apply_into(apply: Any, cols: tuple, n: int, rng: np.random.Generator) -> list[tuple]:
+    """Rows `cols` through `apply` (a `*_columns_into`), written at scattered positions of
+    columns two longer, the other two left as they were; returns each row's columns."""
+    at = rng.permutation(n + 2)[:n].astype(np.int64)
+    out = (np.full(n + 2, -1, np.int16), np.full(n + 2, -1, np.int64),
+           np.full(n + 2, -1, np.int8))
+    assert apply(*cols, *out, at) is None
+    assert all((np.delete(c, at) == -1).all() for c in out)  # nothing written elsewhere
+    return list(zip(*(c[at].tolist() for c in out), strict=True))
+
+
+def _as_columns(outs: list[Any]) -> list[Any]:
+    """Each Outcome of `outs` as its (code index, points, flags), as outcome_columns
+    gives them; anything else (clock advances' reports, tuples) as it is."""
+    return [tuple(c[0] for c in outcome_columns([o])) if isinstance(o, Outcome) else o
+            for o in outs]
+
+
+@settings(max_examples=150)
+@given(st.sampled_from(PROGRAMS), st.integers(0, 60).flatmap(
+    lambda m: st.tuples(*(inputs(n) for n in range(m)))))
+def test_batch_entry_points_into_columns_equal_the_list_forms(prog: Program,
+                                                              items: tuple) -> None:
+    """`bind_columns_into`, `engage_columns_into` and `enroll_columns_into` write, at each
+    row's position, exactly what `outcome_columns` of the list forms' outcomes gives
+    (rejections included: bad ids, unknown apps and programs, duplicates, bad times), and
+    leave the same state."""
+    items = _totals(list(items))
+    listed, list_outs = feed_columns(prog, items)
+    into, into_outs = feed_columns(prog, items, into=True)
+    assert _as_columns(into_outs) == _as_columns(list_outs)
+    assert state(into) == state(listed)
 
 
 @settings(max_examples=150)
@@ -247,8 +291,10 @@ def test_batch_entry_points_equal_the_python_reference(prog: Program, items: tup
 
 
 def test_batch_entry_points_refuse_ragged_columns_and_take_wrong_types() -> None:
-    """Columns of different lengths are a ValueError that changes nothing; a field of the
-    wrong type gets the reference's BAD_TYPE; `outcome_columns` refuses a non-Outcome."""
+    """Columns of different lengths, or `_into` forms' outcome columns of other types or
+    lengths or positions outside them, are a ValueError that changes nothing; a field of
+    the wrong type gets the reference's BAD_TYPE; `outcome_columns` refuses a
+    non-Outcome."""
     eng = Engine([program()])
     t = np.array([T0, T0], np.int64)
     with pytest.raises(ValueError):
@@ -257,6 +303,18 @@ def test_batch_entry_points_refuse_ragged_columns_and_take_wrong_types() -> None
         eng.engage_columns(["e1", "e2"], [APP, APP], [oid(1)], ["visit", "visit"], t)
     with pytest.raises(ValueError):
         eng.enroll_columns(["quickmart"], t, [uid(1), uid(2)])
+    assert len(eng.acc) == 0 and not eng.ledger.rows
+    good, at, bad = bad_outcome_columns(2)
+    rows = {"bind_columns": ([APP, APP], [oid(1), oid(2)], [uid(1), uid(2)], t),
+            "engage_columns": (["e1", "e2"], [APP, APP], [oid(1), oid(2)], ["visit"] * 2, t),
+            "enroll_columns": (["quickmart"] * 2, t, [uid(1), uid(2)])}
+    for name, cols in rows.items():
+        into = getattr(eng, name + "_into")
+        for reason, out, where in bad:
+            with pytest.raises(ValueError, match=reason):
+                into(*cols, *out, where)
+        with pytest.raises(ValueError, match="differ in length"):
+            into(*[c[:1] if k == 1 else c for k, c in enumerate(cols)], *good, at)
     assert len(eng.acc) == 0 and not eng.ledger.rows
     outs = eng.bind_columns([APP, APP], [oid(1), 7], [uid(1), uid(2)], t)  # type: ignore[list-item]
     assert [o.code for o in outs] == [Code.APPLIED, Code.BAD_TYPE]

@@ -11,7 +11,7 @@ import pytest
 from core import Code, Payment, outcome_columns
 from core.payment_block import PaymentBlock, from_columns
 from core.payment_columns import from_payments
-from tests.helpers import T0, pay, refund
+from tests.helpers import T0, bad_outcome_columns, pay, refund
 
 CODE_INDEX = {c: i for i, c in enumerate(Code)}
 
@@ -123,20 +123,11 @@ def test_block_into_bad_columns_are_refused_untouched(make_engine) -> None:
     eng = make_engine()
     blk = _block([pay(n, n, t=T0 + n) for n in range(6)])
     before = eng.stats()
-    n = 6
-    at = np.arange(n, dtype=np.int64)
-    good = (np.zeros(n, np.int16), np.zeros(n, np.int64), np.zeros(n, np.int8))
-    for reason, cols, where in [
-        ("differ in length", (good[0], good[1][:-1], good[2]), at),
-        ("positions for", good, at[:-1]),
-        ("outside the columns", good, at + 1),
-        ("outside the columns", good, at - 1),
-    ]:
+    good, at, bad = bad_outcome_columns(6)
+    for reason, cols, where in bad:
         with pytest.raises(ValueError, match=reason):
             eng.pay_block_into(blk, *cols, where)
         assert eng.stats() == before, reason
-    with pytest.raises(ValueError, match="Buffer dtype mismatch"):
-        eng.pay_block_into(blk, good[1], good[1], good[2], at)
     for reason, bad in _shapes(blk)[:1]:
         with pytest.raises(ValueError, match=reason):
             eng.pay_block_into(bad, *good, at)
