@@ -31,6 +31,8 @@ _COLUMNS = {
 }
 
 _MINUS_ONE = frozenset(("place", "ref"))  # columns whose default is -1 (the rest: 0)
+_DEFAULT = {k: -1 if k in _MINUS_ONE else 0 for k in _COLUMNS}
+_DEFAULTS_AHEAD = 1 << 14  # rows given their defaults at a time, ahead of appends
 # One row's columns and its results of delivery ("first_ack_s", "done"), widest first, in a
 # record of one cache line: a tick reads all of a row's columns at rows scattered over the
 # table, so a row costs one cache miss, not one a column.
@@ -57,6 +59,7 @@ class Inputs:
     def __init__(self, capacity: int = 1 << 16) -> None:
         """Allocate columns for `capacity` rows (they grow by doubling)."""
         self.n = 0
+        self._defaults = 0  # rows below this hold the defaults (those past `n` unused)
         self._view(records(capacity, _RECORD))
 
     def _view(self, rec: np.ndarray) -> None:
@@ -88,20 +91,30 @@ class Inputs:
         if not _COLUMNS.keys() >= values.keys():
             raise ValueError(f"unknown columns {sorted(values.keys() - _COLUMNS.keys())}")
         lo, hi = self.n, self.n + m
-        if hi > len(self.done):
-            self._reserve(hi)
+        if hi > self._defaults:
+            self._fill_defaults(hi)
         cols = self.cols
         for k, v in values.items():
-            # Rows past `n` are still zero (columns grow zero-filled, rows are never
-            # removed): a zero needs no writing where it is the default, nor does a
-            # column left out.
-            if v.__class__ is not int or v or k in _MINUS_ONE:
+            # Rows past `n` hold the defaults (rows are never removed): a column's default
+            # needs no writing, nor does a column left out.
+            if v.__class__ is not int or v != _DEFAULT[k]:
                 cols[k][lo:hi] = v
-        for k in _MINUS_ONE.difference(values):
-            cols[k][lo:hi] = -1
-        self.first_ack_s[lo:hi] = np.nan
         self.n = hi
         return np.arange(lo, hi, dtype=np.int64)
+
+    def _fill_defaults(self, hi: int) -> None:
+        """Rows up to `hi` (at least) made to hold the defaults: -1 in "place" and "ref",
+        NaN first acknowledgements (zero elsewhere, as the records grow), in chunks of
+        rows ahead of `n`, so that an append of a few rows writes only its values."""
+        lo = self._defaults
+        top = max(hi, min(lo + _DEFAULTS_AHEAD, len(self.done)))
+        if top > len(self.done):
+            self._reserve(top)
+        rec = self._rec[lo:top]
+        for k in _MINUS_ONE:
+            rec[k] = -1
+        rec["first_ack_s"] = np.nan
+        self._defaults = top
 
     def _reserve(self, size: int) -> None:
         cap = len(self.first_ack_s)
