@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim._tick import merge_runs
+from sim._tick import Buckets
 
 PAY, REFUND, EVENT, BIND, ENROLL, COUPON = range(6)
 KIND_NAMES = ("payment", "refund", "event", "binding", "enrollment", "coupon")
@@ -31,6 +31,8 @@ _COLUMNS = {
 }
 
 _MINUS_ONE = frozenset(("place", "ref"))  # columns whose default is -1 (the rest: 0)
+_DEFAULT = {k: -1 if k in _MINUS_ONE else 0 for k in _COLUMNS}
+_DEFAULTS_AHEAD = 1 << 14  # rows given their defaults at a time, ahead of appends
 # One row's columns and its results of delivery ("first_ack_s", "done"), widest first, in a
 # record of one cache line: a tick reads all of a row's columns at rows scattered over the
 # table, so a row costs one cache miss, not one a column.
@@ -57,6 +59,7 @@ class Inputs:
     def __init__(self, capacity: int = 1 << 16) -> None:
         """Allocate columns for `capacity` rows (they grow by doubling)."""
         self.n = 0
+        self._defaults = 0  # rows below this hold the defaults (those past `n` unused)
         self._view(records(capacity, _RECORD))
 
     def _view(self, rec: np.ndarray) -> None:
@@ -88,20 +91,30 @@ class Inputs:
         if not _COLUMNS.keys() >= values.keys():
             raise ValueError(f"unknown columns {sorted(values.keys() - _COLUMNS.keys())}")
         lo, hi = self.n, self.n + m
-        if hi > len(self.done):
-            self._reserve(hi)
+        if hi > self._defaults:
+            self._fill_defaults(hi)
         cols = self.cols
         for k, v in values.items():
-            # Rows past `n` are still zero (columns grow zero-filled, rows are never
-            # removed): a zero needs no writing where it is the default, nor does a
-            # column left out.
-            if v.__class__ is not int or v or k in _MINUS_ONE:
+            # Rows past `n` hold the defaults (rows are never removed): a column's default
+            # needs no writing, nor does a column left out.
+            if v.__class__ is not int or v != _DEFAULT[k]:
                 cols[k][lo:hi] = v
-        for k in _MINUS_ONE.difference(values):
-            cols[k][lo:hi] = -1
-        self.first_ack_s[lo:hi] = np.nan
         self.n = hi
         return np.arange(lo, hi, dtype=np.int64)
+
+    def _fill_defaults(self, hi: int) -> None:
+        """Rows up to `hi` (at least) made to hold the defaults: -1 in "place" and "ref",
+        NaN first acknowledgements (zero elsewhere, as the records grow), in chunks of
+        rows ahead of `n`, so that an append of a few rows writes only its values."""
+        lo = self._defaults
+        top = max(hi, min(lo + _DEFAULTS_AHEAD, len(self.done)))
+        if top > len(self.done):
+            self._reserve(top)
+        rec = self._rec[lo:top]
+        for k in _MINUS_ONE:
+            rec[k] = -1
+        rec["first_ack_s"] = np.nan
+        self._defaults = top
 
     def _reserve(self, size: int) -> None:
         cap = len(self.first_ack_s)
@@ -118,31 +131,12 @@ class Inputs:
         self.cols = cols
 
 
-class _Run:
-    """Deliveries sorted by (tick, filing order); those before `at` are delivered."""
-
-    __slots__ = ("at", "att", "due_s", "next", "rows", "tick")
-
-    def __init__(self, tick: np.ndarray, rows: np.ndarray, att: np.ndarray, due_s: np.ndarray,
-                 ) -> None:
-        self.tick, self.rows, self.att, self.due_s = tick, rows, att, due_s
-        self.at = 0
-        self.next = int(tick[0])  # the tick of its first delivery not yet taken
-
-    def live(self) -> int:
-        return len(self.tick) - self.at
-
-
 class Calendar:
     """Deliveries filed by tick: `pop(k)` returns those due in tick k, ordered by due time.
 
-    `add` only stages a batch. When a tick is next popped, the staged batches are sorted
-    by tick (stably: filing order kept within a tick) into one run; runs are kept oldest
-    first and the newest are merged while the older is at most twice the newer's size, so
-    there are only about log2(pending) runs however far ahead deliveries fall (a binding
-    an hour later, a retry six hours later). A tick's deliveries are then one slice of
-    each run, taken in run order: ties in due time keep the order of the `add` calls and
-    of rows within a call, as filing each batch at once would.
+    Each tick's deliveries are kept in filing order (sim._tick.Buckets, in C); a tick's are
+    sorted stably by due time when it is popped, so ties in due time keep the order of the
+    `add` calls and of rows within a call, as filing each batch at once would.
     """
 
     def __init__(self, tick_s: float) -> None:
@@ -151,87 +145,28 @@ class Calendar:
         self.floor_tick = 0  # ticks before this one were delivered already
         self.clamped = 0  # deliveries filed late, moved to the first open tick
         self.size = 0
-        self._staged: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-        self._runs: list[_Run] = []
+        self._ticks = Buckets(tick_s)
 
     def add(self, rows: np.ndarray, attempt: np.ndarray | int, due_s: np.ndarray) -> None:
-        """File deliveries of `rows` (attempt number each) due at `due_s`."""
+        """File deliveries of `rows` (attempt number each) due at `due_s`.
+
+        Raises ValueError, filing nothing, for lengths that disagree or a due time that is
+        not finite or beyond the calendar (sim._tick.MAX_TICK ticks).
+        """
         n = len(rows)
         if not n:
             return
-        if isinstance(attempt, np.ndarray):
-            att = attempt.astype(np.int8)
-        else:
-            att = np.empty(n, np.int8)
-            att.fill(attempt)
+        att = attempt if isinstance(attempt, int) else np.asarray(attempt, np.int8)
         # A reaction computed after the tick it falls due in (a card activation soon after
         # a payment, handled a tick late) is delivered at the start of the first tick not
         # yet processed: deliveries stay in time order.
-        floor_s = self.floor_tick * self.tick_s
-        if np.minimum.reduce(due_s) < floor_s:
-            self.clamped += int(np.count_nonzero(due_s < floor_s))
-            due_s = np.maximum(due_s, floor_s)
-        self._staged.append((rows, att, due_s))
+        self.clamped += self._ticks.file(np.asarray(rows, np.int64), att,
+                                         np.asarray(due_s, np.float64),
+                                         self.floor_tick * self.tick_s)
         self.size += n
-
-    def _file(self) -> None:
-        """Sort the staged deliveries by tick into a new run; merge the newest runs.
-
-        The new run takes in the newest runs while the older is at most twice its size:
-        the staged deliveries sorted stably by tick, then merged with them in one stable
-        pass in C (sim._tick.merge_runs, ties keep the older run first): the same run as
-        one stable sort of them all by tick, oldest first."""
-        rows, att, due_s = _joined(self._staged)
-        self._staged.clear()
-        tick = np.floor(due_s / self.tick_s).astype(np.int64)
-        runs = self._runs
-        size = len(tick)
-        order = tick.argsort(kind="stable")
-        tick, rows, att, due_s = tick[order], rows[order], att[order], due_s[order]
-        older: list[_Run] = []
-        while runs and runs[-1].live() <= 2 * size:
-            older.append(runs.pop())
-            size += older[-1].live()
-        if older:
-            # The older runs and the new one, each sorted by tick: one stable merge.
-            older.reverse()
-            tick, rows, att, due_s = merge_runs([*(r.tick[r.at:] for r in older), tick],
-                                                [*(r.rows[r.at:] for r in older), rows],
-                                                [*(r.att[r.at:] for r in older), att],
-                                                [*(r.due_s[r.at:] for r in older), due_s])
-        runs.append(_Run(tick, rows, att, due_s))
 
     def pop(self, tick: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Remove and return the deliveries due in `tick` (or before), ordered by due time."""
-        if self._staged:
-            self._file()
-        parts = []
-        done = False
-        for r in self._runs:
-            if r.next > tick:  # most runs have nothing due yet: no search
-                continue
-            hi = int(r.tick.searchsorted(tick, "right"))
-            parts.append((r.rows[r.at:hi], r.att[r.at:hi], r.due_s[r.at:hi]))
-            r.at = hi
-            if hi < len(r.tick):
-                r.next = int(r.tick[hi])
-            else:
-                done = True
-        if done:
-            self._runs = [r for r in self._runs if r.at < len(r.tick)]
-        if not parts:
-            e = np.zeros(0, np.int64)
-            return e, np.zeros(0, np.int8), np.zeros(0)
-        rows, att, due = _joined(parts)
-        order = due.argsort(kind="stable")
+        rows, att, due = self._ticks.take(tick)
         self.size -= len(rows)
-        return rows[order], att[order], due[order]
-
-
-def _joined(parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]]
-            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(rows, attempts, due times) of `parts` end to end (the one part itself when alone)."""
-    if len(parts) == 1:
-        return parts[0]
-    return (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]),
-            np.concatenate([p[2] for p in parts]))
+        return rows, att, due

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from sim import tables
 from sim.inputs import BATCH_COLUMNS, batch_of, take
 from sim.tables import PAY, REFUND, Inputs
 
@@ -72,3 +73,32 @@ def test_population_knowledge_is_one_record_per_program_and_shopper() -> None:
     assert pop.bound[:2, 2].all() and pop.bound.sum() == 2 and not pop.member[:, 2].any()
     assert (pop.coupon == -1).all() and (pop.points == 0).all()
     assert pop.points.strides[-1] == 32 and pop.points.ctypes.data % 32 == 0
+
+
+@pytest.mark.parametrize("ahead", [1, 5, 1 << 14])
+def test_appended_rows_hold_their_values_or_the_defaults(ahead: int,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """Defaults (-1 place and ref, NaN first acknowledgement, 0 elsewhere) are written
+    ahead of appends in chunks: across chunks and growth, each row holds what was given."""
+    monkeypatch.setattr(tables, "_DEFAULTS_AHEAD", ahead)
+    tab = Inputs(capacity=8)
+    rng = np.random.default_rng(ahead)
+    want: dict[str, list[float]] = {k: [] for k in tables._COLUMNS}
+    for _ in range(60):
+        m = int(rng.integers(1, 12))
+        given: dict[str, np.ndarray | int] = {"shopper": rng.integers(0, 99, m)}
+        for k in ("place", "ref", "app", "amount"):
+            pick = rng.integers(4)  # left out, its default, another scalar, an array
+            if pick == 1:
+                given[k] = tables._DEFAULT[k]
+            elif pick == 2:
+                given[k] = int(rng.integers(1, 5))
+            elif pick == 3:
+                given[k] = rng.integers(-1, 5, m)
+        rows = tab.append(**given)
+        assert rows.tolist() == list(range(tab.n - m, tab.n))
+        for k, col in want.items():
+            col += np.broadcast_to(given.get(k, tables._DEFAULT[k]), m).tolist()
+    for k, col in want.items():
+        assert getattr(tab, k).tolist() == col, k
+    assert np.isnan(tab.first_ack_s[: tab.n]).all() and not tab.done[: tab.n].any()

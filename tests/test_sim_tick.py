@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from sim import _tick
 from sim.feed import apply_order
+from sim.tables import Calendar
 
 KINDS = 6
 
@@ -118,33 +119,95 @@ def test_react_known_is_the_numpy_updates() -> None:
     assert (points == before).all()
 
 
-@given(st.lists(st.lists(st.integers(0, 9), max_size=30), max_size=6))
-def test_merge_runs_is_a_stable_argsort_of_the_runs_end_to_end(runs: list[list[int]]) -> None:
-    rng = np.random.default_rng(len(runs))
-    ticks = [np.sort(np.array(r, np.int64)) for r in runs]
-    rows = [rng.integers(0, 10**9, len(t)) for t in ticks]
-    att = [rng.integers(-1, 18, len(t)).astype(np.int8) for t in ticks]
-    due = [rng.random(len(t)) for t in ticks]
+class _Filed:
+    """The calendar by its definition: every delivery filed, with its filing number; a
+    tick's are those due in it or before, sorted stably by due time (ties: filing order)."""
 
-    def joined(cols: list[np.ndarray], dtype: type) -> np.ndarray:
-        return np.concatenate([*cols, np.zeros(0, dtype)])
+    def __init__(self, tick_s: float) -> None:
+        self.tick_s, self.floor_tick, self.clamped = tick_s, 0, 0
+        self.rows: list[int] = []
+        self.att: list[int] = []
+        self.due: list[float] = []
 
-    order = joined(ticks, np.int64).argsort(kind="stable")
-    got = _tick.merge_runs(ticks, rows, att, due)
-    want = [joined(ticks, np.int64), joined(rows, np.int64), joined(att, np.int8),
-             joined(due, np.float64)]
-    for g, w in zip(got, want, strict=True):
-        assert g.dtype == w.dtype and np.array_equal(g, w[order])
+    def add(self, rows: np.ndarray, attempt: np.ndarray | int, due: np.ndarray) -> None:
+        floor_s = self.floor_tick * self.tick_s
+        self.clamped += int(np.count_nonzero(due < floor_s))
+        self.rows += rows.tolist()
+        self.att += (np.broadcast_to(attempt, len(rows))).tolist()
+        self.due += np.maximum(due, floor_s).tolist()
+
+    def pop(self, tick: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        rows, att, due = (np.array(self.rows, np.int64), np.array(self.att, np.int8),
+                          np.array(self.due, np.float64))
+        now = np.floor(due / self.tick_s).astype(np.int64) <= tick
+        order = due[now].argsort(kind="stable")
+        self.rows, self.att, self.due = rows[~now].tolist(), att[~now].tolist(), \
+            due[~now].tolist()
+        return rows[now][order], att[now][order], due[now][order]
 
 
-def test_merge_runs_refuses_unsorted_or_ragged_runs() -> None:
-    one = [np.array([2, 1]), np.array([5, 6]), np.zeros(2, np.int8), np.zeros(2)]
-    with pytest.raises(ValueError, match="not sorted"):
-        _tick.merge_runs(*([c] for c in one))
-    with pytest.raises(ValueError, match="different lengths"):
-        _tick.merge_runs([np.array([1, 2])], [np.array([5])], [one[2]], [one[3]])
-    with pytest.raises(ValueError, match="one list"):
-        _tick.merge_runs([one[0]], [], [], [])
+_BATCH = st.tuples(st.lists(st.integers(0, 40), max_size=80),  # due times, in quarter ticks
+                   st.booleans(),  # attempts one per row (else one for all)
+                   st.integers(0, 3))  # ticks to pop after it (0: none)
+
+
+@given(st.lists(_BATCH, max_size=25), st.integers(0, 2**31))
+def test_calendar_is_a_stable_sort_by_due_of_the_ticks_filed(batches: list[tuple],
+                                                              seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    cal, want = Calendar(2.5), _Filed(2.5)
+    k = 0
+    for quarters, each, pops in batches:
+        due = np.array(quarters, np.float64) * 0.625 + 2.5 * k  # ties, and some past ticks
+        due -= 2.5 * (rng.random(len(due)) < 0.2)
+        rows = rng.integers(0, 10**9, len(due))
+        att = rng.integers(0, 18, len(due)).astype(np.int8) if each else int(rng.integers(18))
+        cal.add(rows, att, due)
+        want.add(rows, att, due)
+        for _ in range(pops):
+            got, ref = cal.pop(k), want.pop(k)
+            for g, w in zip(got, ref, strict=True):
+                assert g.dtype == w.dtype and np.array_equal(g, w)
+            k += 1
+            cal.floor_tick = want.floor_tick = k
+        assert cal.clamped == want.clamped and cal.size == len(want.rows)
+    got, ref = cal.pop(10**6), want.pop(10**6)
+    assert all(np.array_equal(g, w) for g, w in zip(got, ref, strict=True))
+    assert cal.size == 0
+
+
+@pytest.mark.parametrize("spread", [1e-3, 1.0, 50.0])
+def test_calendar_sorts_large_ticks_like_numpy(spread: float) -> None:
+    """Thousands of deliveries a tick, near-sorted to shuffled (insertion blocks, then
+    several merge passes, the in-order shortcut)."""
+    rng = np.random.default_rng(int(spread * 1000))
+    cal, want = Calendar(10.0), _Filed(10.0)
+    for b in range(40):
+        n = int(rng.integers(1, 400))
+        due = np.sort(rng.random(n) * 30) + rng.random(n) * spread
+        due = np.round(due, 1)  # ties
+        rows = np.arange(b * 1000, b * 1000 + n)
+        cal.add(rows, b % 3, due)
+        want.add(rows, b % 3, due)
+    for k in range(12):
+        got, ref = cal.pop(k), want.pop(k)
+        assert all(np.array_equal(g, w) for g, w in zip(got, ref, strict=True))
+
+
+def test_calendar_refuses_bad_deliveries_filing_nothing() -> None:
+    cal = Calendar(10.0)
+    cal.add(np.array([7]), 0, np.array([5.0]))
+    bad = [(np.array([1, 2]), np.zeros(1, np.int8), np.array([1.0, 2.0]), "2 rows but 1"),
+           (np.array([1, 2]), 0, np.array([1.0]), "2 rows but 1 due"),
+           (np.array([1, 2]), 0, np.array([1.0, np.nan]), "due time nan"),
+           (np.array([1]), 0, np.array([10.0 * (_tick.MAX_TICK + 1)]), "outside ticks")]
+    for rows, att, due, match in bad:
+        with pytest.raises(ValueError, match=match):
+            cal.add(rows, att, due)
+    assert cal.size == 1
+    assert [c.tolist() for c in cal.pop(0)] == [[7], [0], [5.0]]
+    with pytest.raises(ValueError, match="positive"):
+        _tick.Buckets(0.0)
 
 
 @given(st.lists(st.tuples(st.integers(0, 5), st.integers(0, 4)), max_size=60))
