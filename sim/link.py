@@ -112,12 +112,10 @@ class ProcessLink(_Link):
     def __init__(self, programs: Sequence[Program], ctx: FeedContext, wall: WallSplit) -> None:
         """Start an engine process over `programs`, making its inputs with `ctx`."""
         super().__init__(wall)
-        # fork: the child starts at once with this process's imports (nothing is pickled).
-        mpc = mp.get_context("fork")
+        mpc = _engine_context()
         inbox, self._out = pipe(mpc)  # model -> engine
         self._in, outbox = pipe(mpc)  # engine -> model
-        ours = (self._out, self._in)
-        self._proc = mpc.Process(target=_serve, args=(inbox, outbox, list(programs), ours),
+        self._proc = mpc.Process(target=_serve, args=(inbox, outbox, list(programs)),
                                  name="paymember-engine", daemon=True)
         self._proc.start()
         inbox.close()
@@ -234,10 +232,23 @@ class _Outbox:
             self._writer = None
 
 
-def _serve(commands: Any, conn: Any, programs: list[Program], theirs: Sequence[Any]) -> None:
+def _engine_context() -> Any:
+    """Where engine processes come from: forked from a small server process (started once,
+    with this module imported), not from the model's process. A child forked from the
+    model shares every page of the model's heap copy-on-write, so each page either side
+    writes afterwards is copied first (2 MiB at a time with huge pages); when the model
+    had run before in the same process (`paymember bench sim` runs the 200k comparisons
+    first) that cost both processes about a quarter of their CPU in the city day:
+    engine 53.7 -> 40.7 s, model 47.9 -> 40.3 s, wall 73.8 -> 58.5 s."""
+    mpc = mp.get_context("forkserver")
+    mpc.set_forkserver_preload(["sim.link"])
+    return mpc
+
+
+def _serve(commands: Any, conn: Any, programs: list[Program]) -> None:
     """The engine process: apply commands from `commands` in order and send their results
-    over `conn`; `theirs` are the model's ends of the pipes, closed here at once (so that
-    the model's end closing reads as the end of the commands).
+    over `conn` (only these ends of the pipes reach this process, so the model's end
+    closing reads as the end of the commands).
 
     One thread reads a command, applies it and sends its result. (A reader thread beside
     it used to take commands off the pipe as they came; it had to get the GIL from the
@@ -245,8 +256,6 @@ def _serve(commands: Any, conn: Any, programs: list[Program], theirs: Sequence[A
     waited for that.) The pipes are large (`sim.wire.pipe`) and a large result goes out from a
     thread (`_Outbox`), so neither side waits on the other.
     """
-    for c in theirs:
-        c.close()
     gc.disable()  # as in the model's process: millions of objects, few cycles
     out = _Outbox(conn)
     inbox = Inbox(commands)

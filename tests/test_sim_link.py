@@ -8,7 +8,6 @@ import multiprocessing as mp
 import os
 import pickle
 import struct
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,7 +21,7 @@ from core.payment_block import id_spans
 from sim import run_scenario
 from sim.feed import NullEngine
 from sim.inputs import FeedContext
-from sim.link import ProcessLink, _Outbox
+from sim.link import TICK, ProcessLink, _Outbox
 from sim.model import Model
 from sim.timing import WallSplit
 from sim.wire import PIPE_BYTES, Inbox, frame, pipe, pipe_max, send, write
@@ -46,15 +45,38 @@ def test_engine_process_gives_the_same_run(tmp_path: Path) -> None:
             + sp["setup_and_summary_s"]) == pytest.approx(mr.wall.total_s, abs=0.01)
 
 
-def test_engine_process_failure_reaches_the_model(monkeypatch: pytest.MonkeyPatch) -> None:
-    """An exception in the engine process ends the run with RuntimeError carrying the
-    child's traceback, and the process is gone afterwards."""
-    def broken(*_args: Any, **_kw: Any) -> None:
-        raise KeyError("engine process broke")
+def test_engine_process_failure_reaches_the_model() -> None:
+    """An exception in the engine process (here: a tick command whose inputs are not
+    `prepare`'s) ends the run with RuntimeError carrying the child's traceback, and the
+    process is gone afterwards."""
+    sc = small(shoppers=2000, hours=0.5)
+    link = ProcessLink(sc.programs, FeedContext.of(sc, ("CNY",)), WallSplit())
+    try:
+        link._send(TICK, "not a tick's inputs")
+        link._queue(True, print)
+        with pytest.raises(RuntimeError, match=r"engine process failed:(.|\n)*AttributeError"):
+            link.settle(0)
+        link._proc.join(timeout=30)
+        assert not link._proc.is_alive()
+    finally:
+        link.close()
 
-    monkeypatch.setattr(sys.modules["sim.link"], "apply_prepared", broken)  # the child forks
-    with pytest.raises(RuntimeError, match="engine process broke"):
-        run_scenario(small(shoppers=2000, hours=0.5), seed=1, process=True, report=False)
+
+def test_the_engine_process_is_not_forked_from_the_model() -> None:
+    """The engine process comes from the fork server, not from the model's process (whose
+    heap it would otherwise share copy-on-write): its parent is not this process."""
+    sc = small(shoppers=2000, hours=0.5)
+    link = ProcessLink(sc.programs, FeedContext.of(sc, ("CNY",)), WallSplit())
+    try:
+        with open(f"/proc/{link._proc.pid}/stat") as f:
+            ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+        assert ppid != os.getpid()
+        got: list[Any] = []
+        link.stats(got.append)
+        link.settle(0)
+        assert got and isinstance(got[0], dict)
+    finally:
+        link.close()
 
 
 def test_bad_links_are_refused(tmp_path: Path) -> None:
