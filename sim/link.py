@@ -123,19 +123,34 @@ class ProcessLink(_Link):
         self.ctx = ctx
         self._inbox = Inbox(self._in)
         self._final_requested = False
+        self._answers = 0  # results read so far
 
     def _send(self, cmd: int, arg: Any) -> None:
-        send(self._out, (cmd, arg))
+        try:
+            send(self._out, (cmd, arg))
+        except BrokenPipeError:
+            raise RuntimeError(self._gone("before taking a command")) from None
+
+    def _gone(self, when: str) -> str:
+        """What to say when the engine process has ended `when`."""
+        self._proc.join(timeout=5)
+        why = f"the engine process ended {when} (exit code {self._proc.exitcode})"
+        if not self._answers and self._proc.exitcode:  # it never started serving
+            why += (". A script that runs a simulation with an engine process must run it "
+                    "under `if __name__ == \"__main__\":`: the engine process imports the "
+                    "script's module first, as multiprocessing's forkserver and spawn methods do")
+        return why
 
     def _result(self, res: Any) -> Any:
         t = perf_counter()
         try:
             out = self._inbox.recv()
         except EOFError:
-            raise RuntimeError("the engine process ended without an answer") from None
+            raise RuntimeError(self._gone("without an answer")) from None
         except ValueError as e:  # a frame cut short (the process ended while sending)
             raise RuntimeError(f"the engine process's answer is broken: {e}") from e
         self.wall.wait_s += perf_counter() - t
+        self._answers += 1
         if isinstance(out, _Failure):
             raise RuntimeError(f"the engine process failed:\n{out.text}")
         return out
@@ -188,7 +203,7 @@ class ProcessLink(_Link):
     def close(self) -> None:
         """Stop the engine process (it exits on its own after CLOSE; killed if stuck)."""
         with contextlib.suppress(OSError):  # the child may be gone already
-            self._send(CLOSE, None)
+            send(self._out, (CLOSE, None))
         self._proc.join(timeout=30)
         if self._proc.is_alive():  # pragma: no cover - a hung child
             self._proc.kill()

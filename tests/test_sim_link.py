@@ -8,6 +8,8 @@ import multiprocessing as mp
 import os
 import pickle
 import struct
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -278,3 +280,21 @@ def test_malformed_frames_are_refused(pair: tuple[Any, Any]) -> None:
         inbox.recv()
     with pytest.raises(EOFError):
         inbox.recv()
+
+
+def test_an_unguarded_script_gets_a_clear_error(tmp_path: Path) -> None:
+    """A script that runs a simulation at import time (no `__main__` guard) cannot start
+    an engine process: it ends with a RuntimeError that says what to do, not a bare
+    BrokenPipeError or a hang."""
+    script = tmp_path / "unguarded.py"
+    script.write_text("from sim import run_scenario\n"
+                      "from tests.test_sim_model import small\n"
+                      "run_scenario(small(shoppers=2000, hours=0.5), seed=1, process=True,"
+                      " report=False)\n")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          timeout=120, env=env, cwd=tmp_path)
+    assert done.returncode != 0
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("RuntimeError: the engine process ended")
+    assert 'if __name__ == "__main__":' in last
