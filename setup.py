@@ -6,7 +6,7 @@ from setuptools import Extension, setup
 
 MODULES = ("_keys", "_lots", "_check", "_inputs", "_engage", "_accrual", "_refund", "_batch",
            "_fastparse", "_identity", "_journal", "_records")
-SIM_MODULES = ("_tick",)
+SIM_MODULES = ("_tick", "_calendar")
 
 setup(ext_modules=cythonize(
     [Extension(f"{pkg}.{m}", [f"{pkg}/{m}.pyx"], extra_compile_args=["-O2"])

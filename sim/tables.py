@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim._tick import Buckets
+from sim._calendar import Buckets
 
 PAY, REFUND, EVENT, BIND, ENROLL, COUPON = range(6)
 KIND_NAMES = ("payment", "refund", "event", "binding", "enrollment", "coupon")
@@ -134,7 +134,7 @@ class Inputs:
 class Calendar:
     """Deliveries filed by tick: `pop(k)` returns those due in tick k, ordered by due time.
 
-    Each tick's deliveries are kept in filing order (sim._tick.Buckets, in C); a tick's are
+    Each tick's deliveries are kept in filing order (sim._calendar.Buckets, in C); a tick's are
     sorted stably by due time when it is popped, so ties in due time keep the order of the
     `add` calls and of rows within a call, as filing each batch at once would.
     """
@@ -151,7 +151,7 @@ class Calendar:
         """File deliveries of `rows` (attempt number each) due at `due_s`.
 
         Raises ValueError, filing nothing, for lengths that disagree or a due time that is
-        not finite or beyond the calendar (sim._tick.MAX_TICK ticks).
+        not finite or beyond the calendar (sim._calendar.MAX_TICK ticks).
         """
         n = len(rows)
         if not n:

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sim import _tick
+from sim import _calendar, _tick
 from sim.feed import apply_order
 from sim.tables import Calendar
 
@@ -200,14 +200,14 @@ def test_calendar_refuses_bad_deliveries_filing_nothing() -> None:
     bad = [(np.array([1, 2]), np.zeros(1, np.int8), np.array([1.0, 2.0]), "2 rows but 1"),
            (np.array([1, 2]), 0, np.array([1.0]), "2 rows but 1 due"),
            (np.array([1, 2]), 0, np.array([1.0, np.nan]), "due time nan"),
-           (np.array([1]), 0, np.array([10.0 * (_tick.MAX_TICK + 1)]), "outside ticks")]
+           (np.array([1]), 0, np.array([10.0 * (_calendar.MAX_TICK + 1)]), "outside ticks")]
     for rows, att, due, match in bad:
         with pytest.raises(ValueError, match=match):
             cal.add(rows, att, due)
     assert cal.size == 1
     assert [c.tolist() for c in cal.pop(0)] == [[7], [0], [5.0]]
     with pytest.raises(ValueError, match="positive"):
-        _tick.Buckets(0.0)
+        _calendar.Buckets(0.0)
 
 
 @given(st.lists(st.tuples(st.integers(0, 5), st.integers(0, 4)), max_size=60))
