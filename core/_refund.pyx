@@ -12,8 +12,8 @@ from cpython cimport array
 from cpython.ref cimport PyObject
 
 from core._accrual cimport Kernel, Prog, kernel_of
-from core._rows cimport (P_BASIS, P_PENDING, P_POINTS, P_PROG, P_REFUNDED, P_REVERSED, P_TOTAL,
-                         PF)
+from core._rows cimport (P_ACCT, P_BASIS, P_PENDING, P_POINTS, P_PROG, P_REFUNDED, P_REVERSED,
+                         P_TOTAL, PF)
 from core._slots cimport slot_offset
 from core._inputs cimport _push
 
@@ -96,7 +96,7 @@ def refund(eng, r):
     refunded = pays[b + P_REFUNDED] + fen
     if k.merchants[<int>mno].prog != pi or total != tot or refunded > tot:
         return eng._refund_py(r)
-    a = pays[b]
+    a = pays[b + P_ACCT]
     if k.root.data.as_longlongs[a] != a:
         a = k.acc.find(a)
     pr = &k.progs[pi]

@@ -5,6 +5,7 @@ from cpython cimport array
 from cpython.object cimport Py_SIZE
 from cpython.ref cimport PyObject
 from libc.stdint cimport INT32_MAX, INT32_MIN, int32_t, int64_t, uint8_t, uint32_t
+from libc.string cimport memset
 
 cdef extern from *:
     ctypedef struct pm_arrayobject "arrayobject":
@@ -89,34 +90,6 @@ cdef inline int push_row(array.array rows, long long kind, long long bucket, lon
     return 0
 
 
-cdef inline void pay_load(array.array pays, array.array wide, Py_ssize_t i,
-                          long long* f) noexcept:
-    """Payment `i`'s PF values into `f` (the time as it is)."""
-    cdef int* q = pays.data.as_ints + i * PF
-    cdef long long* w
-    cdef int k
-    if q[P_PROG] < 0:
-        w = wide.data.as_longlongs + (-1 - <long long>q[P_PROG]) * PF
-        for k in range(PF):
-            f[k] = w[k]
-    else:
-        for k in range(PF):
-            f[k] = q[k]
-        f[P_TIME] += TIME_BASE_S
-
-
-cdef inline void pay_store(array.array pays, array.array wide, Py_ssize_t i, int field,
-                           long long v) noexcept:
-    """Set field `field` (not P_PROG, not P_TIME) of payment `i` to `v`. Only the
-    refunded, reversed and pending values change after a payment, each within bounds
-    that its narrow record holds (0..total, 0..points)."""
-    cdef int* q = pays.data.as_ints + i * PF
-    if q[P_PROG] < 0:
-        wide.data.as_longlongs[(-1 - <long long>q[P_PROG]) * PF + field] = v
-    else:
-        q[field] = <int>v
-
-
 cdef inline int pay_append(array.array pays, array.array wide, long long a, long long pi,
                            long long t, long long total, long long basis, long long pts,
                            long long pending) except -1:
@@ -129,8 +102,9 @@ cdef inline int pay_append(array.array pays, array.array wide, long long a, long
     if (0 <= a <= INT32_MAX and 0 <= pi <= INT32_MAX and INT32_MIN <= rt <= INT32_MAX
             and INT32_MIN <= total <= INT32_MAX and INT32_MIN <= basis <= INT32_MAX
             and INT32_MIN <= pts <= INT32_MAX and INT32_MIN <= pending <= INT32_MAX):
-        q[0] = <int>a; q[1] = <int>pi; q[2] = <int>rt; q[3] = <int>total; q[4] = <int>basis
-        q[5] = <int>pts; q[6] = 0; q[7] = 0; q[8] = <int>pending
+        q[P_ACCT] = <int>a; q[P_PROG] = <int>pi; q[P_TIME] = <int>rt; q[P_TOTAL] = <int>total
+        q[P_BASIS] = <int>basis; q[P_POINTS] = <int>pts; q[P_REFUNDED] = 0
+        q[P_REVERSED] = 0; q[P_PENDING] = <int>pending
         return 0
     m = Py_SIZE(wide)
     try:
@@ -139,8 +113,8 @@ cdef inline int pay_append(array.array pays, array.array wide, long long a, long
         pm_set_size(pays, n)
         raise
     w = wide.data.as_longlongs + m
-    w[0] = a; w[1] = pi; w[2] = t; w[3] = total; w[4] = basis; w[5] = pts; w[6] = 0; w[7] = 0
-    w[8] = pending
-    q[0] = 0; q[1] = <int>(-1 - m // PF); q[2] = 0; q[3] = 0; q[4] = 0; q[5] = 0; q[6] = 0
-    q[7] = 0; q[8] = 0
+    w[P_ACCT] = a; w[P_PROG] = pi; w[P_TIME] = t; w[P_TOTAL] = total; w[P_BASIS] = basis
+    w[P_POINTS] = pts; w[P_REFUNDED] = 0; w[P_REVERSED] = 0; w[P_PENDING] = pending
+    memset(q, 0, PF * sizeof(int))
+    q[P_PROG] = <int>(-1 - m // PF)  # the wide record's number, as -1 - n
     return 0

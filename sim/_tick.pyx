@@ -130,9 +130,11 @@ def plan(const long[::1] shopper, const signed char[::1] kind, int kinds):
     kind, then by position. Returns (positions grouped by kind, in application order
     within each kind; the number of rows of each kind; the runs of one kind in application
     order as (kind, lo, hi): that kind's rows lo..hi-1). Raises ValueError for a kind out
-    of range."""
+    of range or columns of different lengths."""
     cdef Py_ssize_t n = shopper.shape[0], i, j, top = 0, k, key, nkeys
     cdef size_t size = 16, mask, h
+    if kind.shape[0] != n:
+        raise ValueError(f"{n} shoppers but {kind.shape[0]} kinds")
     rank_a = np.empty(n, np.int64)
     cdef long[::1] rank = rank_a
     for i in range(n):

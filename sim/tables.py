@@ -60,11 +60,14 @@ class Inputs:
         """Allocate columns for `capacity` rows (they grow by doubling)."""
         self.n = 0
         self._defaults = 0  # rows below this hold the defaults (those past `n` unused)
+        self.cols: dict[str, np.ndarray] = {}
         self._view(records(capacity, _RECORD))
 
     def _view(self, rec: np.ndarray) -> None:
+        """Point the columns at the records `rec`; the columns' dictionary stays the same
+        object (batches hold it), its views replaced."""
         self._rec = rec
-        self.cols = {k: rec[k] for k in _COLUMNS}
+        self.cols.update({k: rec[k] for k in _COLUMNS})
         # Per-row results of delivery (first acknowledgement times: NaN from `append` on).
         self.first_ack_s = rec["first_ack_s"]
         self.done = rec["done"]  # the engine has processed it once
@@ -124,11 +127,7 @@ class Inputs:
             cap *= 2
         rec = records(cap, _RECORD)
         rec[: len(self._rec)] = self._rec
-        # The columns' dictionary is kept (batches hold it): its views are replaced.
-        cols = self.cols
         self._view(rec)
-        cols.update(self.cols)
-        self.cols = cols
 
 
 class Calendar:

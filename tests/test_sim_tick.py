@@ -49,6 +49,8 @@ def test_plan_of_a_large_tick_and_bad_kinds() -> None:
     assert (grouped.tolist(), counts, runs) == _plan(shopper, kind)
     with pytest.raises(ValueError, match="kind 6"):
         _tick.plan(np.arange(2), np.array([0, 6], np.int8), KINDS)
+    with pytest.raises(ValueError, match="3 shoppers but 2 kinds"):
+        _tick.plan(np.arange(3), np.array([0, 1], np.int8), KINDS)
 
 
 def _complete(shard: np.ndarray, due: np.ndarray, free: np.ndarray, s: float) -> np.ndarray:
