@@ -236,12 +236,14 @@ def test_one_character_off_the_alphabet_unpacks_the_keys(bad: str, at: int) -> N
     assert k.number(base) == 0 and k.number(other) == 1
 
 
-def test_every_byte_off_the_alphabet_is_noticed_in_every_position() -> None:
-    """Each character outside the 64 (ASCII or not), at each position of a 40-character key
-    (two 16-character blocks, an 8-character group and a tail), is noticed by the packer:
+@pytest.mark.parametrize("width", [40, 32, 28, 20])
+def test_every_byte_off_the_alphabet_is_noticed_in_every_position(width: int) -> None:
+    """Each character outside the 64 (ASCII or not), at each position of a key of 40
+    characters (two 16-character blocks, an 8-character group and a tail) or of 20 to 32
+    (a multiple of 4: one AVX2 pass over its first and last 16), is noticed by the packer:
     the keys are then kept as given; and each key of the alphabet packs as the reference."""
     alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
-    base = (alphabet * 2)[5:45]
+    base = (alphabet * 2)[5:5 + width]
     offs = [chr(c) for c in range(256) if chr(c) not in alphabet] + ["\u0100", "\ud800"]
     for at in range(len(base)):
         for bad in offs:
