@@ -52,6 +52,7 @@ cdef extern from *:
     static uint64_t pm_hash(const unsigned char* p, Py_ssize_t n) {
         uint64_t h = pm_mum((uint64_t)n ^ 0xa0761d6478bd642full, 0xe7037ed1a0b428dbull);
         uint64_t w;
+        const Py_ssize_t len = n;
         while (n >= 8) {
             memcpy(&w, p, 8);
             h = pm_mum(w ^ 0x8ebc6af09c88c6e3ull, h ^ 0x589965cc75374cc3ull);
@@ -59,6 +60,16 @@ cdef extern from *:
             n -= 8;
         }
         w = 0;
+    #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+        /* The last n < 8 bytes, zero-extended: the key's last 8 bytes shifted down (no
+           call to memcpy for a variable size), when the key has 8. */
+        if (len >= 8) {
+            if (n) {
+                memcpy(&w, p + n - 8, 8);
+                w >>= (8 - n) * 8;
+            }
+        } else
+    #endif
         memcpy(&w, p, (size_t)n);
         h = pm_mum(w ^ 0x1d8e4e27c47d124full ^ ((uint64_t)n << 56), h ^ 0xa0761d6478bd642full);
         return pm_mum(h, 0xe7037ed1a0b428dbull) ^ h;

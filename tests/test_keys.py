@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import pickle
 import sys
 
@@ -261,3 +262,17 @@ def test_every_byte_off_the_alphabet_is_noticed_in_every_position(width: int) ->
             k[key] = i
         _fn, args = k.__reduce__()
         assert args[3] and bytes(args[5]) == b"".join(_pack_reference(key) for key in keys)
+
+
+def test_the_hash_is_part_of_the_snapshot_format() -> None:
+    """A saved table is used as it is when loaded, so the hash behind its slots' tags and
+    homes must not change: the slots of keys of every length from 0 to 47 bytes (ASCII and
+    not) are pinned."""
+    digest = hashlib.sha256()
+    for n in range(48):
+        k = KeyIndex(values=False)
+        for key in sorted({("aZ9-_é!" * 8)[s:s + n] for s in range(7)}):
+            k[key] = len(k)
+        _fn, args = k.__reduce_ex__(4)
+        digest.update(bytes(args[-1]))
+    assert digest.hexdigest()[:16] == "f2dcc522e707a658"
