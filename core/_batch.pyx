@@ -32,7 +32,8 @@ cdef extern from *:
     """
     void pm_prefetch_str(const void* p) noexcept nogil
 
-DEF RING = 32
+DEF RING = 32  # a power of 2: ring positions are row numbers & MASK
+DEF MASK = RING - 1
 DEF AHEAD0 = 28
 DEF AHEAD1 = 16
 DEF AHEAD2 = 8
@@ -97,17 +98,17 @@ cdef inline int _later_stages(Kernel k, Row* ring, Lanes* ln, Py_ssize_t i,
     `lots` holds the lots' tail, day and pts columns, as they were when the batch began."""
     cdef Py_ssize_t j = i + AHEAD2
     if 0 <= j < n:
-        ln.cand[j % RING] = _peek_ahead(&ring[j % RING])
+        ln.cand[j & MASK] = _peek_ahead(&ring[j & MASK])
     j = i + AHEAD3
     if 0 <= j < n:
-        ln.acct[j % RING] = _account_ahead(k, &ring[j % RING], ln.cand[j % RING], naccounts,
+        ln.acct[j & MASK] = _account_ahead(k, &ring[j & MASK], ln.cand[j & MASK], naccounts,
                                            <array.array>lots[0])
     j = i + AHEAD4
-    if 0 <= j < n and ln.acct[j % RING] >= 0:
-        _prefetch_lot(k, ln.acct[j % RING], <array.array>lots[0], <array.array>lots[1],
+    if 0 <= j < n and ln.acct[j & MASK] >= 0:
+        _prefetch_lot(k, ln.acct[j & MASK], <array.array>lots[0], <array.array>lots[1],
                       <array.array>lots[2])
     if i >= 0:
-        put_outcome(out, i, sink, _pay_core(k, &ring[i % RING]))
+        put_outcome(out, i, sink, _pay_core(k, &ring[i & MASK]))
     return 0
 
 
@@ -144,8 +145,8 @@ def pay_columns(eng, cols):
             pm_prefetch_str(PyList_GET_ITEM(openids, j))
         j = i + AHEAD1
         if 0 <= j < n:
-            r = &ring[j % RING]
-            keep[j % RING] = fill_ids(r, <str>PyList_GET_ITEM(txids, j),
+            r = &ring[j & MASK]
+            keep[j & MASK] = fill_ids(r, <str>PyList_GET_ITEM(txids, j),
                                       <str>PyList_GET_ITEM(openids, j))
             fill_names(k, r, <object>PyList_GET_ITEM(appids, j),
                        <object>PyList_GET_ITEM(mchids, j),
@@ -273,7 +274,7 @@ cdef object _pay_block(eng, blk, Sink* sink):
     for i in range(-AHEAD1, n):
         j = i + AHEAD1
         if 0 <= j < n:
-            r = &ring[j % RING]
+            r = &ring[j & MASK]
             r.tx, r.txn = tx0 + tx_lo[j], tx_hi[j] - tx_lo[j]
             r.op, r.opn = op0 + op_lo[j], op_hi[j] - op_lo[j]
             r.txchars = r.txn if ascii else _utf8_chars(r.tx, r.txn)

@@ -31,7 +31,7 @@ from cpython.bytes cimport PyBytes_AS_STRING
 from cpython.unicode cimport PyUnicode_DecodeUTF8
 from libc.stdint cimport INT32_MAX, INT32_MIN, int32_t, int64_t, uint32_t, uint64_t
 from libc.stdlib cimport calloc, free, malloc, realloc
-from libc.string cimport memcmp, memcpy
+from libc.string cimport memcpy
 
 from core._keypack cimport pack6, packed_size, pad_clear, pm_codes_init, unpack6
 
@@ -52,6 +52,7 @@ cdef extern from *:
     static uint64_t pm_hash(const unsigned char* p, Py_ssize_t n) {
         uint64_t h = pm_mum((uint64_t)n ^ 0xa0761d6478bd642full, 0xe7037ed1a0b428dbull);
         uint64_t w;
+        const Py_ssize_t len = n;
         while (n >= 8) {
             memcpy(&w, p, 8);
             h = pm_mum(w ^ 0x8ebc6af09c88c6e3ull, h ^ 0x589965cc75374cc3ull);
@@ -59,12 +60,34 @@ cdef extern from *:
             n -= 8;
         }
         w = 0;
+    #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+        /* The last n < 8 bytes, zero-extended: the key's last 8 bytes shifted down (no
+           call to memcpy for a variable size), when the key has 8. */
+        if (len >= 8) {
+            if (n) {
+                memcpy(&w, p + n - 8, 8);
+                w >>= (8 - n) * 8;
+            }
+        } else
+    #endif
         memcpy(&w, p, (size_t)n);
         h = pm_mum(w ^ 0x1d8e4e27c47d124full ^ ((uint64_t)n << 56), h ^ 0xa0761d6478bd642full);
         return pm_mum(h, 0xe7037ed1a0b428dbull) ^ h;
     }
+    /* Whether n bytes at a and b are equal; keys of 8 to 32 bytes (the platform's ids,
+       packed or not) by overlapping 8-byte words, in place of a call to memcmp. */
+    static inline int pm_same(const unsigned char* a, const unsigned char* b, size_t n) {
+        uint64_t x, y, d;
+        if (n < 8 || n > 32) return memcmp(a, b, n) == 0;
+        memcpy(&x, a, 8); memcpy(&y, b, 8); d = x ^ y;
+        memcpy(&x, a + n - 8, 8); memcpy(&y, b + n - 8, 8); d |= x ^ y;
+        if (n > 16) { memcpy(&x, a + 8, 8); memcpy(&y, b + 8, 8); d |= x ^ y; }
+        if (n > 24) { memcpy(&x, a + 16, 8); memcpy(&y, b + 16, 8); d |= x ^ y; }
+        return d == 0;
+    }
     """
     uint64_t pm_hash(const unsigned char* p, Py_ssize_t n) noexcept nogil
+    bint pm_same(const unsigned char* a, const unsigned char* b, size_t n) noexcept nogil
     void pm_prefetch(const void* p) noexcept nogil
     Py_ssize_t PM_NUMBER_MAX
 
@@ -151,17 +174,17 @@ cdef class KeyIndex:
                 i = <Py_ssize_t><uint32_t>s - 1  # (a C cast: a literal past 2**31 is a Python int)
                 if self.offs == NULL:
                     if not self.packed:
-                        if memcmp(self.arena + i * n, p, <size_t>n) == 0:
+                        if pm_same(self.arena + i * n, p, <size_t>n):
                             return i
                     else:
                         if not have_q:  # packed once, on the first tag that matches
                             if pack6(p, n, q) < 0:
                                 return -1  # off the alphabet, so not among the keys
                             have_q = True
-                        if memcmp(self.arena + i * self.rec, q, <size_t>self.rec) == 0:
+                        if pm_same(self.arena + i * self.rec, q, <size_t>self.rec):
                             return i
                 elif (self.offs[i + 1] - self.offs[i] == n
-                        and memcmp(self.arena + self.offs[i], p, <size_t>n) == 0):
+                        and pm_same(self.arena + self.offs[i], p, <size_t>n)):
                     return i
             j += 1
             if j == self.cap:
@@ -179,6 +202,7 @@ cdef class KeyIndex:
             self._grow_numbers(i + 1)
         cdef unsigned char q[PACKED_MAX]
         cdef Py_ssize_t packed = -1
+        cdef bint placed = False  # the key's bytes are in the arena already
         if self.offs == NULL:
             if self.width == -1:  # the first key sets the width, and whether keys are packed
                 packed = pack6(p, n, q) if n > 0 else -1
@@ -189,17 +213,27 @@ cdef class KeyIndex:
                 if self.packed:
                     self._unpack_all()
                 self._vary()
-            elif self.packed:
-                packed = pack6(p, n, q)
+            elif self.packed:  # packed straight into the arena, past `used` until kept
+                if self.used + <size_t>self.rec > self.acap:
+                    self._grow_arena(self.rec)
+                packed = pack6(p, n, self.arena + self.used)
                 if packed < 0:
                     self._unpack_all()
-        if self.packed:
-            p, n = q, packed
-        if self.used + <size_t>n > self.acap:
-            self._grow_arena(n)
+                else:
+                    placed = True
+        if placed:
+            n = packed
+        else:
+            if self.packed:
+                p, n = q, packed
+            if self.used + <size_t>n > self.acap:
+                self._grow_arena(n)
+            memcpy(self.arena + self.used, p, <size_t>n)
         if self.has_values:
-            self._set_value(i, value)
-        memcpy(self.arena + self.used, p, <size_t>n)
+            if not self.wide and INT32_MIN <= value <= INT32_MAX:
+                (<int32_t*>self.vals)[i] = <int32_t>value
+            else:
+                self._set_value(i, value)
         self.used += <size_t>n
         if self.offs != NULL:
             self.offs[i + 1] = <int64_t>self.used

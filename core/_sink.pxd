@@ -4,7 +4,8 @@ list): row i at position at[i] of the code (index in tuple(Code)), points and fl
 (bit 0 offer_membership, bit 1 friend_invite) columns, exactly as core.outcome_columns
 of the list form's outcomes. Shared by core/_batch.pyx, _identity.pyx and _engage.pyx."""
 
-from cpython.ref cimport PyObject
+from cpython.list cimport PyList_GET_ITEM, PyList_SET_ITEM
+from cpython.ref cimport Py_INCREF, Py_XDECREF, PyObject
 from libc.stdint cimport int64_t
 
 from core._inputs cimport decode_outcome
@@ -63,8 +64,12 @@ cdef inline int sink_put(Sink* s, Py_ssize_t i, object o) except -1:
 cdef inline int put_outcome(list out, Py_ssize_t i, Sink* sink, object o) except -1:
     """Row `i`'s outcome `o`: into out[i] when `sink` is NULL (the list form), else into
     the sink's columns, `out` (of one item) keeping `o` alive."""
-    if sink == NULL:
-        out[i] = o
+    cdef PyObject* was
+    if sink == NULL:  # out[i] = o, without the bounds and type checks (0 <= i < len(out))
+        was = PyList_GET_ITEM(out, i)
+        Py_INCREF(o)
+        PyList_SET_ITEM(out, i, o)
+        Py_XDECREF(was)
     else:
         sink_put(sink, i, o)
         out[0] = o

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import pickle
 import sys
 
@@ -236,12 +237,14 @@ def test_one_character_off_the_alphabet_unpacks_the_keys(bad: str, at: int) -> N
     assert k.number(base) == 0 and k.number(other) == 1
 
 
-def test_every_byte_off_the_alphabet_is_noticed_in_every_position() -> None:
-    """Each character outside the 64 (ASCII or not), at each position of a 40-character key
-    (two 16-character blocks, an 8-character group and a tail), is noticed by the packer:
+@pytest.mark.parametrize("width", [40, 32, 28, 20])
+def test_every_byte_off_the_alphabet_is_noticed_in_every_position(width: int) -> None:
+    """Each character outside the 64 (ASCII or not), at each position of a key of 40
+    characters (two 16-character blocks, an 8-character group and a tail) or of 20 to 32
+    (a multiple of 4: one AVX2 pass over its first and last 16), is noticed by the packer:
     the keys are then kept as given; and each key of the alphabet packs as the reference."""
     alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
-    base = (alphabet * 2)[5:45]
+    base = (alphabet * 2)[5:5 + width]
     offs = [chr(c) for c in range(256) if chr(c) not in alphabet] + ["\u0100", "\ud800"]
     for at in range(len(base)):
         for bad in offs:
@@ -259,3 +262,17 @@ def test_every_byte_off_the_alphabet_is_noticed_in_every_position() -> None:
             k[key] = i
         _fn, args = k.__reduce__()
         assert args[3] and bytes(args[5]) == b"".join(_pack_reference(key) for key in keys)
+
+
+def test_the_hash_is_part_of_the_snapshot_format() -> None:
+    """A saved table is used as it is when loaded, so the hash behind its slots' tags and
+    homes must not change: the slots of keys of every length from 0 to 47 bytes (ASCII and
+    not) are pinned."""
+    digest = hashlib.sha256()
+    for n in range(48):
+        k = KeyIndex(values=False)
+        for key in sorted({("aZ9-_é!" * 8)[s:s + n] for s in range(7)}):
+            k[key] = len(k)
+        _fn, args = k.__reduce_ex__(4)
+        digest.update(bytes(args[-1]))
+    assert digest.hexdigest()[:16] == "f2dcc522e707a658"
