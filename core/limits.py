@@ -55,7 +55,7 @@ assert RETRY_WINDOW_S < IDEMPOTENCY_WINDOW_S <= IDEMPOTENCY_WINDOW_S_MAX
 TIME_S_MIN = 946_684_800
 TIME_S_MAX = 4_102_444_800
 # A local day (days since 1970, UTC offsets within a day) fits an uint16: the visit ring.
-assert 0 <= (TIME_S_MIN - 86_400) // 86_400 and (TIME_S_MAX + 86_400) // 86_400 < 2**16
+assert (TIME_S_MIN - 86_400) // 86_400 >= 0 and (TIME_S_MAX + 86_400) // 86_400 < 2**16
 
 LINE_BYTES_MAX = 64 * 1024  # one JSON line of a feed
 
