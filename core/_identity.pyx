@@ -166,7 +166,7 @@ cdef object _bind(Kernel k, eng, b, appid, openid, unionid, tt, long long t, Ahe
     cdef long long o = -1, u = -1, bound
     if io >= 0:
         o = _find(k, apps.value_at(io))
-        if k.prog.data.as_shorts[o] != pi:
+        if k.prog.data.as_schars[o] != pi:
             return _bind_ref(eng, b, appid, openid, unionid, t)
         bound = _get(k.acc.union_no, o)
         if bound:
@@ -183,7 +183,7 @@ cdef object _bind(Kernel k, eng, b, appid, openid, unionid, tt, long long t, Ahe
         apps.add(openid, u, ho)
     elif u < 0:
         _set_unionid(k, o, unions, unionid, hu)
-    elif not k.progs[pi].fast or k.prog.data.as_shorts[u] != pi:
+    elif not k.progs[pi].fast or k.prog.data.as_schars[u] != pi:
         if b is None:
             b = Binding(appid, openid, unionid, t)
         return eng._bind_merge(o, u, b)

@@ -184,13 +184,13 @@ cdef long long create_account(object acc, array.array prog, int pi) except -1:
             old = np[0]
             np[0] = <PyObject*>fresh
             Py_DECREF(<object>old)  # the slot's reference to the old value
-            prog.data.as_shorts[a] = pi
+            prog.data.as_schars[a] = <signed char>pi
             return a
     a = acc.n
     if a >= <long long>acc.cap:
         return acc.create(pi)
     acc.n = a + 1
-    prog.data.as_shorts[a] = pi
+    prog.data.as_schars[a] = <signed char>pi
     return a
 
 
@@ -321,7 +321,7 @@ cdef void prefetch_account(Kernel k, long long a, array.array uno, array.array t
     if not 0 <= a < len(k.root):
         return
     pm_pf(col_at(k.root, a))
-    pm_pf(k.prog.data.as_shorts + a)
+    pm_pf(k.prog.data.as_schars + a)
     pm_pf(k.member.data.as_schars + a)
     pm_pf(k.tier.data.as_schars + a)
     pm_pf(col_at(k.avail, a))

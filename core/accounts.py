@@ -60,8 +60,12 @@ class Accounts:
     )
 
     def __init__(self, programs: list[Program]) -> None:
-        """Empty columns for `programs`."""
-        self.prog = array("h")
+        """Empty columns for `programs`. Raises ValueError for more than PROGRAMS_MAX
+        programs, or a Friend Membership program keeping more than FRIEND_VISITS_MAX visits
+        or with a UTC offset beyond a day (core.limits)."""
+        if len(programs) > limits.PROGRAMS_MAX:
+            raise ValueError(f"{len(programs)} programs: at most {limits.PROGRAMS_MAX}")
+        self.prog = array("b")  # the account's program number
         self.avail = array("i")
         self.pend = array("i")
         self.shad = array("i")
@@ -175,21 +179,26 @@ class Accounts:
 
     def narrow_v5(self) -> None:
         """Convert the columns of a snapshot before version 6 (int64 balances and roots,
-        int32 visits) to this version's: int32 where every value fits, visit days uint16
-        and visit counts modulo 2 * visit_slots. Raises ValueError for a visit day that
-        does not fit (nothing is changed then)."""
+        int32 visits, int16 programs) to this version's: int32 where every value fits,
+        visit days uint16, visit counts modulo 2 * visit_slots, programs int8. Raises
+        ValueError for a visit day or program number that does not fit (nothing is
+        changed then)."""
         k = self.visit_slots
         days = np.frombuffer(self.visit_ring, dtype=self.visit_ring.typecode)
+        counts = np.frombuffer(self.visit_n, dtype=self.visit_n.typecode).astype(np.int64)
+        progs = np.frombuffer(self.prog, dtype=self.prog.typecode)
         if len(days) and (days.min() < 0 or days.max() >= 2**16):
             raise ValueError("a remembered visit day is outside 1970..2149")
-        counts = np.frombuffer(self.visit_n, dtype=self.visit_n.typecode).astype(np.int64)
-        if k:
-            counts = np.where(counts < 2 * k, counts, k + counts % k)
         if len(counts) and counts.min() < 0:
             raise ValueError("a negative visit count")
+        if len(progs) and not 0 <= progs.min() <= progs.max() < limits.PROGRAMS_MAX:
+            raise ValueError(f"a program number outside 0..{limits.PROGRAMS_MAX - 1}")
+        if k:
+            counts = np.where(counts < 2 * k, counts, k + counts % k)
         self.visit_ring = array("H", days.astype(np.uint16).tobytes())
         self.visit_n = array("B", counts.astype(np.uint8).tobytes())
-        del days
+        self.prog = array("b", progs.astype(np.int8).tobytes())
+        del days, progs
         for name in (*BALANCES, "root"):
             col = getattr(self, name)
             v = np.frombuffer(col, dtype=col.typecode)

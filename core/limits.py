@@ -24,6 +24,9 @@ HELD_REFUNDS_MAX = 1_000_000  # refunds waiting for their payment
 TIERS_MAX = 16
 CAMPAIGNS_MAX = 64
 TIER_WINDOW_MONTHS_MAX = 24
+# Programs of one engine (core.accounts numbers them in an int8 column; the compiled
+# paths take 64).
+PROGRAMS_MAX = 64
 # Friend Membership's k latest visits are kept per account (core.accounts: a byte counts
 # them modulo 2k).
 FRIEND_VISITS_MAX = 127

@@ -189,6 +189,7 @@ def _as_version_5(eng: Engine) -> bytes:
     old = dict(acc.__getstate__()[1])
     for name in (*BALANCES, "root"):
         old[name] = array("q", getattr(acc, name))
+    old["prog"] = array("h", acc.prog)
     old["visit_ring"] = array("i", acc.visit_ring)
     old["visit_n"] = array("i", [n + 6 * acc.visit_slots if n >= acc.visit_slots else n
                                  for n in acc.visit_n])
@@ -211,7 +212,7 @@ def test_a_version_5_snapshot_loads_narrow_and_goes_on_alike(rows: list[tuple]) 
         live.pay(_pay(n, who, total, T0 + day * DAY + n))
     back = Engine.from_snapshot(_as_version_5(live))
     acc = back.acc
-    assert (acc.visit_ring.typecode, acc.visit_n.typecode) == ("H", "B")
+    assert (acc.visit_ring.typecode, acc.visit_n.typecode, acc.prog.typecode) == ("H", "B", "b")
     assert max(acc.visit_n, default=0) < 2 * acc.visit_slots
     for name in (*BALANCES, "root"):
         col = getattr(acc, name)
@@ -238,9 +239,14 @@ def test_a_version_5_snapshot_with_a_visit_day_out_of_range_is_refused() -> None
 
 
 def test_friend_programs_beyond_a_byte_of_visits_are_refused() -> None:
-    """friend_min_visits above FRIEND_VISITS_MAX is refused when the engine is built."""
+    """friend_min_visits above FRIEND_VISITS_MAX, and more programs than an int8 column
+    numbers, are refused when the engine is built."""
     with pytest.raises(ValueError, match="friend_min_visits"):
         Engine([program(friend_min_visits=limits.FRIEND_VISITS_MAX + 1)])
+    many = [program(id=f"p{k}", appids=(f"wxapp{k:016d}",), merchants={f"19{k:08d}": "store"})
+            for k in range(limits.PROGRAMS_MAX + 1)]
+    with pytest.raises(ValueError, match="at most 64"):
+        Engine(many)
 
 
 def test_a_wide_engine_snapshot_round_trip_keeps_its_widths() -> None:
