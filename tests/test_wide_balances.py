@@ -6,6 +6,7 @@ modulo 2 * visit_slots; snapshots of version 5 converted on loading."""
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from array import array
 from typing import Any
 
@@ -31,6 +32,7 @@ from tests.helpers import APP, APP2, DAY, MINI, STORE, T0, oid, program, uid
 from tests.test_engine_inputs import _REFERENCE, state
 
 I32 = 2**31 - 1
+_COMPILED = {Binding: "bind", Engagement: "engage", Enrollment: "enroll", Refund: "refund"}
 BIG = [  # points_per_unit 1000: a payment of 10^6 yuan earns 10^9 points
     program(points_per_unit=1000, max_points_per_payment=0, tiers=program().tiers[:1]),
     program(points_per_unit=1000, max_points_per_payment=0, return_window_days=0,
@@ -52,28 +54,16 @@ def _feed(prog: Program, items: list[Any], *, reference: bool = False, wide: boo
     if wide:
         for name in BALANCES:
             eng.acc.widen(name)
+    methods: dict[type, Any] = {int: eng.advance, Payment: eng.pay}
+    for kind, name in _REFERENCE.items():
+        methods[kind] = getattr(eng, name if reference else _COMPILED[kind])
     outs: list[Any] = []
-    k = 0
-    while k < len(items):
-        x = items[k]
-        if type(x) is Payment and batch:
-            j = k
-            while j < len(items) and type(items[j]) is Payment:
-                j += 1
-            run = items[k:j]
+    for key, group in itertools.groupby(items, key=lambda x: type(x) is Payment and batch):
+        run = list(group)
+        if key:  # a run of payments, in one batch
             outs += eng.pay_columns(from_payments(run))
-            k = j
-            continue
-        if type(x) is int:
-            outs.append(eng.advance(x))
-        elif type(x) is Payment:
-            outs.append(eng.pay(x))
-        elif reference:
-            outs.append(getattr(eng, _REFERENCE[type(x)])(x))
         else:
-            outs.append({Binding: eng.bind, Engagement: eng.engage, Enrollment: eng.enroll,
-                         Refund: eng.refund}[type(x)](x))
-        k += 1
+            outs += [methods[type(x)](x) for x in run]
     return eng, outs
 
 
