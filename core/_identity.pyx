@@ -17,8 +17,9 @@ from libc.stdint cimport uint64_t
 from core._inputs cimport (
     AHEAD1, AHEAD2, AHEAD3, B_AV, B_PE, B_SH, B_SP, CAUSE_OTHER, E_BONUS, E_CONVERT, E_FORFEIT,
     E_MERGE_IN, E_MERGE_OUT, RING, Ahead, Kernel, Prog, _credit_member, _expiry_key, _find, _get,
-    _kernel, _lots_pop_oldest, _push, _set, _upgrade, _valid_id, ahead_account, ahead_hash,
+    _kernel, _lots_pop_oldest, _push, _upgrade, _valid_id, ahead_account, ahead_hash,
     ahead_later, ahead_peek, applied, create_account)
+from core._amap cimport AccountMap
 from core._cols cimport col_add, col_get, col_set
 from core._keys cimport KeyIndex
 from core._lots cimport add_c
@@ -46,7 +47,7 @@ cdef int _set_unionid(Kernel k, long long a, KeyIndex unions, str unionid,
     """Accounts.set_unionid of a unionid new to `unions`, account `a`'s program's map
     (`h`, when not 0, is the unionid's hash_ascii)."""
     cdef Py_ssize_t no = unions.add(unionid, a, h)
-    _set(k.acc.union_no, a, no + 1)  # read now: creating an account may widen it
+    (<AccountMap>k.acc.union_no).set(a, no + 1)
     return 0
 
 
@@ -89,7 +90,8 @@ cdef object _bind_rows(eng, list appid, list openid, list unionid, time_s, Sink*
         raise ValueError("binding columns differ in length")
     cdef Ahead ro[RING]  # the openids'
     cdef Ahead ru[RING]  # the unionids'
-    cdef array.array uno = k.acc.union_no, tail = k.lots.tail  # alive while we prefetch
+    # alive while we prefetch (the map may replace its keys as it grows)
+    cdef array.array uno = (<AccountMap>k.acc.union_no).keys, tail = k.lots.tail
     cdef object app, last_app = None, apps = None, unions = None
     cdef int api = 0
     out = [None] * (n if sink == NULL else 1)
@@ -168,7 +170,7 @@ cdef object _bind(Kernel k, eng, b, appid, openid, unionid, tt, long long t, Ahe
         o = _find(k, apps.value_at(io))
         if k.prog.data.as_schars[o] != pi:
             return _bind_ref(eng, b, appid, openid, unionid, t)
-        bound = _get(k.acc.union_no, o)
+        bound = (<AccountMap>k.acc.union_no).get(o)
         if bound:
             if iu >= 0 and bound - 1 == iu:
                 return DUPLICATE
@@ -368,7 +370,8 @@ cdef object _enroll_rows(eng, list program, time_s, list unionid, Sink* sink):
     if not len(unionid) == times.shape[0] == n:
         raise ValueError("enrollment columns differ in length")
     cdef Ahead ring[RING]
-    cdef array.array uno = k.acc.union_no, tail = k.lots.tail  # alive while we prefetch
+    # alive while we prefetch (the map may replace its keys as it grows)
+    cdef array.array uno = (<AccountMap>k.acc.union_no).keys, tail = k.lots.tail
     cdef array.array nxt = k.lots.nxt
     cdef object prog, last_prog = None, unions = None
     out = [None] * (n if sink == NULL else 1)

@@ -21,6 +21,7 @@ from cpython.long cimport PyLong_FromLongLong
 from cpython.ref cimport Py_DECREF, Py_INCREF, PyObject
 from core._keys cimport KeyIndex
 from core._lots cimport add_c
+from core._amap cimport amap_home
 from core._cols cimport col_at, col_get
 from core._rows cimport push_row
 from core._slots cimport slot_at, slot_offset
@@ -316,8 +317,8 @@ cdef void ahead_later(Kernel k, Ahead* ring, Py_ssize_t i, Py_ssize_t n, array.a
 
 
 cdef void prefetch_account(Kernel k, long long a, array.array uno, array.array tail) noexcept:
-    """Touch account `a`'s entries in the columns an input reads (`uno` and `tail` are the
-    union_no and lots.tail columns, which may be replaced by wider ones as they grow)."""
+    """Touch account `a`'s entries in the columns an input reads (`uno` is the keys of the
+    union_no map, `tail` the lots.tail column: both may be replaced as they grow)."""
     if not 0 <= a < len(k.root):
         return
     pm_pf(col_at(k.root, a))
@@ -327,8 +328,8 @@ cdef void prefetch_account(Kernel k, long long a, array.array uno, array.array t
     pm_pf(col_at(k.avail, a))
     pm_pf(col_at(k.shad, a))
     pm_pf(col_at(k.qual, a))
-    if a < len(uno):
-        pm_pf(uno.data.as_chars + a * uno.ob_descr.itemsize)
+    if len(uno):
+        pm_pf(uno.data.as_chars + amap_home(a, len(uno)) * uno.ob_descr.itemsize)
     if a < len(tail):
         pm_pf(tail.data.as_chars + a * tail.ob_descr.itemsize)
     if k.invited:

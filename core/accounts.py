@@ -14,7 +14,7 @@ Balances (`BALANCES`) are int32 columns until a value does not fit: `widen` then
 replaces that column by an int64 copy, for good, and tells the compiled kernels
 registered in `kernels` to pick the new column up. Python code changes a balance with
 `add`/`put`/`assign`, which widen; the compiled paths with core/_cols.pxd, the same.
-`root` holds account numbers, widened (as `union_no`) by the account count.
+`root` holds account numbers, widened (as the lots' `tail`) by the account count.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from array import array
 import numpy as np
 
 from core import limits
+from core._amap import AccountMap
 from core._keys import KeyIndex
 from core.lots import Lots, wide
 from core.program import Program
@@ -81,8 +82,9 @@ class Accounts:
         self.qual_months: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self.by_app: dict[str, KeyIndex] = {a: KeyIndex() for p in programs for a in p.appids}
         self.by_union: list[KeyIndex] = [KeyIndex() for _ in programs]
-        # The number of the account's unionid in by_union[prog] plus one; 0 for none.
-        self.union_no = array("i")
+        # The number of the account's unionid in by_union[prog] plus one; 0 for none
+        # (sparse: most accounts of a large engine have no unionid).
+        self.union_no = AccountMap()
         self.lots = Lots()
         # Friend Membership: the days (since 1970, uint16: until 2149) of each account's
         # last `visit_slots` visits (a ring), enough to tell whether the k-th latest visit
@@ -119,11 +121,10 @@ class Accounts:
     def _grow(self) -> None:
         old = self.cap
         more = max(4096, old // 4)  # 25% headroom at most, amortised O(1)
-        self.union_no = wide(self.union_no, old + more)
         if self.root.typecode == "i" and wide(self.root, old + more) is not self.root:
             self.widen("root")
         for col in (self.prog, self.member, self.tier, self.avail, self.pend, self.shad,
-                    self.shad_pend, self.qual, self.union_no):
+                    self.shad_pend, self.qual):
             col.frombytes(bytes(more * col.itemsize))
         self.root.frombytes(np.arange(old, old + more, dtype=self.root.typecode).tobytes())
         self.lots.grow(more)
@@ -179,8 +180,9 @@ class Accounts:
 
     def narrow_v5(self) -> None:
         """Convert the columns of a snapshot before version 6 (int64 balances and roots,
-        int32 visits, int16 programs) to this version's: int32 where every value fits,
-        visit days uint16, visit counts modulo 2 * visit_slots, programs int8. Raises
+        int32 visits, int16 programs, a dense union_no) to this version's: int32 where
+        every value fits, visit days uint16, visit counts modulo 2 * visit_slots,
+        programs int8, union_no sparse. Raises
         ValueError for a visit day or program number that does not fit (nothing is
         changed then)."""
         k = self.visit_slots
@@ -199,6 +201,12 @@ class Accounts:
         self.visit_n = array("B", counts.astype(np.uint8).tobytes())
         self.prog = array("b", progs.astype(np.int8).tobytes())
         del days, progs
+        if isinstance(self.union_no, array):  # a column: numbers of the bound accounts
+            dense = np.frombuffer(self.union_no, dtype=self.union_no.typecode)
+            self.union_no = AccountMap()
+            for a in np.flatnonzero(dense).tolist():
+                self.union_no.set(a, int(dense[a]))
+            del dense
         for name in (*BALANCES, "root"):
             col = getattr(self, name)
             v = np.frombuffer(col, dtype=col.typecode)
@@ -232,14 +240,14 @@ class Accounts:
 
     def unionid(self, a: int) -> str | None:
         """The unionid account `a` is bound to, or None."""
-        u = self.union_no[a]
+        u = self.union_no.get(a)
         return self.by_union[self.prog[a]].key(u - 1) if u else None
 
     def set_unionid(self, a: int, unionid: str) -> None:
         """Bind account `a` to `unionid` of its program, adding the unionid if new."""
         unions = self.by_union[self.prog[a]]
         unions[unionid] = a
-        self.union_no[a] = unions.number(unionid) + 1
+        self.union_no.set(a, unions.number(unionid) + 1)
 
     def roots(self, accounts: np.ndarray) -> np.ndarray:
         """The surviving account of each of `accounts` (vectorised `find`, no compression)."""

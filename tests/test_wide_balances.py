@@ -11,6 +11,7 @@ from array import array
 from typing import Any
 
 import pytest
+from core._amap import AccountMap
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -180,6 +181,7 @@ def _as_version_5(eng: Engine) -> bytes:
     for name in (*BALANCES, "root"):
         old[name] = array("q", getattr(acc, name))
     old["prog"] = array("h", acc.prog)
+    old["union_no"] = array("i", acc.union_no[:len(acc.prog)])
     old["visit_ring"] = array("i", acc.visit_ring)
     old["visit_n"] = array("i", [n + 6 * acc.visit_slots if n >= acc.visit_slots else n
                                  for n in acc.visit_n])
@@ -193,14 +195,18 @@ def _as_version_5(eng: Engine) -> bytes:
 @given(st.lists(st.tuples(st.integers(0, 5), st.integers(1, 10**8), st.integers(0, 40)),
                 min_size=1, max_size=30))
 def test_a_version_5_snapshot_loads_narrow_and_goes_on_alike(rows: list[tuple]) -> None:
-    """A version 5 snapshot (int64 balances, int32 visits) loads with int32 balances where
-    they fit, uint16 visit days and visit counts below 2 * visit_slots, and goes on as the
-    engine it was taken from."""
+    """A version 5 snapshot (int64 balances, int32 visits, int16 programs, a dense
+    union_no) loads with int32 balances where they fit, uint16 visit days, visit counts
+    below 2 * visit_slots, int8 programs and a sparse union_no, and goes on as the engine
+    it was taken from."""
     prog = BIG[2]
     live = Engine([prog])
     for n, (who, total, day) in enumerate(rows):
         live.pay(_pay(n, who, total, T0 + day * DAY + n))
+        if who % 3 == 1:
+            live.bind(Binding(APP, oid(who), uid(who % 2), T0 + day * DAY + n))
     back = Engine.from_snapshot(_as_version_5(live))
+    assert back.acc.union_no.items() == live.acc.union_no.items()
     acc = back.acc
     assert (acc.visit_ring.typecode, acc.visit_n.typecode, acc.prog.typecode) == ("H", "B", "b")
     assert max(acc.visit_n, default=0) < 2 * acc.visit_slots
@@ -249,3 +255,32 @@ def test_a_wide_engine_snapshot_round_trip_keeps_its_widths() -> None:
     back.pay(_pay(99, 1, 10**8, T0 + 41 * DAY))
     eng.pay(_pay(99, 1, 10**8, T0 + 41 * DAY))
     assert state(back) == state(eng)
+
+
+def test_account_map_is_a_sparse_column() -> None:
+    """AccountMap reads 0 for accounts without a number, keeps the numbers it is given
+    through growth, widening to int64 and a snapshot, and refuses what it cannot hold."""
+    m = AccountMap()
+    assert (m.get(5), len(m), m.keys.itemsize * len(m.keys)) == (0, 0, 0)
+    want = {a: (a % 97) + 1 for a in range(0, 30_000, 7)}
+    for a, v in want.items():
+        m.set(a, v)
+    m.set(14, 99)
+    want[14] = 99
+    assert len(m) == len(want) and m.items() == sorted(want.items())
+    assert all(m.get(a) == want.get(a, 0) for a in range(30_010))
+    assert m[:20] == [want.get(a, 0) for a in range(20)] and m[7] == want[7]
+    assert len(m) * 5 <= len(m.keys) * 4 and m.keys.typecode == "i"
+    m.set(2**40, 2**35)  # an account and a number past int32
+    assert m.keys.typecode == m.vals.typecode == "q"
+    assert m.get(2**40) == 2**35 and m.get(7) == want[7]
+    back = state_codec.loads(state_codec.dumps({"m": m}))["m"]
+    assert back.items() == m.items() and back.get(2**40) == 2**35
+    with pytest.raises(ValueError, match="account"):
+        m.set(-1, 3)
+    with pytest.raises(ValueError, match="number"):
+        m.set(3, 0)
+    with pytest.raises(ValueError, match="not an AccountMap table"):
+        AccountMap(array("i", [0] * 3), array("i", [0] * 3), 0)
+    with pytest.raises(ValueError, match="needs an end"):
+        m[:]
