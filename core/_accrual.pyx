@@ -24,6 +24,7 @@ from core._keys cimport KeyIndex
 from core._rows cimport P_PROG, P_TOTAL, PF, TIME_BASE_S, pay_append, room
 from core._slots cimport slot_offset
 from core._lots cimport add_c as _lots_add
+from core._cols cimport col_add, col_at, col_get
 
 cdef extern from "Python.h":
     long long PyLong_AsLongLongAndOverflow(object o, int* overflow) except? -1
@@ -97,9 +98,8 @@ cdef class Kernel:
         self.held = eng.held
         self.invited = eng.invited
         self.app_of = eng.app_of
-        self.prog, self.avail, self.pend = acc.prog, acc.avail, acc.pend
-        self.shad, self.shad_pend, self.qual = acc.shad, acc.shad_pend, acc.qual
-        self.member, self.tier, self.root = acc.member, acc.tier, acc.root
+        self.refresh()
+        acc.kernels[Kernel] = self
         self.visit_ring, self.visit_n = acc.visit_ring, acc.visit_n
         self.visit_slots = acc.visit_slots
         self.lots_c = eng.compiled_lots
@@ -142,6 +142,14 @@ cdef class Kernel:
             self.channels.append(m[1])
             self.memos.append(m[5])
         self.nmerchants = len(self.mch_no)
+
+
+    def refresh(self):
+        """Take the account columns from the accounts again (Accounts.widen replaced one)."""
+        acc = self.acc
+        self.prog, self.avail, self.pend = acc.prog, acc.avail, acc.pend
+        self.shad, self.shad_pend, self.qual = acc.shad, acc.shad_pend, acc.qual
+        self.member, self.tier, self.root = acc.member, acc.tier, acc.root
 
 
 cdef Kernel kernel_of(eng):
@@ -232,7 +240,7 @@ cdef object _pay_core(Kernel k, Row* r):
         apps._insert(r.op, r.opn, r.hop, a)
     else:
         a = apps.value_at(i)
-        if k.root.data.as_longlongs[a] != a:
+        if col_get(k.root, a) != a:
             a = k.acc.find(a)
     member = k.member.data.as_schars[a]
     if basis < pr.min_order:
@@ -267,13 +275,13 @@ cdef object _pay_core(Kernel k, Row* r):
             else:
                 eng._push_pending(t + pr.window_s, i)
             if member:
-                k.pend.data.as_longlongs[a] += pts
+                col_add(k.acc, k.pend, "pend", a, pts)
                 _push(k.rows, E_PENDING, B_PE, a, pts, t, cause)
             else:
-                k.shad_pend.data.as_longlongs[a] += pts
+                col_add(k.acc, k.shad_pend, "shad_pend", a, pts)
                 _push(k.rows, E_PENDING, B_SP, a, pts, t, cause)
         elif member:
-            k.avail.data.as_longlongs[a] += pts
+            col_add(k.acc, k.avail, "avail", a, pts)
             _push(k.rows, E_EARN, B_AV, a, pts, t, cause)
             if pr.keep_lots:
                 ik = <InputsKernel>k.inputs
@@ -282,13 +290,13 @@ cdef object _pay_core(Kernel k, Row* r):
                 else:
                     eng._credit_lot(a, k.compiled[pi], t, pts)
         else:
-            k.shad.data.as_longlongs[a] += pts
+            col_add(k.acc, k.shad, "shad", a, pts)
             _push(k.rows, E_EARN, B_SH, a, pts, t, cause)
             _lots_add(k.lots, a, (t + pr.off_s) // DAY_S, pts)  # Engine._credit_lot, a shadow
     cdef long long q = basis if pr.spend_basis else pts
     if q:
-        k.qual.data.as_longlongs[a] += q
-        if member and k.qual.data.as_longlongs[a] >= pr.tier_next[k.tier.data.as_schars[a]]:
+        col_add(k.acc, k.qual, "qual", a, q)
+        if member and col_get(k.qual, a) >= pr.tier_next[k.tier.data.as_schars[a]]:
             eng._upgrade(a, k.compiled[pi])
     if <tuple>r.coupons:
         eng._redeem_coupons(a, _payment(r), home)
@@ -301,13 +309,15 @@ cdef object _pay_core(Kernel k, Row* r):
     cdef bint invite = False
     kk = pr.friend_k
     if kk:  # Friend Membership: is the k-th latest visit within d days?
-        n = k.visit_n.data.as_ints[a]
+        n = k.visit_n.data.as_uchars[a]  # modulo 2 * visit_slots, >= visit_slots once reached
         base = a * k.visit_slots
-        day = (t + pr.off_s) // DAY_S
-        k.visit_ring.data.as_ints[base + n % k.visit_slots] = day
+        day = (t + pr.off_s) // DAY_S  # 0 <= day < 2**16 (core.limits, core.accounts)
+        k.visit_ring.data.as_ushorts[base + n % k.visit_slots] = <unsigned short>day
         n += 1
-        k.visit_n.data.as_ints[a] = n
-        if (n >= kk and day - k.visit_ring.data.as_ints[base + (n - kk) % k.visit_slots]
+        if n == 2 * k.visit_slots:
+            n = k.visit_slots
+        k.visit_n.data.as_uchars[a] = <unsigned char>n
+        if (n >= kk and day - k.visit_ring.data.as_ushorts[base + (n - kk) % k.visit_slots]
                 < pr.friend_days and a not in k.invited):
             invite = eng._invite(a)
     return _applied(pts, pr.ptj and basis >= pr.ptj_min, invite)
@@ -318,21 +328,21 @@ cdef void _prefetch_account(Kernel k, long long a, int pi, array.array tail) noe
     # the lots' tail column (held by the caller: core.lots may replace it by a wider one as
     # lots grow); a's entry there leads to its newest lot (`_prefetch_lot`).
     cdef Prog* pr = &k.progs[pi] if 0 <= pi < k.nprogs else NULL
-    pm_prefetch_row(k.root.data.as_longlongs + a)
+    pm_prefetch_row(col_at(k.root, a))
     pm_prefetch_row(k.member.data.as_schars + a)
     pm_prefetch_row(k.tier.data.as_schars + a)
-    pm_prefetch_row(k.qual.data.as_longlongs + a)
+    pm_prefetch_row(col_at(k.qual, a))
     if pr == NULL or pr.window_s:
-        pm_prefetch_row(k.pend.data.as_longlongs + a)
-        pm_prefetch_row(k.shad_pend.data.as_longlongs + a)
+        pm_prefetch_row(col_at(k.pend, a))
+        pm_prefetch_row(col_at(k.shad_pend, a))
     else:
-        pm_prefetch_row(k.avail.data.as_longlongs + a)
-        pm_prefetch_row(k.shad.data.as_longlongs + a)
+        pm_prefetch_row(col_at(k.avail, a))
+        pm_prefetch_row(col_at(k.shad, a))
         if a < len(tail):
             pm_prefetch_row(tail.data.as_chars + a * tail.ob_descr.itemsize)
     if k.visit_slots and (pr == NULL or pr.friend_k):
-        pm_prefetch_row(k.visit_n.data.as_ints + a)
-        pm_prefetch_row(k.visit_ring.data.as_ints + a * k.visit_slots)
+        pm_prefetch_row(k.visit_n.data.as_uchars + a)
+        pm_prefetch_row(k.visit_ring.data.as_ushorts + a * k.visit_slots)
 
 
 cdef void _prefetch_lot(Kernel k, long long a, array.array tail, array.array day,

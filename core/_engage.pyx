@@ -18,6 +18,8 @@ from core._inputs cimport (
     AHEAD1, B_AV, B_SH, CAUSE_EVENT, E_EARN, RING, Ahead, Kernel, Prog, Rule, _credit_member,
     _find, _kernel, _lots_add, _month, _push, _upgrade, _valid_id, ahead_hash, ahead_later,
     applied, create_account)
+from core._amap cimport AccountMap
+from core._cols cimport col_add
 from core._keys cimport KeyIndex
 from core._sink cimport Sink, put_outcome, sink_open
 
@@ -100,7 +102,8 @@ cdef object _engage_rows(eng, list event_id, list appid, list openid, list kind,
         raise ValueError("engagement columns differ in length")
     cdef Ahead ring[RING]
     cdef Ahead* r
-    cdef array.array uno = k.acc.union_no, tail = k.lots.tail  # alive while we prefetch
+    # alive while we prefetch (the map may replace its keys as it grows)
+    cdef array.array uno = (<AccountMap>k.acc.union_no).keys, tail = k.lots.tail
     cdef array.array nxt = k.lots.nxt
     cdef object app, last_app = None, apps = None
     cdef object seen = k.event_seen
@@ -276,17 +279,17 @@ cdef int _reward(Kernel k, int pi, long long a, Rule r, list keys, long long t,
     if not pts:
         return 0
     if k.member.data.as_schars[a]:
-        k.avail.data.as_longlongs[a] += pts
+        col_add(k.acc, k.avail, "avail", a, pts)
         _push(k.rows, E_EARN, B_AV, a, pts, t, cause)
         if p.keep_lots:
             _credit_member(k, pi, a, t, pts)
     else:
-        k.shad.data.as_longlongs[a] += pts
+        col_add(k.acc, k.shad, "shad", a, pts)
         _push(k.rows, E_EARN, B_SH, a, pts, t, cause)
         _lots_add(k, a, day, pts)
     k.scal.data.as_longlongs[1] += pts
     if not p.spend_basis:
-        k.qual.data.as_longlongs[a] += pts
+        col_add(k.acc, k.qual, "qual", a, pts)
         if k.member.data.as_schars[a]:
             _upgrade(k, a, p)
     return 0

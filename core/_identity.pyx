@@ -17,8 +17,10 @@ from libc.stdint cimport uint64_t
 from core._inputs cimport (
     AHEAD1, AHEAD2, AHEAD3, B_AV, B_PE, B_SH, B_SP, CAUSE_OTHER, E_BONUS, E_CONVERT, E_FORFEIT,
     E_MERGE_IN, E_MERGE_OUT, RING, Ahead, Kernel, Prog, _credit_member, _expiry_key, _find, _get,
-    _kernel, _lots_pop_oldest, _push, _set, _upgrade, _valid_id, ahead_account, ahead_hash,
+    _kernel, _lots_pop_oldest, _push, _upgrade, _valid_id, ahead_account, ahead_hash,
     ahead_later, ahead_peek, applied, create_account)
+from core._amap cimport AccountMap
+from core._cols cimport col_add, col_get, col_set
 from core._keys cimport KeyIndex
 from core._lots cimport add_c
 from core._sink cimport Sink, put_outcome, sink_open
@@ -45,7 +47,7 @@ cdef int _set_unionid(Kernel k, long long a, KeyIndex unions, str unionid,
     """Accounts.set_unionid of a unionid new to `unions`, account `a`'s program's map
     (`h`, when not 0, is the unionid's hash_ascii)."""
     cdef Py_ssize_t no = unions.add(unionid, a, h)
-    _set(k.acc.union_no, a, no + 1)  # read now: creating an account may widen it
+    (<AccountMap>k.acc.union_no).set(a, no + 1)
     return 0
 
 
@@ -88,7 +90,8 @@ cdef object _bind_rows(eng, list appid, list openid, list unionid, time_s, Sink*
         raise ValueError("binding columns differ in length")
     cdef Ahead ro[RING]  # the openids'
     cdef Ahead ru[RING]  # the unionids'
-    cdef array.array uno = k.acc.union_no, tail = k.lots.tail  # alive while we prefetch
+    # alive while we prefetch (the map may replace its keys as it grows)
+    cdef array.array uno = (<AccountMap>k.acc.union_no).keys, tail = k.lots.tail
     cdef object app, last_app = None, apps = None, unions = None
     cdef int api = 0
     out = [None] * (n if sink == NULL else 1)
@@ -165,9 +168,9 @@ cdef object _bind(Kernel k, eng, b, appid, openid, unionid, tt, long long t, Ahe
     cdef long long o = -1, u = -1, bound
     if io >= 0:
         o = _find(k, apps.value_at(io))
-        if k.prog.data.as_shorts[o] != pi:
+        if k.prog.data.as_schars[o] != pi:
             return _bind_ref(eng, b, appid, openid, unionid, t)
-        bound = _get(k.acc.union_no, o)
+        bound = (<AccountMap>k.acc.union_no).get(o)
         if bound:
             if iu >= 0 and bound - 1 == iu:
                 return DUPLICATE
@@ -182,7 +185,7 @@ cdef object _bind(Kernel k, eng, b, appid, openid, unionid, tt, long long t, Ahe
         apps.add(openid, u, ho)
     elif u < 0:
         _set_unionid(k, o, unions, unionid, hu)
-    elif not k.progs[pi].fast or k.prog.data.as_shorts[u] != pi:
+    elif not k.progs[pi].fast or k.prog.data.as_schars[u] != pi:
         if b is None:
             b = Binding(appid, openid, unionid, t)
         return eng._bind_merge(o, u, b)
@@ -206,11 +209,12 @@ cdef long long _merge(Kernel k, int pi, long long src, long long dst, long long 
         _convert(k, pi, dst, t, cause)
     cdef long long moved = 0, x, j, last
     cdef array.array col
-    for col, bucket in ((k.avail, B_AV), (k.pend, B_PE), (k.shad, B_SH), (k.shad_pend, B_SP)):
-        x = col.data.as_longlongs[src]
+    for col, name, bucket in ((k.avail, "avail", B_AV), (k.pend, "pend", B_PE),
+                              (k.shad, "shad", B_SH), (k.shad_pend, "shad_pend", B_SP)):
+        x = col_get(col, src)
         if x:
-            col.data.as_longlongs[src] = 0
-            col.data.as_longlongs[dst] += x
+            col_set(k.acc, col, name, src, 0)
+            col_add(k.acc, col, name, dst, x)
             _push(k.rows, E_MERGE_OUT, bucket, src, -x, t, cause)
             _push(k.rows, E_MERGE_IN, bucket, dst, x, t, cause)
             moved += x
@@ -220,7 +224,7 @@ cdef long long _merge(Kernel k, int pi, long long src, long long dst, long long 
         _lots_merge(k, src, dst)
     if member[dst]:
         # A negative side (allow_negative) absorbs lots: sum(lots) == max(0, avail).
-        excess = _lots_total(k, dst) - max(0, k.avail.data.as_longlongs[dst])
+        excess = _lots_total(k, dst) - max(0, col_get(k.avail, dst))
         if excess > 0:
             lots.take(dst, excess)
         days = k.lot_day.data.as_ints  # lots.merge may have grown the columns
@@ -231,15 +235,14 @@ cdef long long _merge(Kernel k, int pi, long long src, long long dst, long long 
                 _heappush(k.expiry_heap, _expiry_key(k, pi, days[j], dst))
                 if j == last:
                     break
-    cdef long long* qual = k.qual.data.as_longlongs
     cdef signed char* tier = k.tier.data.as_schars
-    qual[dst] += qual[src]
-    qual[src] = 0
+    col_add(k.acc, k.qual, "qual", dst, col_get(k.qual, src))
+    col_set(k.acc, k.qual, "qual", src, 0)
     tier[dst] = max(tier[dst], tier[src])
     tier[src] = 0
     if member[dst]:
         _upgrade(k, dst, p)
-    k.root.data.as_longlongs[src] = dst
+    col_set(k.acc, k.root, "root", src, dst)  # fits: root is as wide as account numbers
     k.eng._merge_records(src, dst)
     return moved
 
@@ -367,7 +370,8 @@ cdef object _enroll_rows(eng, list program, time_s, list unionid, Sink* sink):
     if not len(unionid) == times.shape[0] == n:
         raise ValueError("enrollment columns differ in length")
     cdef Ahead ring[RING]
-    cdef array.array uno = k.acc.union_no, tail = k.lots.tail  # alive while we prefetch
+    # alive while we prefetch (the map may replace its keys as it grows)
+    cdef array.array uno = (<AccountMap>k.acc.union_no).keys, tail = k.lots.tail
     cdef array.array nxt = k.lots.nxt
     cdef object prog, last_prog = None, unions = None
     out = [None] * (n if sink == NULL else 1)
@@ -442,7 +446,7 @@ cdef object _enroll(Kernel k, eng, e, program, tt, long long t, unionid, appid, 
     cdef long long converted = _convert(k, pi, a, t, cause)
     cdef long long bonus = p.bonus if t >= p.bonus_from_s else 0
     if bonus:
-        k.avail.data.as_longlongs[a] += bonus
+        col_add(k.acc, k.avail, "avail", a, bonus)
         _push(k.rows, E_BONUS, B_AV, a, bonus, t, cause)
         k.scal.data.as_longlongs[1] += bonus
         if p.keep_lots:
@@ -470,15 +474,15 @@ cdef long long _convert(Kernel k, int pi, long long a, long long t, long long ca
             old += pts[j]
         if j == last:
             break
-    cdef long long keep = k.shad.data.as_longlongs[a] - old
-    if not (keep >= 0 and total == k.shad.data.as_longlongs[a]):
+    cdef long long keep = col_get(k.shad, a) - old
+    if not (keep >= 0 and total == col_get(k.shad, a)):
         raise AssertionError("shadow lots out of step")
     if old:
         _push(k.rows, E_FORFEIT, B_SH, a, -old, t, cause)
     if keep:
         _push(k.rows, E_CONVERT, B_SH, a, -keep, t, cause)
         _push(k.rows, E_CONVERT, B_AV, a, keep, t, cause)
-        k.avail.data.as_longlongs[a] += keep
+        col_add(k.acc, k.avail, "avail", a, keep)
     if keep and p.keep_lots:
         while _get(tail, a) and days[_get(nxt, _get(tail, a))] < cutoff:
             _lots_pop_oldest(k, tail, nxt, a)
@@ -491,13 +495,13 @@ cdef long long _convert(Kernel k, int pi, long long a, long long t, long long ca
     else:
         while _get(tail, a):
             _lots_pop_oldest(k, tail, nxt, a)
-    k.shad.data.as_longlongs[a] = 0
-    cdef long long sp = k.shad_pend.data.as_longlongs[a]
+    col_set(k.acc, k.shad, "shad", a, 0)
+    cdef long long sp = col_get(k.shad_pend, a)
     if sp:
         _push(k.rows, E_CONVERT, B_SP, a, -sp, t, cause)
         _push(k.rows, E_CONVERT, B_PE, a, sp, t, cause)
-        k.pend.data.as_longlongs[a] += sp
-        k.shad_pend.data.as_longlongs[a] = 0
+        col_add(k.acc, k.pend, "pend", a, sp)
+        col_set(k.acc, k.shad_pend, "shad_pend", a, 0)
     k.member.data.as_schars[a] = 1
     _upgrade(k, a, p)
     if k.invited:

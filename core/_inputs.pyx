@@ -21,6 +21,8 @@ from cpython.long cimport PyLong_FromLongLong
 from cpython.ref cimport Py_DECREF, Py_INCREF, PyObject
 from core._keys cimport KeyIndex
 from core._lots cimport add_c
+from core._amap cimport amap_home
+from core._cols cimport col_at, col_get
 from core._rows cimport push_row
 from core._slots cimport slot_at, slot_offset
 
@@ -91,9 +93,8 @@ cdef class Kernel:
         self.compiled, self.notes, self.event_ids = list(eng.rules), eng.ledger.notes, eng.event_ids
         self.expiry_heap, self.event_seen, self.invited = eng.expiry_heap, eng.event_seen, eng.invited
         self.rows, self.scal = eng.ledger.rows, eng.scalars
-        self.prog, self.avail, self.pend, self.shad = acc.prog, acc.avail, acc.pend, acc.shad
-        self.shad_pend, self.qual, self.member = acc.shad_pend, acc.qual, acc.member
-        self.tier, self.root = acc.tier, acc.root
+        self.refresh()
+        acc.kernels[Kernel] = self
         self.lot_day, self.lot_pts = acc.lots.day, acc.lots.pts
         if len(eng.rules) > PROGS_MAX:
             raise ValueError(f"the compiled path takes at most {PROGS_MAX} programs")
@@ -121,6 +122,14 @@ cdef class Kernel:
             p.ntiers = len(c.tier_next)
             for j in range(p.ntiers):
                 p.tier_next[j] = min(c.tier_next[j], LLONG_MAX)
+
+
+    def refresh(self):
+        """Take the account columns from the accounts again (Accounts.widen replaced one)."""
+        acc = self.acc
+        self.prog, self.avail, self.pend, self.shad = acc.prog, acc.avail, acc.pend, acc.shad
+        self.shad_pend, self.qual, self.member = acc.shad_pend, acc.qual, acc.member
+        self.tier, self.root = acc.tier, acc.root
 
 
 cdef Kernel _kernel(eng):
@@ -176,13 +185,13 @@ cdef long long create_account(object acc, array.array prog, int pi) except -1:
             old = np[0]
             np[0] = <PyObject*>fresh
             Py_DECREF(<object>old)  # the slot's reference to the old value
-            prog.data.as_shorts[a] = pi
+            prog.data.as_schars[a] = <signed char>pi
             return a
     a = acc.n
     if a >= <long long>acc.cap:
         return acc.create(pi)
     acc.n = a + 1
-    prog.data.as_shorts[a] = pi
+    prog.data.as_schars[a] = <signed char>pi
     return a
 
 
@@ -207,14 +216,14 @@ cdef void _set(array.array arr, Py_ssize_t i, long long v):
 
 
 cdef long long _find(Kernel k, long long a) except -1:
-    if k.root.data.as_longlongs[a] == a:
+    if col_get(k.root, a) == a:
         return a
     return k.acc.find(a)
 
 
 cdef void _upgrade(Kernel k, long long a, Prog* p):
     cdef int tier = k.tier.data.as_schars[a]
-    while k.qual.data.as_longlongs[a] >= p.tier_next[tier]:
+    while col_get(k.qual, a) >= p.tier_next[tier]:
         tier += 1
     k.tier.data.as_schars[a] = tier
 
@@ -308,19 +317,19 @@ cdef void ahead_later(Kernel k, Ahead* ring, Py_ssize_t i, Py_ssize_t n, array.a
 
 
 cdef void prefetch_account(Kernel k, long long a, array.array uno, array.array tail) noexcept:
-    """Touch account `a`'s entries in the columns an input reads (`uno` and `tail` are the
-    union_no and lots.tail columns, which may be replaced by wider ones as they grow)."""
+    """Touch account `a`'s entries in the columns an input reads (`uno` is the keys of the
+    union_no map, `tail` the lots.tail column: both may be replaced as they grow)."""
     if not 0 <= a < len(k.root):
         return
-    pm_pf(k.root.data.as_longlongs + a)
-    pm_pf(k.prog.data.as_shorts + a)
+    pm_pf(col_at(k.root, a))
+    pm_pf(k.prog.data.as_schars + a)
     pm_pf(k.member.data.as_schars + a)
     pm_pf(k.tier.data.as_schars + a)
-    pm_pf(k.avail.data.as_longlongs + a)
-    pm_pf(k.shad.data.as_longlongs + a)
-    pm_pf(k.qual.data.as_longlongs + a)
-    if a < len(uno):
-        pm_pf(uno.data.as_chars + a * uno.ob_descr.itemsize)
+    pm_pf(col_at(k.avail, a))
+    pm_pf(col_at(k.shad, a))
+    pm_pf(col_at(k.qual, a))
+    if len(uno):
+        pm_pf(uno.data.as_chars + amap_home(a, len(uno)) * uno.ob_descr.itemsize)
     if a < len(tail):
         pm_pf(tail.data.as_chars + a * tail.ob_descr.itemsize)
     if k.invited:
@@ -348,7 +357,7 @@ cdef int _lots_pop_oldest(Kernel k, array.array tail, array.array nxt, long long
 
 cdef int _credit_member(Kernel k, int pi, long long a, long long t, long long pts) except -1:
     """Engine._credit_lot for a member whose available balance already holds `pts`."""
-    cdef long long new = k.avail.data.as_longlongs[a], day
+    cdef long long new = col_get(k.avail, a), day
     pts = max(0, new) - max(0, new - pts)
     if pts:
         day = (t + k.progs[pi].off_s) // DAY_S

@@ -15,6 +15,7 @@ from core._accrual cimport Kernel, Prog, kernel_of
 from core._rows cimport (P_ACCT, P_BASIS, P_PENDING, P_POINTS, P_PROG, P_REFUNDED, P_REVERSED,
                          P_TOTAL, PF)
 from core._slots cimport slot_offset
+from core._cols cimport col_add, col_get, col_set
 from core._inputs cimport _push
 
 cdef extern from "Python.h":
@@ -60,6 +61,7 @@ def refund(eng, r):
     cdef Py_ssize_t i
     cdef object mno
     cdef bint member
+    cdef array.array bal
     cdef Prog* pr
     cdef int* pays
     if type(r) is not _REFUND:
@@ -97,7 +99,7 @@ def refund(eng, r):
     if k.merchants[<int>mno].prog != pi or total != tot or refunded > tot:
         return eng._refund_py(r)
     a = pays[b + P_ACCT]
-    if k.root.data.as_longlongs[a] != a:
+    if col_get(k.root, a) != a:
         a = k.acc.find(a)
     pr = &k.progs[pi]
     # Cumulative floor: after refunds totalling R of T, floor(P*R/T) points are due back.
@@ -115,20 +117,20 @@ def refund(eng, r):
         if from_pend:
             pays[b + P_PENDING] -= <int>from_pend
             if member:
-                k.pend.data.as_longlongs[a] -= from_pend
+                col_add(k.acc, k.pend, "pend", a, -from_pend)
                 _push(k.rows, E_REVERSE, B_PE, a, -from_pend, t, cause)
             else:
-                k.shad_pend.data.as_longlongs[a] -= from_pend
+                col_add(k.acc, k.shad_pend, "shad_pend", a, -from_pend)
                 _push(k.rows, E_REVERSE, B_SP, a, -from_pend, t, cause)
         rest = rev - from_pend
         if rest:
             bal = k.avail if member else k.shad
-            have = (<array.array>bal).data.as_longlongs[a]
+            have = col_get(bal, a)
             take = rest if (pr.allow_neg and member) else min(rest, max(have, 0))
             if rest - take:
                 eng.shortfall += rest - take
             if take:
-                (<array.array>bal).data.as_longlongs[a] = have - take
+                col_set(k.acc, bal, "avail" if member else "shad", a, have - take)
                 _push(k.rows, E_REVERSE, B_AV if member else B_SH, a, -take, t, cause)
                 k.lots.take(a, take)
     if pr.spend_basis:
@@ -137,6 +139,6 @@ def refund(eng, r):
     else:
         q = rev
     if q:
-        k.qual.data.as_longlongs[a] -= q
+        col_add(k.acc, k.qual, "qual", a, -q)
     idem.add_refund(rid, (txid, vfen), vt)
     return _new(Outcome, (_APPLIED, -rev, "", False, False))

@@ -9,6 +9,12 @@ Lots (core.lots) group an account's points by the day they arrived, for expiry a
 the shadow lookback window. Tier qualification keeps one dense column (`qual`, the
 total over the window) and, sparsely, the amounts of the closed months still inside
 some program's window (see core.lifecycle's month roll).
+
+Balances (`BALANCES`) are int32 columns until a value does not fit: `widen` then
+replaces that column by an int64 copy, for good, and tells the compiled kernels
+registered in `kernels` to pick the new column up. Python code changes a balance with
+`add`/`put`/`assign`, which widen; the compiled paths with core/_cols.pxd, the same.
+`root` holds account numbers, widened (as the lots' `tail`) by the account count.
 """
 
 from __future__ import annotations
@@ -17,9 +23,15 @@ from array import array
 
 import numpy as np
 
+from core import limits
+from core._amap import AccountMap
 from core._keys import KeyIndex
 from core.lots import Lots, wide
 from core.program import Program
+
+# The balance columns: int32, or int64 once a value has not fit (`Accounts.widen`).
+BALANCES = ("avail", "pend", "shad", "shad_pend", "qual")
+_I32 = (-(2**31), 2**31 - 1)
 
 
 class Accounts:
@@ -30,6 +42,7 @@ class Accounts:
         "by_app",
         "by_union",
         "cap",
+        "kernels",
         "lots",
         "member",
         "n",
@@ -48,16 +61,20 @@ class Accounts:
     )
 
     def __init__(self, programs: list[Program]) -> None:
-        """Empty columns for `programs`."""
-        self.prog = array("h")
-        self.avail = array("q")
-        self.pend = array("q")
-        self.shad = array("q")
-        self.shad_pend = array("q")
-        self.qual = array("q")  # qualifying total over the tier window
+        """Empty columns for `programs`. Raises ValueError for more than PROGRAMS_MAX
+        programs, or a Friend Membership program keeping more than FRIEND_VISITS_MAX visits
+        or with a UTC offset beyond a day (core.limits)."""
+        if len(programs) > limits.PROGRAMS_MAX:
+            raise ValueError(f"{len(programs)} programs: at most {limits.PROGRAMS_MAX}")
+        self.prog = array("b")  # the account's program number
+        self.avail = array("i")
+        self.pend = array("i")
+        self.shad = array("i")
+        self.shad_pend = array("i")
+        self.qual = array("i")  # qualifying total over the tier window
         self.member = array("b")
         self.tier = array("b")
-        self.root = array("q")  # itself, or the account it was merged into
+        self.root = array("i")  # itself, or the account it was merged into
         # Tier qualification: `qual` is the total over the window, the only column the
         # per-event path touches. At each month end the month's amount per account goes
         # into qual_months[month] = (accounts, amounts), only the accounts whose amount is
@@ -65,14 +82,25 @@ class Accounts:
         self.qual_months: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self.by_app: dict[str, KeyIndex] = {a: KeyIndex() for p in programs for a in p.appids}
         self.by_union: list[KeyIndex] = [KeyIndex() for _ in programs]
-        # The number of the account's unionid in by_union[prog] plus one; 0 for none.
-        self.union_no = array("i")
+        # The number of the account's unionid in by_union[prog] plus one; 0 for none
+        # (sparse: most accounts of a large engine have no unionid).
+        self.union_no = AccountMap()
         self.lots = Lots()
-        # Friend Membership: the days of each account's last `visit_slots` visits (a ring),
-        # enough to tell whether the k-th latest visit lies within d days.
+        # Friend Membership: the days (since 1970, uint16: until 2149) of each account's
+        # last `visit_slots` visits (a ring), enough to tell whether the k-th latest visit
+        # lies within d days. visit_n counts visits modulo 2 * visit_slots, kept at least
+        # visit_slots once reached (a byte): only n % visit_slots and n >= k are read.
+        for p in programs:
+            if p.friend_min_visits and not (p.friend_min_visits <= limits.FRIEND_VISITS_MAX
+                                            and abs(p.utc_offset_s) <= 86_400):
+                raise ValueError(f"program {p.id!r}: friend_min_visits above "
+                                 f"{limits.FRIEND_VISITS_MAX} or a UTC offset beyond a day")
         self.visit_slots = max(p.friend_min_visits for p in programs)
-        self.visit_ring = array("i")
-        self.visit_n = array("i")
+        self.visit_ring = array("H")
+        self.visit_n = array("B")
+        # The compiled kernels holding these columns, by kernel type: `widen` refreshes
+        # them. Never pickled.
+        self.kernels: dict[type, object] = {}
         # Columns are allocated ahead (capacity `cap`, zero-filled) so that creating an
         # account on the hot path writes two cells instead of appending to every column.
         self.n = 0
@@ -93,16 +121,99 @@ class Accounts:
     def _grow(self) -> None:
         old = self.cap
         more = max(4096, old // 4)  # 25% headroom at most, amortised O(1)
-        self.union_no = wide(self.union_no, old + more)
+        if self.root.typecode == "i" and wide(self.root, old + more) is not self.root:
+            self.widen("root")
         for col in (self.prog, self.member, self.tier, self.avail, self.pend, self.shad,
-                    self.shad_pend, self.qual, self.union_no):
+                    self.shad_pend, self.qual):
             col.frombytes(bytes(more * col.itemsize))
-        self.root.frombytes(np.arange(old, old + more, dtype=np.int64).tobytes())  # itself
+        self.root.frombytes(np.arange(old, old + more, dtype=self.root.typecode).tobytes())
         self.lots.grow(more)
         if self.visit_slots:
-            self.visit_n.frombytes(bytes(4 * more))
-            self.visit_ring.frombytes(bytes(4 * more * self.visit_slots))
+            self.visit_n.frombytes(bytes(more))
+            self.visit_ring.frombytes(bytes(2 * more * self.visit_slots))
         self.cap = old + more
+
+    def __getstate__(self) -> tuple[None, dict[str, object]]:
+        return None, {k: getattr(self, k) for k in self.__slots__ if k != "kernels"}
+
+    def __setstate__(self, state: tuple[None, dict[str, object]]) -> None:
+        for k, v in state[1].items():
+            setattr(self, k, v)
+        self.kernels = {}
+
+    def widen(self, name: str) -> array:
+        """Column `name` as int64 from now on (copied once if it is int32); returns it.
+        The compiled kernels holding the columns pick the new one up at once."""
+        col = getattr(self, name)
+        if col.typecode == "q":
+            return col
+        assert name in BALANCES or name == "root", name
+        col = array("q", col)
+        setattr(self, name, col)
+        for k in self.kernels.values():
+            k.refresh()  # type: ignore[attr-defined]
+        return col
+
+    def put(self, name: str, a: int, value: int) -> None:
+        """Set balance `name` of account `a` to `value`, widening the column if needed."""
+        col = getattr(self, name)
+        try:
+            col[a] = value
+        except OverflowError:
+            if col.typecode == "q":
+                raise
+            self.widen(name)[a] = value
+
+    def add(self, name: str, a: int, delta: int) -> None:
+        """Add `delta` to balance `name` of account `a`, widening the column if needed."""
+        self.put(name, a, getattr(self, name)[a] + delta)
+
+    def assign(self, name: str, accounts: np.ndarray, values: np.ndarray) -> None:
+        """Set balance `name` of each of `accounts` to `values` (numpy, any integer type),
+        widening the column first if some value does not fit."""
+        if getattr(self, name).typecode == "i" and len(values) and (
+                values.min() < _I32[0] or values.max() > _I32[1]):
+            self.widen(name)
+        v = self.view(name)
+        v[accounts] = values
+        del v  # a view pins the buffer
+
+    def narrow_v5(self) -> None:
+        """Convert the columns of a snapshot before version 6 (int64 balances and roots,
+        int32 visits, int16 programs, a dense union_no) to this version's: int32 where
+        every value fits, visit days uint16, visit counts modulo 2 * visit_slots,
+        programs int8, union_no sparse. Raises
+        ValueError for a visit day or program number that does not fit (nothing is
+        changed then)."""
+        k = self.visit_slots
+        days = np.frombuffer(self.visit_ring, dtype=self.visit_ring.typecode)
+        counts = np.frombuffer(self.visit_n, dtype=self.visit_n.typecode).astype(np.int64)
+        progs = np.frombuffer(self.prog, dtype=self.prog.typecode)
+        if len(days) and (days.min() < 0 or days.max() >= 2**16):
+            raise ValueError("a remembered visit day is outside 1970..2149")
+        if len(counts) and counts.min() < 0:
+            raise ValueError("a negative visit count")
+        if len(progs) and not 0 <= progs.min() <= progs.max() < limits.PROGRAMS_MAX:
+            raise ValueError(f"a program number outside 0..{limits.PROGRAMS_MAX - 1}")
+        if k:
+            counts = np.where(counts < 2 * k, counts, k + counts % k)
+        self.visit_ring = array("H", days.astype(np.uint16).tobytes())
+        self.visit_n = array("B", counts.astype(np.uint8).tobytes())
+        self.prog = array("b", progs.astype(np.int8).tobytes())
+        del days, progs
+        if isinstance(self.union_no, array):  # a column: numbers of the bound accounts
+            dense = np.frombuffer(self.union_no, dtype=self.union_no.typecode)
+            self.union_no = AccountMap()
+            for a in np.flatnonzero(dense).tolist():
+                self.union_no.set(a, int(dense[a]))
+            del dense
+        for name in (*BALANCES, "root"):
+            col = getattr(self, name)
+            v = np.frombuffer(col, dtype=col.typecode)
+            fits = not (len(v) and (v.min() < _I32[0] or v.max() > _I32[1]))
+            if col.typecode == "q" and fits and (name != "root" or self.cap < _I32[1]):
+                setattr(self, name, array("i", v.astype(np.int32).tobytes()))
+            del v
 
     def view(self, name: str) -> np.ndarray:
         """A numpy view of column `name` over the live accounts (2-D for the per-account
@@ -129,14 +240,14 @@ class Accounts:
 
     def unionid(self, a: int) -> str | None:
         """The unionid account `a` is bound to, or None."""
-        u = self.union_no[a]
+        u = self.union_no.get(a)
         return self.by_union[self.prog[a]].key(u - 1) if u else None
 
     def set_unionid(self, a: int, unionid: str) -> None:
         """Bind account `a` to `unionid` of its program, adding the unionid if new."""
         unions = self.by_union[self.prog[a]]
         unions[unionid] = a
-        self.union_no[a] = unions.number(unionid) + 1
+        self.union_no.set(a, unions.number(unionid) + 1)
 
     def roots(self, accounts: np.ndarray) -> np.ndarray:
         """The surviving account of each of `accounts` (vectorised `find`, no compression)."""

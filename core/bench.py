@@ -62,7 +62,7 @@ def _engine_bytes(eng: Engine) -> tuple[int, int]:
     the per-input state (payment records and index, ledger, queues). Programs are
     configuration and not counted. What the accounts hold is counted once, with them (the
     appid map `app_of` refers to their openid maps)."""
-    seen: set[int] = set()
+    seen = {id(k) for k in eng.acc.kernels.values()}  # caches, as _kernel below
     members = deep_size(eng.acc, seen)
     rest = deep_size({k: v for k, v in eng.__dict__.items()
                       if k not in ("programs", "rules", "acc", "_kernel")}, seen)

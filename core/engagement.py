@@ -122,17 +122,17 @@ class EngagementMixin:
             if pts:
                 # _credit, then _qualify, inline: this is the simulation's busiest input.
                 if acc.member[a]:
-                    acc.avail[a] += pts
+                    acc.add("avail", a, pts)
                     self.ledger.add(_EARN, _AV, a, pts, t, cause)
                     if c.keep_member_lots:
                         self._credit_lot(a, c, t, pts)
                 else:
-                    acc.shad[a] += pts
+                    acc.add("shad", a, pts)
                     self.ledger.add(_EARN, _SH, a, pts, t, cause)
                     acc.lots.add(a, periods[0], pts)
                 self.scalars[1] += pts
                 if not c.spend_basis:
-                    acc.qual[a] += pts
+                    acc.add("qual", a, pts)
                     if acc.member[a]:
                         tier = acc.tier[a]
                         tier_next = c.tier_next
@@ -149,12 +149,12 @@ class EngagementMixin:
         """Credit `pts` to account `a`'s available (member) or shadow balance."""
         acc = self.acc
         if acc.member[a]:
-            acc.avail[a] += pts
+            acc.add("avail", a, pts)
             self.ledger.add(kind, Bucket.AVAILABLE, a, pts, t, cause)
             if c.keep_member_lots:
                 self._credit_lot(a, c, t, pts)
         else:
-            acc.shad[a] += pts
+            acc.add("shad", a, pts)
             self.ledger.add(kind, Bucket.SHADOW, a, pts, t, cause)
             acc.lots.add(a, (t + c.off_s) // DAY_S, pts)
 

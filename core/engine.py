@@ -167,6 +167,8 @@ class Engine(MembershipMixin, EngagementMixin, SpendingMixin, LifecycleMixin, Qu
             state["pays"], state["pays_wide"] = payments.from_int64(state["pays"])
             state["ledger"].rows = rows_from_int64(state["ledger"].rows)
             state["pending_fifo"] = array("I", state["pending_fifo"])
+        if state["acc"].visit_n.typecode == "i":  # before version 6: int64 balances, int32 visits
+            state["acc"].narrow_v5()
         eng = cls.__new__(cls)
         eng.__dict__.update(state)
         eng._kernel = eng._inputs_kernel = None
@@ -386,19 +388,19 @@ class Engine(MembershipMixin, EngagementMixin, SpendingMixin, LifecycleMixin, Qu
             if from_pend:
                 put(self.pays, self.pays_wide, i, P_PENDING, rec[P_PENDING] - from_pend)
                 if member:
-                    acc.pend[a] -= from_pend
+                    acc.add("pend", a, -from_pend)
                     led.add(_REVERSE, _PE, a, -from_pend, t, cause)
                 else:
-                    acc.shad_pend[a] -= from_pend
+                    acc.add("shad_pend", a, -from_pend)
                     led.add(_REVERSE, _SP, a, -from_pend, t, cause)
             rest = rev - from_pend
             if rest:
-                bal = acc.avail if member else acc.shad
-                have = bal[a]
+                bal = "avail" if member else "shad"
+                have = getattr(acc, bal)[a]
                 take = rest if (c.program.allow_negative and member) else min(rest, max(have, 0))
                 self.shortfall += rest - take
                 if take:
-                    bal[a] = have - take
+                    acc.put(bal, a, have - take)
                     led.add(_REVERSE, _AV if member else _SH, a, -take, t, cause)
                     acc.lots.take(a, take)
         if c.spend_basis:
@@ -407,7 +409,7 @@ class Engine(MembershipMixin, EngagementMixin, SpendingMixin, LifecycleMixin, Qu
         else:
             q = rev
         if q:
-            acc.qual[a] -= q
+            acc.add("qual", a, -q)
         return _new(Outcome, (_APPLIED, -rev, "", False, False))
 
     def _release_held(self, txid: str, i: int) -> None:

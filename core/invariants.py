@@ -77,7 +77,8 @@ def check_invariants(eng: Engine, limit: int = 20) -> list[str]:
         out.append("a payment's refunds or reversals are out of bounds")
     if pending_bad:
         out.append("a payment's pending points are out of bounds")
-    if n_pays and (pend_sum != cols[Bucket.PENDING] + cols[Bucket.SHADOW_PENDING]).any():
+    pend = np.add(cols[Bucket.PENDING], cols[Bucket.SHADOW_PENDING], dtype=np.int64)  # exact
+    if n_pays and (pend_sum != pend).any():
         out.append("pending balances differ from the payments' pending points")
     out += _check_lots(eng, cols[Bucket.AVAILABLE], cols[Bucket.SHADOW], member, merged, prog,
                        limit)

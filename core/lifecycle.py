@@ -109,15 +109,15 @@ class LifecycleMixin:
         c = self.rules[acc.prog[a]]
         cause = i << 3 | CAUSE_PAYMENT
         if acc.member[a]:
-            acc.pend[a] -= pts
-            acc.avail[a] += pts
+            acc.add("pend", a, -pts)
+            acc.add("avail", a, pts)
             led.add(Entry.UNLOCK, Bucket.PENDING, a, -pts, unlock_s, cause)
             led.add(Entry.UNLOCK, Bucket.AVAILABLE, a, pts, unlock_s, cause)
             if c.keep_member_lots:
                 self._credit_lot(a, c, unlock_s, pts)
         else:
-            acc.shad_pend[a] -= pts
-            acc.shad[a] += pts
+            acc.add("shad_pend", a, -pts)
+            acc.add("shad", a, pts)
             led.add(Entry.UNLOCK, Bucket.SHADOW_PENDING, a, -pts, unlock_s, cause)
             led.add(Entry.UNLOCK, Bucket.SHADOW, a, pts, unlock_s, cause)
             self._credit_lot(a, c, unlock_s, pts)
@@ -144,7 +144,7 @@ class LifecycleMixin:
             while (day := lots.oldest_day(a)) is not None and self.expiry_day(c, day) <= today:
                 gone += lots.pop_oldest(a)
             if gone:
-                acc.avail[a] -= gone
+                acc.add("avail", a, -gone)
                 cause = self.ledger.note(f"expiry on local day {today}")
                 self.ledger.add(Entry.EXPIRE, Bucket.AVAILABLE, a, -gone, now_s, cause)
                 total += gone
@@ -202,7 +202,11 @@ class LifecycleMixin:
                 if leaving is not None:
                     who, amounts = leaving
                     mine = prog[who] == pi
-                    qual[who[mine]] -= amounts[mine]  # accounts are distinct within a month
+                    # accounts are distinct within a month; exact, widening qual if need be
+                    new = qual[who[mine]].astype(np.int64) - amounts[mine]
+                    del qual
+                    acc.assign("qual", who[mine], new)
+                    qual = acc.view("qual")
             base[:] = qual
         for m in [m for m in months if m < rel + 1 - self.qual_w]:
             del months[m]  # outside every window

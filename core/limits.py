@@ -24,6 +24,12 @@ HELD_REFUNDS_MAX = 1_000_000  # refunds waiting for their payment
 TIERS_MAX = 16
 CAMPAIGNS_MAX = 64
 TIER_WINDOW_MONTHS_MAX = 24
+# Programs of one engine (core.accounts numbers them in an int8 column; the compiled
+# paths take 64).
+PROGRAMS_MAX = 64
+# Friend Membership's k latest visits are kept per account (core.accounts: a byte counts
+# them modulo 2k).
+FRIEND_VISITS_MAX = 127
 # Engagement cap counters one account keeps (kind x day/week/month x period) before
 # periods well behind the newest are forgotten.
 CAP_PERIODS_MAX = 256
@@ -51,6 +57,8 @@ assert RETRY_WINDOW_S < IDEMPOTENCY_WINDOW_S <= IDEMPOTENCY_WINDOW_S_MAX
 # Times: 2000-01-01 .. 2100-01-01 UTC.
 TIME_S_MIN = 946_684_800
 TIME_S_MAX = 4_102_444_800
+# A local day (days since 1970, UTC offsets within a day) fits an uint16: the visit ring.
+assert (TIME_S_MIN - 86_400) // 86_400 >= 0 and (TIME_S_MAX + 86_400) // 86_400 < 2**16
 
 LINE_BYTES_MAX = 64 * 1024  # one JSON line of a feed
 

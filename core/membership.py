@@ -114,11 +114,10 @@ class MembershipMixin:
             self._convert(dst, t, cause)
         moved = 0
         for col_name, bucket in _COLS:
-            col = getattr(acc, col_name)
-            x = col[src]
+            x = getattr(acc, col_name)[src]
             if x:
-                col[src] = 0
-                col[dst] += x
+                acc.put(col_name, src, 0)
+                acc.add(col_name, dst, x)
                 led.add(_MERGE_OUT, bucket, src, -x, t, cause)
                 led.add(_MERGE_IN, bucket, dst, x, t, cause)
                 moved += x
@@ -135,12 +134,12 @@ class MembershipMixin:
                 heapq.heappush(self.expiry_heap, (self.expiry_day(c, day), dst))
         # The closed months of src's tier window follow the merge at the next month end
         # (core.lifecycle): only the running total moves now.
-        acc.qual[dst] += acc.qual[src]
-        acc.qual[src] = 0
+        acc.add("qual", dst, acc.qual[src])
+        acc.put("qual", src, 0)
         acc.tier[dst] = max(acc.tier[dst], acc.tier[src])
         acc.tier[src] = 0
         self._upgrade(dst, c)
-        acc.root[src] = dst
+        acc.root[src] = dst  # fits: root is as wide as account numbers
         self._merge_records(src, dst)
         return moved
 
@@ -186,7 +185,7 @@ class MembershipMixin:
         converted = self._convert(a, t, cause)
         bonus = p.welcome_bonus if t >= p.welcome_bonus_from_s else 0
         if bonus:
-            acc.avail[a] += bonus
+            acc.add("avail", a, bonus)
             self.ledger.add(_BONUS, _AV, a, bonus, t, cause)
             self.scalars[1] += bonus
             if c.keep_member_lots:
@@ -220,20 +219,20 @@ class MembershipMixin:
         if keep:
             led.add(_CONVERT, _SH, a, -keep, t, cause)
             led.add(_CONVERT, _AV, a, keep, t, cause)
-            acc.avail[a] += keep
+            acc.add("avail", a, keep)
         if keep and c.keep_member_lots:
             acc.lots.drop_before(a, cutoff)
             for day, _ in acc.lots.items(a):
                 heapq.heappush(self.expiry_heap, (self.expiry_day(c, day), a))
         else:
             acc.lots.clear(a)
-        acc.shad[a] = 0
+        acc.put("shad", a, 0)
         sp = acc.shad_pend[a]
         if sp:
             led.add(_CONVERT, _SP, a, -sp, t, cause)
             led.add(_CONVERT, _PE, a, sp, t, cause)
-            acc.pend[a] += sp
-            acc.shad_pend[a] = 0
+            acc.add("pend", a, sp)
+            acc.put("shad_pend", a, 0)
         acc.member[a] = 1
         tier = acc.tier[a]  # _upgrade, inline: now a member
         tier_next = c.tier_next
@@ -246,7 +245,7 @@ class MembershipMixin:
     def _qualify(self: Engine, a: int, c: Compiled, q: int) -> None:
         """Count `q` toward account `a`'s tier (current month) and upgrade a member."""
         acc = self.acc
-        acc.qual[a] += q
+        acc.add("qual", a, q)
         self._upgrade(a, c)
 
     def _upgrade(self: Engine, a: int, c: Compiled) -> None:

@@ -158,15 +158,15 @@ def _take(eng: Engine, a: int, t: int, mid: str, found: dict[str, list]) -> dict
     cause = eng.ledger.note("move ", mid)
     cols = []
     for name, bucket in _BUCKETS:
-        col = getattr(acc, name)
-        x = col[a]
+        x = getattr(acc, name)[a]
         cols.append(x)
         if x:
-            col[a] = 0
+            acc.put(name, a, 0)
             eng.ledger.add(_OUT, bucket, a, -x, t, cause)
             bk["rows"] += 1
     blob: dict[str, Any] = {"cols": [*cols, acc.qual[a], acc.member[a], acc.tier[a]]}
-    acc.qual[a] = acc.member[a] = acc.tier[a] = 0
+    acc.put("qual", a, 0)
+    acc.member[a] = acc.tier[a] = 0
     blob["lots"] = acc.lots.items(a)
     acc.lots.clear(a)
     blob["visits"] = acc.visit_days(a) if acc.visit_slots else []
@@ -228,10 +228,11 @@ def import_account(eng: Engine, blob: dict[str, Any]) -> bool:
     *balances, qual, member, tier = blob["cols"]
     for (name, bucket), x in zip(_BUCKETS, balances, strict=True):
         if x:
-            getattr(acc, name)[b] = x
+            acc.put(name, b, x)
             eng.ledger.add(_IN, bucket, b, x, t, cause)
             bk["rows"] += 1
-    acc.qual[b], acc.member[b], acc.tier[b] = qual, member, tier
+    acc.put("qual", b, qual)
+    acc.member[b], acc.tier[b] = member, tier
     for day, pts in blob["lots"]:
         acc.lots.add(b, day, pts)
         if member and c.keep_member_lots:

@@ -170,7 +170,8 @@ def _read_program(s: Section) -> Program:
         bonus_from = int(when.timestamp())
     ptj = mem.get("pay_to_join", bool, True)
     ptj_min = mem.get("pay_to_join_min_fen", int, 0, check=non_negative)
-    fr_visits = mem.get("friend_min_visits", int, 0, check=non_negative)
+    fr_visits = mem.get("friend_min_visits", int, 0,
+                        check=between(0, limits.FRIEND_VISITS_MAX))
     fr_days = mem.get("friend_days", int, 30, check=between(1, 366))
     mem.done()
 

@@ -64,7 +64,7 @@ class SpendingMixin:
         if acc.avail[a] < s.points and not self.programs[pi].allow_negative:
             return reject(Code.INSUFFICIENT_POINTS,
                            f"{s.points} points asked, {acc.avail[a]} available")
-        acc.avail[a] -= s.points
+        acc.add("avail", a, -s.points)
         cause = self.ledger.note(f"spend {s.spend_id}")
         self.ledger.add(Entry.SPEND, Bucket.AVAILABLE, a, -s.points, s.time_s, cause)
         acc.lots.take(a, s.points)

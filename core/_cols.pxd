@@ -1,0 +1,34 @@
+# The account columns that are int32 until a value does not fit (core.accounts BALANCES,
+# and `root` past 2**31 accounts), then int64 for good: read and written here by their
+# width, never wrapped. A write that does not fit widens the column (Accounts.widen,
+# which also points every kernel at the new one) and goes to the new column.
+from cpython cimport array
+from libc.limits cimport INT_MAX, INT_MIN
+
+
+cdef inline long long col_get(array.array c, Py_ssize_t i) noexcept:
+    if c.ob_descr.itemsize == 4:
+        return c.data.as_ints[i]
+    return c.data.as_longlongs[i]
+
+
+cdef inline int col_set(object acc, array.array c, str name, Py_ssize_t i,
+                        long long v) except -1:
+    """Column `name` (the column `c` of `acc`) of account `i` = `v`."""
+    if c.ob_descr.itemsize != 4:
+        c.data.as_longlongs[i] = v
+    elif INT_MIN <= v <= INT_MAX:
+        c.data.as_ints[i] = <int>v
+    else:
+        (<array.array>acc.widen(name)).data.as_longlongs[i] = v
+    return 0
+
+
+cdef inline int col_add(object acc, array.array c, str name, Py_ssize_t i,
+                        long long d) except -1:
+    return col_set(acc, c, name, i, col_get(c, i) + d)
+
+
+cdef inline const char* col_at(array.array c, Py_ssize_t i) noexcept:
+    """The address of entry `i` (for prefetching)."""
+    return c.data.as_chars + i * c.ob_descr.itemsize
