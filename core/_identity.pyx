@@ -1,9 +1,9 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=False
-"""Bindings (with merges) and enrollments, compiled: `bind` and `enroll`.
+"""Bindings (with merges), compiled: `bind` and its column forms (`Engine.bind*`).
 
 The kernel, the lot helpers and the fallback rule are core/_inputs.pyx's: the common
-case runs in C, anything unusual goes to `Engine._bind_py` / `_enroll_py` (the
-reference) before anything has changed.
+case runs in C, anything unusual goes to `Engine._bind_py` (the reference) before
+anything has changed. Enrollments are core/_enroll.pyx's.
 
 Floor division: `cdivision=False` keeps Python's floor semantics for negatives.
 """
@@ -15,11 +15,11 @@ from cpython.ref cimport PyObject
 from libc.stdint cimport uint64_t
 
 from core._inputs cimport (
-    AHEAD1, AHEAD2, AHEAD3, B_AV, B_PE, B_SH, B_SP, CAUSE_OTHER, E_BONUS, E_CONVERT, E_FORFEIT,
-    E_MERGE_IN, E_MERGE_OUT, RING, Ahead, Kernel, Prog, _credit_member, _expiry_key, _find, _get,
-    _kernel, _lots_pop_oldest, _push, _upgrade, _valid_id, ahead_account, ahead_hash,
-    ahead_later, ahead_peek, applied, create_account)
+    AHEAD1, AHEAD2, AHEAD3, B_AV, B_PE, B_SH, B_SP, CAUSE_OTHER, E_MERGE_IN, E_MERGE_OUT, RING,
+    Ahead, Kernel, Prog, _expiry_key, _find, _get, _kernel, _lots_pop_oldest, _push, _upgrade,
+    _valid_id, ahead_account, ahead_hash, ahead_later, ahead_peek, create_account, set_unionid)
 from core._amap cimport AccountMap
+from core._enroll cimport convert
 from core._cols cimport col_add, col_get, col_set
 from core._keys cimport KeyIndex
 from core._lots cimport add_c
@@ -30,25 +30,16 @@ cdef extern from "Python.h":
     PyObject* PyList_GET_ITEM(object lst, Py_ssize_t i)
 
 from core import limits
-from core.types import DUPLICATE, Binding, Code, Enrollment, Outcome, reject
+from core.types import DUPLICATE, Binding, Code, Outcome
 
 cdef object _APPLIED_CODE = Code.APPLIED
 cdef object _BOUND = Outcome(Code.APPLIED, 0, "")
-cdef object _MEMBER_ALREADY = reject(Code.DUPLICATE, "already a member")
 cdef long long T_MIN = limits.TIME_S_MIN
 cdef long long T_MAX = limits.TIME_S_MAX
 cdef object T_MIN_O = limits.TIME_S_MIN, T_MAX_O = limits.TIME_S_MAX
-cdef long long DAY_S = 86400
 cdef object _heappush = heapq.heappush
 
 
-cdef int _set_unionid(Kernel k, long long a, KeyIndex unions, str unionid,
-                      uint64_t h) except -1:
-    """Accounts.set_unionid of a unionid new to `unions`, account `a`'s program's map
-    (`h`, when not 0, is the unionid's hash_ascii)."""
-    cdef Py_ssize_t no = unions.add(unionid, a, h)
-    (<AccountMap>k.acc.union_no).set(a, no + 1)
-    return 0
 
 
 def bind(eng, b):
@@ -180,11 +171,11 @@ cdef object _bind(Kernel k, eng, b, appid, openid, unionid, tt, long long t, Ahe
     if o < 0 and u < 0:
         o = create_account(k.acc, k.prog, pi)
         apps.add(openid, o, ho)
-        _set_unionid(k, o, unions, unionid, hu)
+        set_unionid(k, o, unions, unionid, hu)
     elif o < 0:
         apps.add(openid, u, ho)
     elif u < 0:
-        _set_unionid(k, o, unions, unionid, hu)
+        set_unionid(k, o, unions, unionid, hu)
     elif not k.progs[pi].fast or k.prog.data.as_schars[u] != pi:
         if b is None:
             b = Binding(appid, openid, unionid, t)
@@ -204,9 +195,9 @@ cdef long long _merge(Kernel k, int pi, long long src, long long dst, long long 
     cdef Prog* p = &k.progs[pi]
     cdef signed char* member = k.member.data.as_schars
     if member[dst] and not member[src]:
-        _convert(k, pi, src, t, cause)
+        convert(k, pi, src, t, cause)
     elif member[src] and not member[dst]:
-        _convert(k, pi, dst, t, cause)
+        convert(k, pi, dst, t, cause)
     cdef long long moved = 0, x, j, last
     cdef array.array col
     for col, name, bucket in ((k.avail, "avail", B_AV), (k.pend, "pend", B_PE),
@@ -335,175 +326,3 @@ cdef int _lots_merge(Kernel k, long long src, long long dst) except -1:
     finally:
         free(day)
     return 0
-
-
-# ------------------------------------------------------------------ enrollment
-def enroll(eng, e):
-    """Enroll a shopper in program `e.program`, converting shadow points and adding the
-    welcome bonus; an existing member gives DUPLICATE."""
-    cdef Kernel k = _kernel(eng)
-    if type(e) is not Enrollment:
-        return eng._enroll_py(e)
-    return _enroll(k, eng, e, e.program, e.time_s, 0, e.unionid, e.appid, e.openid, 0)
-
-
-def enroll_columns(eng, list program, time_s, list unionid):
-    """Apply enrollments by unionid given as columns, in order; returns the list of
-    Outcomes. Exactly `enroll` of each row's `Enrollment`, which is made only when the row
-    goes to the Python reference. Raises ValueError on columns of different lengths."""
-    return _enroll_rows(eng, program, time_s, unionid, NULL)
-
-
-def enroll_columns_into(eng, list program, time_s, list unionid, code, points, flags, at):
-    """`enroll_columns`, writing row i's outcome into the columns at position at[i], as
-    `bind_columns_into` does."""
-    cdef Sink sink
-    sink_open(&sink, code, points, flags, at, len(program), "enrollments")
-    _enroll_rows(eng, program, time_s, unionid, &sink)
-
-
-cdef object _enroll_rows(eng, list program, time_s, list unionid, Sink* sink):
-    """enroll_columns' rows, their outcomes in a list, or into `sink` (returning None)."""
-    cdef Kernel k = _kernel(eng)
-    cdef long long[:] times = time_s
-    cdef Py_ssize_t i, j, n = len(program)
-    if not len(unionid) == times.shape[0] == n:
-        raise ValueError("enrollment columns differ in length")
-    cdef Ahead ring[RING]
-    # alive while we prefetch (the map may replace its keys as it grows)
-    cdef array.array uno = (<AccountMap>k.acc.union_no).keys, tail = k.lots.tail
-    cdef array.array nxt = k.lots.nxt
-    cdef object prog, last_prog = None, unions = None
-    out = [None] * (n if sink == NULL else 1)
-    for i in range(-AHEAD1, n):
-        j = i + AHEAD1
-        if j < n:
-            ring[j % RING].ix, ring[j % RING].h = NULL, 0
-            prog = <object>PyList_GET_ITEM(program, j)
-            if prog is not last_prog:
-                last_prog, unions = prog, None
-                pi = k.prog_index.get(prog) if type(prog) is str else None
-                if pi is not None:
-                    unions = k.by_union[pi]
-            uid = <object>PyList_GET_ITEM(unionid, j)
-            if unions is not None and type(uid) is str:
-                ahead_hash(&ring[j % RING], <KeyIndex>unions, <str>uid)
-        ahead_later(k, ring, i, n, uno, tail, nxt)
-        if i >= 0:
-            o = _enroll(k, eng, None, program[i], None, times[i], unionid[i], "", "",
-                        ring[i % RING].h)
-            put_outcome(out, i, sink, o)
-    return out if sink == NULL else None
-
-
-cdef object _enroll_ref(eng, e, program, tt, unionid, appid, openid):
-    if e is None:
-        e = Enrollment(program, tt, unionid, appid, openid)
-    return eng._enroll_py(e)
-
-
-cdef object _enroll(Kernel k, eng, e, program, tt, long long t, unionid, appid, openid,
-                    uint64_t hu):
-    """`enroll` of enrollment `e`, or of the enrollment with these fields when `e` is None;
-    the time is `tt`, or `t` when `tt` is None (a column's); `hu`, when not 0, is the
-    unionid's hash_ascii."""
-    if tt is None:
-        if not T_MIN <= t < T_MAX:
-            return _enroll_ref(eng, e, program, t, unionid, appid, openid)
-    elif type(tt) is not int or not T_MIN_O <= tt < T_MAX_O:
-        return _enroll_ref(eng, e, program, tt, unionid, appid, openid)
-    else:
-        t = tt
-    if (type(program) is not str or type(unionid) is not str
-            or type(appid) is not str or type(openid) is not str):
-        return _enroll_ref(eng, e, program, t, unionid, appid, openid)
-    pi_obj = k.prog_index.get(program)
-    if pi_obj is None or not k.progs[<int>pi_obj].fast:
-        return _enroll_ref(eng, e, program, t, unionid, appid, openid)
-    cdef int pi = pi_obj
-    cdef Prog* p = &k.progs[pi]
-    cdef long long a
-    # _resolve, inline: by unionid, or by (appid, openid)
-    if not unionid and (not appid or not openid or k.app_prog.get(appid) != pi):
-        return _enroll_ref(eng, e, program, t, unionid, appid, openid)
-    cdef str key = unionid or openid
-    cdef KeyIndex ix = <KeyIndex>(k.by_union[pi] if unionid else k.by_app[appid])
-    cdef Py_ssize_t i = ix.find(key, hu if unionid else 0)
-    if i >= 0:
-        a = _find(k, ix.value_at(i))
-    elif not _valid_id(key):
-        return _enroll_ref(eng, e, program, t, unionid, appid, openid)
-    else:
-        a = create_account(k.acc, k.prog, pi)
-        if unionid:
-            _set_unionid(k, a, ix, key, hu)
-        else:
-            ix.add(key, a)
-    if k.member.data.as_schars[a]:
-        return _MEMBER_ALREADY
-    k.notes.append(("enroll ", program, " ", unionid or openid))  # Ledger.note
-    cdef long long cause = (len(k.notes) - 1) << 3 | CAUSE_OTHER
-    cdef long long converted = _convert(k, pi, a, t, cause)
-    cdef long long bonus = p.bonus if t >= p.bonus_from_s else 0
-    if bonus:
-        col_add(k.acc, k.avail, "avail", a, bonus)
-        _push(k.rows, E_BONUS, B_AV, a, bonus, t, cause)
-        k.scal.data.as_longlongs[1] += bonus
-        if p.keep_lots:
-            _credit_member(k, pi, a, t, bonus)
-    if p.enroll_coupons:
-        for stock in k.eng.programs[pi].coupons.values():
-            if stock.trigger == "enroll":
-                k.eng._issue(f"enroll-{stock.stock_id}-{a}", a, pi, stock.stock_id, t)
-    k.counts["enrollments"] = k.counts.get("enrollments", 0) + 1
-    return applied(converted + bonus)
-
-
-cdef long long _convert(Kernel k, int pi, long long a, long long t, long long cause) except -1:
-    """MembershipMixin._convert: make shadow account `a` a member; returns points converted."""
-    cdef Prog* p = &k.progs[pi]
-    cdef long long cutoff = (t + p.off_s) // DAY_S - p.lookback_days
-    cdef array.array tail = k.lots.tail, nxt = k.lots.nxt
-    cdef int* days = k.lot_day.data.as_ints
-    cdef long long* pts = k.lot_pts.data.as_longlongs
-    cdef long long last = _get(tail, a), j = last, old = 0, total = 0
-    while j:
-        j = _get(nxt, j)
-        total += pts[j]
-        if days[j] < cutoff:
-            old += pts[j]
-        if j == last:
-            break
-    cdef long long keep = col_get(k.shad, a) - old
-    if not (keep >= 0 and total == col_get(k.shad, a)):
-        raise AssertionError("shadow lots out of step")
-    if old:
-        _push(k.rows, E_FORFEIT, B_SH, a, -old, t, cause)
-    if keep:
-        _push(k.rows, E_CONVERT, B_SH, a, -keep, t, cause)
-        _push(k.rows, E_CONVERT, B_AV, a, keep, t, cause)
-        col_add(k.acc, k.avail, "avail", a, keep)
-    if keep and p.keep_lots:
-        while _get(tail, a) and days[_get(nxt, _get(tail, a))] < cutoff:
-            _lots_pop_oldest(k, tail, nxt, a)
-        last = j = _get(tail, a)
-        while j:
-            j = _get(nxt, j)
-            _heappush(k.expiry_heap, _expiry_key(k, pi, days[j], a))
-            if j == last:
-                break
-    else:
-        while _get(tail, a):
-            _lots_pop_oldest(k, tail, nxt, a)
-    col_set(k.acc, k.shad, "shad", a, 0)
-    cdef long long sp = col_get(k.shad_pend, a)
-    if sp:
-        _push(k.rows, E_CONVERT, B_SP, a, -sp, t, cause)
-        _push(k.rows, E_CONVERT, B_PE, a, sp, t, cause)
-        col_add(k.acc, k.pend, "pend", a, sp)
-        col_set(k.acc, k.shad_pend, "shad_pend", a, 0)
-    k.member.data.as_schars[a] = 1
-    _upgrade(k, a, p)
-    if k.invited:
-        k.invited.discard(a)
-    return keep

@@ -86,6 +86,8 @@ cdef Kernel _kernel(eng)
 cdef bint _valid_id(str s)
 cdef bint _valid_id_bytes(const unsigned char* c, Py_ssize_t n) noexcept
 cdef long long create_account(object acc, array.array prog, int pi) except -1
+cdef int set_unionid(Kernel k, long long a, KeyIndex unions, str unionid,
+                     uint64_t h) except -1
 cdef int _push(array.array arr, long long a, long long b, long long c, long long d,
                long long e, long long f) except -1
 cdef long long _get(array.array arr, Py_ssize_t i)

@@ -16,12 +16,13 @@ import heapq
 
 from cpython cimport array
 from libc.limits cimport LLONG_MAX, LLONG_MIN
+from libc.stdint cimport uint64_t
 
 from cpython.long cimport PyLong_FromLongLong
 from cpython.ref cimport Py_DECREF, Py_INCREF, PyObject
 from core._keys cimport KeyIndex
 from core._lots cimport add_c
-from core._amap cimport amap_home
+from core._amap cimport AccountMap, amap_home
 from core._cols cimport col_at, col_get
 from core._rows cimport push_row
 from core._slots cimport slot_at, slot_offset
@@ -193,6 +194,15 @@ cdef long long create_account(object acc, array.array prog, int pi) except -1:
     acc.n = a + 1
     prog.data.as_schars[a] = <signed char>pi
     return a
+
+
+cdef int set_unionid(Kernel k, long long a, KeyIndex unions, str unionid,
+                      uint64_t h) except -1:
+    """Accounts.set_unionid of a unionid new to `unions`, account `a`'s program's map
+    (`h`, when not 0, is the unionid's hash_ascii)."""
+    cdef Py_ssize_t no = unions.add(unionid, a, h)
+    (<AccountMap>k.acc.union_no).set(a, no + 1)
+    return 0
 
 
 cdef int _push(array.array arr, long long a, long long b, long long c, long long d,

@@ -19,7 +19,7 @@ try:
 except ImportError as e:  # pragma: no cover - a checkout whose extension was not built
     raise ImportError("core._accrual is not built: run `make test` or "
                       "`pip install -e .` to compile it") from e
-from core import _batch, _engage, _identity, _refund, payments
+from core import _batch, _engage, _enroll, _identity, _refund, payments
 from core._keys import KeyIndex
 from core.accounts import Accounts
 from core.engagement import EngagementMixin
@@ -187,20 +187,20 @@ class Engine(MembershipMixin, EngagementMixin, SpendingMixin, LifecycleMixin, Qu
     # The same, writing each outcome into numpy columns (no Outcome list): the sim's feed.
     pay_block_into = _batch.pay_block_into
     # Bindings, engagement events and enrollments are compiled too (core/_engage.pyx,
-    # core/_identity.pyx), with the Python methods _bind_py, _engage_py and _enroll_py
+    # core/_identity.pyx, core/_enroll.pyx), with the Python methods _bind_py, _engage_py and _enroll_py
     # as their reference.
     bind = _identity.bind
     engage = _engage.engage
-    enroll = _identity.enroll
+    enroll = _enroll.enroll
     # The same, for many inputs given as columns (no object per input): exactly the
     # methods above applied row by row.
     bind_columns = _identity.bind_columns
     engage_columns = _engage.engage_columns
-    enroll_columns = _identity.enroll_columns
+    enroll_columns = _enroll.enroll_columns
     # The same, writing each outcome into numpy columns (no Outcome list): the sim's feed.
     bind_columns_into = _identity.bind_columns_into
     engage_columns_into = _engage.engage_columns_into
-    enroll_columns_into = _identity.enroll_columns_into
+    enroll_columns_into = _enroll.enroll_columns_into
 
     def _build_kernel(self) -> object:
         """(Re)build the compiled path's typed view of this engine's structures."""

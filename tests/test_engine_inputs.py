@@ -1,4 +1,4 @@
-"""The compiled bindings, events and enrollments (core/_inputs.pyx, core/_identity.pyx)
+"""The compiled bindings, events and enrollments (core/_inputs.pyx, _identity.pyx, _enroll.pyx)
 against their Python reference (`_bind_py`, `_engage_py`, `_enroll_py`)."""
 
 from __future__ import annotations
