@@ -186,9 +186,9 @@ class Engine(MembershipMixin, EngagementMixin, SpendingMixin, LifecycleMixin, Qu
     pay_block = _batch.pay_block
     # The same, writing each outcome into numpy columns (no Outcome list): the sim's feed.
     pay_block_into = _batch.pay_block_into
-    # Bindings, engagement events and enrollments are compiled too (core/_engage.pyx,
-    # core/_identity.pyx, core/_enroll.pyx), with the Python methods _bind_py, _engage_py and _enroll_py
-    # as their reference.
+    # Bindings, engagement events and enrollments are compiled too (core/_identity.pyx,
+    # core/_engage.pyx, core/_enroll.pyx), with the Python methods _bind_py, _engage_py
+    # and _enroll_py as their reference.
     bind = _identity.bind
     engage = _engage.engage
     enroll = _enroll.enroll
