@@ -20,10 +20,18 @@ from cpython.list cimport PyList_GET_ITEM
 from cpython.ref cimport PyObject
 from libc.stdint cimport int64_t, uint16_t, uint64_t
 
-from core._accrual cimport (Kernel, Row, _pay_core, _prefetch_account, _prefetch_lot, fill_ids,
-                            fill_names, kernel_of)
+from core._accrual cimport (Kernel, Prog, Row, _applied, _pay_core, _prefetch_account,
+                            _prefetch_lot, fill_ids, fill_names, kernel_of)
+from core._cols cimport col_add, col_get
+from core._inputs cimport Kernel as InputsKernel
+from core._inputs cimport _credit_member, _push, _valid_id_bytes, create_account
+from core._lots cimport add_c as _lots_add
+from core._rows cimport pay_append, room
 from core._sink cimport Sink, put_outcome, sink_open
 from core._keys cimport KeyIndex
+
+from core import limits
+from core.types import Code
 
 cdef extern from *:
     """
@@ -41,6 +49,149 @@ DEF AHEAD3 = 4
 DEF AHEAD4 = 2
 
 cdef tuple _NO_COUPONS = ()
+
+# The lean core of `pay_block`: the common payment (a known merchant and app of one
+# program, the program's home currency, no coupon, no held refund, a new transaction id,
+# an account that is its own root or new, a campaign hour already remembered, points that
+# fit) applied straight from the row's C fields, with what the block shares worked out once.
+# Anything else leaves it before it changes anything and goes to `_pay_core`, so that the
+# two give the same outcomes and state by the order of their steps, which is the same.
+cdef long long AMOUNT_MAX = limits.AMOUNT_FEN_MAX
+cdef long long POINTS_MAX = limits.POINTS_PER_INPUT_MAX
+cdef long long T_MIN = limits.TIME_S_MIN
+cdef long long T_MAX = limits.TIME_S_MAX
+cdef Py_ssize_t REF_MAX = limits.REF_LEN_MAX
+cdef long long LLONG_MAX_ = 0x7FFFFFFFFFFFFFFF
+cdef short APPLIED_INDEX = tuple(Code).index(Code.APPLIED)
+cdef long long E_EARN = 1, E_PENDING = 2  # core.types.Entry
+cdef long long B_AV = 0, B_PE = 1, B_SH = 2, B_SP = 3  # core.types.Bucket
+cdef long long DAY_S = 86400
+DEF SLOW = -1
+
+
+cdef long long _lean(Kernel k, Row* r, uint64_t homes) except -2:
+    """Apply payment `r` if it is a common one (see above): its outcome's points * 4 +
+    offer * 2 + invite; else SLOW, nothing changed. `homes`: bit pi set when the row's
+    currency is program pi's home currency."""
+    cdef Py_ssize_t i
+    cdef long long a, pts, mult, pending, basis, n, base, day, kk, hour, q
+    cdef long long total = r.total, payer = r.payer, t = r.t
+    cdef int pi, mno = r.mno, member, tier
+    cdef Prog* pr
+    cdef InputsKernel ik
+    cdef bint invite = False, offer
+    if (mno < 0 or r.apps == NULL or total <= 0 or total > AMOUNT_MAX or t < T_MIN
+            or t >= T_MAX or r.txchars == 0 or r.txchars > REF_MAX
+            or (payer != -1 and (payer < 0 or payer > total)) or k.held):
+        return SLOW
+    pi = k.merchants[mno].prog
+    if r.aprog != pi or not (homes >> pi) & 1:
+        return SLOW
+    pr = &k.progs[pi]
+    if k.pay_index._find(r.tx, r.txn, r.htx) >= 0:
+        return SLOW  # a duplicate
+    basis = total if payer == -1 else payer
+    if r.hop == 0:
+        r.hop = (<KeyIndex>r.apps).hash_bytes(r.op, r.opn)
+    i = (<KeyIndex>r.apps)._find(r.op, r.opn, r.hop)
+    if i < 0:
+        if not _valid_id_bytes(r.op, r.opn):
+            return SLOW
+        a, member, tier = -1, 0, 0  # a new account, made below
+    else:
+        a = (<KeyIndex>r.apps).value_at(i)
+        if col_get(k.root, a) != a:
+            return SLOW  # merged away
+        member, tier = k.member.data.as_schars[a], k.tier.data.as_schars[a]
+    if basis < pr.min_order:
+        pts = 0
+    else:
+        mult = 100
+        if pr.camp_lo <= t < pr.camp_hi:
+            hour = (t + pr.off_s) // 3600
+            if k.merchants[mno].memo_hour != hour:
+                return SLOW  # an hour not remembered yet
+            mult = k.merchants[mno].memo_pct
+        mult *= k.merchants[mno].rate * (pr.tier_pct[tier] if member else 100)
+        if mult < 0 or (mult != 0 and basis > LLONG_MAX_ // mult):
+            return SLOW
+        pts = basis * mult // 100_000_000
+        if pr.cap and pts > pr.cap:
+            pts = pr.cap
+        elif pts > POINTS_MAX:
+            pts = POINTS_MAX
+    if pts:
+        if pr.window_s:
+            if t + pr.window_s < k.scal.data.as_longlongs[0]:
+                return SLOW  # behind the pending fifo: to the heap
+        elif member and pr.keep_lots and not (k.lots_c
+                                              and (<InputsKernel>k.inputs).progs[pi].fast):
+            return SLOW
+    # From here on the payment is applied, step by step as `_pay_core` does.
+    if a < 0:
+        a = create_account(k.acc, k.prog, pi)
+        (<KeyIndex>r.apps)._insert(r.op, r.opn, r.hop, a)
+    i = k.pay_index._insert(r.tx, r.txn, r.htx, 0)
+    pending = pts if pr.window_s else 0
+    pay_append(k.pays, k.pays_wide, a, pi, t, total, basis, pts, pending)
+    cdef long long cause = i << 3
+    if pts:
+        k.scal.data.as_longlongs[1] += pts
+        if pr.window_s:
+            n = len(k.fifo)
+            room(k.fifo, n + 1)
+            k.fifo.data.as_uints[n] = <unsigned int>i
+            k.scal.data.as_longlongs[0] = t + pr.window_s
+            if member:
+                col_add(k.acc, k.pend, "pend", a, pts)
+                _push(k.rows, E_PENDING, B_PE, a, pts, t, cause)
+            else:
+                col_add(k.acc, k.shad_pend, "shad_pend", a, pts)
+                _push(k.rows, E_PENDING, B_SP, a, pts, t, cause)
+        elif member:
+            col_add(k.acc, k.avail, "avail", a, pts)
+            _push(k.rows, E_EARN, B_AV, a, pts, t, cause)
+            if pr.keep_lots:
+                _credit_member(<InputsKernel>k.inputs, pi, a, t, pts)
+        else:
+            col_add(k.acc, k.shad, "shad", a, pts)
+            _push(k.rows, E_EARN, B_SH, a, pts, t, cause)
+            _lots_add(k.lots, a, (t + pr.off_s) // DAY_S, pts)
+    q = basis if pr.spend_basis else pts
+    if q:
+        col_add(k.acc, k.qual, "qual", a, q)
+        if member and col_get(k.qual, a) >= pr.tier_next[k.tier.data.as_schars[a]]:
+            k.eng._upgrade(a, k.compiled[pi])
+    if member:
+        return pts * 4
+    kk = pr.friend_k
+    if kk:  # Friend Membership, as `_pay_core`
+        n = k.visit_n.data.as_uchars[a]
+        base = a * k.visit_slots
+        day = (t + pr.off_s) // DAY_S
+        k.visit_ring.data.as_ushorts[base + n % k.visit_slots] = <unsigned short>day
+        n += 1
+        if n == 2 * k.visit_slots:
+            n = k.visit_slots
+        k.visit_n.data.as_uchars[a] = <unsigned char>n
+        if (n >= kk and day - k.visit_ring.data.as_ushorts[base + (n - kk) % k.visit_slots]
+                < pr.friend_days and a not in k.invited):
+            invite = k.eng._invite(a)
+    offer = pr.ptj and basis >= pr.ptj_min
+    return pts * 4 + offer * 2 + invite
+
+
+cdef inline int _put_lean(list out, Py_ssize_t i, Sink* sink, long long res) except -1:
+    """Row `i`'s APPLIED outcome, `res` from `_lean`."""
+    cdef Py_ssize_t pos
+    if sink == NULL:
+        put_outcome(out, i, NULL, _applied(res >> 2, (res >> 1) & 1, res & 1))
+    else:
+        pos = sink.at[i]
+        sink.code[pos] = APPLIED_INDEX
+        sink.pts[pos] = res >> 2
+        sink.flags[pos] = <signed char>(((res & 2) >> 1) | ((res & 1) << 1))
+    return 0
 
 
 cdef inline void _hash_ahead(Kernel k, Row* r) noexcept:
@@ -90,12 +241,12 @@ cdef inline long long _account_ahead(Kernel k, Row* r, Py_ssize_t c, long long n
     return -1
 
 
-cdef inline int _later_stages(Kernel k, Row* ring, Lanes* ln, Py_ssize_t i,
-                              Py_ssize_t n, long long naccounts, list out, tuple lots,
-                              Sink* sink=NULL) except -1:
-    """Stages 2, 3 and 4 for the rows AHEAD2, AHEAD3 and AHEAD4 ahead of row `i`, then
-    apply row `i` (the rows ahead were filled and hashed by the driver's own stage 1).
-    `lots` holds the lots' tail, day and pts columns, as they were when the batch began."""
+cdef inline void _later_stages(Kernel k, Row* ring, Lanes* ln, Py_ssize_t i,
+                               Py_ssize_t n, long long naccounts, tuple lots) noexcept:
+    """Stages 2, 3 and 4 for the rows AHEAD2, AHEAD3 and AHEAD4 ahead of row `i` (the
+    rows ahead were filled and hashed by the driver's own stage 1); the driver then
+    applies row `i`. `lots` holds the lots' tail, day and pts columns, as they were when
+    the batch began."""
     cdef Py_ssize_t j = i + AHEAD2
     if 0 <= j < n:
         ln.cand[j & MASK] = _peek_ahead(&ring[j & MASK])
@@ -107,9 +258,6 @@ cdef inline int _later_stages(Kernel k, Row* ring, Lanes* ln, Py_ssize_t i,
     if 0 <= j < n and ln.acct[j & MASK] >= 0:
         _prefetch_lot(k, ln.acct[j & MASK], <array.array>lots[0], <array.array>lots[1],
                       <array.array>lots[2])
-    if i >= 0:
-        put_outcome(out, i, sink, _pay_core(k, &ring[i & MASK]))
-    return 0
 
 
 def pay_columns(eng, cols):
@@ -154,7 +302,9 @@ def pay_columns(eng, cols):
                        <object>PyList_GET_ITEM(coupons, j))
             r.total, r.payer, r.t, r.p = totals[j], payers[j], times[j], NULL
             _hash_ahead(k, r)
-        _later_stages(k, ring, &ln, i, n, naccounts, out, lots)
+        _later_stages(k, ring, &ln, i, n, naccounts, lots)
+        if i >= 0:
+            put_outcome(out, i, NULL, _pay_core(k, &ring[i & MASK]))
     return out
 
 
@@ -247,6 +397,10 @@ cdef object _pay_block(eng, blk, Sink* sink):
     # number, each currency as the engine's own home-currency str when it is one.
     homes = {h: h for h in k.homes}
     cdef list currencies = [homes.get(c, c) for c in blk.currencies]
+    # Each currency's programs (bit pi: program pi's home currency), for `_lean`.
+    cdef array.array home_bits = array.array("Q", [
+        sum(1 << pi for pi, h in enumerate(k.homes) if c == h) for c in currencies])
+    cdef long long res
     cdef list app_rows = [k.app_of.get(a) for a in appids]
     cdef list app_indexes = [None if x is None else x[1] for x in app_rows]
     cdef array.array aprogs = array.array("i", [-1 if x is None else x[0] for x in app_rows])
@@ -284,12 +438,23 @@ cdef object _pay_block(eng, blk, Sink* sink):
             r.aprog = aprogs.data.as_ints[ac[j]]
             if <object>r.apps is None:
                 r.apps = NULL
-            r.appid = PyList_GET_ITEM(appids, ac[j])
-            r.mchid = PyList_GET_ITEM(mchids, mc[j])
-            r.currency = PyList_GET_ITEM(currencies, cc[j])
-            r.coupons = <PyObject*>_NO_COUPONS if coupons is None \
-                else PyList_GET_ITEM(coupons, j)
             r.txs = r.ops = r.p = NULL
             _hash_ahead(k, r)
-        _later_stages(k, ring, &ln, i, n, naccounts, out, lots, sink)
+        _later_stages(k, ring, &ln, i, n, naccounts, lots)
+        if i < 0:
+            continue
+        r = &ring[i & MASK]
+        res = SLOW
+        if coupons is None or not len(<tuple>PyList_GET_ITEM(coupons, i)):
+            res = _lean(k, r, home_bits.data.as_ulonglongs[cc[i]])
+        if res != SLOW:
+            _put_lean(out, i, sink, res)
+            continue
+        # The row's Python objects, for `_pay_core`'s unusual cases.
+        r.appid = PyList_GET_ITEM(appids, ac[i])
+        r.mchid = PyList_GET_ITEM(mchids, mc[i])
+        r.currency = PyList_GET_ITEM(currencies, cc[i])
+        r.coupons = <PyObject*>_NO_COUPONS if coupons is None \
+            else PyList_GET_ITEM(coupons, i)
+        put_outcome(out, i, sink, _pay_core(k, r))
     return out if sink == NULL else None
