@@ -15,7 +15,9 @@ appid, mchid and currency are codes into small dictionaries, so that a row costs
 Python object at all unless it leaves the fast path.
 """
 
+cimport cython
 from cpython cimport array
+from cpython.object cimport Py_SIZE
 from cpython.list cimport PyList_GET_ITEM
 from cpython.ref cimport PyObject
 from libc.stdint cimport int64_t, uint16_t, uint64_t
@@ -24,9 +26,9 @@ from core._accrual cimport (Kernel, Prog, Row, _applied, _pay_core, _prefetch_ac
                             _prefetch_lot, fill_ids, fill_names, kernel_of)
 from core._cols cimport col_add, col_get
 from core._inputs cimport Kernel as InputsKernel
-from core._inputs cimport _credit_member, _push, _valid_id_bytes, create_account
+from core._inputs cimport _credit_member, _valid_id_bytes, create_account
 from core._lots cimport add_c as _lots_add
-from core._rows cimport pay_append, room
+from core._rows cimport pay_append, push_row, room
 from core._sink cimport Sink, put_outcome, sink_open
 from core._keys cimport KeyIndex
 
@@ -69,6 +71,23 @@ cdef long long DAY_S = 86400
 DEF SLOW = -1
 
 
+cdef inline long long* _ll(PyObject* o) noexcept:
+    # An array's items, through a borrowed reference (no reference counting per row).
+    return (<array.array>o).data.as_longlongs
+
+
+cdef inline signed char* _sc(PyObject* o) noexcept:
+    return (<array.array>o).data.as_schars
+
+
+cdef inline long long _col(PyObject* o, Py_ssize_t i) noexcept:
+    # col_get (core/_cols.pxd), through a borrowed reference.
+    if (<array.array>o).ob_descr.itemsize == 4:
+        return (<array.array>o).data.as_ints[i]
+    return (<array.array>o).data.as_longlongs[i]
+
+
+@cython.cdivision(True)
 cdef long long _lean(Kernel k, Row* r, uint64_t homes) except -2:
     """Apply payment `r` if it is a common one (see above): its outcome's points * 4 +
     offer * 2 + invite; else SLOW, nothing changed. `homes`: bit pi set when the row's
@@ -80,6 +99,7 @@ cdef long long _lean(Kernel k, Row* r, uint64_t homes) except -2:
     cdef Prog* pr
     cdef InputsKernel ik
     cdef bint invite = False, offer
+    cdef unsigned short* ring
     if (mno < 0 or r.apps == NULL or total <= 0 or total > AMOUNT_MAX or t < T_MIN
             or t >= T_MAX or r.txchars == 0 or r.txchars > REF_MAX
             or (payer != -1 and (payer < 0 or payer > total)) or k.held):
@@ -88,6 +108,8 @@ cdef long long _lean(Kernel k, Row* r, uint64_t homes) except -2:
     if r.aprog != pi or not (homes >> pi) & 1:
         return SLOW
     pr = &k.progs[pi]
+    if t + pr.off_s < 0:
+        return SLOW  # (never: times are past 2000) divisions below are C's, on non-negatives
     if k.pay_index._find(r.tx, r.txn, r.htx) >= 0:
         return SLOW  # a duplicate
     basis = total if payer == -1 else payer
@@ -100,9 +122,9 @@ cdef long long _lean(Kernel k, Row* r, uint64_t homes) except -2:
         a, member, tier = -1, 0, 0  # a new account, made below
     else:
         a = (<KeyIndex>r.apps).value_at(i)
-        if col_get(k.root, a) != a:
+        if _col(<PyObject*>k.root, a) != a:
             return SLOW  # merged away
-        member, tier = k.member.data.as_schars[a], k.tier.data.as_schars[a]
+        member, tier = _sc(<PyObject*>k.member)[a], _sc(<PyObject*>k.tier)[a]
     if basis < pr.min_order:
         pts = 0
     else:
@@ -122,7 +144,7 @@ cdef long long _lean(Kernel k, Row* r, uint64_t homes) except -2:
             pts = POINTS_MAX
     if pts:
         if pr.window_s:
-            if t + pr.window_s < k.scal.data.as_longlongs[0]:
+            if t + pr.window_s < _ll(<PyObject*>k.scal)[0]:
                 return SLOW  # behind the pending fifo: to the heap
         elif member and pr.keep_lots and not (k.lots_c
                                               and (<InputsKernel>k.inputs).progs[pi].fast):
@@ -136,45 +158,46 @@ cdef long long _lean(Kernel k, Row* r, uint64_t homes) except -2:
     pay_append(k.pays, k.pays_wide, a, pi, t, total, basis, pts, pending)
     cdef long long cause = i << 3
     if pts:
-        k.scal.data.as_longlongs[1] += pts
+        _ll(<PyObject*>k.scal)[1] += pts
         if pr.window_s:
-            n = len(k.fifo)
+            n = Py_SIZE(<object><PyObject*>k.fifo)
             room(k.fifo, n + 1)
-            k.fifo.data.as_uints[n] = <unsigned int>i
-            k.scal.data.as_longlongs[0] = t + pr.window_s
+            (<unsigned int*>_ll(<PyObject*>k.fifo))[n] = <unsigned int>i
+            _ll(<PyObject*>k.scal)[0] = t + pr.window_s
             if member:
                 col_add(k.acc, k.pend, "pend", a, pts)
-                _push(k.rows, E_PENDING, B_PE, a, pts, t, cause)
+                push_row(k.rows, E_PENDING, B_PE, a, pts, t, cause)
             else:
                 col_add(k.acc, k.shad_pend, "shad_pend", a, pts)
-                _push(k.rows, E_PENDING, B_SP, a, pts, t, cause)
+                push_row(k.rows, E_PENDING, B_SP, a, pts, t, cause)
         elif member:
             col_add(k.acc, k.avail, "avail", a, pts)
-            _push(k.rows, E_EARN, B_AV, a, pts, t, cause)
+            push_row(k.rows, E_EARN, B_AV, a, pts, t, cause)
             if pr.keep_lots:
                 _credit_member(<InputsKernel>k.inputs, pi, a, t, pts)
         else:
             col_add(k.acc, k.shad, "shad", a, pts)
-            _push(k.rows, E_EARN, B_SH, a, pts, t, cause)
+            push_row(k.rows, E_EARN, B_SH, a, pts, t, cause)
             _lots_add(k.lots, a, (t + pr.off_s) // DAY_S, pts)
     q = basis if pr.spend_basis else pts
     if q:
         col_add(k.acc, k.qual, "qual", a, q)
-        if member and col_get(k.qual, a) >= pr.tier_next[k.tier.data.as_schars[a]]:
+        if member and _col(<PyObject*>k.qual, a) >= pr.tier_next[_sc(<PyObject*>k.tier)[a]]:
             k.eng._upgrade(a, k.compiled[pi])
     if member:
         return pts * 4
     kk = pr.friend_k
     if kk:  # Friend Membership, as `_pay_core`
-        n = k.visit_n.data.as_uchars[a]
+        n = (<unsigned char*>_sc(<PyObject*>k.visit_n))[a]
         base = a * k.visit_slots
         day = (t + pr.off_s) // DAY_S
-        k.visit_ring.data.as_ushorts[base + n % k.visit_slots] = <unsigned short>day
+        ring = <unsigned short*>_sc(<PyObject*>k.visit_ring)
+        ring[base + n % k.visit_slots] = <unsigned short>day
         n += 1
         if n == 2 * k.visit_slots:
             n = k.visit_slots
-        k.visit_n.data.as_uchars[a] = <unsigned char>n
-        if (n >= kk and day - k.visit_ring.data.as_ushorts[base + (n - kk) % k.visit_slots]
+        (<unsigned char*>_sc(<PyObject*>k.visit_n))[a] = <unsigned char>n
+        if (n >= kk and day - ring[base + (n - kk) % k.visit_slots]
                 < pr.friend_days and a not in k.invited):
             invite = k.eng._invite(a)
     offer = pr.ptj and basis >= pr.ptj_min
