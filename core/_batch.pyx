@@ -131,8 +131,12 @@ cdef long long _lean(Kernel k, Row* r, uint64_t homes) except -2:
         mult = 100
         if pr.camp_lo <= t < pr.camp_hi:
             hour = (t + pr.off_s) // 3600
-            if k.merchants[mno].memo_hour != hour:
-                return SLOW  # an hour not remembered yet
+            if k.merchants[mno].memo_hour != hour:  # as _accrual's _campaign_pct
+                pct = (<dict>k.memos[mno]).get(hour)
+                if pct is None or pct == 0:
+                    return SLOW  # an hour not remembered yet: looked up in Python
+                k.merchants[mno].memo_hour = hour
+                k.merchants[mno].memo_pct = pct
             mult = k.merchants[mno].memo_pct
         mult *= k.merchants[mno].rate * (pr.tier_pct[tier] if member else 100)
         if mult < 0 or (mult != 0 and basis > LLONG_MAX_ // mult):
@@ -204,9 +208,20 @@ cdef long long _lean(Kernel k, Row* r, uint64_t homes) except -2:
     return pts * 4 + offer * 2 + invite
 
 
+cdef unsigned long long _lean_rows = 0  # payments `_lean` applied, since the import
+
+
+def lean_rows():
+    """How many payments the lean core of `pay_block` applied (not handed to `_pay_core`)
+    since core._batch was imported: for tests of the split."""
+    return _lean_rows
+
+
 cdef inline int _put_lean(list out, Py_ssize_t i, Sink* sink, long long res) except -1:
     """Row `i`'s APPLIED outcome, `res` from `_lean`."""
+    global _lean_rows
     cdef Py_ssize_t pos
+    _lean_rows += 1
     if sink == NULL:
         put_outcome(out, i, NULL, _applied(res >> 2, (res >> 1) & 1, res & 1))
     else:
