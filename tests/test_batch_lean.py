@@ -8,16 +8,39 @@ import dataclasses
 from typing import Any
 
 import numpy as np
+from core._batch import lean_rows
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core import Binding, Code, Engine, Enrollment, Payment, Program, Refund, check_invariants
-from core import limits, outcome_columns
-from core._batch import lean_rows
+from core import (
+    Binding,
+    Code,
+    Engine,
+    Enrollment,
+    Payment,
+    Program,
+    Refund,
+    check_invariants,
+    limits,
+    outcome_columns,
+)
 from core.payment_block import from_columns as block_from_columns
 from core.payment_columns import from_payments
-from tests.helpers import APP, APP2, DAY, LUNCH, MINI, STORE, STORE2, T0, TRANSIT, oid, pay
-from tests.helpers import program, refund, uid
+from tests.helpers import (
+    APP,
+    APP2,
+    DAY,
+    LUNCH,
+    MINI,
+    STORE2,
+    T0,
+    TRANSIT,
+    oid,
+    pay,
+    program,
+    refund,
+    uid,
+)
 from tests.test_engine_inputs import state
 from tests.test_wide_balances import BIG
 
