@@ -24,7 +24,8 @@ from libc.stdint cimport int64_t, uint16_t, uint64_t
 
 from core._accrual cimport (Kernel, Prog, Row, _applied, _pay_core, _prefetch_account,
                             _prefetch_lot, fill_ids, fill_names, kernel_of)
-from core._cols cimport col_add, col_get
+from core._cols cimport col_set
+from libc.limits cimport INT_MAX, INT_MIN
 from core._inputs cimport Kernel as InputsKernel
 from core._inputs cimport _credit_member, _valid_id_bytes, create_account
 from core._lots cimport add_c as _lots_add
@@ -88,10 +89,26 @@ cdef inline long long _col(PyObject* o, Py_ssize_t i) noexcept:
 
 
 @cython.cdivision(True)
-cdef long long _lean(Kernel k, Row* r, uint64_t homes) except -2:
+cdef inline int _add(Kernel k, PyObject* c, str name, Py_ssize_t i, long long d) except -1:
+    # col_add (core/_cols.pxd) through a borrowed reference to the column `c` (k's column
+    # `name`); col_set when the sum does not fit an int32 column (it widens the column).
+    cdef long long v
+    if (<array.array>c).ob_descr.itemsize != 4:
+        (<array.array>c).data.as_longlongs[i] += d
+        return 0
+    v = <long long>(<array.array>c).data.as_ints[i] + d
+    if INT_MIN <= v <= INT_MAX:
+        (<array.array>c).data.as_ints[i] = <int>v
+        return 0
+    return col_set(k.acc, <array.array>c, name, i, v)
+
+
+cdef long long _lean(Kernel k, Row* r, uint64_t homes, array.array pays, array.array wide,
+                     array.array rows, array.array fifo) except -2:
     """Apply payment `r` if it is a common one (see above): its outcome's points * 4 +
     offer * 2 + invite; else SLOW, nothing changed. `homes`: bit pi set when the row's
-    currency is program pi's home currency."""
+    currency is program pi's home currency; `pays` .. `fifo`: k's own arrays of those
+    names (held by the caller, which saves their reference counting per row)."""
     cdef Py_ssize_t i
     cdef long long a, pts, mult, pending, basis, n, base, day, kk, hour, q
     cdef long long total = r.total, payer = r.payer, t = r.t
@@ -159,33 +176,33 @@ cdef long long _lean(Kernel k, Row* r, uint64_t homes) except -2:
         (<KeyIndex>r.apps)._insert(r.op, r.opn, r.hop, a)
     i = k.pay_index._insert(r.tx, r.txn, r.htx, 0)
     pending = pts if pr.window_s else 0
-    pay_append(k.pays, k.pays_wide, a, pi, t, total, basis, pts, pending)
+    pay_append(pays, wide, a, pi, t, total, basis, pts, pending)
     cdef long long cause = i << 3
     if pts:
         _ll(<PyObject*>k.scal)[1] += pts
         if pr.window_s:
-            n = Py_SIZE(<object><PyObject*>k.fifo)
-            room(k.fifo, n + 1)
-            (<unsigned int*>_ll(<PyObject*>k.fifo))[n] = <unsigned int>i
+            n = Py_SIZE(fifo)
+            room(fifo, n + 1)
+            fifo.data.as_uints[n] = <unsigned int>i
             _ll(<PyObject*>k.scal)[0] = t + pr.window_s
             if member:
-                col_add(k.acc, k.pend, "pend", a, pts)
-                push_row(k.rows, E_PENDING, B_PE, a, pts, t, cause)
+                _add(k, <PyObject*>k.pend, "pend", a, pts)
+                push_row(rows, E_PENDING, B_PE, a, pts, t, cause)
             else:
-                col_add(k.acc, k.shad_pend, "shad_pend", a, pts)
-                push_row(k.rows, E_PENDING, B_SP, a, pts, t, cause)
+                _add(k, <PyObject*>k.shad_pend, "shad_pend", a, pts)
+                push_row(rows, E_PENDING, B_SP, a, pts, t, cause)
         elif member:
-            col_add(k.acc, k.avail, "avail", a, pts)
-            push_row(k.rows, E_EARN, B_AV, a, pts, t, cause)
+            _add(k, <PyObject*>k.avail, "avail", a, pts)
+            push_row(rows, E_EARN, B_AV, a, pts, t, cause)
             if pr.keep_lots:
                 _credit_member(<InputsKernel>k.inputs, pi, a, t, pts)
         else:
-            col_add(k.acc, k.shad, "shad", a, pts)
-            push_row(k.rows, E_EARN, B_SH, a, pts, t, cause)
+            _add(k, <PyObject*>k.shad, "shad", a, pts)
+            push_row(rows, E_EARN, B_SH, a, pts, t, cause)
             _lots_add(k.lots, a, (t + pr.off_s) // DAY_S, pts)
     q = basis if pr.spend_basis else pts
     if q:
-        col_add(k.acc, k.qual, "qual", a, q)
+        _add(k, <PyObject*>k.qual, "qual", a, q)
         if member and _col(<PyObject*>k.qual, a) >= pr.tier_next[_sc(<PyObject*>k.tier)[a]]:
             k.eng._upgrade(a, k.compiled[pi])
     if member:
@@ -280,22 +297,22 @@ cdef inline long long _account_ahead(Kernel k, Row* r, Py_ssize_t c, long long n
 
 
 cdef inline void _later_stages(Kernel k, Row* ring, Lanes* ln, Py_ssize_t i,
-                               Py_ssize_t n, long long naccounts, tuple lots) noexcept:
+                               Py_ssize_t n, long long naccounts, array.array tail,
+                               array.array day, array.array pts) noexcept:
     """Stages 2, 3 and 4 for the rows AHEAD2, AHEAD3 and AHEAD4 ahead of row `i` (the
     rows ahead were filled and hashed by the driver's own stage 1); the driver then
-    applies row `i`. `lots` holds the lots' tail, day and pts columns, as they were when
-    the batch began."""
+    applies row `i`. `tail`, `day` and `pts` are the lots' columns as they were when the
+    batch began (`_lot_columns`)."""
     cdef Py_ssize_t j = i + AHEAD2
     if 0 <= j < n:
         ln.cand[j & MASK] = _peek_ahead(&ring[j & MASK])
     j = i + AHEAD3
     if 0 <= j < n:
         ln.acct[j & MASK] = _account_ahead(k, &ring[j & MASK], ln.cand[j & MASK], naccounts,
-                                           <array.array>lots[0])
+                                           tail)
     j = i + AHEAD4
     if 0 <= j < n and ln.acct[j & MASK] >= 0:
-        _prefetch_lot(k, ln.acct[j & MASK], <array.array>lots[0], <array.array>lots[1],
-                      <array.array>lots[2])
+        _prefetch_lot(k, ln.acct[j & MASK], tail, day, pts)
 
 
 def pay_columns(eng, cols):
@@ -313,6 +330,7 @@ def pay_columns(eng, cols):
     cdef list keep = [None] * RING  # UTF-8 copies of non-ASCII ids, while their row waits
     cdef long long naccounts = len(k.root)
     cdef tuple lots = _lot_columns(k)  # alive while rows are prefetched
+    cdef array.array tail = lots[0], day = lots[1], pts = lots[2]
     cdef Row* r
     for col in (appids, mchids, openids, currencies, coupons, cols.total_fen,
                 cols.payer_total_fen, cols.time_s):
@@ -340,7 +358,7 @@ def pay_columns(eng, cols):
                        <object>PyList_GET_ITEM(coupons, j))
             r.total, r.payer, r.t, r.p = totals[j], payers[j], times[j], NULL
             _hash_ahead(k, r)
-        _later_stages(k, ring, &ln, i, n, naccounts, lots)
+        _later_stages(k, ring, &ln, i, n, naccounts, tail, day, pts)
         if i >= 0:
             put_outcome(out, i, NULL, _pay_core(k, &ring[i & MASK]))
     return out
@@ -439,6 +457,7 @@ cdef object _pay_block(eng, blk, Sink* sink):
     cdef array.array home_bits = array.array("Q", [
         sum(1 << pi for pi, h in enumerate(k.homes) if c == h) for c in currencies])
     cdef long long res
+    cdef array.array pays = k.pays, wide = k.pays_wide, rows = k.rows, fifo = k.fifo
     cdef list app_rows = [k.app_of.get(a) for a in appids]
     cdef list app_indexes = [None if x is None else x[1] for x in app_rows]
     cdef array.array aprogs = array.array("i", [-1 if x is None else x[0] for x in app_rows])
@@ -447,6 +466,7 @@ cdef object _pay_block(eng, blk, Sink* sink):
     cdef Lanes ln
     cdef long long naccounts = len(k.root)
     cdef tuple lots = _lot_columns(k)  # alive while rows are prefetched
+    cdef array.array tail = lots[0], day = lots[1], pts = lots[2]
     cdef const unsigned char* tx0 = &txb[0] if txb.shape[0] else <const unsigned char*>""
     cdef const unsigned char* op0 = &opb[0] if opb.shape[0] else <const unsigned char*>""
     cdef Row* r
@@ -478,13 +498,13 @@ cdef object _pay_block(eng, blk, Sink* sink):
                 r.apps = NULL
             r.txs = r.ops = r.p = NULL
             _hash_ahead(k, r)
-        _later_stages(k, ring, &ln, i, n, naccounts, lots)
+        _later_stages(k, ring, &ln, i, n, naccounts, tail, day, pts)
         if i < 0:
             continue
         r = &ring[i & MASK]
         res = SLOW
         if coupons is None or not len(<tuple>PyList_GET_ITEM(coupons, i)):
-            res = _lean(k, r, home_bits.data.as_ulonglongs[cc[i]])
+            res = _lean(k, r, home_bits.data.as_ulonglongs[cc[i]], pays, wide, rows, fifo)
         if res != SLOW:
             _put_lean(out, i, sink, res)
             continue
