@@ -7,7 +7,9 @@ touched, AHEAD2 rows ahead the openid's slot is read and its entry touched, AHEA
 rows ahead the key bytes and the account's columns (its balances, its lots' tail
 entry) are touched, AHEAD4 rows ahead its newest lot (where a credit lands). These are hints
 only (prefetches): every row is then applied, in order, by the same `_pay_core` as
-`Engine.pay`, so a batch has exactly the per-event semantics by construction.
+`Engine.pay` (`pay_columns`), or by `_lean` (`pay_block`): the common payment, its steps
+those of `_pay_core` in the same order, and any other row handed to `_pay_core` before
+anything changes, so a batch has exactly the per-event semantics.
 
 `pay_columns` takes `PaymentColumns` (a list of str per id column); `pay_block`
 takes a `PaymentBlock`, whose ids are bytes in one buffer per column and whose
