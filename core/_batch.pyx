@@ -165,6 +165,8 @@ cdef long long _lean(Kernel k, Row* r, uint64_t homes, array.array pays, array.a
             pts = pr.cap
         elif pts > POINTS_MAX:
             pts = POINTS_MAX
+    if pr.friend_k and not member and k.visit_slots == 0:
+        return SLOW  # (never: Accounts keeps visit_slots for friend_k) no C modulo by 0
     if pts:
         if pr.window_s:
             if t + pr.window_s < _ll(<PyObject*>k.scal)[0]:
