@@ -78,6 +78,7 @@ cdef class Kernel:
 
 cdef Kernel kernel_of(eng)
 cdef object _pay_core(Kernel k, Row* r)
+cdef object _applied(long long pts, bint offer, bint invite)  # the APPLIED Outcome
 cdef void _prefetch_account(Kernel k, long long a, int pi, array.array tail) noexcept
 cdef void _prefetch_lot(Kernel k, long long a, array.array tail, array.array day,
                         array.array pts) noexcept

@@ -72,7 +72,7 @@ cdef inline long long pay_total(Kernel k, Py_ssize_t i) noexcept:
     return q[P_TOTAL]
 
 
-cdef inline object _applied(long long pts, bint offer, bint invite):
+cdef object _applied(long long pts, bint offer, bint invite):
     if 0 <= pts < CACHED_POINTS:
         return _CACHE[pts * 4 + offer * 2 + invite]
     return _new(Outcome, (_APPLIED, pts, "", offer, invite))
