@@ -5,7 +5,7 @@ from Cython.Build import cythonize
 from setuptools import Extension, setup
 
 MODULES = ("_keys", "_amap", "_lots", "_check", "_inputs", "_engage", "_accrual", "_refund",
-           "_batch", "_enroll", "_fastparse", "_identity", "_journal", "_records")
+           "_lean", "_batch", "_enroll", "_fastparse", "_identity", "_journal", "_records")
 SIM_MODULES = ("_tick", "_calendar")
 
 setup(ext_modules=cythonize(

@@ -1,4 +1,4 @@
-"""The lean core of `Engine.pay_block` (core/_batch.pyx): common rows applied by it,
+"""The lean core of `Engine.pay_block` (core/_lean.pyx): common rows applied by it,
 unusual ones handed to `_pay_core`, mixed in one block; the outcomes and the whole state
 equal the per-event path's, and `pay_block_into` writes the same outcome columns."""
 
@@ -8,7 +8,7 @@ import dataclasses
 from typing import Any
 
 import numpy as np
-from core._batch import lean_rows
+from core._lean import lean_rows
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
