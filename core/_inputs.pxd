@@ -108,3 +108,8 @@ cdef void ahead_later(Kernel k, Ahead* ring, Py_ssize_t i, Py_ssize_t n, array.a
                       array.array tail, array.array nxt) noexcept
 cdef object applied(long long pts)
 cdef int decode_outcome(object o, short* c, long long* p, signed char* f) except -1
+
+
+cdef inline signed char outcome_flags(bint offer, bint invite) noexcept:
+    """An outcome's flags column: bit 0 offer_membership, bit 1 friend_invite."""
+    return (1 if offer else 0) | (2 if invite else 0)

@@ -401,7 +401,7 @@ cdef int decode_outcome(object o, short* c, long long* p, signed char* f) except
     else:
         c[0] = _CODE_INDEX[Code((<tuple>o)[0])]
     p[0] = (<tuple>o)[1]
-    f[0] = (1 if (<tuple>o)[3] else 0) | (2 if (<tuple>o)[4] else 0)
+    f[0] = outcome_flags((<tuple>o)[3], (<tuple>o)[4])
     return 0
 
 

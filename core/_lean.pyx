@@ -8,21 +8,19 @@ unchanged, for `_pay_core` (core/_accrual.pyx). After the checks its steps are
 (tests/test_batch_lean.py compares them, and counts the rows each took).
 """
 
-cimport cython
 from cpython cimport array
 from cpython.object cimport Py_SIZE
 from cpython.ref cimport PyObject
-from libc.limits cimport INT_MAX, INT_MIN
 from libc.stdint cimport uint64_t
 
 from core._accrual cimport Kernel, Prog, Row, _applied
-from core._cols cimport col_set
+from core._cols cimport col_add_at, col_get_at
 from core._inputs cimport Kernel as InputsKernel
-from core._inputs cimport _credit_member, _valid_id_bytes, create_account
+from core._inputs cimport _credit_member, _valid_id_bytes, create_account, outcome_flags
 from core._keys cimport KeyIndex
 from core._lots cimport add_c as _lots_add
 from core._rows cimport pay_append, push_row, room
-from core._sink cimport Sink, put_outcome
+from core._sink cimport Sink, put_outcome, sink_write
 
 from core import limits
 from core.types import Code
@@ -52,28 +50,6 @@ cdef inline long long* _ll(PyObject* o) noexcept:
 
 cdef inline signed char* _sc(PyObject* o) noexcept:
     return (<array.array>o).data.as_schars
-
-
-cdef inline long long _col(PyObject* o, Py_ssize_t i) noexcept:
-    # col_get (core/_cols.pxd), through a borrowed reference.
-    if (<array.array>o).ob_descr.itemsize == 4:
-        return (<array.array>o).data.as_ints[i]
-    return (<array.array>o).data.as_longlongs[i]
-
-
-@cython.cdivision(True)
-cdef inline int _add(Kernel k, PyObject* c, str name, Py_ssize_t i, long long d) except -1:
-    # col_add (core/_cols.pxd) through a borrowed reference to the column `c` (k's column
-    # `name`); col_set when the sum does not fit an int32 column (it widens the column).
-    cdef long long v
-    if (<array.array>c).ob_descr.itemsize != 4:
-        (<array.array>c).data.as_longlongs[i] += d
-        return 0
-    v = <long long>(<array.array>c).data.as_ints[i] + d
-    if INT_MIN <= v <= INT_MAX:
-        (<array.array>c).data.as_ints[i] = <int>v
-        return 0
-    return col_set(k.acc, <array.array>c, name, i, v)
 
 
 cdef long long lean(Kernel k, Row* r, uint64_t homes, array.array pays, array.array wide,
@@ -112,7 +88,7 @@ cdef long long lean(Kernel k, Row* r, uint64_t homes, array.array pays, array.ar
         a, member, tier = -1, 0, 0  # a new account, made below
     else:
         a = (<KeyIndex>r.apps).value_at(i)
-        if _col(<PyObject*>k.root, a) != a:
+        if col_get_at(<PyObject*>k.root, a) != a:
             return SLOW  # merged away
         member, tier = _sc(<PyObject*>k.member)[a], _sc(<PyObject*>k.tier)[a]
     if basis < pr.min_order:
@@ -161,24 +137,25 @@ cdef long long lean(Kernel k, Row* r, uint64_t homes, array.array pays, array.ar
             fifo.data.as_uints[n] = <unsigned int>i
             _ll(<PyObject*>k.scal)[0] = t + pr.window_s
             if member:
-                _add(k, <PyObject*>k.pend, "pend", a, pts)
+                col_add_at(<PyObject*>k.acc, <PyObject*>k.pend, "pend", a, pts)
                 push_row(rows, E_PENDING, B_PE, a, pts, t, cause)
             else:
-                _add(k, <PyObject*>k.shad_pend, "shad_pend", a, pts)
+                col_add_at(<PyObject*>k.acc, <PyObject*>k.shad_pend, "shad_pend", a, pts)
                 push_row(rows, E_PENDING, B_SP, a, pts, t, cause)
         elif member:
-            _add(k, <PyObject*>k.avail, "avail", a, pts)
+            col_add_at(<PyObject*>k.acc, <PyObject*>k.avail, "avail", a, pts)
             push_row(rows, E_EARN, B_AV, a, pts, t, cause)
             if pr.keep_lots:
                 _credit_member(<InputsKernel>k.inputs, pi, a, t, pts)
         else:
-            _add(k, <PyObject*>k.shad, "shad", a, pts)
+            col_add_at(<PyObject*>k.acc, <PyObject*>k.shad, "shad", a, pts)
             push_row(rows, E_EARN, B_SH, a, pts, t, cause)
             _lots_add(k.lots, a, (t + pr.off_s) // DAY_S, pts)
     q = basis if pr.spend_basis else pts
     if q:
-        _add(k, <PyObject*>k.qual, "qual", a, q)
-        if member and _col(<PyObject*>k.qual, a) >= pr.tier_next[_sc(<PyObject*>k.tier)[a]]:
+        col_add_at(<PyObject*>k.acc, <PyObject*>k.qual, "qual", a, q)
+        if (member and col_get_at(<PyObject*>k.qual, a)
+                >= pr.tier_next[_sc(<PyObject*>k.tier)[a]]):
             k.eng._upgrade(a, k.compiled[pi])
     if member:
         return pts * 4
@@ -212,13 +189,9 @@ def lean_rows():
 cdef int put_lean(list out, Py_ssize_t i, Sink* sink, long long res) except -1:
     """Row `i`'s APPLIED outcome, `res` from `_lean`."""
     global _lean_rows
-    cdef Py_ssize_t pos
     _lean_rows += 1
     if sink == NULL:
         put_outcome(out, i, NULL, _applied(res >> 2, (res >> 1) & 1, res & 1))
     else:
-        pos = sink.at[i]
-        sink.code[pos] = APPLIED_INDEX
-        sink.pts[pos] = res >> 2
-        sink.flags[pos] = <signed char>(((res & 2) >> 1) | ((res & 1) << 1))
+        sink_write(sink, i, APPLIED_INDEX, res >> 2, outcome_flags((res >> 1) & 1, res & 1))
     return 0

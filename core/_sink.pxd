@@ -48,16 +48,22 @@ cdef inline int sink_open(Sink* s, code, points, flags, at, Py_ssize_t n,
     return 0
 
 
+cdef inline void sink_write(Sink* s, Py_ssize_t i, short c, long long p,
+                            signed char f) noexcept:
+    """Row `i`'s outcome, as its columns (core._inputs.decode_outcome's), into the sink."""
+    cdef Py_ssize_t pos = s.at[i]
+    s.code[pos] = c
+    s.pts[pos] = p
+    s.flags[pos] = f
+
+
 cdef inline int sink_put(Sink* s, Py_ssize_t i, object o) except -1:
     """Write outcome `o` of row `i` into the sink's columns (as core.outcome_columns); the
     caller keeps `o` alive until the next put (the sink holds it borrowed)."""
-    cdef Py_ssize_t pos = s.at[i]
     if <PyObject*>o != s.last:
         decode_outcome(o, &s.c, &s.p, &s.f)
         s.last = <PyObject*>o
-    s.code[pos] = s.c
-    s.pts[pos] = s.p
-    s.flags[pos] = s.f
+    sink_write(s, i, s.c, s.p, s.f)
     return 0
 
 

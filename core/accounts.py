@@ -26,7 +26,7 @@ import numpy as np
 from core import limits
 from core._amap import AccountMap
 from core._keys import KeyIndex
-from core.lots import Lots, wide
+from core.lots import Lots
 from core.program import Program
 
 # The balance columns: int32, or int64 once a value has not fit (`Accounts.widen`).
@@ -121,7 +121,7 @@ class Accounts:
     def _grow(self) -> None:
         old = self.cap
         more = max(4096, old // 4)  # 25% headroom at most, amortised O(1)
-        if self.root.typecode == "i" and wide(self.root, old + more) is not self.root:
+        if self.root.typecode == "i" and old + more >= _I32[1]:  # as core.lots.wide
             self.widen("root")
         for col in (self.prog, self.member, self.tier, self.avail, self.pend, self.shad,
                     self.shad_pend, self.qual):
