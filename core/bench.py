@@ -69,6 +69,15 @@ def _engine_bytes(eng: Engine) -> tuple[int, int]:
     return members, rest
 
 
+def member_bytes_by_part(eng: Engine) -> dict[str, int]:
+    """Bytes of each part of `eng.acc` (its columns, id maps and lots, by slot name),
+    capacity included, largest first; they add up to `_engine_bytes(eng)[0]`."""
+    seen = {id(k) for k in eng.acc.kernels.values()}
+    parts = {s: deep_size(getattr(eng.acc, s), seen) for s in eng.acc.__slots__}
+    parts["(object)"] = sys.getsizeof(eng.acc)
+    return dict(sorted(parts.items(), key=lambda kv: -kv[1]))
+
+
 def to_dict(p: Payment) -> dict[str, Any]:
     """Payment `p` as the decrypted transaction resource a notification carries."""
     return {"appid": p.appid, "mchid": p.mchid, "transaction_id": p.transaction_id,

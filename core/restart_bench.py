@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from core.bench import member_bytes_by_part
 from core.invariants import check_invariants
 from core.journal_format import list_segments
 from core.payment_columns import PaymentColumns
@@ -51,7 +52,9 @@ def measure(program: Program, members: int, start_s: int, tail: int = 100_000, s
     """Build an engine of `members` shoppers (fsync off), checkpoint it, journal `tail` more
     payments, and time the restart. Returns members, tail, snapshot_bytes, snapshot_write_s,
     restart_s, journal_bytes, build_s, build_batch_payments_per_s (time inside
-    pay_columns only) and peak_rss_bytes (of this process)."""
+    pay_columns only), bytes_per_member and member_bytes_by_part (engine memory per member
+    after the build: `Engine.acc`, capacity included, in all and by part, as
+    `paymember bench engine` counts it) and peak_rss_bytes (of this process)."""
     if members < 1 or tail < 0:
         raise ValueError("members must be >= 1 and tail >= 0")
     rng = np.random.default_rng(seed)
@@ -76,6 +79,10 @@ def measure(program: Program, members: int, start_s: int, tail: int = 100_000, s
         out["build_s"] = round(time.perf_counter() - t0, 1)
         # every payment of the build is a new shopper: the batch path's costliest case
         out["build_batch_payments_per_s"] = round(members / apply_s)
+        say("measuring engine memory ...")
+        parts = member_bytes_by_part(eng)
+        out["bytes_per_member"] = round(sum(parts.values()) / members, 1)
+        out["member_bytes_by_part"] = {k: round(v / members, 2) for k, v in parts.items()}
         say("snapshot ...")
         t0 = time.perf_counter()
         body = eng.snapshot()  # type: ignore[attr-defined]
@@ -111,6 +118,9 @@ def format_report(r: dict[str, Any]) -> str:
         f"{r['tail']:,} payments",
         f"  build              {r['build_s']:>12} s (batch path + journal, fsync off; batch "
         f"path {r['build_batch_payments_per_s']:,} payments/s, each a new shopper)",
+        f"  engine memory      {r['bytes_per_member']:>12} bytes/member (accounts, id maps), "
+        f"by part: " + ", ".join(f"{k} {v}" for k, v in r["member_bytes_by_part"].items()
+                                 if v >= 0.05),
         f"  snapshot           {r['snapshot_bytes'] / 2**20:>12,.1f} MiB written in "
         f"{r['snapshot_write_s']} s",
         f"  restart            {r['restart_s']:>12} s (snapshot load + {r['restart_tail_events']:,}"

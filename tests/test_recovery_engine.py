@@ -96,6 +96,21 @@ def test_restart_bench_restores_the_same_state() -> None:
     assert r["restart_tail_events"] == 700  # the tail after the checkpoint, nothing more
     assert r["snapshot_bytes"] > 2_500 * 32 and r["journal_bytes"] > 0
     assert "2,500 members" in restart_bench.format_report(r)
+    parts = r["member_bytes_by_part"]
+    assert parts["by_app"] == max(parts.values()) and parts["root"] > 0  # capacity included
+    assert abs(sum(parts.values()) - r["bytes_per_member"]) < 0.01 * len(parts)
+    assert "bytes/member (accounts, id maps), by part: by_app" in restart_bench.format_report(r)
+
+
+def test_member_bytes_by_part_adds_up_to_the_engine_bench_figure() -> None:
+    from core.bench import _engine_bytes, member_bytes_by_part
+    from core.restart_bench import population
+
+    eng = Engine([PROGRAM])
+    eng.pay_columns(population(PROGRAM, np.random.default_rng(2), 0, 3_000, START_S, 3_600))
+    parts = member_bytes_by_part(eng)
+    assert sum(parts.values()) == _engine_bytes(eng)[0]
+    assert set(parts) == {*type(eng.acc).__slots__, "(object)"}
 
 
 def test_restart_bench_refuses_bad_sizes() -> None:
