@@ -349,3 +349,25 @@ def test_a_version_6_snapshot_breaking_the_pair_is_refused(name: str, a: int,
         Engine.from_snapshot(_dumps_as(eng, old))
     old[name][a] = 0
     assert check_invariants(Engine.from_snapshot(_dumps_as(eng, old))) == []
+
+
+def test_the_pair_reads_by_name_and_refuses_the_other_kind() -> None:
+    """A member's pair reads as its available and pending points, a shadow account's as
+    its shadow points; writing a balance of the other kind is refused, nothing changed."""
+    eng, _ = _feed(BIG[0], _story()[:10])  # account 0 a member, 1 a shadow account
+    acc = eng.acc
+    assert (acc.member[0], acc.member[1]) == (1, 0)
+    for name, (col, kind) in SIDES.items():
+        column = acc.balance_column(name)
+        for a in (0, 1):
+            want = getattr(acc, col)[a] if acc.member[a] == kind else 0
+            assert acc.balance(name, a) == column[a] == want
+        assert acc.balance_totals()[name] == int(column.sum())
+    before = state(eng)
+    for name, a in (("avail", 1), ("pend", 1), ("shad", 0), ("shad_pend", 0)):
+        who = "a member" if acc.member[a] else "a shadow account"
+        with pytest.raises(ValueError, match=f"account {a} is {who}: it holds no {name} "):
+            acc.add(name, a, 1)
+        with pytest.raises(ValueError, match=f"account {a} is {who}"):
+            acc.put(name, a, 0)
+    assert state(eng) == before
