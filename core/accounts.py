@@ -26,6 +26,7 @@ registered in `kernels` to pick the new column up. Python code changes a balance
 from __future__ import annotations
 
 from array import array
+from typing import Any
 
 import numpy as np
 
@@ -146,7 +147,7 @@ class Accounts:
     def __getstate__(self) -> tuple[None, dict[str, object]]:
         return None, {k: getattr(self, k) for k in self.__slots__ if k != "kernels"}
 
-    def __setstate__(self, state: tuple[None, dict[str, object]]) -> None:
+    def __setstate__(self, state: tuple[None, dict[str, Any]]) -> None:
         fields = state[1]
         if "avail" in fields:  # a snapshot before version 7: two balance pairs
             self.pair_v6(fields)
@@ -155,15 +156,14 @@ class Accounts:
         self.kernels = {}
 
     @staticmethod
-    def pair_v6(fields: dict[str, object]) -> None:
+    def pair_v6(fields: dict[str, Any]) -> None:
         """Convert the pickled columns `fields` of a snapshot before version 7 (`avail`,
         `pend` for members, `shad`, `shad_pend` for shadow accounts) to the one pair `bal`,
         `bal_pend`: int32 where every value fits, else int64. Raises UnpairedBalances,
         naming the account, when a member holds shadow points or a shadow account member
         points (`fields` is unchanged then)."""
-        member = np.frombuffer(fields["member"], dtype=np.int8) != 0  # type: ignore[arg-type]
-        cols = {name: np.frombuffer(fields[name], dtype=fields[name].typecode)  # type: ignore
-                for name in SIDES}
+        member = np.frombuffer(fields["member"], dtype=fields["member"].typecode) != 0
+        cols = {name: np.frombuffer(fields[name], dtype=fields[name].typecode) for name in SIDES}
         for name, (_, kind) in SIDES.items():
             wrong = (cols[name] != 0) & (member != bool(kind))
             if wrong.any():
