@@ -65,7 +65,7 @@ cdef class Kernel:
     cdef list homes, channels, memos, compiled, pending_heap, fxs
     cdef set invited
     cdef array.array pays, pays_wide, rows, fifo, scal
-    cdef array.array prog, avail, pend, shad, shad_pend, qual, member, tier, root
+    cdef array.array prog, bal, bal_pend, qual, member, tier, root
     cdef array.array visit_ring, visit_n
     cdef long long visit_slots
     cdef bint lots_c  # a member's lot by the compiled _credit_member (else Engine._credit_lot)

@@ -147,8 +147,7 @@ cdef class Kernel:
     def refresh(self):
         """Take the account columns from the accounts again (Accounts.widen replaced one)."""
         acc = self.acc
-        self.prog, self.avail, self.pend = acc.prog, acc.avail, acc.pend
-        self.shad, self.shad_pend, self.qual = acc.shad, acc.shad_pend, acc.qual
+        self.prog, self.bal, self.bal_pend, self.qual = acc.prog, acc.bal, acc.bal_pend, acc.qual
         self.member, self.tier, self.root = acc.member, acc.tier, acc.root
 
 
@@ -274,14 +273,10 @@ cdef object _pay_core(Kernel k, Row* r):
                 k.scal.data.as_longlongs[0] = t + pr.window_s
             else:
                 eng._push_pending(t + pr.window_s, i)
-            if member:
-                col_add(k.acc, k.pend, "pend", a, pts)
-                _push(k.rows, E_PENDING, B_PE, a, pts, t, cause)
-            else:
-                col_add(k.acc, k.shad_pend, "shad_pend", a, pts)
-                _push(k.rows, E_PENDING, B_SP, a, pts, t, cause)
+            col_add(k.acc, k.bal_pend, "bal_pend", a, pts)  # pending or shadow pending
+            _push(k.rows, E_PENDING, B_PE if member else B_SP, a, pts, t, cause)
         elif member:
-            col_add(k.acc, k.avail, "avail", a, pts)
+            col_add(k.acc, k.bal, "bal", a, pts)
             _push(k.rows, E_EARN, B_AV, a, pts, t, cause)
             if pr.keep_lots:
                 ik = <InputsKernel>k.inputs
@@ -290,7 +285,7 @@ cdef object _pay_core(Kernel k, Row* r):
                 else:
                     eng._credit_lot(a, k.compiled[pi], t, pts)
         else:
-            col_add(k.acc, k.shad, "shad", a, pts)
+            col_add(k.acc, k.bal, "bal", a, pts)
             _push(k.rows, E_EARN, B_SH, a, pts, t, cause)
             _lots_add(k.lots, a, (t + pr.off_s) // DAY_S, pts)  # Engine._credit_lot, a shadow
     cdef long long q = basis if pr.spend_basis else pts
@@ -333,11 +328,9 @@ cdef void _prefetch_account(Kernel k, long long a, int pi, array.array tail) noe
     pm_prefetch_row(k.tier.data.as_schars + a)
     pm_prefetch_row(col_at(k.qual, a))
     if pr == NULL or pr.window_s:
-        pm_prefetch_row(col_at(k.pend, a))
-        pm_prefetch_row(col_at(k.shad_pend, a))
+        pm_prefetch_row(col_at(k.bal_pend, a))
     else:
-        pm_prefetch_row(col_at(k.avail, a))
-        pm_prefetch_row(col_at(k.shad, a))
+        pm_prefetch_row(col_at(k.bal, a))
         if a < len(tail):
             pm_prefetch_row(tail.data.as_chars + a * tail.ob_descr.itemsize)
     if k.visit_slots and (pr == NULL or pr.friend_k):

@@ -279,12 +279,12 @@ cdef int _reward(Kernel k, int pi, long long a, Rule r, list keys, long long t,
     if not pts:
         return 0
     if k.member.data.as_schars[a]:
-        col_add(k.acc, k.avail, "avail", a, pts)
+        col_add(k.acc, k.bal, "bal", a, pts)
         _push(k.rows, E_EARN, B_AV, a, pts, t, cause)
         if p.keep_lots:
             _credit_member(k, pi, a, t, pts)
     else:
-        col_add(k.acc, k.shad, "shad", a, pts)
+        col_add(k.acc, k.bal, "bal", a, pts)
         _push(k.rows, E_EARN, B_SH, a, pts, t, cause)
         _lots_add(k, a, day, pts)
     k.scal.data.as_longlongs[1] += pts

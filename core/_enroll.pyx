@@ -144,7 +144,7 @@ cdef object _enroll(Kernel k, eng, e, program, tt, long long t, unionid, appid, 
     cdef long long converted = convert(k, pi, a, t, cause)
     cdef long long bonus = p.bonus if t >= p.bonus_from_s else 0
     if bonus:
-        col_add(k.acc, k.avail, "avail", a, bonus)
+        col_add(k.acc, k.bal, "bal", a, bonus)
         _push(k.rows, E_BONUS, B_AV, a, bonus, t, cause)
         k.scal.data.as_longlongs[1] += bonus
         if p.keep_lots:
@@ -172,15 +172,16 @@ cdef long long convert(Kernel k, int pi, long long a, long long t, long long cau
             old += pts[j]
         if j == last:
             break
-    cdef long long keep = col_get(k.shad, a) - old
-    if not (keep >= 0 and total == col_get(k.shad, a)):
+    # A shadow account's `bal` holds its shadow points, a member's its available points:
+    # the shadow points kept become available, the shadow pending points (bal_pend) pending.
+    cdef long long shad = col_get(k.bal, a), keep = shad - old
+    if not (keep >= 0 and total == shad):
         raise AssertionError("shadow lots out of step")
     if old:
         _push(k.rows, E_FORFEIT, B_SH, a, -old, t, cause)
     if keep:
         _push(k.rows, E_CONVERT, B_SH, a, -keep, t, cause)
         _push(k.rows, E_CONVERT, B_AV, a, keep, t, cause)
-        col_add(k.acc, k.avail, "avail", a, keep)
     if keep and p.keep_lots:
         while _get(tail, a) and days[_get(nxt, _get(tail, a))] < cutoff:
             _lots_pop_oldest(k, tail, nxt, a)
@@ -193,13 +194,12 @@ cdef long long convert(Kernel k, int pi, long long a, long long t, long long cau
     else:
         while _get(tail, a):
             _lots_pop_oldest(k, tail, nxt, a)
-    col_set(k.acc, k.shad, "shad", a, 0)
-    cdef long long sp = col_get(k.shad_pend, a)
+    if old:
+        col_set(k.acc, k.bal, "bal", a, keep)  # 0 <= keep < shad: fits the column
+    cdef long long sp = col_get(k.bal_pend, a)
     if sp:
         _push(k.rows, E_CONVERT, B_SP, a, -sp, t, cause)
         _push(k.rows, E_CONVERT, B_PE, a, sp, t, cause)
-        col_add(k.acc, k.pend, "pend", a, sp)
-        col_set(k.acc, k.shad_pend, "shad_pend", a, 0)
     k.member.data.as_schars[a] = 1
     _upgrade(k, a, p)
     if k.invited:

@@ -200,8 +200,10 @@ cdef long long _merge(Kernel k, int pi, long long src, long long dst, long long 
         convert(k, pi, dst, t, cause)
     cdef long long moved = 0, x, j, last
     cdef array.array col
-    for col, name, bucket in ((k.avail, "avail", B_AV), (k.pend, "pend", B_PE),
-                              (k.shad, "shad", B_SH), (k.shad_pend, "shad_pend", B_SP)):
+    # Both are members now, or both shadow accounts: the pair holds the same kind's points.
+    for col, name, bucket in (((k.bal, "bal", B_AV), (k.bal_pend, "bal_pend", B_PE))
+                              if member[dst] else
+                              ((k.bal, "bal", B_SH), (k.bal_pend, "bal_pend", B_SP))):
         x = col_get(col, src)
         if x:
             col_set(k.acc, col, name, src, 0)
@@ -215,7 +217,7 @@ cdef long long _merge(Kernel k, int pi, long long src, long long dst, long long 
         _lots_merge(k, src, dst)
     if member[dst]:
         # A negative side (allow_negative) absorbs lots: sum(lots) == max(0, avail).
-        excess = _lots_total(k, dst) - max(0, col_get(k.avail, dst))
+        excess = _lots_total(k, dst) - max(0, col_get(k.bal, dst))
         if excess > 0:
             lots.take(dst, excess)
         days = k.lot_day.data.as_ints  # lots.merge may have grown the columns

@@ -74,7 +74,7 @@ cdef class Kernel:
     cdef dict app_prog, prog_index, by_app, caps, counts, merged_from
     cdef list by_union, compiled, rules, notes, event_ids, expiry_heap
     cdef set event_seen, invited
-    cdef array.array rows, scal, prog, avail, pend, shad, shad_pend, qual, member, tier, root
+    cdef array.array rows, scal, prog, bal, bal_pend, qual, member, tier, root
     cdef array.array lot_day, lot_pts
     cdef Prog progs[PROGS_MAX]
     # expiry_day of the last lot day pushed, per program (calendar expiry only)

@@ -128,8 +128,8 @@ cdef class Kernel:
     def refresh(self):
         """Take the account columns from the accounts again (Accounts.widen replaced one)."""
         acc = self.acc
-        self.prog, self.avail, self.pend, self.shad = acc.prog, acc.avail, acc.pend, acc.shad
-        self.shad_pend, self.qual, self.member = acc.shad_pend, acc.qual, acc.member
+        self.prog, self.bal, self.bal_pend = acc.prog, acc.bal, acc.bal_pend
+        self.qual, self.member = acc.qual, acc.member
         self.tier, self.root = acc.tier, acc.root
 
 
@@ -335,8 +335,7 @@ cdef void prefetch_account(Kernel k, long long a, array.array uno, array.array t
     pm_pf(k.prog.data.as_schars + a)
     pm_pf(k.member.data.as_schars + a)
     pm_pf(k.tier.data.as_schars + a)
-    pm_pf(col_at(k.avail, a))
-    pm_pf(col_at(k.shad, a))
+    pm_pf(col_at(k.bal, a))
     pm_pf(col_at(k.qual, a))
     if len(uno):
         pm_pf(uno.data.as_chars + amap_home(a, len(uno)) * uno.ob_descr.itemsize)
@@ -367,7 +366,7 @@ cdef int _lots_pop_oldest(Kernel k, array.array tail, array.array nxt, long long
 
 cdef int _credit_member(Kernel k, int pi, long long a, long long t, long long pts) except -1:
     """Engine._credit_lot for a member whose available balance already holds `pts`."""
-    cdef long long new = col_get(k.avail, a), day
+    cdef long long new = col_get(k.bal, a), day
     pts = max(0, new) - max(0, new - pts)
     if pts:
         day = (t + k.progs[pi].off_s) // DAY_S

@@ -136,19 +136,15 @@ cdef long long lean(Kernel k, Row* r, uint64_t homes, array.array pays, array.ar
             room(fifo, n + 1)
             fifo.data.as_uints[n] = <unsigned int>i
             _ll(<PyObject*>k.scal)[0] = t + pr.window_s
-            if member:
-                col_add_at(<PyObject*>k.acc, <PyObject*>k.pend, "pend", a, pts)
-                push_row(rows, E_PENDING, B_PE, a, pts, t, cause)
-            else:
-                col_add_at(<PyObject*>k.acc, <PyObject*>k.shad_pend, "shad_pend", a, pts)
-                push_row(rows, E_PENDING, B_SP, a, pts, t, cause)
+            col_add_at(<PyObject*>k.acc, <PyObject*>k.bal_pend, "bal_pend", a, pts)
+            push_row(rows, E_PENDING, B_PE if member else B_SP, a, pts, t, cause)
         elif member:
-            col_add_at(<PyObject*>k.acc, <PyObject*>k.avail, "avail", a, pts)
+            col_add_at(<PyObject*>k.acc, <PyObject*>k.bal, "bal", a, pts)
             push_row(rows, E_EARN, B_AV, a, pts, t, cause)
             if pr.keep_lots:
                 _credit_member(<InputsKernel>k.inputs, pi, a, t, pts)
         else:
-            col_add_at(<PyObject*>k.acc, <PyObject*>k.shad, "shad", a, pts)
+            col_add_at(<PyObject*>k.acc, <PyObject*>k.bal, "bal", a, pts)
             push_row(rows, E_EARN, B_SH, a, pts, t, cause)
             _lots_add(k.lots, a, (t + pr.off_s) // DAY_S, pts)
     q = basis if pr.spend_basis else pts

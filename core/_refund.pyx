@@ -116,21 +116,16 @@ def refund(eng, r):
         from_pend = min(rev, <long long>pays[b + P_PENDING])
         if from_pend:
             pays[b + P_PENDING] -= <int>from_pend
-            if member:
-                col_add(k.acc, k.pend, "pend", a, -from_pend)
-                _push(k.rows, E_REVERSE, B_PE, a, -from_pend, t, cause)
-            else:
-                col_add(k.acc, k.shad_pend, "shad_pend", a, -from_pend)
-                _push(k.rows, E_REVERSE, B_SP, a, -from_pend, t, cause)
+            col_add(k.acc, k.bal_pend, "bal_pend", a, -from_pend)  # pending or shadow pending
+            _push(k.rows, E_REVERSE, B_PE if member else B_SP, a, -from_pend, t, cause)
         rest = rev - from_pend
         if rest:
-            bal = k.avail if member else k.shad
-            have = col_get(bal, a)
+            have = col_get(k.bal, a)  # available or shadow points
             take = rest if (pr.allow_neg and member) else min(rest, max(have, 0))
             if rest - take:
                 eng.shortfall += rest - take
             if take:
-                col_set(k.acc, bal, "avail" if member else "shad", a, have - take)
+                col_set(k.acc, k.bal, "bal", a, have - take)
                 _push(k.rows, E_REVERSE, B_AV if member else B_SH, a, -take, t, cause)
                 k.lots.take(a, take)
     if pr.spend_basis:

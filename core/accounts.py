@@ -10,6 +10,12 @@ the shadow lookback window. Tier qualification keeps one dense column (`qual`, t
 total over the window) and, sparsely, the amounts of the closed months still inside
 some program's window (see core.lifecycle's month roll).
 
+Points are held in one pair of columns, `bal` and `bal_pend`: a member's available and
+pending points, a shadow account's shadow and shadow pending points (`member` says
+which; conversion and merges keep the other kind's points at zero, so one pair holds
+both). `balance` and `balance_column` read them by name (`SIDES`); `add`/`put` take
+the names too.
+
 Balances (`BALANCES`) are int32 columns until a value does not fit: `widen` then
 replaces that column by an int64 copy, for good, and tells the compiled kernels
 registered in `kernels` to pick the new column up. Python code changes a balance with
@@ -20,6 +26,7 @@ registered in `kernels` to pick the new column up. Python code changes a balance
 from __future__ import annotations
 
 from array import array
+from typing import Any
 
 import numpy as np
 
@@ -30,15 +37,25 @@ from core.lots import Lots
 from core.program import Program
 
 # The balance columns: int32, or int64 once a value has not fit (`Accounts.widen`).
-BALANCES = ("avail", "pend", "shad", "shad_pend", "qual")
+BALANCES = ("bal", "bal_pend", "qual")
+# The named balances: (the pair column holding it, the `member` value of the accounts
+# holding it). An account of the other kind has 0 of it.
+SIDES = {"avail": ("bal", 1), "pend": ("bal_pend", 1), "shad": ("bal", 0),
+         "shad_pend": ("bal_pend", 0)}
 _I32 = (-(2**31), 2**31 - 1)
+
+
+class UnpairedBalances(ValueError):
+    """A snapshot before version 7 whose balances one pair cannot hold (a member with
+    shadow points, or a shadow account with member points)."""
 
 
 class Accounts:
     """Columns indexed by account number, plus the id -> account maps."""
 
     __slots__ = (
-        "avail",
+        "bal",
+        "bal_pend",
         "by_app",
         "by_union",
         "cap",
@@ -46,13 +63,10 @@ class Accounts:
         "lots",
         "member",
         "n",
-        "pend",
         "prog",
         "qual",
         "qual_months",
         "root",
-        "shad",
-        "shad_pend",
         "tier",
         "union_no",
         "visit_n",
@@ -67,10 +81,8 @@ class Accounts:
         if len(programs) > limits.PROGRAMS_MAX:
             raise ValueError(f"{len(programs)} programs: at most {limits.PROGRAMS_MAX}")
         self.prog = array("b")  # the account's program number
-        self.avail = array("i")
-        self.pend = array("i")
-        self.shad = array("i")
-        self.shad_pend = array("i")
+        self.bal = array("i")  # available points of a member, shadow points of a shadow account
+        self.bal_pend = array("i")  # pending points, or shadow pending points
         self.qual = array("i")  # qualifying total over the tier window
         self.member = array("b")
         self.tier = array("b")
@@ -123,8 +135,7 @@ class Accounts:
         more = max(4096, old // 4)  # 25% headroom at most, amortised O(1)
         if self.root.typecode == "i" and old + more >= _I32[1]:  # as core.lots.wide
             self.widen("root")
-        for col in (self.prog, self.member, self.tier, self.avail, self.pend, self.shad,
-                    self.shad_pend, self.qual):
+        for col in (self.prog, self.member, self.tier, self.bal, self.bal_pend, self.qual):
             col.frombytes(bytes(more * col.itemsize))
         self.root.frombytes(np.arange(old, old + more, dtype=self.root.typecode).tobytes())
         self.lots.grow(more)
@@ -136,10 +147,41 @@ class Accounts:
     def __getstate__(self) -> tuple[None, dict[str, object]]:
         return None, {k: getattr(self, k) for k in self.__slots__ if k != "kernels"}
 
-    def __setstate__(self, state: tuple[None, dict[str, object]]) -> None:
-        for k, v in state[1].items():
+    def __setstate__(self, state: tuple[None, dict[str, Any]]) -> None:
+        fields = state[1]
+        if "avail" in fields:  # a snapshot before version 7: two balance pairs
+            self.pair_v6(fields)
+        for k, v in fields.items():
             setattr(self, k, v)
         self.kernels = {}
+
+    @staticmethod
+    def pair_v6(fields: dict[str, Any]) -> None:
+        """Convert the pickled columns `fields` of a snapshot before version 7 (`avail`,
+        `pend` for members, `shad`, `shad_pend` for shadow accounts) to the one pair `bal`,
+        `bal_pend`: int32 where every value fits, else int64. Raises UnpairedBalances,
+        naming the account, when a member holds shadow points or a shadow account member
+        points (`fields` is unchanged then)."""
+        member = np.frombuffer(fields["member"], dtype=fields["member"].typecode) != 0
+        cols = {name: np.frombuffer(fields[name], dtype=fields[name].typecode) for name in SIDES}
+        for name, (_, kind) in SIDES.items():
+            wrong = (cols[name] != 0) & (member != bool(kind))
+            if wrong.any():
+                a = int(np.argmax(wrong))
+                who = "a member" if member[a] else "a shadow account"
+                raise UnpairedBalances(
+                    f"snapshot before version 7: account {a} is {who} with {name} "
+                    f"{int(cols[name][a])}; one balance pair cannot hold both kinds")
+        for pair, (mine, other) in (("bal", ("avail", "shad")),
+                                    ("bal_pend", ("pend", "shad_pend"))):
+            v = np.where(member, cols[mine], cols[other])
+            fits = not (len(v) and (v.min() < _I32[0] or v.max() > _I32[1]))
+            fields[pair] = array("i" if fits else "q",
+                                 v.astype(np.int32 if fits else np.int64).tobytes())
+            del v
+        del cols
+        for name in SIDES:
+            del fields[name]
 
     def widen(self, name: str) -> array:
         """Column `name` as int64 from now on (copied once if it is int32); returns it.
@@ -154,8 +196,47 @@ class Accounts:
             k.refresh()  # type: ignore[attr-defined]
         return col
 
+    def balance(self, name: str, a: int) -> int:
+        """Balance `name` (a key of SIDES) of account `a`: 0 for the other kind's."""
+        col, kind = SIDES[name]
+        return getattr(self, col)[a] if (self.member[a] != 0) == kind else 0
+
+    def balance_column(self, name: str) -> np.ndarray:
+        """Balance `name` (a key of SIDES) of every live account: a new array (the pair
+        column where the account is of the name's kind, else 0)."""
+        col, kind = SIDES[name]
+        member = self.view("member") != 0
+        v = self.view(col)
+        out = np.where(member if kind else ~member, v, v.dtype.type(0))
+        del v  # a view pins the buffer
+        return out
+
+    def balance_totals(self) -> dict[str, int]:
+        """The sum of each named balance (SIDES) over all accounts."""
+        member = self.view("member") != 0
+        out = {}
+        for name, (col, kind) in SIDES.items():
+            v = self.view(col)
+            out[name] = int(v.sum(dtype=np.int64, where=member if kind else ~member))
+            del v  # a view pins the buffer
+        del member
+        return out
+
+    def _column(self, name: str, a: int) -> str:
+        """The column holding balance `name` of account `a`: a pair column for a key of
+        SIDES (ValueError if `a` is of the other kind), else `name`."""
+        side = SIDES.get(name)
+        if side is None:
+            return name
+        if (self.member[a] != 0) != side[1]:
+            who = "a member" if self.member[a] else "a shadow account"
+            raise ValueError(f"account {a} is {who}: it holds no {name} points")
+        return side[0]
+
     def put(self, name: str, a: int, value: int) -> None:
-        """Set balance `name` of account `a` to `value`, widening the column if needed."""
+        """Set balance `name` (a column of BALANCES or a key of SIDES) of account `a` to
+        `value`, widening the column if needed."""
+        name = self._column(name, a)
         col = getattr(self, name)
         try:
             col[a] = value
@@ -165,7 +246,8 @@ class Accounts:
             self.widen(name)[a] = value
 
     def add(self, name: str, a: int, delta: int) -> None:
-        """Add `delta` to balance `name` of account `a`, widening the column if needed."""
+        """Add `delta` to balance `name` (as `put`) of account `a`, widening if needed."""
+        name = self._column(name, a)
         self.put(name, a, getattr(self, name)[a] + delta)
 
     def assign(self, name: str, accounts: np.ndarray, values: np.ndarray) -> None:

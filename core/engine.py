@@ -21,7 +21,7 @@ except ImportError as e:  # pragma: no cover - a checkout whose extension was no
                       "`pip install -e .` to compile it") from e
 from core import _batch, _engage, _enroll, _identity, _refund, payments
 from core._keys import KeyIndex
-from core.accounts import Accounts
+from core.accounts import Accounts, UnpairedBalances
 from core.engagement import EngagementMixin
 from core.feed import parse
 from core.idempotency import KeyWindow
@@ -159,6 +159,8 @@ class Engine(MembershipMixin, EngagementMixin, SpendingMixin, LifecycleMixin, Qu
         """Rebuild an engine from `snapshot()` bytes; raises ValueError if they are not one."""
         try:
             state = state_codec.loads(data)
+        except UnpairedBalances:
+            raise  # an older snapshot this version cannot hold: its own message
         except Exception as e:  # any unpickling failure means "not a snapshot"
             raise ValueError(f"not an engine snapshot: {e}") from None
         if not isinstance(state, dict) or "acc" not in state:
@@ -287,7 +289,7 @@ class Engine(MembershipMixin, EngagementMixin, SpendingMixin, LifecycleMixin, Qu
         acc = self.acc
         member = acc.member[a]
         if member:
-            new = acc.avail[a]
+            new = acc.balance("avail", a)
             pts = max(0, new) - max(0, new - pts)
             if not pts:
                 return
@@ -396,7 +398,7 @@ class Engine(MembershipMixin, EngagementMixin, SpendingMixin, LifecycleMixin, Qu
             rest = rev - from_pend
             if rest:
                 bal = "avail" if member else "shad"
-                have = getattr(acc, bal)[a]
+                have = acc.balance(bal, a)
                 take = rest if (c.program.allow_negative and member) else min(rest, max(have, 0))
                 self.shortfall += rest - take
                 if take:

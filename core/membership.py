@@ -113,8 +113,8 @@ class MembershipMixin:
         elif acc.member[src] and not acc.member[dst]:
             self._convert(dst, t, cause)
         moved = 0
-        for col_name, bucket in _COLS:
-            x = getattr(acc, col_name)[src]
+        for col_name, bucket in _COLS:  # both members now, or both shadow accounts
+            x = acc.balance(col_name, src)
             if x:
                 acc.put(col_name, src, 0)
                 acc.add(col_name, dst, x)
@@ -125,7 +125,7 @@ class MembershipMixin:
         lots.merge(src, dst)
         if acc.member[dst]:
             # A negative side (allow_negative) absorbs lots: sum(lots) == max(0, avail).
-            excess = lots.total(dst) - max(0, acc.avail[dst])
+            excess = lots.total(dst) - max(0, acc.balance("avail", dst))
             if excess > 0:
                 lots.take(dst, excess)
         c = self.rules[acc.prog[dst]]
@@ -212,27 +212,29 @@ class MembershipMixin:
             total += p
             if day < cutoff:
                 old += p
-        keep = acc.shad[a] - old
-        assert keep >= 0 and total == acc.shad[a], "shadow lots out of step"
+        shad = acc.balance("shad", a)
+        keep = shad - old
+        assert keep >= 0 and total == shad, "shadow lots out of step"
         if old:
             led.add(_FORFEIT, _SH, a, -old, t, cause)
         if keep:
             led.add(_CONVERT, _SH, a, -keep, t, cause)
             led.add(_CONVERT, _AV, a, keep, t, cause)
-            acc.add("avail", a, keep)
         if keep and c.keep_member_lots:
             acc.lots.drop_before(a, cutoff)
             for day, _ in acc.lots.items(a):
                 heapq.heappush(self.expiry_heap, (self.expiry_day(c, day), a))
         else:
             acc.lots.clear(a)
-        acc.put("shad", a, 0)
-        sp = acc.shad_pend[a]
+        # One pair holds a shadow account's shadow points and a member's available points
+        # (core.accounts): the kept shadow points stay as available, the shadow pending as
+        # pending, once `member` says so.
+        if old:
+            acc.put("shad", a, keep)
+        sp = acc.balance("shad_pend", a)
         if sp:
             led.add(_CONVERT, _SP, a, -sp, t, cause)
             led.add(_CONVERT, _PE, a, sp, t, cause)
-            acc.add("pend", a, sp)
-            acc.put("shad_pend", a, 0)
         acc.member[a] = 1
         tier = acc.tier[a]  # _upgrade, inline: now a member
         tier_next = c.tier_next

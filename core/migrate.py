@@ -158,7 +158,7 @@ def _take(eng: Engine, a: int, t: int, mid: str, found: dict[str, list]) -> dict
     cause = eng.ledger.note("move ", mid)
     cols = []
     for name, bucket in _BUCKETS:
-        x = getattr(acc, name)[a]
+        x = acc.balance(name, a)
         cols.append(x)
         if x:
             acc.put(name, a, 0)
@@ -226,13 +226,13 @@ def import_account(eng: Engine, blob: dict[str, Any]) -> bool:
     apps[openid] = b
     cause = eng.ledger.note("move ", blob["id"])
     *balances, qual, member, tier = blob["cols"]
+    acc.member[b], acc.tier[b] = member, tier  # first: it says which balances b holds
     for (name, bucket), x in zip(_BUCKETS, balances, strict=True):
         if x:
             acc.put(name, b, x)
             eng.ledger.add(_IN, bucket, b, x, t, cause)
             bk["rows"] += 1
     acc.put("qual", b, qual)
-    acc.member[b], acc.tier[b] = member, tier
     for day, pts in blob["lots"]:
         acc.lots.add(b, day, pts)
         if member and c.keep_member_lots:

@@ -36,8 +36,9 @@ class QueryMixin:
             return None
         acc = self.acc
         c = self.rules[acc.prog[a]]
-        return Balance(available=acc.avail[a], pending=acc.pend[a], shadow=acc.shad[a],
-                       shadow_pending=acc.shad_pend[a],
+        b = acc.balance
+        return Balance(available=b("avail", a), pending=b("pend", a), shadow=b("shad", a),
+                       shadow_pending=b("shad_pend", a),
                        tier=c.program.tiers[acc.tier[a]].name, member=bool(acc.member[a]),
                        qualifying=acc.qual[a])
 
@@ -83,15 +84,11 @@ class QueryMixin:
     def point_totals(self: Engine) -> dict[str, int]:
         """The points totals of `stats()` alone (issued, outstanding, available, pending,
         shadow): four sums over the account columns, cheap enough to sample often."""
-        acc = self.acc
-        avail, pend = acc.view("avail"), acc.view("pend")
-        shad, shad_pend = acc.view("shad"), acc.view("shad_pend")
-        a, p = int(avail.sum()), int(pend.sum())
-        out = {"points_issued": self.scalars[1], "points_outstanding": a + p,
-               "points_available": a, "points_pending": p,
-               "shadow_points": int(shad.sum() + shad_pend.sum())}
-        del avail, pend, shad, shad_pend  # views pin the columns' buffers
-        return out
+        s = self.acc.balance_totals()
+        a, p = s["avail"], s["pend"]
+        return {"points_issued": self.scalars[1], "points_outstanding": a + p,
+                "points_available": a, "points_pending": p,
+                "shadow_points": s["shad"] + s["shad_pend"]}
 
     def stats(self: Engine) -> dict[str, Any]:
         """Totals: payments, refunds, accounts, members, shadow members, points issued
@@ -101,8 +98,7 @@ class QueryMixin:
         n = len(acc)
         alive = acc.view("root") == np.arange(n)
         member = acc.view("member").astype(bool)
-        avail, pend = acc.view("avail"), acc.view("pend")
-        shad, shad_pend = acc.view("shad"), acc.view("shad_pend")
+        s = acc.balance_totals()
         tier = acc.view("tier")
         prog = acc.view("prog")
         tiers = {}
@@ -121,10 +117,10 @@ class QueryMixin:
             "members": int((alive & member).sum()),
             "shadow_members": int((alive & ~member).sum()),
             "points_issued": issued,
-            "points_outstanding": int(avail.sum() + pend.sum()),
-            "points_available": int(avail.sum()),
-            "points_pending": int(pend.sum()),
-            "shadow_points": int(shad.sum() + shad_pend.sum()),
+            "points_outstanding": s["avail"] + s["pend"],
+            "points_available": s["avail"],
+            "points_pending": s["pend"],
+            "shadow_points": s["shad"] + s["shad_pend"],
             "reversal_shortfall": self.shortfall,
             "ledger_entries": len(self.ledger),
             # event, refund and spend ids inside the idempotency window, and those dropped
@@ -133,5 +129,5 @@ class QueryMixin:
             "tiers": tiers,  # program -> tier name -> members
             "counts": dict(sorted(self.counts.items())),
         }
-        del alive, member, avail, pend, shad, shad_pend
+        del alive, member
         return out

@@ -61,9 +61,10 @@ class SpendingMixin:
         acc = self.acc
         if not acc.member[a]:
             return reject(Code.NOT_MEMBER, "only members spend points")
-        if acc.avail[a] < s.points and not self.programs[pi].allow_negative:
+        have = acc.balance("avail", a)
+        if have < s.points and not self.programs[pi].allow_negative:
             return reject(Code.INSUFFICIENT_POINTS,
-                           f"{s.points} points asked, {acc.avail[a]} available")
+                           f"{s.points} points asked, {have} available")
         acc.add("avail", a, -s.points)
         cause = self.ledger.note(f"spend {s.spend_id}")
         self.ledger.add(Entry.SPEND, Bucket.AVAILABLE, a, -s.points, s.time_s, cause)

@@ -137,7 +137,7 @@ def state(eng: Engine) -> dict[str, Any]:
     acc = eng.acc
     n = len(acc)
     out: dict[str, Any] = {name: list(getattr(acc, name)[:n]) for name in (
-        "prog", "avail", "pend", "shad", "shad_pend", "qual", "member", "tier", "union_no",
+        "prog", "bal", "bal_pend", "qual", "member", "tier", "union_no",
         "visit_n")}
     out["roots"] = acc.roots(np.arange(n)).tolist()
     out["lots"] = [acc.lots.items(a) for a in range(n)]

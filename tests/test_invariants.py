@@ -7,6 +7,7 @@ from dataclasses import replace
 import numpy as np
 
 from core import Engine, load_program, payments
+from core.accounts import SIDES
 from core.bench import DEFAULT_PROGRAM, START_S, _prepare
 from core.invariants import check_invariants
 from core.payments import P_PENDING, P_POINTS, P_REFUNDED, P_REVERSED, P_TOTAL, PF
@@ -69,8 +70,8 @@ def test_lots_out_of_order_or_off_balance_are_caught() -> None:
 
 def test_pending_points_off_their_payments_are_caught() -> None:
     eng = _engine()
-    a = int(np.flatnonzero(eng.acc.view("shad_pend"))[0])
-    eng.acc.shad_pend[a] += 1
+    a = int(np.flatnonzero(eng.acc.balance_column("shad_pend"))[0])
+    eng.acc.bal_pend[a] += 1  # a shadow account's pair holds its shadow pending points
     # keep the ledger agreeing (a PENDING entry of that bucket), so only this check fails
     eng.ledger.add(int(Entry.PENDING), int(Bucket.SHADOW_PENDING), a, 1, START_S, 0)
     eng.scalars[1] += 1
@@ -87,15 +88,20 @@ def _corruptions(eng: Engine) -> list[tuple[str, object]]:
     or more), one for each check of check_invariants."""
     acc = eng.acc
     member = acc.view("member").astype(bool)
-    avail, shad = acc.view("avail"), acc.view("shad")
-    m = _first(member & (avail > 0))
-    s = _first(~member & (shad > 0))
+    bal = acc.view("bal")
+    m = _first(member & (bal > 0))
+    s = _first(~member & (bal > 0))
     pays = payments.table(eng.pays, eng.pays_wide)
     i = _first(pays[:, P_POINTS] > 0)
-    del member, avail, shad, pays
+    del member, bal, pays
+    b = acc.balance
 
-    def cell(col: str, a: int, value: int) -> object:
-        return lambda: getattr(acc, col).__setitem__(a, value)
+    def cell(name: str, a: int, value: int) -> object:
+        # the pair column holding balance `name` of `a` (core.accounts SIDES)
+        return lambda: getattr(acc, SIDES[name][0]).__setitem__(a, value)
+
+    def kind(a: int, member: int) -> object:
+        return lambda: acc.member.__setitem__(a, member)
 
     def entry(kind: Entry, bucket: Bucket, a: int, pts: int) -> object:
         return lambda: eng.ledger.add(int(kind), int(bucket), a, pts, START_S, 0)
@@ -104,10 +110,10 @@ def _corruptions(eng: Engine) -> list[tuple[str, object]]:
         return lambda: acc.root.__setitem__(src, dst)
 
     return [
-        (f"account {m} available: balance {acc.avail[m] + 1} != ledger {acc.avail[m]}",
-         cell("avail", m, acc.avail[m] + 1)),
-        (f"account {s} shadow: balance {acc.shad[s] - 1} != ledger {acc.shad[s]}",
-         cell("shad", s, acc.shad[s] - 1)),
+        (f"account {m} available: balance {b('avail', m) + 1} != ledger {b('avail', m)}",
+         cell("avail", m, b("avail", m) + 1)),
+        (f"account {s} shadow: balance {b('shad', s) - 1} != ledger {b('shad', s)}",
+         cell("shad", s, b("shad", s) - 1)),
         (f"points issued {eng.scalars[1] + 1} != ledger {eng.scalars[1]}",
          lambda: eng.scalars.__setitem__(1, eng.scalars[1] + 1)),
         ("unlock entries do not conserve points (sum 5)",
@@ -123,10 +129,16 @@ def _corruptions(eng: Engine) -> list[tuple[str, object]]:
         ("negative pending balance", cell("pend", m, -1)),
         ("negative shadow_pending balance", cell("shad_pend", s, -1)),
         (f"negative available balance in program {PROGRAM.id!r}", cell("avail", m, -1)),
-        ("a shadow account holds member points", cell("avail", s, 1)),
-        ("a shadow account holds member points", cell("pend", s, 1)),
-        ("a member account still holds shadow points", cell("shad", m, 1)),
-        ("a member account still holds shadow points", cell("shad_pend", m, 1)),
+        # One pair holds either kind's points: a shadow account with member points, or a
+        # member with shadow points, is the ledger's points of one kind read as the other's.
+        (f"account {s} available: balance {b('shad', s)} != ledger 0", kind(s, 1)),
+        (f"account {s} shadow: balance 0 != ledger {b('shad', s)}", kind(s, 1)),
+        (f"account {m} shadow: balance {b('avail', m)} != ledger 0", kind(m, 0)),
+        (f"account {m} available: balance 0 != ledger {b('avail', m)}", kind(m, 0)),
+        (f"account {s} available: balance 0 != ledger 1",
+         entry(Entry.MOVE_IN, Bucket.AVAILABLE, s, 1)),
+        (f"account {m} shadow_pending: balance 0 != ledger 1",
+         entry(Entry.MOVE_IN, Bucket.SHADOW_PENDING, m, 1)),
         ("a payment's refunds or reversals are out of bounds",
          cell_pay(eng, i, P_REVERSED, field(eng, i, P_POINTS) + 1)),
         ("a payment's refunds or reversals are out of bounds",

@@ -9,6 +9,7 @@ import dataclasses
 import itertools
 from array import array
 from typing import Any
+from unittest import mock
 
 import pytest
 from core._amap import AccountMap
@@ -27,7 +28,7 @@ from core import (
     limits,
     state_codec,
 )
-from core.accounts import BALANCES
+from core.accounts import BALANCES, SIDES, Accounts, UnpairedBalances
 from core.payment_columns import from_payments
 from tests.helpers import APP, APP2, DAY, MINI, STORE, T0, oid, program, uid
 from tests.test_engine_inputs import _REFERENCE, state
@@ -46,11 +47,11 @@ BIG = [  # points_per_unit 1000: a payment of 10^6 yuan earns 10^9 points
 
 
 def _feed(prog: Program, items: list[Any], *, reference: bool = False, wide: bool = False,
-          batch: bool = False) -> tuple[Engine, list[Any]]:
-    """A fresh engine fed `items` (as tests.test_engine_inputs.feed; payments in one
-    `pay_columns` call per run with `batch`); `wide`: its balance columns int64 from the
+          batch: bool = False, eng: Engine | None = None) -> tuple[Engine, list[Any]]:
+    """A fresh engine (or `eng`) fed `items` (as tests.test_engine_inputs.feed; payments in
+    one `pay_columns` call per run with `batch`); `wide`: its balance columns int64 from the
     start, as they were before they became int32."""
-    eng = Engine([prog])
+    eng = Engine([prog]) if eng is None else eng
     eng.compiled_lots = not reference
     if wide:
         for name in BALANCES:
@@ -103,7 +104,7 @@ def test_balances_past_int32_widen_and_equal_int64_columns(prog: Program) -> Non
     narrow, outs = _feed(prog, items)
     assert check_invariants(narrow) == []
     widened = {n for n in BALANCES if getattr(narrow.acc, n).typecode == "q"}
-    assert widened & {"avail", "shad", "pend", "shad_pend"}
+    assert widened & {"bal", "bal_pend"}
     want = state(narrow)
     for kw in ({"wide": True}, {"reference": True}, {"batch": True},
                {"reference": True, "wide": True}):
@@ -119,15 +120,15 @@ def test_a_column_widens_exactly_past_int32_and_stays_wide() -> None:
     eng.pay(_pay(0, 1, 2000, T0))  # account 0, shadow 20 points
     acc = eng.acc
     acc.put("shad", 0, I32 - 20)
-    assert acc.shad.typecode == "i"
-    old = acc.shad
+    assert acc.bal.typecode == "i"  # a shadow account's pair holds its shadow points
+    old = acc.bal
     eng.pay(_pay(1, 1, 2000, T0 + 1))  # 20 points: exactly I32
-    assert acc.shad.typecode == "i" and acc.shad[0] == I32
+    assert acc.bal.typecode == "i" and acc.bal[0] == I32
     eng.pay(_pay(2, 1, 100, T0 + 2))  # one more
-    assert acc.shad.typecode == "q" and acc.shad[0] == I32 + 1 and acc.shad is not old
+    assert acc.bal.typecode == "q" and acc.bal[0] == I32 + 1 and acc.bal is not old
     eng.pay(_pay(3, 1, 100, T0 + 3))
     acc.put("shad", 0, 0)
-    assert acc.shad.typecode == "q" and acc.shad[0] == 0
+    assert acc.bal.typecode == "q" and acc.bal[0] == 0
     with pytest.raises(OverflowError):
         acc.put("shad", 0, 2**63)
 
@@ -143,10 +144,10 @@ def test_negative_balances_widen_below_int32() -> None:
     for reference in (False, True):
         eng, _ = _feed(prog, items, reference=reference)
         eng.acc.put("avail", 0, -2 * 10**9)  # as if spent: the refund takes 10^9 more
-        assert eng.acc.avail.typecode == "i"
+        assert eng.acc.bal.typecode == "i"
         out = eng._refund_py(rf) if reference else eng.refund(rf)
         assert out.points == -(10**9)
-        assert eng.acc.avail.typecode == "q" and eng.acc.avail[0] == -3 * 10**9
+        assert eng.acc.bal.typecode == "q" and eng.acc.bal[0] == -3 * 10**9
         engines.append(eng)
     assert state(engines[0]) == state(engines[1])
 
@@ -171,24 +172,40 @@ def test_visit_counts_stay_below_twice_the_slots_and_invite_alike() -> None:
     assert late == [False, True, False]
 
 
-def _as_version_5(eng: Engine) -> bytes:
-    """`eng`'s snapshot as version 5 wrote it: int64 balances and roots, int32 visits,
-    visit counts not kept below 2 * visit_slots."""
+def _dumps_as(eng: Engine, fields: dict[str, Any]) -> bytes:
+    """`eng`'s snapshot with its accounts pickled as `fields` (an older layout)."""
     state_ = {k: v for k, v in eng.__dict__.items() if k not in ("_kernel", "_inputs_kernel",
                                                                    "_txids")}
+    with mock.patch.object(Accounts, "__getstate__", lambda self: (None, fields)):
+        return state_codec.dumps(state_)
+
+
+def _two_pairs(acc: Accounts, fields: dict[str, Any], typecode: str | None) -> None:
+    """Replace the balance pair in `fields` (acc's pickled columns) by the columns before
+    version 7: avail and pend of members, shad and shad_pend of shadow accounts, each of
+    `typecode`, or (None) int32 where every value fits, else int64."""
+    for name, (col, kind) in SIDES.items():
+        v = [x if (m != 0) == kind else 0 for x, m in zip(getattr(acc, col), acc.member,
+                                                          strict=True)]
+        fields[name] = array(typecode or ("i" if max(map(abs, v), default=0) <= I32 else "q"),
+                             v)
+    del fields["bal"], fields["bal_pend"]
+
+
+def _as_version_5(eng: Engine) -> bytes:
+    """`eng`'s snapshot as version 5 wrote it: int64 balances (two pairs) and roots, int32
+    visits, visit counts not kept below 2 * visit_slots."""
     acc = eng.acc
     old = dict(acc.__getstate__()[1])
-    for name in (*BALANCES, "root"):
+    for name in ("qual", "root"):
         old[name] = array("q", getattr(acc, name))
+    _two_pairs(acc, old, "q")
     old["prog"] = array("h", acc.prog)
     old["union_no"] = array("i", acc.union_no[:len(acc.prog)])
     old["visit_ring"] = array("i", acc.visit_ring)
     old["visit_n"] = array("i", [n + 6 * acc.visit_slots if n >= acc.visit_slots else n
                                  for n in acc.visit_n])
-    clone = type(acc).__new__(type(acc))
-    clone.__setstate__((None, old))
-    state_["acc"] = clone
-    return state_codec.dumps(state_)
+    return _dumps_as(eng, old)
 
 
 @settings(max_examples=25, deadline=None)
@@ -284,3 +301,73 @@ def test_account_map_is_a_sparse_column() -> None:
         AccountMap(array("i", [0] * 3), array("i", [0] * 3), 0)
     with pytest.raises(ValueError, match="needs an end"):
         m[:]
+
+
+@pytest.mark.parametrize("prog", BIG)
+def test_a_version_6_snapshot_loads_as_one_pair_and_goes_on_alike(prog: Program) -> None:
+    """A version 6 snapshot (avail/pend of members, shad/shad_pend of shadow accounts,
+    each int32 until a value did not fit) loads as the one pair bal/bal_pend, int64 only
+    where a value does not fit int32, and goes on as the engine it was taken from."""
+    items = _story()
+    for cut in (4, 10, len(items)):  # shadow accounts only, a member, merged and widened
+        live, _ = _feed(prog, items[:cut])
+        old = dict(live.acc.__getstate__()[1])
+        _two_pairs(live.acc, old, None)
+        back = Engine.from_snapshot(_dumps_as(live, old))
+        for name in ("bal", "bal_pend"):
+            col = getattr(back.acc, name)
+            assert list(col) == list(getattr(live.acc, name))
+            assert col.typecode == ("i" if max(map(abs, col), default=0) <= I32 else "q")
+        for name in SIDES:
+            assert [back.acc.balance(name, a) for a in range(len(back.acc))] == list(old[name])[
+                :len(back.acc)]
+        assert state(back) == state(live) and check_invariants(back) == []
+        rest, _ = _feed(prog, items[cut:], eng=back)
+        want, _ = _feed(prog, items)
+        assert state(rest) == state(want) and check_invariants(rest) == []
+
+
+@pytest.mark.parametrize(("name", "a", "message"), [
+    ("avail", 0, "account 0 is a shadow account with avail 7"),
+    ("pend", 2, "account 2 is a shadow account with pend 7"),
+    ("shad", 1, "account 1 is a member with shad 7"),
+    ("shad_pend", 1, "account 1 is a member with shad_pend 7"),
+])
+def test_a_version_6_snapshot_breaking_the_pair_is_refused(name: str, a: int,
+                                                          message: str) -> None:
+    """A version 6 snapshot in which a shadow account holds member points, or a member
+    shadow points, cannot be held by one pair: refused with a clear error."""
+    eng = Engine([BIG[0]])
+    for n in range(3):
+        eng.pay(_pay(n, n + 1, 10**6, T0 + n))  # shadow accounts 0..2
+    eng.enroll(Enrollment("quickmart", T0 + 10, appid=APP, openid=oid(2)))  # 1 a member
+    assert list(eng.acc.member[:3]) == [0, 1, 0]
+    old = dict(eng.acc.__getstate__()[1])
+    _two_pairs(eng.acc, old, None)
+    old[name][a] = 7
+    with pytest.raises(UnpairedBalances, match=f"version 7: {message};"):
+        Engine.from_snapshot(_dumps_as(eng, old))
+    old[name][a] = 0
+    assert check_invariants(Engine.from_snapshot(_dumps_as(eng, old))) == []
+
+
+def test_the_pair_reads_by_name_and_refuses_the_other_kind() -> None:
+    """A member's pair reads as its available and pending points, a shadow account's as
+    its shadow points; writing a balance of the other kind is refused, nothing changed."""
+    eng, _ = _feed(BIG[0], _story()[:10])  # account 0 a member, 1 a shadow account
+    acc = eng.acc
+    assert (acc.member[0], acc.member[1]) == (1, 0)
+    for name, (col, kind) in SIDES.items():
+        column = acc.balance_column(name)
+        for a in (0, 1):
+            want = getattr(acc, col)[a] if acc.member[a] == kind else 0
+            assert acc.balance(name, a) == column[a] == want
+        assert acc.balance_totals()[name] == int(column.sum())
+    before = state(eng)
+    for name, a in (("avail", 1), ("pend", 1), ("shad", 0), ("shad_pend", 0)):
+        who = "a member" if acc.member[a] else "a shadow account"
+        with pytest.raises(ValueError, match=f"account {a} is {who}: it holds no {name} "):
+            acc.add(name, a, 1)
+        with pytest.raises(ValueError, match=f"account {a} is {who}"):
+            acc.put(name, a, 0)
+    assert state(eng) == before
