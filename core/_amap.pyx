@@ -6,8 +6,9 @@
 have no lots). An open-addressing table of (account + 1, number) slots, at most 80% full,
 doubled when it would be fuller; 8 bytes a slot while accounts and numbers fit int32, then
 16 (both arrays widened for good). 0 bytes while no account has a number. A map told the
-number of accounts (`grow`) turns into a dense column (`vals` by account, `keys` empty),
-for good, once the table would take more bytes than the column.
+number of accounts (`grow`) turns into a dense column (`vals` by account, `keys` empty)
+once the table would take more bytes than the column, and back into a table when the
+accounts grow and a table would take at most half the column's bytes.
 
 `RootMap`: core.accounts' `root`, an AccountMap of account -> its root + 1 for the merged
 accounts only, and a bitmap (a bit an account, up to the highest merged one) telling an
@@ -130,11 +131,34 @@ cdef class AccountMap:
         return 0
 
     def grow(self, Py_ssize_t accounts):
-        """There are `accounts` more accounts: a dense map grows by them, a sparse one
-        compares its table with a column of that many accounts from now on."""
+        """There are `accounts` more accounts: a sparse map compares its table with a
+        column of that many accounts from now on; a dense one grows by them, or turns
+        sparse again when a table of its numbers would take at most half the column's
+        bytes (so that the numbers can double before it turns dense again)."""
         self.cap = max(self.cap, 0) + accounts
-        if self.dense:
+        if not self.dense:
+            return
+        cdef Py_ssize_t size = 1024 if self.n else 0
+        while self.n * 5 > size * 4:
+            size *= 2
+        if 4 * size > self.cap:
             self.vals.frombytes(bytes(accounts * self.vals.itemsize))
+            return
+        cdef array.array col = self.vals
+        cdef Py_ssize_t a, i
+        cdef long long v
+        tc = col.typecode
+        self.keys = _array(tc, bytes(size * col.itemsize))
+        self.vals = _array(tc, bytes(size * col.itemsize))
+        self.dense = False
+        for a in range(len(col)):
+            v = amap_rd(col, a)
+            if v:
+                i = amap_home(a, size)
+                while amap_rd(self.keys, i):
+                    i = (i + 1) & (size - 1)
+                _wr(self.keys, i, a + 1)
+                _wr(self.vals, i, v)
 
     def _grow(self):
         cdef array.array keys = self.keys, vals = self.vals

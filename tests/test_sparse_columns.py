@@ -94,6 +94,35 @@ def test_a_map_told_its_accounts_turns_dense_once_that_is_smaller() -> None:
     assert m[-1] == 0 and m[-50] == 2**40
 
 
+def test_a_dense_map_turns_sparse_again_when_the_accounts_outgrow_its_numbers() -> None:
+    """Growing the accounts past four times a table of the numbers (a table taking half
+    the column's bytes at most) makes the map a table again, with the same numbers; it
+    turns dense again only once the table would outweigh the column."""
+    m = AccountMap()
+    m.grow(2000)
+    for a in range(0, 2000, 2):
+        m[a] = a + 3
+    assert m.dense
+    want = {a: a + 3 for a in range(0, 2000, 2)}
+    m.grow(3000)  # 5000 accounts: a table of 2048 slots would take 16 KiB, the column 20
+    assert m.dense and len(m.vals) == 5000
+    m.grow(3192)  # 8192 accounts: the table takes half the column
+    assert not m.dense and len(m.keys) == 2048 and m.cap == 8192
+    _check_map(m, want, 8192)
+    for a in range(1, 4553, 2):  # 3276 numbers: 4096 slots hold them, as many bytes as
+        m[a] = 1                 # the column
+        want[a] = 1
+    assert not m.dense and len(m.keys) == 4096
+    m[4553] = 1  # doubling to 8192 slots would outweigh the column
+    want[4553] = 1
+    assert m.dense and len(m.vals) == 8192
+    _check_map(m, want, 8192)
+    for a in list(want):
+        m[a] = 0
+    m.grow(1)
+    assert not m.dense and len(m.keys) == 0 and len(m) == 0 and m.cap == 8193
+
+
 def test_a_map_without_an_account_count_is_not_iterable() -> None:
     """union_no (no account count) refuses iteration instead of looping for ever."""
     with pytest.raises(TypeError, match="not iterable"):
