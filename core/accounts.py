@@ -232,10 +232,14 @@ class Accounts:
         self.root = RootMap()
         for a in merged.tolist():
             self.root.put_root(a, int(r[a]))
-        self.lots.tail = AccountMap()
-        self.lots.tail.grow(self.cap)
-        for a in held.tolist():
-            self.lots.tail.set(a, int(t[a]))
+        if 4 * len(held) > self.cap:  # a table would take about as much as the column
+            self.lots.tail = AccountMap(array(tail.typecode), array(tail.typecode, t.tobytes()),
+                                        len(held), self.cap, True)
+        else:
+            self.lots.tail = AccountMap()
+            self.lots.tail.grow(self.cap)
+            for a in held.tolist():
+                self.lots.tail.set(a, int(t[a]))
         del r, t
 
     def view(self, name: str) -> np.ndarray:

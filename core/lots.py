@@ -20,7 +20,7 @@ import numpy as np
 from core import _lots
 from core._amap import AccountMap
 
-_I32_TOP = 2**31 - 1  # past this many lots (or accounts), numbers need 64-bit columns
+_I32_TOP = 2**31 - 1  # past this many lots, lot numbers need a 64-bit `nxt`
 
 
 def wide(col: array, top: int) -> array:

@@ -15,9 +15,10 @@ from core._amap import AccountMap, RootMap
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core import Binding, Engine, check_invariants, state_codec
+from core import Binding, Engine, Program, check_invariants, state_codec
+from tests import test_engine_inputs
 from tests.helpers import APP, APP2, DAY, T0, oid, pay, program, uid
-from tests.test_engine_inputs import state
+from tests.test_engine_inputs import PROGRAMS, _totals, feed, inputs, state
 
 ops = st.lists(st.tuples(st.integers(0, 3000), st.integers(-3, 50)), max_size=400)
 
@@ -204,6 +205,21 @@ def test_a_version_6_snapshot_loads_sparse_and_goes_on_alike() -> None:
     assert state(back) == state(live) and check_invariants(back) == []
 
 
+def test_a_version_6_snapshot_whose_accounts_mostly_hold_lots_loads_a_dense_tail() -> None:
+    """Most accounts holding lots: the tail loads as a dense column, and goes on alike."""
+    live = Engine([program(return_window_days=0, expiry="rolling", expiry_days=20)])
+    for n in range(1100):  # 1,100 shoppers with shadow lots, room for 4,096 accounts
+        live.pay(pay(n, n, 1500, T0 + n * 60))
+    assert live.acc.cap == 4096 and len(live.acc.lots.tail) == 1100
+    back = Engine.from_snapshot(_as_version_6(live))
+    assert back.acc.lots.tail.dense and back.acc.lots.tail.items() == live.acc.lots.tail.items()
+    assert state(back) == state(live)
+    for eng in (live, back):
+        for n in range(1100, 1400):
+            eng.pay(pay(n, n % 1300, 2000, T0 + DAY + n * 60))
+    assert state(back) == state(live) and check_invariants(back) == []
+
+
 def test_a_version_6_snapshot_with_a_root_out_of_range_is_refused() -> None:
     """A dense root naming no account is a clear error."""
     eng = _story_engine()
@@ -216,3 +232,30 @@ def test_a_version_6_snapshot_with_a_root_out_of_range_is_refused() -> None:
     acc.lots.tail = array("i", acc.lots.tail.column(acc.cap))
     with pytest.raises(ValueError, match="root outside the accounts"):
         Engine.from_snapshot(state_codec.dumps(bad))
+
+
+def _dense_tail_engine(programs: list[Program]) -> Engine:
+    """An engine whose lots' tail is a dense column from the start (room for 4,096
+    accounts made ahead, as the first account would)."""
+    eng = Engine(programs)
+    eng.acc._grow()
+    cap = eng.acc.cap
+    eng.acc.lots.tail = AccountMap(array("i"), array("i", bytes(4 * cap)), 0, cap, True)
+    return eng
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.sampled_from(PROGRAMS), st.integers(0, 60).flatmap(
+    lambda m: st.tuples(*(inputs(n) for n in range(m)))))
+def test_a_dense_tail_gives_what_a_sparse_one_does(prog: Program, items: tuple) -> None:
+    """The compiled inputs over a dense tail (the column a busy engine's tail becomes)
+    give the outcomes and state the Python reference gives over a sparse one."""
+    items = _totals(list(items))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(test_engine_inputs, "Engine", _dense_tail_engine)
+        fast, fast_outs = feed(prog, items, reference=False)
+    ref, ref_outs = feed(prog, items, reference=True)
+    assert fast.acc.lots.tail.dense and not ref.acc.lots.tail.dense
+    assert fast_outs == ref_outs
+    assert state(fast) == state(ref)
+    assert not check_invariants(fast)
