@@ -242,7 +242,7 @@ cdef object _pay_core(Kernel k, Row* r):
     else:
         a = apps.value_at(i)
         if root_of(k.root, a) != a:
-            a = k.acc.find(a)
+            a = k.root.find(a)
     member = k.member.data.as_schars[a]
     if basis < pr.min_order:
         pts = 0

@@ -26,6 +26,7 @@ cdef class RootMap(AccountMap):
     cdef Py_ssize_t nwords
     cpdef int put_root(self, long long a, long long r) except -1
     cdef int _mark(self, long long a) except -1
+    cpdef long long find(self, long long a) except -1
 
 
 cdef inline Py_ssize_t amap_home(long long a, Py_ssize_t size) noexcept:

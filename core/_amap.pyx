@@ -280,15 +280,34 @@ cdef class RootMap(AccountMap):
         self.set(a, r + 1)
         return self._mark(a)
 
+    cpdef long long find(self, long long a) except -1:
+        """The surviving account for `a` (>= 0), compressing the path of merges."""
+        cdef long long r, up
+        if a < 0:
+            raise IndexError("account out of range")
+        r = root_of(self, a)
+        if r == a:
+            return a
+        up = root_of(self, r)
+        while up != r:
+            r, up = up, root_of(self, up)
+        up = root_of(self, a)
+        while up != r:
+            self.put_root(a, r)
+            a, up = up, root_of(self, up)
+        return r
+
     def __getitem__(self, a):
         """Account `a`'s root (one step); a slice of accounts gives a list."""
+        cdef long long x
         if isinstance(a, slice):
             if a.stop is None or a.stop < 0:
                 raise ValueError("a slice of a RootMap needs an end")
             return [root_of(self, x) for x in range(*a.indices(a.stop))]
-        if a < 0:
+        x = a
+        if x < 0:
             raise IndexError("account out of range")
-        return root_of(self, a)
+        return root_of(self, x)
 
     def __setitem__(self, a, r):
         self.put_root(a, r)

@@ -228,7 +228,7 @@ cdef void _set(array.array arr, Py_ssize_t i, long long v):
 cdef long long _find(Kernel k, long long a) except -1:
     if root_of(k.root, a) == a:
         return a
-    return k.acc.find(a)
+    return k.root.find(a)
 
 
 cdef void _upgrade(Kernel k, long long a, Prog* p):

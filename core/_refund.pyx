@@ -101,7 +101,7 @@ def refund(eng, r):
         return eng._refund_py(r)
     a = pays[b + P_ACCT]
     if root_of(k.root, a) != a:
-        a = k.acc.find(a)
+        a = k.root.find(a)
     pr = &k.progs[pi]
     # Cumulative floor: after refunds totalling R of T, floor(P*R/T) points are due back.
     due = pays[b + P_POINTS] * refunded // tot

@@ -293,15 +293,7 @@ class Accounts:
 
     def find(self, a: int) -> int:
         """The surviving account for `a`, compressing the path of merges."""
-        root = self.root
-        r = root[a]
-        if r == a:
-            return a
-        while root[r] != r:
-            r = root[r]
-        while root[a] != r:
-            root[a], a = r, root[a]
-        return r
+        return self.root.find(a)
 
     def open_account(self, prog: int, appid: str, openid: str) -> int:
         """The account of (appid, openid), created as a shadow account if new."""
