@@ -4,6 +4,7 @@ from cpython cimport array
 from cpython.ref cimport PyObject
 from libc.stdint cimport uint64_t
 
+from core._amap cimport AccountMap, RootMap
 from core._keys cimport KeyIndex
 
 DEF TIERS_MAX = 16
@@ -65,7 +66,8 @@ cdef class Kernel:
     cdef list homes, channels, memos, compiled, pending_heap, fxs
     cdef set invited
     cdef array.array pays, pays_wide, rows, fifo, scal
-    cdef array.array prog, bal, bal_pend, qual, member, tier, root
+    cdef array.array prog, bal, bal_pend, qual, member, tier
+    cdef RootMap root
     cdef array.array visit_ring, visit_n
     cdef long long visit_slots
     cdef bint lots_c  # a member's lot by the compiled _credit_member (else Engine._credit_lot)
@@ -79,8 +81,8 @@ cdef class Kernel:
 cdef Kernel kernel_of(eng)
 cdef object _pay_core(Kernel k, Row* r)
 cdef object _applied(long long pts, bint offer, bint invite)  # the APPLIED Outcome
-cdef void _prefetch_account(Kernel k, long long a, int pi, array.array tail) noexcept
-cdef void _prefetch_lot(Kernel k, long long a, array.array tail, array.array day,
+cdef void _prefetch_account(Kernel k, long long a, int pi, AccountMap tail) noexcept
+cdef void _prefetch_lot(Kernel k, long long a, AccountMap tail, array.array day,
                         array.array pts) noexcept
 cdef object fill_ids(Row* r, str txid, str openid)
 cdef void fill_names(Kernel k, Row* r, object appid, object mchid, object currency,

@@ -24,6 +24,7 @@ from core._keys cimport KeyIndex
 from core._rows cimport P_PROG, P_TOTAL, PF, TIME_BASE_S, pay_append, room
 from core._slots cimport slot_offset
 from core._lots cimport add_c as _lots_add
+from core._amap cimport amap_addr, amap_get, root_addr, root_of
 from core._cols cimport col_add, col_at, col_get
 
 cdef extern from "Python.h":
@@ -239,8 +240,8 @@ cdef object _pay_core(Kernel k, Row* r):
         apps._insert(r.op, r.opn, r.hop, a)
     else:
         a = apps.value_at(i)
-        if col_get(k.root, a) != a:
-            a = k.acc.find(a)
+        if root_of(k.root, a) != a:
+            a = k.root.find(a)
     member = k.member.data.as_schars[a]
     if basis < pr.min_order:
         pts = 0
@@ -318,12 +319,13 @@ cdef object _pay_core(Kernel k, Row* r):
     return _applied(pts, pr.ptj and basis >= pr.ptj_min, invite)
 
 
-cdef void _prefetch_account(Kernel k, long long a, int pi, array.array tail) noexcept:
+cdef void _prefetch_account(Kernel k, long long a, int pi, AccountMap tail) noexcept:
     # The columns a payment of program `pi` (-1: unknown) to account `a` reads. `tail` is
-    # the lots' tail column (held by the caller: core.lots may replace it by a wider one as
-    # lots grow); a's entry there leads to its newest lot (`_prefetch_lot`).
+    # the lots' tail map; a's entry there leads to its newest lot (`_prefetch_lot`).
     cdef Prog* pr = &k.progs[pi] if 0 <= pi < k.nprogs else NULL
-    pm_prefetch_row(col_at(k.root, a))
+    cdef const char* p = root_addr(k.root, a)
+    if p != NULL:
+        pm_prefetch_row(p)
     pm_prefetch_row(k.member.data.as_schars + a)
     pm_prefetch_row(k.tier.data.as_schars + a)
     pm_prefetch_row(col_at(k.qual, a))
@@ -331,20 +333,21 @@ cdef void _prefetch_account(Kernel k, long long a, int pi, array.array tail) noe
         pm_prefetch_row(col_at(k.bal_pend, a))
     else:
         pm_prefetch_row(col_at(k.bal, a))
-        if a < len(tail):
-            pm_prefetch_row(tail.data.as_chars + a * tail.ob_descr.itemsize)
+        p = amap_addr(tail, a)
+        if p != NULL:
+            pm_prefetch_row(p)
     if k.visit_slots and (pr == NULL or pr.friend_k):
         pm_prefetch_row(k.visit_n.data.as_uchars + a)
         pm_prefetch_row(k.visit_ring.data.as_ushorts + a * k.visit_slots)
 
 
-cdef void _prefetch_lot(Kernel k, long long a, array.array tail, array.array day,
+cdef void _prefetch_lot(Kernel k, long long a, AccountMap tail, array.array day,
                         array.array pts) noexcept:
     # Account a's newest lot (where a credit adds its points), once its tail entry is cached.
     cdef long long t
-    if not 0 <= a < len(tail):
+    if a < 0:
         return
-    t = tail.data.as_ints[a] if tail.ob_descr.typecode == b'i' else tail.data.as_longlongs[a]
+    t = amap_get(tail, a)
     if 0 < t < len(day) and t < len(pts):
         pm_prefetch_row(day.data.as_ints + t)
         pm_prefetch_row(pts.data.as_longlongs + t)

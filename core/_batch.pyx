@@ -24,6 +24,7 @@ from libc.stdint cimport int64_t, uint16_t
 
 from core._accrual cimport (Kernel, Row, _pay_core, _prefetch_account, _prefetch_lot, fill_ids,
                             fill_names, kernel_of)
+from core._amap cimport AccountMap
 from core._keys cimport KeyIndex
 from core._lean cimport SLOW, lean, put_lean
 from core._sink cimport Sink, put_outcome, sink_open
@@ -76,7 +77,7 @@ cdef struct Lanes:
 
 
 cdef inline long long _account_ahead(Kernel k, Row* r, Py_ssize_t c, long long naccounts,
-                                     array.array tail) noexcept:
+                                     AccountMap tail) noexcept:
     """Stage 3: touch the openid's key bytes and its account's columns; the account, or -1."""
     cdef long long a
     if c < 0:
@@ -93,12 +94,12 @@ cdef inline long long _account_ahead(Kernel k, Row* r, Py_ssize_t c, long long n
 
 
 cdef inline void _later_stages(Kernel k, Row* ring, Lanes* ln, Py_ssize_t i,
-                               Py_ssize_t n, long long naccounts, array.array tail,
+                               Py_ssize_t n, long long naccounts, AccountMap tail,
                                array.array day, array.array pts) noexcept:
     """Stages 2, 3 and 4 for the rows AHEAD2, AHEAD3 and AHEAD4 ahead of row `i` (the
     rows ahead were filled and hashed by the driver's own stage 1); the driver then
-    applies row `i`. `tail`, `day` and `pts` are the lots' columns as they were when the
-    batch began (`_lot_columns`)."""
+    applies row `i`. `tail` is the lots' tail map, `day` and `pts` their columns as they
+    were when the batch began (`_lot_columns`)."""
     cdef Py_ssize_t j = i + AHEAD2
     if 0 <= j < n:
         ln.cand[j & MASK] = _peek_ahead(&ring[j & MASK])
@@ -124,9 +125,10 @@ def pay_columns(eng, cols):
     cdef Row ring[RING]
     cdef Lanes ln
     cdef list keep = [None] * RING  # UTF-8 copies of non-ASCII ids, while their row waits
-    cdef long long naccounts = len(k.root)
+    cdef long long naccounts = len(k.prog)
     cdef tuple lots = _lot_columns(k)  # alive while rows are prefetched
-    cdef array.array tail = lots[0], day = lots[1], pts = lots[2]
+    cdef AccountMap tail = lots[0]
+    cdef array.array day = lots[1], pts = lots[2]
     cdef Row* r
     for col in (appids, mchids, openids, currencies, coupons, cols.total_fen,
                 cols.payer_total_fen, cols.time_s):
@@ -164,10 +166,9 @@ cdef tuple _lot_columns(Kernel k):
     # The lots' tail, day and pts columns (core.lots.Lots), for prefetching only.
     lots = k.lots
     tail, day, pts = lots.tail, lots.day, lots.pts
-    if (type(tail) is not array.array or type(day) is not array.array
-            or type(pts) is not array.array or day.typecode != "i" or pts.typecode != "q"
-            or tail.typecode not in ("i", "q")):
-        return (array.array("i"), array.array("i"), array.array("q"))  # nothing to prefetch
+    if (type(tail) is not AccountMap or type(day) is not array.array
+            or type(pts) is not array.array or day.typecode != "i" or pts.typecode != "q"):
+        return (AccountMap(), array.array("i"), array.array("q"))  # nothing to prefetch
     return (tail, day, pts)
 
 
@@ -260,9 +261,10 @@ cdef object _pay_block(eng, blk, Sink* sink):
     cdef array.array mnos = array.array("i", [k.mch_no.get(m, -1) for m in mchids])
     cdef Row ring[RING]
     cdef Lanes ln
-    cdef long long naccounts = len(k.root)
+    cdef long long naccounts = len(k.prog)
     cdef tuple lots = _lot_columns(k)  # alive while rows are prefetched
-    cdef array.array tail = lots[0], day = lots[1], pts = lots[2]
+    cdef AccountMap tail = lots[0]
+    cdef array.array day = lots[1], pts = lots[2]
     cdef const unsigned char* tx0 = &txb[0] if txb.shape[0] else <const unsigned char*>""
     cdef const unsigned char* op0 = &opb[0] if opb.shape[0] else <const unsigned char*>""
     cdef Row* r

@@ -18,7 +18,7 @@ from core._inputs cimport (
     AHEAD1, B_AV, B_SH, CAUSE_EVENT, E_EARN, RING, Ahead, Kernel, Prog, Rule, _credit_member,
     _find, _kernel, _lots_add, _month, _push, _upgrade, _valid_id, ahead_hash, ahead_later,
     applied, create_account)
-from core._amap cimport AccountMap
+from core._amap cimport AccountMap, amap_get
 from core._cols cimport col_add
 from core._keys cimport KeyIndex
 from core._sink cimport Sink, put_outcome, sink_open
@@ -103,7 +103,8 @@ cdef object _engage_rows(eng, list event_id, list appid, list openid, list kind,
     cdef Ahead ring[RING]
     cdef Ahead* r
     # alive while we prefetch (the map may replace its keys as it grows)
-    cdef array.array uno = (<AccountMap>k.acc.union_no).keys, tail = k.lots.tail
+    cdef array.array uno = (<AccountMap>k.acc.union_no).keys
+    cdef AccountMap tail = k.lots.tail
     cdef array.array nxt = k.lots.nxt
     cdef object app, last_app = None, apps = None
     cdef object seen = k.event_seen

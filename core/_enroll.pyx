@@ -18,7 +18,7 @@ from core._inputs cimport (
     AHEAD1, B_AV, B_PE, B_SH, B_SP, CAUSE_OTHER, E_BONUS, E_CONVERT, E_FORFEIT, RING, Ahead,
     Kernel, Prog, _credit_member, _expiry_key, _find, _get, _kernel, _lots_pop_oldest, _push,
     _upgrade, _valid_id, ahead_hash, ahead_later, applied, create_account, set_unionid)
-from core._amap cimport AccountMap
+from core._amap cimport AccountMap, amap_get
 from core._cols cimport col_add, col_get, col_set
 from core._keys cimport KeyIndex
 from core._sink cimport Sink, put_outcome, sink_open
@@ -69,7 +69,8 @@ cdef object _enroll_rows(eng, list program, time_s, list unionid, Sink* sink):
         raise ValueError("enrollment columns differ in length")
     cdef Ahead ring[RING]
     # alive while we prefetch (the map may replace its keys as it grows)
-    cdef array.array uno = (<AccountMap>k.acc.union_no).keys, tail = k.lots.tail
+    cdef array.array uno = (<AccountMap>k.acc.union_no).keys
+    cdef AccountMap tail = k.lots.tail
     cdef array.array nxt = k.lots.nxt
     cdef object prog, last_prog = None, unions = None
     out = [None] * (n if sink == NULL else 1)
@@ -161,10 +162,11 @@ cdef long long convert(Kernel k, int pi, long long a, long long t, long long cau
     """MembershipMixin._convert: make shadow account `a` a member; returns points converted."""
     cdef Prog* p = &k.progs[pi]
     cdef long long cutoff = (t + p.off_s) // DAY_S - p.lookback_days
-    cdef array.array tail = k.lots.tail, nxt = k.lots.nxt
+    cdef AccountMap tail = k.lots.tail
+    cdef array.array nxt = k.lots.nxt
     cdef int* days = k.lot_day.data.as_ints
     cdef long long* pts = k.lot_pts.data.as_longlongs
-    cdef long long last = _get(tail, a), j = last, old = 0, total = 0
+    cdef long long last = amap_get(tail, a), j = last, old = 0, total = 0
     while j:
         j = _get(nxt, j)
         total += pts[j]
@@ -183,16 +185,16 @@ cdef long long convert(Kernel k, int pi, long long a, long long t, long long cau
         _push(k.rows, E_CONVERT, B_SH, a, -keep, t, cause)
         _push(k.rows, E_CONVERT, B_AV, a, keep, t, cause)
     if keep and p.keep_lots:
-        while _get(tail, a) and days[_get(nxt, _get(tail, a))] < cutoff:
+        while amap_get(tail, a) and days[_get(nxt, amap_get(tail, a))] < cutoff:
             _lots_pop_oldest(k, tail, nxt, a)
-        last = j = _get(tail, a)
+        last = j = amap_get(tail, a)
         while j:
             j = _get(nxt, j)
             _heappush(k.expiry_heap, _expiry_key(k, pi, days[j], a))
             if j == last:
                 break
     else:
-        while _get(tail, a):
+        while amap_get(tail, a):
             _lots_pop_oldest(k, tail, nxt, a)
     if old:
         col_set(k.acc, k.bal, "bal", a, keep)  # 0 <= keep < shad: fits the column

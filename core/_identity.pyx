@@ -18,7 +18,7 @@ from core._inputs cimport (
     AHEAD1, AHEAD2, AHEAD3, B_AV, B_PE, B_SH, B_SP, CAUSE_OTHER, E_MERGE_IN, E_MERGE_OUT, RING,
     Ahead, Kernel, Prog, _expiry_key, _find, _get, _kernel, _lots_pop_oldest, _push, _upgrade,
     _valid_id, ahead_account, ahead_hash, ahead_later, ahead_peek, create_account, set_unionid)
-from core._amap cimport AccountMap
+from core._amap cimport AccountMap, amap_get
 from core._enroll cimport convert
 from core._cols cimport col_add, col_get, col_set
 from core._keys cimport KeyIndex
@@ -82,7 +82,8 @@ cdef object _bind_rows(eng, list appid, list openid, list unionid, time_s, Sink*
     cdef Ahead ro[RING]  # the openids'
     cdef Ahead ru[RING]  # the unionids'
     # alive while we prefetch (the map may replace its keys as it grows)
-    cdef array.array uno = (<AccountMap>k.acc.union_no).keys, tail = k.lots.tail
+    cdef array.array uno = (<AccountMap>k.acc.union_no).keys
+    cdef AccountMap tail = k.lots.tail
     cdef object app, last_app = None, apps = None, unions = None
     cdef int api = 0
     out = [None] * (n if sink == NULL else 1)
@@ -213,7 +214,7 @@ cdef long long _merge(Kernel k, int pi, long long src, long long dst, long long 
             moved += x
     lots = k.lots
     cdef int* days
-    if _get(lots.tail, src):
+    if amap_get(lots.tail, src):
         _lots_merge(k, src, dst)
     if member[dst]:
         # A negative side (allow_negative) absorbs lots: sum(lots) == max(0, avail).
@@ -222,7 +223,7 @@ cdef long long _merge(Kernel k, int pi, long long src, long long dst, long long 
             lots.take(dst, excess)
         days = k.lot_day.data.as_ints  # lots.merge may have grown the columns
         if p.keep_lots:
-            last = j = _get(lots.tail, dst)
+            last = j = amap_get(lots.tail, dst)
             while j:
                 j = _get(lots.nxt, j)
                 _heappush(k.expiry_heap, _expiry_key(k, pi, days[j], dst))
@@ -235,7 +236,7 @@ cdef long long _merge(Kernel k, int pi, long long src, long long dst, long long 
     tier[src] = 0
     if member[dst]:
         _upgrade(k, dst, p)
-    col_set(k.acc, k.root, "root", src, dst)  # fits: root is as wide as account numbers
+    k.root.put_root(src, dst)
     k.eng._merge_records(src, dst)
     return moved
 
@@ -245,9 +246,10 @@ cdef long long PTS_TOP = <long long>1 << 61  # two lots' points add up without o
 
 cdef long long _lots_total(Kernel k, long long a) except? -1:
     """Lots.total: the points in account `a`'s lots."""
-    cdef array.array tail = k.lots.tail, nxt = k.lots.nxt
+    cdef AccountMap tail = k.lots.tail
+    cdef array.array nxt = k.lots.nxt
     cdef long long* pts = k.lot_pts.data.as_longlongs
-    cdef long long last = _get(tail, a), j = last, total = 0
+    cdef long long last = amap_get(tail, a), j = last, total = 0
     while j:
         j = _get(nxt, j)
         total += pts[j]
@@ -259,10 +261,11 @@ cdef long long _lots_total(Kernel k, long long a) except? -1:
 cdef Py_ssize_t _lots_read(Kernel k, long long a, long long* day, long long* pts,
                            Py_ssize_t n):
     """Append account `a`'s lots, oldest first, to day[n:], pts[n:]; returns the new n."""
-    cdef array.array tail = k.lots.tail, nxt = k.lots.nxt
+    cdef AccountMap tail = k.lots.tail
+    cdef array.array nxt = k.lots.nxt
     cdef int* days = k.lot_day.data.as_ints
     cdef long long* pp = k.lot_pts.data.as_longlongs
-    cdef long long last = _get(tail, a), j = last
+    cdef long long last = amap_get(tail, a), j = last
     while j:
         j = _get(nxt, j)
         day[n], pts[n] = days[j], pp[j]
@@ -273,8 +276,9 @@ cdef Py_ssize_t _lots_read(Kernel k, long long a, long long* day, long long* pts
 
 
 cdef Py_ssize_t _lots_count(Kernel k, long long a):
-    cdef array.array tail = k.lots.tail, nxt = k.lots.nxt
-    cdef long long last = _get(tail, a), j = last
+    cdef AccountMap tail = k.lots.tail
+    cdef array.array nxt = k.lots.nxt
+    cdef long long last = amap_get(tail, a), j = last
     cdef Py_ssize_t n = 0
     while j:
         j = _get(nxt, j)
@@ -295,7 +299,8 @@ cdef int _lots_merge(Kernel k, long long src, long long dst) except -1:
         raise MemoryError()
     cdef long long* pts = day + max(cap, 1)
     cdef long long d, x
-    cdef array.array tail, nxt
+    cdef AccountMap tail
+    cdef array.array nxt
     try:
         n = _lots_read(k, src, day, pts, _lots_read(k, dst, day, pts, 0))
         for i in range(1, n):  # insertion sort by day (stable; a few lots each)
@@ -319,9 +324,9 @@ cdef int _lots_merge(Kernel k, long long src, long long dst) except -1:
                 day[m], pts[m] = day[i], pts[i]
                 m += 1
         tail, nxt = k.lots.tail, k.lots.nxt  # Lots.clear of src, then of dst
-        while _get(tail, src):
+        while amap_get(tail, src):
             _lots_pop_oldest(k, tail, nxt, src)
-        while _get(tail, dst):
+        while amap_get(tail, dst):
             _lots_pop_oldest(k, tail, nxt, dst)
         for i in range(m):
             add_c(k.lots, dst, day[i], pts[i])

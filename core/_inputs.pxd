@@ -3,6 +3,7 @@ from cpython cimport array
 from cpython.ref cimport PyObject
 from libc.stdint cimport uint64_t
 
+from core._amap cimport AccountMap, RootMap
 from core._keys cimport KeyIndex
 
 
@@ -74,7 +75,8 @@ cdef class Kernel:
     cdef dict app_prog, prog_index, by_app, caps, counts, merged_from
     cdef list by_union, compiled, rules, notes, event_ids, expiry_heap
     cdef set event_seen, invited
-    cdef array.array rows, scal, prog, bal, bal_pend, qual, member, tier, root
+    cdef array.array rows, scal, prog, bal, bal_pend, qual, member, tier
+    cdef RootMap root
     cdef array.array lot_day, lot_pts
     cdef Prog progs[PROGS_MAX]
     # expiry_day of the last lot day pushed, per program (calendar expiry only)
@@ -97,15 +99,15 @@ cdef void _upgrade(Kernel k, long long a, Prog* p)
 cdef long long _month(long long day)
 cdef object _expiry_key(Kernel k, int pi, long long day, long long a)
 cdef bint _lots_add(Kernel k, long long a, long long day, long long pts) except -1
-cdef int _lots_pop_oldest(Kernel k, array.array tail, array.array nxt, long long a) except -1
+cdef int _lots_pop_oldest(Kernel k, AccountMap tail, array.array nxt, long long a) except -1
 cdef int _credit_member(Kernel k, int pi, long long a, long long t, long long pts) except -1
 cdef void ahead_hash(Ahead* r, KeyIndex ix, str key) noexcept
 cdef void ahead_peek(Ahead* r) noexcept
-cdef void ahead_account(Kernel k, Ahead* r, array.array uno, array.array tail) noexcept
-cdef void prefetch_account(Kernel k, long long a, array.array uno, array.array tail) noexcept
-cdef void ahead_lots(Kernel k, Ahead* r, array.array tail, array.array nxt) noexcept
+cdef void ahead_account(Kernel k, Ahead* r, array.array uno, AccountMap tail) noexcept
+cdef void prefetch_account(Kernel k, long long a, array.array uno, AccountMap tail) noexcept
+cdef void ahead_lots(Kernel k, Ahead* r, AccountMap tail, array.array nxt) noexcept
 cdef void ahead_later(Kernel k, Ahead* ring, Py_ssize_t i, Py_ssize_t n, array.array uno,
-                      array.array tail, array.array nxt) noexcept
+                      AccountMap tail, array.array nxt) noexcept
 cdef object applied(long long pts)
 cdef int decode_outcome(object o, short* c, long long* p, signed char* f) except -1
 

@@ -22,7 +22,7 @@ from cpython.long cimport PyLong_FromLongLong
 from cpython.ref cimport Py_DECREF, Py_INCREF, PyObject
 from core._keys cimport KeyIndex
 from core._lots cimport add_c
-from core._amap cimport AccountMap, amap_home
+from core._amap cimport AccountMap, amap_addr, amap_get, amap_home, amap_put, root_addr, root_of
 from core._cols cimport col_at, col_get
 from core._rows cimport push_row
 from core._slots cimport slot_at, slot_offset
@@ -226,9 +226,9 @@ cdef void _set(array.array arr, Py_ssize_t i, long long v):
 
 
 cdef long long _find(Kernel k, long long a) except -1:
-    if col_get(k.root, a) == a:
+    if root_of(k.root, a) == a:
         return a
-    return k.acc.find(a)
+    return k.root.find(a)
 
 
 cdef void _upgrade(Kernel k, long long a, Prog* p):
@@ -289,7 +289,7 @@ cdef void ahead_peek(Ahead* r) noexcept:
             (<KeyIndex>r.ix).prefetch_entry(r.c)
 
 
-cdef void ahead_account(Kernel k, Ahead* r, array.array uno, array.array tail) noexcept:
+cdef void ahead_account(Kernel k, Ahead* r, array.array uno, AccountMap tail) noexcept:
     if r.ix == NULL or r.c < 0:
         return
     ix = <KeyIndex>r.ix
@@ -298,12 +298,12 @@ cdef void ahead_account(Kernel k, Ahead* r, array.array uno, array.array tail) n
     prefetch_account(k, r.a, uno, tail)
 
 
-cdef void ahead_lots(Kernel k, Ahead* r, array.array tail, array.array nxt) noexcept:
+cdef void ahead_lots(Kernel k, Ahead* r, AccountMap tail, array.array nxt) noexcept:
     """Touch the newest lot of the row's account (its tail entry was touched before)."""
     cdef long long t
-    if r.ix == NULL or not 0 <= r.a < len(tail):
+    if r.ix == NULL or r.a < 0:
         return
-    t = _get(tail, r.a)
+    t = amap_get(tail, r.a)
     if 0 < t < len(k.lot_pts):
         pm_pf(k.lot_pts.data.as_longlongs + t)
         pm_pf(k.lot_day.data.as_ints + t)
@@ -312,7 +312,7 @@ cdef void ahead_lots(Kernel k, Ahead* r, array.array tail, array.array nxt) noex
 
 
 cdef void ahead_later(Kernel k, Ahead* ring, Py_ssize_t i, Py_ssize_t n, array.array uno,
-                      array.array tail, array.array nxt) noexcept:
+                      AccountMap tail, array.array nxt) noexcept:
     """The later stages for row `i` of `n`: peek the slot of the row AHEAD2 ahead, touch
     the account of the row AHEAD3 ahead and the newest lot of the row AHEAD4 ahead."""
     cdef Py_ssize_t j = i + AHEAD2
@@ -326,12 +326,15 @@ cdef void ahead_later(Kernel k, Ahead* ring, Py_ssize_t i, Py_ssize_t n, array.a
         ahead_lots(k, &ring[j % RING], tail, nxt)
 
 
-cdef void prefetch_account(Kernel k, long long a, array.array uno, array.array tail) noexcept:
+cdef void prefetch_account(Kernel k, long long a, array.array uno, AccountMap tail) noexcept:
     """Touch account `a`'s entries in the columns an input reads (`uno` is the keys of the
-    union_no map, `tail` the lots.tail column: both may be replaced as they grow)."""
-    if not 0 <= a < len(k.root):
+    union_no map, which may be replaced as it grows; `tail` the lots' tail map)."""
+    cdef const char* p
+    if not 0 <= a < len(k.prog):
         return
-    pm_pf(col_at(k.root, a))
+    p = root_addr(k.root, a)
+    if p != NULL:
+        pm_pf(p)
     pm_pf(k.prog.data.as_schars + a)
     pm_pf(k.member.data.as_schars + a)
     pm_pf(k.tier.data.as_schars + a)
@@ -339,8 +342,9 @@ cdef void prefetch_account(Kernel k, long long a, array.array uno, array.array t
     pm_pf(col_at(k.qual, a))
     if len(uno):
         pm_pf(uno.data.as_chars + amap_home(a, len(uno)) * uno.ob_descr.itemsize)
-    if a < len(tail):
-        pm_pf(tail.data.as_chars + a * tail.ob_descr.itemsize)
+    p = amap_addr(tail, a)
+    if p != NULL:
+        pm_pf(p)
     if k.invited:
         pm_prefetch_set_hash(<PyObject*>k.invited, <size_t>a)
 
@@ -351,12 +355,12 @@ cdef bint _lots_add(Kernel k, long long a, long long day, long long pts) except 
     return add_c(k.lots, a, day, pts)  # the compiled Lots.add (core/_lots.pyx)
 
 
-cdef int _lots_pop_oldest(Kernel k, array.array tail, array.array nxt, long long a) except -1:
+cdef int _lots_pop_oldest(Kernel k, AccountMap tail, array.array nxt, long long a) except -1:
     """Lots.pop_oldest of account `a`, which has lots."""
-    cdef long long t = _get(tail, a)
+    cdef long long t = amap_get(tail, a)
     cdef long long j = _get(nxt, t)
     if j == t:
-        _set(tail, a, 0)
+        amap_put(tail, a, 0)
     else:
         _set(nxt, t, _get(nxt, j))
     _set(nxt, j, k.lots.free)

@@ -14,6 +14,7 @@ from cpython.ref cimport PyObject
 from libc.stdint cimport uint64_t
 
 from core._accrual cimport Kernel, Prog, Row, _applied
+from core._amap cimport root_of_at
 from core._cols cimport col_add_at, col_get_at
 from core._inputs cimport Kernel as InputsKernel
 from core._inputs cimport _credit_member, _valid_id_bytes, create_account, outcome_flags
@@ -88,7 +89,7 @@ cdef long long lean(Kernel k, Row* r, uint64_t homes, array.array pays, array.ar
         a, member, tier = -1, 0, 0  # a new account, made below
     else:
         a = (<KeyIndex>r.apps).value_at(i)
-        if col_get_at(<PyObject*>k.root, a) != a:
+        if root_of_at(<PyObject*>k.root, a) != a:
             return SLOW  # merged away
         member, tier = _sc(<PyObject*>k.member)[a], _sc(<PyObject*>k.tier)[a]
     if basis < pr.min_order:

@@ -7,6 +7,7 @@ of range (which raises there)."""
 from cpython cimport array
 from cpython.ref cimport PyObject
 
+from core._amap cimport AccountMap, amap_get, amap_put
 from core._slots cimport slot_at, slot_offset
 
 cdef long long LOTS_TOP = 2**31 - 2  # core.lots widens its columns past 2**31 - 1 lots
@@ -55,7 +56,7 @@ def add(lots, a, day, points):
     """Add `points` arriving on `day` to account `a`; True when a new lot started
     (exactly `Lots._add_py`)."""
     if (type(a) is not int or type(day) is not int or type(points) is not int
-            or not 0 <= a < len(lots.tail) or not -2**31 <= day < 2**31
+            or not 0 <= a < lots.tail.cap or not -2**31 <= day < 2**31
             or not -2**62 <= points < 2**62):
         return lots._add_py(a, day, points)
     return bool(add_c(lots, a, day, points))
@@ -63,17 +64,18 @@ def add(lots, a, day, points):
 
 cdef int add_c(lots, long long ai, long long d, long long p) except -1:
     """`add` for C callers (core/_accrual.pyx): 1 when a new lot started, else 0."""
-    cdef array.array tail, nxt, days, pps
+    cdef AccountMap tail
+    cdef array.array nxt, days, pps
     cdef long long j
     if type(lots) is _LOTS:
-        tail, nxt = <array.array?>_slot(lots, _TAIL), <array.array?>_slot(lots, _NXT)
+        tail, nxt = <AccountMap?>_slot(lots, _TAIL), <array.array?>_slot(lots, _NXT)
         days, pps = <array.array?>_slot(lots, _DAY), <array.array?>_slot(lots, _PTS)
         j = _slot(lots, _FREE)
     else:
         tail, nxt, days, pps, j = lots.tail, lots.nxt, lots.day, lots.pts, lots.free
-    if not (0 <= ai < len(tail) and DAY_LO <= d < DAY_HI and PTS_LO <= p < PTS_HI):
+    if not (0 <= ai < tail.cap and DAY_LO <= d < DAY_HI and PTS_LO <= p < PTS_HI):
         return 1 if lots._add_py(ai, d, p) else 0
-    cdef long long t = _get(tail, ai), last, n
+    cdef long long t = amap_get(tail, ai), last, n
     if t:
         last = days.data.as_ints[t]
         if last == d:
@@ -99,5 +101,5 @@ cdef int add_c(lots, long long ai, long long d, long long p) except -1:
         _set(nxt, t, j)
     else:
         _set(nxt, j, j)
-    _set(tail, ai, j)
+    amap_put(tail, ai, j)
     return 1

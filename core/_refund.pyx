@@ -12,6 +12,7 @@ from cpython cimport array
 from cpython.ref cimport PyObject
 
 from core._accrual cimport Kernel, Prog, kernel_of
+from core._amap cimport root_of
 from core._rows cimport (P_ACCT, P_BASIS, P_PENDING, P_POINTS, P_PROG, P_REFUNDED, P_REVERSED,
                          P_TOTAL, PF)
 from core._slots cimport slot_offset
@@ -99,8 +100,8 @@ def refund(eng, r):
     if k.merchants[<int>mno].prog != pi or total != tot or refunded > tot:
         return eng._refund_py(r)
     a = pays[b + P_ACCT]
-    if col_get(k.root, a) != a:
-        a = k.acc.find(a)
+    if root_of(k.root, a) != a:
+        a = k.root.find(a)
     pr = &k.progs[pi]
     # Cumulative floor: after refunds totalling R of T, floor(P*R/T) points are due back.
     due = pays[b + P_POINTS] * refunded // tot

@@ -20,7 +20,7 @@ Balances (`BALANCES`) are int32 columns until a value does not fit: `widen` then
 replaces that column by an int64 copy, for good, and tells the compiled kernels
 registered in `kernels` to pick the new column up. Python code changes a balance with
 `add`/`put`/`assign`, which widen; the compiled paths with core/_cols.pxd, the same.
-`root` holds account numbers, widened (as the lots' `tail`) by the account count.
+`root` is sparse (core/_amap.pyx `RootMap`): only the merged accounts are stored.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from core import limits
-from core._amap import AccountMap
+from core._amap import AccountMap, RootMap
 from core._keys import KeyIndex
 from core.lots import Lots
 from core.program import Program
@@ -86,7 +86,7 @@ class Accounts:
         self.qual = array("i")  # qualifying total over the tier window
         self.member = array("b")
         self.tier = array("b")
-        self.root = array("i")  # itself, or the account it was merged into
+        self.root = RootMap()  # itself, or the account it was merged into (sparse)
         # Tier qualification: `qual` is the total over the window, the only column the
         # per-event path touches. At each month end the month's amount per account goes
         # into qual_months[month] = (accounts, amounts), only the accounts whose amount is
@@ -133,11 +133,8 @@ class Accounts:
     def _grow(self) -> None:
         old = self.cap
         more = max(4096, old // 4)  # 25% headroom at most, amortised O(1)
-        if self.root.typecode == "i" and old + more >= _I32[1]:  # as core.lots.wide
-            self.widen("root")
         for col in (self.prog, self.member, self.tier, self.bal, self.bal_pend, self.qual):
             col.frombytes(bytes(more * col.itemsize))
-        self.root.frombytes(np.arange(old, old + more, dtype=self.root.typecode).tobytes())
         self.lots.grow(more)
         if self.visit_slots:
             self.visit_n.frombytes(bytes(more))
@@ -189,7 +186,7 @@ class Accounts:
         col = getattr(self, name)
         if col.typecode == "q":
             return col
-        assert name in BALANCES or name == "root", name
+        assert name in BALANCES, name
         col = array("q", col)
         setattr(self, name, col)
         for k in self.kernels.values():
@@ -289,17 +286,52 @@ class Accounts:
             for a in np.flatnonzero(dense).tolist():
                 self.union_no.set(a, int(dense[a]))
             del dense
-        for name in (*BALANCES, "root"):
+        for name in BALANCES:
             col = getattr(self, name)
             v = np.frombuffer(col, dtype=col.typecode)
             fits = not (len(v) and (v.min() < _I32[0] or v.max() > _I32[1]))
-            if col.typecode == "q" and fits and (name != "root" or self.cap < _I32[1]):
+            if col.typecode == "q" and fits:
                 setattr(self, name, array("i", v.astype(np.int32).tobytes()))
             del v
 
+    def sparse_v6(self) -> None:
+        """Convert the dense `root` and lots' `tail` columns of a snapshot before version 7
+        to this version's sparse maps (core/_amap.pyx). Raises ValueError for a root or a
+        tail out of range (nothing is changed then)."""
+        root, tail = self.root, self.lots.tail
+        if not isinstance(root, array):
+            return
+        r = np.frombuffer(root, dtype=root.typecode)
+        t = np.frombuffer(tail, dtype=tail.typecode)
+        if len(r) != self.cap or len(t) != self.cap:
+            raise ValueError(f"root or tail of {len(r)}, {len(t)} accounts, not {self.cap}")
+        merged = np.flatnonzero(r != np.arange(len(r)))
+        held = np.flatnonzero(t)
+        if len(merged) and not 0 <= r[merged].min() <= r[merged].max() < self.cap:
+            raise ValueError("a root outside the accounts")
+        if len(held) and t[held].min() < 0:
+            raise ValueError("a negative lot number")
+        self.root = RootMap()
+        for a in merged.tolist():
+            self.root.put_root(a, int(r[a]))
+        if 4 * len(held) > self.cap:  # a table would take about as much as the column
+            self.lots.tail = AccountMap(array(tail.typecode), array(tail.typecode, t.tobytes()),
+                                        len(held), self.cap, True)
+        else:
+            self.lots.tail = AccountMap()
+            self.lots.tail.grow(self.cap)
+            for a in held.tolist():
+                self.lots.tail.set(a, int(t[a]))
+        del r, t
+
     def view(self, name: str) -> np.ndarray:
         """A numpy view of column `name` over the live accounts (2-D for the per-account
-        slot columns). Delete it before creating accounts: it pins the buffer."""
+        slot columns; for `root`, a read-only copy). Delete it before creating accounts: it
+        pins the buffer."""
+        if name == "root":  # sparse: a dense copy, read-only
+            v = np.frombuffer(self.root.column(self.n), dtype=np.int64)
+            v.flags.writeable = False
+            return v
         col = getattr(self, name)
         width = {"visit_ring": self.visit_slots}.get(name)
         v = np.frombuffer(col, dtype=col.typecode)[: self.n * (width or 1)]
@@ -343,15 +375,7 @@ class Accounts:
 
     def find(self, a: int) -> int:
         """The surviving account for `a`, compressing the path of merges."""
-        root = self.root
-        r = root[a]
-        if r == a:
-            return a
-        while root[r] != r:
-            r = root[r]
-        while root[a] != r:
-            root[a], a = r, root[a]
-        return r
+        return self.root.find(a)
 
     def open_account(self, prog: int, appid: str, openid: str) -> int:
         """The account of (appid, openid), created as a shadow account if new."""

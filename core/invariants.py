@@ -74,7 +74,7 @@ def check_invariants(eng: Engine, limit: int = 20) -> list[str]:
         if not p.allow_negative and (cols[Bucket.AVAILABLE][prog == pi] < 0).any():
             out.append(f"negative available balance in program {p.id!r}")
     bounds, pending_bad, pend_sum = _check.pay_sums(
-        np.frombuffer(eng.pays, dtype=np.int32), _int64(eng.pays_wide), _int64(acc.root), n)
+        np.frombuffer(eng.pays, dtype=np.int32), _int64(eng.pays_wide), root, n)
     if bounds:
         out.append("a payment's refunds or reversals are out of bounds")
     if pending_bad:
@@ -113,7 +113,8 @@ def _check_lots(eng: Engine, avail: np.ndarray, shad: np.ndarray, member: np.nda
     out: list[str] = []
     lots = eng.acc.lots
     n = len(eng.acc)
-    sums, bad, broken = _check.lot_sums(_int64(lots.tail), _int64(lots.nxt),
+    sums, bad, broken = _check.lot_sums(np.frombuffer(lots.tail.column(n), dtype=np.int64),
+                                        _int64(lots.nxt),
                                         np.frombuffer(lots.day, dtype=np.int32),
                                         _int64(lots.pts), n)
     for a in broken[:limit]:

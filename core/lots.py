@@ -4,8 +4,9 @@ window; sum(lots) == max(0, balance) always.
 
 One pool for every account, with no Python object per lot: lot `k` is `day[k]`,
 `pts[k]` and `nxt[k]` in three arrays (16 bytes a lot), and each account's lots form
-a circular list through `nxt`, reached from its newest lot `tail[a]` (4 bytes an
-account; 0 = no lots). The newest lot is where points usually arrive and
+a circular list through `nxt`, reached from its newest lot `tail[a]` (0 = no lots:
+`tail` is a core/_amap.pyx AccountMap, sparse while few accounts hold lots, a dense column
+once that is smaller). The newest lot is where points usually arrive and
 `nxt[tail[a]]` is the oldest, where they are taken, so both are O(1). Freed lots are
 chained through `nxt` from `free` and reused.
 """
@@ -17,8 +18,9 @@ from array import array
 import numpy as np
 
 from core import _lots
+from core._amap import AccountMap
 
-_I32_TOP = 2**31 - 1  # past this many lots (or accounts), numbers need 64-bit columns
+_I32_TOP = 2**31 - 1  # past this many lots, lot numbers need a 64-bit `nxt`
 
 
 def wide(col: array, top: int) -> array:
@@ -36,12 +38,12 @@ class Lots:
         self.day = array("i", [0])
         self.pts = array("q", [0])
         self.nxt = array("i", [0])
-        self.tail = array("i")  # by account: its newest lot, 0 for none
+        self.tail = AccountMap()  # by account: its newest lot, 0 for none
         self.free = 0
 
     def grow(self, accounts: int) -> None:
         """Make room for `accounts` more accounts (with no lots)."""
-        self.tail.frombytes(bytes(accounts * self.tail.itemsize))
+        self.tail.grow(accounts)
 
     def _new(self, day: int, points: int) -> int:
         k = self.free
@@ -52,7 +54,7 @@ class Lots:
             return k
         k = len(self.pts)
         if k == _I32_TOP:
-            self.nxt, self.tail = wide(self.nxt, k), wide(self.tail, k)
+            self.nxt = wide(self.nxt, k)  # tail widens itself
         self.day.append(day)
         self.pts.append(points)
         self.nxt.append(0)
@@ -175,7 +177,7 @@ class Lots:
         """Every lot of accounts below `n`, all lists walked at once (numpy, one step per
         lot of the longest list): (account, day, points) arrays, each account's lots
         oldest first and the accounts in ascending order."""
-        tail = np.frombuffer(self.tail, dtype=self.tail.typecode)[:n].astype(np.int64)
+        tail = np.frombuffer(self.tail.column(n), dtype=np.int64)
         nxt = np.frombuffer(self.nxt, dtype=self.nxt.typecode).astype(np.int64)
         day = np.frombuffer(self.day, dtype=self.day.typecode)
         pts = np.frombuffer(self.pts, dtype=np.int64)
@@ -198,7 +200,7 @@ class Lots:
 
     def holders(self, n: int) -> np.ndarray:
         """The accounts (below `n`) that have lots."""
-        return np.flatnonzero(np.frombuffer(self.tail, dtype=self.tail.typecode)[:n])
+        return np.flatnonzero(np.frombuffer(self.tail.column(n), dtype=np.int64))
 
 
 _lots.register(Lots)  # the compiled add reads its slots by offset
