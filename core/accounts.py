@@ -32,6 +32,7 @@ from core.program import Program
 # The balance columns: int32, or int64 once a value has not fit (`Accounts.widen`).
 BALANCES = ("avail", "pend", "shad", "shad_pend", "qual")
 _I32 = (-(2**31), 2**31 - 1)
+MAP_SLOT_BYTES = 4  # the member maps' KeyIndex table slots (by_app, by_union)
 
 
 class Accounts:
@@ -80,8 +81,11 @@ class Accounts:
         # into qual_months[month] = (accounts, amounts), only the accounts whose amount is
         # not zero, and the month leaving a program's window is taken off qual.
         self.qual_months: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-        self.by_app: dict[str, KeyIndex] = {a: KeyIndex() for p in programs for a in p.appids}
-        self.by_union: list[KeyIndex] = [KeyIndex() for _ in programs]
+        # The member maps take 4-byte table slots (core/_keys.pyx): a key is inserted once a
+        # shopper, so re-hashing as they grow costs little (docs/memory.md).
+        self.by_app: dict[str, KeyIndex] = {a: KeyIndex(slot_bytes=MAP_SLOT_BYTES)
+                                            for p in programs for a in p.appids}
+        self.by_union: list[KeyIndex] = [KeyIndex(slot_bytes=MAP_SLOT_BYTES) for _ in programs]
         # The number of the account's unionid in by_union[prog] plus one; 0 for none
         # (sparse: most accounts of a large engine have no unionid).
         self.union_no = AccountMap()
@@ -214,6 +218,12 @@ class Accounts:
             if col.typecode == "q" and fits and (name != "root" or self.cap < _I32[1]):
                 setattr(self, name, array("i", v.astype(np.int32).tobytes()))
             del v
+
+    def reslot_v6(self) -> None:
+        """Convert the member maps of a snapshot before version 7 (tables of 8-byte slots)
+        to this version's 4-byte slots, each re-hashed from its keys."""
+        for ix in (*self.by_app.values(), *self.by_union):
+            ix.reslot(MAP_SLOT_BYTES)
 
     def view(self, name: str) -> np.ndarray:
         """A numpy view of column `name` over the live accounts (2-D for the per-account

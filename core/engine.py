@@ -169,6 +169,7 @@ class Engine(MembershipMixin, EngagementMixin, SpendingMixin, LifecycleMixin, Qu
             state["pending_fifo"] = array("I", state["pending_fifo"])
         if state["acc"].visit_n.typecode == "i":  # before version 6: int64 balances, int32 visits
             state["acc"].narrow_v5()
+        state["acc"].reslot_v6()  # before version 7: member maps of 8-byte slots (else nothing)
         eng = cls.__new__(cls)
         eng.__dict__.update(state)
         eng._kernel = eng._inputs_kernel = None

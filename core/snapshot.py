@@ -24,14 +24,15 @@ from core import limits
 from core.journal import fsync_dir
 
 MAGIC = b"PMSNAP01"
-VERSION = 6  # 2: ids in KeyIndex tables, lots pooled, tier months sparse; 3: idempotency window;
+VERSION = 7  # 2: ids in KeyIndex tables, lots pooled, tier months sparse; 3: idempotency window;
 # 4: compact KeyIndex (fixed-width keys without offsets, int32 values, any table size);
 # 5: payment records of int32 (core.payments), ledger entries of 24 bytes (core.ledger);
 # 6: balances and roots int32 until a value does not fit, visit days uint16 and visit
-# counts uint8 (core.accounts).
-# Versions read: 4 and 5 as well, converted on loading (Engine.from_snapshot): 4's records
-# and entries, 4's and 5's account columns (Accounts.narrow_v5).
-VERSIONS_READ = (4, 5, VERSION)
+# counts uint8 (core.accounts); 7: the member maps' KeyIndex tables of 4-byte slots.
+# Versions read: 4 to 6 as well, converted on loading (Engine.from_snapshot): 4's records
+# and entries, 4's and 5's account columns (Accounts.narrow_v5), 4's to 6's member maps
+# (Accounts.reslot_v6: their tables of 8-byte slots re-hashed into 4-byte ones).
+VERSIONS_READ = (4, 5, 6, VERSION)
 HEAD = struct.Struct("<8sIIQQII")
 assert HEAD.size == 40
 NAME_RE = re.compile(r"(\d{20})\.snapshot\Z")
