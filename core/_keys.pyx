@@ -36,136 +36,29 @@ from libc.stdint cimport INT32_MAX, INT32_MIN, int32_t, int64_t, uint32_t, uint6
 from libc.stdlib cimport calloc, free, malloc, realloc
 from libc.string cimport memcpy
 
+from core._keyhash cimport PM_NUMBER_MAX, pm_hash, pm_prefetch
 from core._keypack cimport pack6, packed_size, pad_clear, pm_codes_init, unpack6
-from core._keytable cimport (grow_wide, grown, home, home_byte, number_in, number_mask, popcount, put,
-                             slot_t, sound, tag_hit)
+from core._keyprobe cimport (_length, _peek, _place_in, _probe, _probe_stats, _raw,
+                              _rehash_into, _stored)
+from core._keytable cimport grow_wide, grown, home_byte, number_mask, popcount, sound
 
 cdef extern from "Python.h":
     bint PyUnicode_IS_ASCII(object o)
     void* PyUnicode_DATA(object o)
     Py_ssize_t PyUnicode_GET_LENGTH(object o)
 
-cdef extern from *:
-    """
-    static inline uint64_t pm_mum(uint64_t a, uint64_t b) {
-        __uint128_t r = (__uint128_t)a * b;
-        return (uint64_t)r ^ (uint64_t)(r >> 64);
-    }
-    #define pm_prefetch(p) __builtin_prefetch((const void*)(p))
-    #define PM_NUMBER_MAX ((Py_ssize_t)0xFFFFFFFEll)  /* numbers live in a slot's low 32 bits, plus one */
-    /* A wyhash-style hash of n bytes: 8-byte words folded by 128-bit multiplies. */
-    static uint64_t pm_hash(const unsigned char* p, Py_ssize_t n) {
-        uint64_t h = pm_mum((uint64_t)n ^ 0xa0761d6478bd642full, 0xe7037ed1a0b428dbull);
-        uint64_t w;
-        const Py_ssize_t len = n;
-        while (n >= 8) {
-            memcpy(&w, p, 8);
-            h = pm_mum(w ^ 0x8ebc6af09c88c6e3ull, h ^ 0x589965cc75374cc3ull);
-            p += 8;
-            n -= 8;
-        }
-        w = 0;
-    #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-        /* The last n < 8 bytes, zero-extended: the key's last 8 bytes shifted down (no
-           call to memcpy for a variable size), when the key has 8. */
-        if (len >= 8) {
-            if (n) {
-                memcpy(&w, p + n - 8, 8);
-                w >>= (8 - n) * 8;
-            }
-        } else
-    #endif
-        memcpy(&w, p, (size_t)n);
-        h = pm_mum(w ^ 0x1d8e4e27c47d124full ^ ((uint64_t)n << 56), h ^ 0xa0761d6478bd642full);
-        return pm_mum(h, 0xe7037ed1a0b428dbull) ^ h;
-    }
-    /* Whether n bytes at a and b are equal; keys of 8 to 32 bytes (the platform's ids,
-       packed or not) by overlapping 8-byte words, in place of a call to memcmp. */
-    static inline int pm_same(const unsigned char* a, const unsigned char* b, size_t n) {
-        uint64_t x, y, d;
-        if (n < 8 || n > 32) return memcmp(a, b, n) == 0;
-        memcpy(&x, a, 8); memcpy(&y, b, 8); d = x ^ y;
-        memcpy(&x, a + n - 8, 8); memcpy(&y, b + n - 8, 8); d |= x ^ y;
-        if (n > 16) { memcpy(&x, a + 8, 8); memcpy(&y, b + 8, 8); d |= x ^ y; }
-        if (n > 24) { memcpy(&x, a + 16, 8); memcpy(&y, b + 16, 8); d |= x ^ y; }
-        return d == 0;
-    }
-    """
-    uint64_t pm_hash(const unsigned char* p, Py_ssize_t n) noexcept nogil
-    bint pm_same(const unsigned char* a, const unsigned char* b, size_t n) noexcept nogil
-    void pm_prefetch(const void* p) noexcept nogil
-    Py_ssize_t PM_NUMBER_MAX
-
 DEF MIN_SLOTS = 16
 DEF MIN_NUMBERS = 16
 DEF SLOTS_MAX = 1 << 32  # homes scale the hash's top 32 bits (core/_keytable.pxd)
-DEF REHASH_AHEAD = 16  # keys hashed ahead of their placing when a table is rebuilt (a power of 2)
 DEF ARENA_MIN = 64
 DEF PACKED_MAX = 48  # bytes of a packed key at most (64 characters; core._keypack)
 
 pm_codes_init()
 
 
-cdef inline const unsigned char* _stored(KeyIndex k, Py_ssize_t i) noexcept:
-    # Key i as the arena holds it (packed while k.packed).
-    return k.arena + (i * k.rec if k.offs == NULL else k.offs[i])
-
-
-cdef inline Py_ssize_t _length(KeyIndex k, Py_ssize_t i) noexcept:
-    # Key i's length in bytes (as given, not as packed).
-    return k.width if k.offs == NULL else k.offs[i + 1] - k.offs[i]
-
-
-cdef inline const unsigned char* _raw(KeyIndex k, Py_ssize_t i, unsigned char* buf) noexcept:
-    # Key i's bytes as given: in place, or unpacked into buf (64 bytes).
-    if k.packed:
-        unpack6(_stored(k, i), k.width, buf)
-        return buf
-    return _stored(k, i)
-
-
 cdef inline size_t _slots_for(Py_ssize_t keys) noexcept:
     # The smallest table at most 80% full with `keys` keys.
     return max(<size_t>MIN_SLOTS, (<size_t>keys * 5 + 3) // 4)
-
-
-# The table's loops, compiled once per slot width (core/_keytable.pxd's fused slot_t):
-# KeyIndex's methods pick one by `slot_bytes` once a call, never once a probe.
-cdef inline Py_ssize_t _probe(KeyIndex k, slot_t* t, const unsigned char* p, Py_ssize_t n,
-                              uint64_t h) noexcept:
-    # The number of the key p[:n] hashed h, or -1 (where the search stopped kept for `_place`).
-    cdef size_t j = home(h, k.cap)
-    cdef uint32_t nmask = k.nmask
-    cdef slot_t s
-    cdef Py_ssize_t i
-    cdef unsigned char q[PACKED_MAX]
-    cdef bint have_q = False
-    if k.offs == NULL and n != k.width:
-        return -1  # every key has another length
-    while True:
-        s = t[j]
-        if s == 0:
-            k.miss_slot, k.miss_cap, k.miss_h = j, k.cap, h
-            return -1
-        if tag_hit(s, h, nmask):
-            i = number_in(s, nmask)
-            if k.offs == NULL:
-                if not k.packed:
-                    if pm_same(k.arena + i * n, p, <size_t>n):
-                        return i
-                else:
-                    if not have_q:  # packed once, on the first tag that matches
-                        if pack6(p, n, q) < 0:
-                            return -1  # off the alphabet, so not among the keys
-                        have_q = True
-                    if pm_same(k.arena + i * k.rec, q, <size_t>k.rec):
-                        return i
-            elif (k.offs[i + 1] - k.offs[i] == n
-                    and pm_same(k.arena + k.offs[i], p, <size_t>n)):
-                return i
-        j += 1
-        if j == k.cap:
-            j = 0
 
 
 # The probe loops of each width, out of line: a KeyIndex calls the pair of its width
@@ -185,81 +78,6 @@ cdef Py_ssize_t _peek8(KeyIndex k, uint64_t h) noexcept:
 
 cdef Py_ssize_t _peek4(KeyIndex k, uint64_t h) noexcept:
     return _peek(k, <uint32_t*>k.slots, h)
-
-
-cdef inline void _place_in(KeyIndex k, slot_t* t, uint64_t h, Py_ssize_t i) noexcept:
-    cdef size_t j = k.miss_slot
-    # A key `_find` just missed goes where that search stopped: the slots from its
-    # home up to there were taken then and are still (nothing is ever removed).
-    if not (h == k.miss_h and k.cap == k.miss_cap and t[j] == 0):
-        j = home(h, k.cap)
-    put(t, k.cap, j, h, i, k.nmask)
-
-
-cdef inline Py_ssize_t _peek(KeyIndex k, slot_t* t, uint64_t h) noexcept:
-    cdef size_t j = home(h, k.cap)
-    cdef uint32_t nmask = k.nmask
-    cdef slot_t s
-    while True:
-        s = t[j]
-        if s == 0:
-            return -1
-        if tag_hit(s, h, nmask):
-            return number_in(s, nmask)
-        j += 1
-        if j == k.cap:
-            j = 0
-
-
-cdef void _rehash_into(KeyIndex k, slot_t* fresh, size_t cap, uint32_t nmask) noexcept:
-    # Keys 0 .. k.n - 1 into the empty table `fresh`, each hashed REHASH_AHEAD keys ahead
-    # of its placing and its home slot touched then.
-    cdef uint64_t hs[REHASH_AHEAD]
-    cdef uint64_t h = 0
-    cdef unsigned char buf[64]
-    cdef Py_ssize_t i, d
-    for i in range(k.n + REHASH_AHEAD):
-        if i < k.n:
-            h = pm_hash(_raw(k, i, buf), _length(k, i))
-            pm_prefetch(fresh + home(h, cap))
-        d = i - REHASH_AHEAD
-        if d >= 0:
-            put(fresh, cap, home(hs[d & (REHASH_AHEAD - 1)], cap), hs[d & (REHASH_AHEAD - 1)],
-                d, nmask)
-        if i < k.n:
-            hs[i & (REHASH_AHEAD - 1)] = h
-
-
-cdef dict _probe_stats(KeyIndex k, slot_t* t):
-    # KeyIndex.probe_stats, for one slot width.
-    cdef Py_ssize_t i
-    cdef size_t j, e = 0, run = 0, hit_probes = 0, hit_compares = 0, miss_probes = 0
-    cdef uint64_t h
-    cdef unsigned char buf[64]
-    for i in range(k.n):
-        h = pm_hash(_raw(k, i, buf), _length(k, i))
-        j = home(h, k.cap)
-        while True:
-            hit_probes += 1
-            if tag_hit(t[j], h, k.nmask):
-                hit_compares += 1
-                if number_in(t[j], k.nmask) == i:
-                    break
-            j += 1
-            if j == k.cap:
-                j = 0
-    while t[e] != 0:  # an empty slot: the table is at most 80% full
-        e += 1
-    for j in range(k.cap):  # from e back around: run = filled slots from here on
-        i = <Py_ssize_t>((e + k.cap - j) % k.cap)
-        run = run + 1 if t[i] != 0 else 0
-        miss_probes += run + 1
-    tag_bits = 32 - popcount(k.nmask) if slot_t is uint32_t else 32
-    return {"keys": k.n, "slots": k.cap, "tag_bits": tag_bits,
-            "hit_probes": hit_probes / k.n if k.n else 0.0,
-            "hit_compares": hit_compares / k.n if k.n else 0.0,
-            "miss_probes": miss_probes / k.cap,
-            "miss_compares": (miss_probes - k.cap) / k.cap / 2.0 ** tag_bits}
 
 
 cdef class KeyIndex:
