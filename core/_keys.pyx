@@ -18,7 +18,7 @@ them all, each for good. Values are int32 while every value fits, then int64
 hash's top 32 bits scaled to the table's size, so any size works). Its slots are 8
 bytes by default: growing re-hashes no key. The member maps take 4-byte slots
 (`slot_bytes=4`): half the table, but growing re-hashes every key from the arena
-(2 to 3 times per key over its life). The arena and the values grow by an eighth
+(about twice per key over its life). The arena and the values grow by an eighth
 (large blocks are remapped, not copied). A 28-character openid costs about
 21 + 4 + 5..7.5 bytes with 4-byte slots (10..15 with 8-byte ones).
 
@@ -410,9 +410,14 @@ cdef class KeyIndex:
         """Re-hash every key into a table of `slot_bytes` (4 or 8) slots of the same size."""
         if slot_bytes != 4 and slot_bytes != 8:
             raise ValueError(f"slot_bytes is 4 or 8, not {slot_bytes}")
-        if slot_bytes != self.slot_bytes:
+        cdef int old = self.slot_bytes
+        if slot_bytes != old:
             self._set_width(slot_bytes)
-            self._rebuild(self.cap)
+            try:
+                self._rebuild(self.cap)
+            except BaseException:  # MemoryError: the old table stays, and its width
+                self._set_width(old)
+                raise
 
     def __sizeof__(self) -> int:
         return 64 + self.nbytes()  # the object itself, plus its buffers (sys.getsizeof)

@@ -374,6 +374,8 @@ def test_a_version_6_snapshot_loads_its_member_maps_reslotted(
             return super().reducer_override(obj)
 
     live = Engine([program()])
+    assert [ix.slot_bytes for ix in (*live.acc.by_app.values(), *live.acc.by_union)] == [4] * 3
+    assert live.pay_index.slot_bytes == 8
     for n in range(300):
         live.pay(pay(n, n % 70, 1000 + n, T0 + 60 * n))
         if n % 7 == 0:
