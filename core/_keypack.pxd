@@ -15,18 +15,57 @@ DEF PACK_BYTES_MAX = 48  # = 64 * 6 / 8
 
 cdef extern from *:
     """
+    #include <stdint.h>
+    #include <string.h>
     static const char pm_alphabet[65] =
         "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     static unsigned char pm_codes[256];
+    static unsigned char pm_pairs[4096][2];  /* 12 bits -> their 2 characters, for unpacking */
     static void pm_codes_init(void) {
         int c;
         for (c = 0; c < 256; c++) pm_codes[c] = 0xFF;
         for (c = 0; c < 64; c++) pm_codes[(unsigned char)pm_alphabet[c]] = (unsigned char)c;
+        for (c = 0; c < 4096; c++) {
+            pm_pairs[c][0] = (unsigned char)pm_alphabet[c >> 6];
+            pm_pairs[c][1] = (unsigned char)pm_alphabet[c & 63];
+        }
+    }
+    /* The n characters packed at p, into out: 4 characters from each 3 bytes (a KeyIndex
+       re-hashes its keys unpacked when its table grows), then one at a time. */
+    static inline void pm_unpack6(const unsigned char* p, Py_ssize_t n, unsigned char* out) {
+        Py_ssize_t k = 0, o = 0, size = (n * 6 + 7) / 8;
+        unsigned int v, acc = 0, bits = 0;
+    #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+        uint64_t w;
+        for (; k + 8 <= n && o + 8 <= size; k += 8, o += 6) {  /* 8 characters from 6 bytes */
+            memcpy(&w, p + o, 8);
+            w = __builtin_bswap64(w) >> 16;
+            memcpy(out + k, pm_pairs[(w >> 36) & 0xFFF], 2);
+            memcpy(out + k + 2, pm_pairs[(w >> 24) & 0xFFF], 2);
+            memcpy(out + k + 4, pm_pairs[(w >> 12) & 0xFFF], 2);
+            memcpy(out + k + 6, pm_pairs[w & 0xFFF], 2);
+        }
+    #endif
+        for (; k + 4 <= n; k += 4, o += 3) {
+            v = (unsigned int)p[o] << 16 | (unsigned int)p[o + 1] << 8 | p[o + 2];
+            memcpy(out + k, pm_pairs[v >> 12], 2);
+            memcpy(out + k + 2, pm_pairs[v & 0xFFF], 2);
+        }
+        for (; k < n; k++) {
+            if (bits < 6) {
+                acc = (acc << 8) | p[o++];
+                bits += 8;
+            }
+            bits -= 6;
+            out[k] = (unsigned char)pm_alphabet[(acc >> bits) & 63];
+            acc &= (1u << bits) - 1;
+        }
     }
     """
     const char* pm_alphabet
     unsigned char* pm_codes
     void pm_codes_init() noexcept nogil  # once, before packing (core._keys does at import)
+    void pm_unpack6(const unsigned char* p, Py_ssize_t n, unsigned char* out) noexcept nogil
 
 
 cdef inline Py_ssize_t packed_size(Py_ssize_t n) noexcept:
@@ -204,16 +243,7 @@ cdef inline Py_ssize_t pack6(const unsigned char* p, Py_ssize_t n, unsigned char
 
 cdef inline void unpack6(const unsigned char* p, Py_ssize_t n, unsigned char* out) noexcept:
     """The `n` characters packed at `p`, into `out`."""
-    cdef unsigned int acc = 0, bits = 0
-    cdef Py_ssize_t k, o = 0
-    for k in range(n):
-        if bits < 6:
-            acc = (acc << 8) | p[o]
-            o += 1
-            bits += 8
-        bits -= 6
-        out[k] = <unsigned char>pm_alphabet[(acc >> bits) & 63]
-        acc &= (1u << bits) - 1
+    pm_unpack6(p, n, out)
 
 
 cdef inline bint pad_clear(const unsigned char* p, Py_ssize_t n) noexcept:

@@ -1,9 +1,14 @@
-from libc.stdint cimport int32_t, int64_t, uint64_t
+from libc.stdint cimport int32_t, int64_t, uint32_t, uint64_t
 
 
 cdef class KeyIndex:
-    cdef uint64_t* slots
-    cdef size_t cap
+    cdef void* slots  # uint64_t or uint32_t slots (core/_keytable.pxd), by slot_bytes
+    cdef size_t cap, tbytes  # slots; bytes of the table (cap * slot_bytes)
+    cdef readonly int slot_bytes  # 8 or 4, fixed when the index is built
+    cdef uint32_t nmask  # 4-byte slots: the number's bits (number_mask(cap))
+    # The probe loops for slot_bytes (core/_keys.pyx _find4/_find8, _peek4/_peek8).
+    cdef Py_ssize_t (*find_fn)(KeyIndex, const unsigned char*, Py_ssize_t, uint64_t) noexcept
+    cdef Py_ssize_t (*peek_fn)(KeyIndex, uint64_t) noexcept
     cdef Py_ssize_t n
     cdef unsigned char* arena
     cdef size_t used, acap
@@ -19,11 +24,15 @@ cdef class KeyIndex:
     cdef size_t miss_slot, miss_cap
     cdef uint64_t miss_h
 
-    cdef Py_ssize_t _find(self, const unsigned char* p, Py_ssize_t n, uint64_t h) noexcept
+    cdef inline Py_ssize_t _find(self, const unsigned char* p, Py_ssize_t n, uint64_t h) noexcept:
+        # The number of the key p[:n] hashed h, or -1: the probe loop of this index's width.
+        return self.find_fn(self, p, n, h)
     cdef Py_ssize_t _insert(self, const unsigned char* p, Py_ssize_t n, uint64_t h,
                             int64_t value) except -1
+    cdef void _set_width(self, int slot_bytes) noexcept
     cdef inline void _place(self, uint64_t h, Py_ssize_t i) noexcept
     cdef int _grow_slots(self) except -1
+    cdef int _rebuild(self, size_t cap) except -1
     cdef int _grow_numbers(self, Py_ssize_t need) except -1
     cdef int _grow_arena(self, Py_ssize_t need) except -1
     cdef int _vary(self) except -1
@@ -36,7 +45,9 @@ cdef class KeyIndex:
     cdef uint64_t hash_ascii(self, str key) noexcept
     cdef uint64_t hash_bytes(self, const unsigned char* p, Py_ssize_t n) noexcept
     cdef void prefetch_slot(self, uint64_t h) noexcept
-    cdef Py_ssize_t peek(self, uint64_t h) noexcept
+    cdef inline Py_ssize_t peek(self, uint64_t h) noexcept:
+        # The number in the first slot whose tag matches `h` (unverified), or -1.
+        return self.peek_fn(self, h)
     cdef void prefetch_entry(self, Py_ssize_t i) noexcept
     cdef void prefetch_key(self, Py_ssize_t i) noexcept
     cdef inline int64_t value_at(self, Py_ssize_t i) noexcept:

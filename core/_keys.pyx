@@ -5,8 +5,8 @@ The engine resolves every transaction_id, openid and unionid to a dense number.
 A `dict[str, int]` costs a str object (~80 bytes for a 32-character id) plus a
 dict entry per id, and every lookup chases three pointers. A KeyIndex keeps the
 ids' UTF-8 bytes back to back in one arena, optional values in one array, and an
-open-addressing table of 64-bit slots `(hash tag << 32) | (number + 1)`: a miss
-usually costs one cache line, a hit two or three.
+open-addressing table of slots holding a key's number plus one and a tag of its hash
+(core/_keytable.pxd): a miss usually costs one cache line, a hit two or three.
 
 Compact by default, for 10M-member engines (docs/memory.md). The platform's ids
 of one kind share one length, so while every key has the same byte length the
@@ -15,9 +15,12 @@ index keeps no offsets (key i is at i * width); while they also use only the ids
 key of another length builds the offsets, the first that cannot be packed unpacks
 them all, each for good. Values are int32 while every value fits, then int64
 (widened once). The table stays at most 80% full and grows by half (homes are the
-hash tag scaled to the table's size, so any size works and growing re-hashes no
-key); the arena and the values grow by an eighth (large blocks are remapped, not
-copied). A 28-character openid costs about 21 + 4 + 10..15 bytes.
+hash's top 32 bits scaled to the table's size, so any size works). Its slots are 8
+bytes by default: growing re-hashes no key. The member maps take 4-byte slots
+(`slot_bytes=4`): half the table, but growing re-hashes every key from the arena
+(about twice per key over its life). The arena and the values grow by an eighth
+(large blocks are remapped, not copied). A 28-character openid costs about
+21 + 4 + 5..7.5 bytes with 4-byte slots (10..15 with 8-byte ones).
 
 Numbers are insertion order (0, 1, 2, ...), and iteration follows that order,
 as a dict's does. Without values, an id's value is its number. Keys compare by
@@ -33,94 +36,24 @@ from libc.stdint cimport INT32_MAX, INT32_MIN, int32_t, int64_t, uint32_t, uint6
 from libc.stdlib cimport calloc, free, malloc, realloc
 from libc.string cimport memcpy
 
+from core._keyhash cimport PM_NUMBER_MAX, pm_hash, pm_prefetch
 from core._keypack cimport pack6, packed_size, pad_clear, pm_codes_init, unpack6
+from core._keyprobe cimport (_length, _peek, _place_in, _probe, _probe_stats, _raw,
+                              _rehash_into, _stored)
+from core._keytable cimport grow_wide, grown, home_byte, number_mask, popcount, sound
 
 cdef extern from "Python.h":
     bint PyUnicode_IS_ASCII(object o)
     void* PyUnicode_DATA(object o)
     Py_ssize_t PyUnicode_GET_LENGTH(object o)
 
-cdef extern from *:
-    """
-    static inline uint64_t pm_mum(uint64_t a, uint64_t b) {
-        __uint128_t r = (__uint128_t)a * b;
-        return (uint64_t)r ^ (uint64_t)(r >> 64);
-    }
-    #define pm_prefetch(p) __builtin_prefetch((const void*)(p))
-    #define PM_NUMBER_MAX ((Py_ssize_t)0xFFFFFFFEll)  /* numbers live in a slot's low 32 bits, plus one */
-    /* A wyhash-style hash of n bytes: 8-byte words folded by 128-bit multiplies. */
-    static uint64_t pm_hash(const unsigned char* p, Py_ssize_t n) {
-        uint64_t h = pm_mum((uint64_t)n ^ 0xa0761d6478bd642full, 0xe7037ed1a0b428dbull);
-        uint64_t w;
-        const Py_ssize_t len = n;
-        while (n >= 8) {
-            memcpy(&w, p, 8);
-            h = pm_mum(w ^ 0x8ebc6af09c88c6e3ull, h ^ 0x589965cc75374cc3ull);
-            p += 8;
-            n -= 8;
-        }
-        w = 0;
-    #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-        /* The last n < 8 bytes, zero-extended: the key's last 8 bytes shifted down (no
-           call to memcpy for a variable size), when the key has 8. */
-        if (len >= 8) {
-            if (n) {
-                memcpy(&w, p + n - 8, 8);
-                w >>= (8 - n) * 8;
-            }
-        } else
-    #endif
-        memcpy(&w, p, (size_t)n);
-        h = pm_mum(w ^ 0x1d8e4e27c47d124full ^ ((uint64_t)n << 56), h ^ 0xa0761d6478bd642full);
-        return pm_mum(h, 0xe7037ed1a0b428dbull) ^ h;
-    }
-    /* Whether n bytes at a and b are equal; keys of 8 to 32 bytes (the platform's ids,
-       packed or not) by overlapping 8-byte words, in place of a call to memcmp. */
-    static inline int pm_same(const unsigned char* a, const unsigned char* b, size_t n) {
-        uint64_t x, y, d;
-        if (n < 8 || n > 32) return memcmp(a, b, n) == 0;
-        memcpy(&x, a, 8); memcpy(&y, b, 8); d = x ^ y;
-        memcpy(&x, a + n - 8, 8); memcpy(&y, b + n - 8, 8); d |= x ^ y;
-        if (n > 16) { memcpy(&x, a + 8, 8); memcpy(&y, b + 8, 8); d |= x ^ y; }
-        if (n > 24) { memcpy(&x, a + 16, 8); memcpy(&y, b + 16, 8); d |= x ^ y; }
-        return d == 0;
-    }
-    """
-    uint64_t pm_hash(const unsigned char* p, Py_ssize_t n) noexcept nogil
-    bint pm_same(const unsigned char* a, const unsigned char* b, size_t n) noexcept nogil
-    void pm_prefetch(const void* p) noexcept nogil
-    Py_ssize_t PM_NUMBER_MAX
-
 DEF MIN_SLOTS = 16
 DEF MIN_NUMBERS = 16
-DEF SLOTS_MAX = 1 << 32  # homes scale a 32-bit tag
+DEF SLOTS_MAX = 1 << 32  # homes scale the hash's top 32 bits (core/_keytable.pxd)
 DEF ARENA_MIN = 64
 DEF PACKED_MAX = 48  # bytes of a packed key at most (64 characters; core._keypack)
 
 pm_codes_init()
-
-
-cdef inline size_t _home(uint64_t h, size_t cap) noexcept:
-    # The top 32 bits (the tag) scaled to [0, cap): a slot's home follows from its tag alone.
-    return <size_t>(((h >> 32) * <uint64_t>cap) >> 32)
-
-
-cdef inline const unsigned char* _stored(KeyIndex k, Py_ssize_t i) noexcept:
-    # Key i as the arena holds it (packed while k.packed).
-    return k.arena + (i * k.rec if k.offs == NULL else k.offs[i])
-
-
-cdef inline Py_ssize_t _length(KeyIndex k, Py_ssize_t i) noexcept:
-    # Key i's length in bytes (as given, not as packed).
-    return k.width if k.offs == NULL else k.offs[i + 1] - k.offs[i]
-
-
-cdef inline const unsigned char* _raw(KeyIndex k, Py_ssize_t i, unsigned char* buf) noexcept:
-    # Key i's bytes as given: in place, or unpacked into buf (64 bytes).
-    if k.packed:
-        unpack6(_stored(k, i), k.width, buf)
-        return buf
-    return _stored(k, i)
 
 
 cdef inline size_t _slots_for(Py_ssize_t keys) noexcept:
@@ -128,13 +61,38 @@ cdef inline size_t _slots_for(Py_ssize_t keys) noexcept:
     return max(<size_t>MIN_SLOTS, (<size_t>keys * 5 + 3) // 4)
 
 
-cdef class KeyIndex:
-    """A map from str ids to int64 values (or to their insertion numbers), insertion-ordered."""
+# The probe loops of each width, out of line: a KeyIndex calls the pair of its width
+# through `find_fn` and `peek_fn` (set with the width), so no call tests the width and
+# neither loop shares a function (and its registers) with the other.
+cdef Py_ssize_t _find8(KeyIndex k, const unsigned char* p, Py_ssize_t n, uint64_t h) noexcept:
+    return _probe(k, <uint64_t*>k.slots, p, n, h)
 
-    def __cinit__(self, bint values=True, Py_ssize_t capacity=0):
+
+cdef Py_ssize_t _find4(KeyIndex k, const unsigned char* p, Py_ssize_t n, uint64_t h) noexcept:
+    return _probe(k, <uint32_t*>k.slots, p, n, h)
+
+
+cdef Py_ssize_t _peek8(KeyIndex k, uint64_t h) noexcept:
+    return _peek(k, <uint64_t*>k.slots, h)
+
+
+cdef Py_ssize_t _peek4(KeyIndex k, uint64_t h) noexcept:
+    return _peek(k, <uint32_t*>k.slots, h)
+
+
+cdef class KeyIndex:
+    """A map from str ids to int64 values (or to their insertion numbers), insertion-ordered;
+    `slot_bytes` 8 (growing re-hashes no key) or 4 (half the table; growing re-hashes)."""
+
+    def __cinit__(self, bint values=True, Py_ssize_t capacity=0, int slot_bytes=8):
         cdef size_t cap = _slots_for(capacity)
-        self.slots = <uint64_t*>calloc(cap, sizeof(uint64_t))
+        if slot_bytes != 4 and slot_bytes != 8:
+            raise ValueError(f"slot_bytes is 4 or 8, not {slot_bytes}")
+        self.slots = calloc(cap, 4 if slot_bytes == 4 else 8)
         self.cap = cap
+        self._set_width(slot_bytes)
+        self.nmask = number_mask(cap)
+        self.tbytes = cap * <size_t>slot_bytes
         self.n = 0
         self.width = -1
         self.rec = 0
@@ -157,39 +115,6 @@ cdef class KeyIndex:
         free(self.arena)
 
     # ------------------------------------------------------------------ C level
-    cdef Py_ssize_t _find(self, const unsigned char* p, Py_ssize_t n, uint64_t h) noexcept:
-        cdef size_t j = _home(h, self.cap)
-        cdef uint64_t tag = h >> 32, s
-        cdef Py_ssize_t i
-        cdef unsigned char q[PACKED_MAX]
-        cdef bint have_q = False
-        if self.offs == NULL and n != self.width:
-            return -1  # every key has another length
-        while True:
-            s = self.slots[j]
-            if s == 0:
-                self.miss_slot, self.miss_cap, self.miss_h = j, self.cap, h
-                return -1
-            if (s >> 32) == tag:
-                i = <Py_ssize_t><uint32_t>s - 1  # (a C cast: a literal past 2**31 is a Python int)
-                if self.offs == NULL:
-                    if not self.packed:
-                        if pm_same(self.arena + i * n, p, <size_t>n):
-                            return i
-                    else:
-                        if not have_q:  # packed once, on the first tag that matches
-                            if pack6(p, n, q) < 0:
-                                return -1  # off the alphabet, so not among the keys
-                            have_q = True
-                        if pm_same(self.arena + i * self.rec, q, <size_t>self.rec):
-                            return i
-                elif (self.offs[i + 1] - self.offs[i] == n
-                        and pm_same(self.arena + self.offs[i], p, <size_t>n)):
-                    return i
-            j += 1
-            if j == self.cap:
-                j = 0
-
     cdef Py_ssize_t _insert(self, const unsigned char* p, Py_ssize_t n, uint64_t h,
                             int64_t value) except -1:
         """Append a key known to be absent; returns its number."""
@@ -241,42 +166,39 @@ cdef class KeyIndex:
         self.n = i + 1
         return i
 
+    cdef void _set_width(self, int slot_bytes) noexcept:
+        self.slot_bytes = slot_bytes
+        self.find_fn, self.peek_fn = (_find4, _peek4) if slot_bytes == 4 else (_find8, _peek8)
+
     cdef inline void _place(self, uint64_t h, Py_ssize_t i) noexcept:
-        cdef size_t j = self.miss_slot
-        # A key `_find` just missed goes where that search stopped: the slots from its
-        # home up to there were taken then and are still (nothing is ever removed).
-        if not (h == self.miss_h and self.cap == self.miss_cap and self.slots[j] == 0):
-            j = _home(h, self.cap)
-        while self.slots[j] != 0:
-            j += 1
-            if j == self.cap:
-                j = 0
-        self.slots[j] = ((h >> 32) << 32) | <uint64_t>(i + 1)
+        if self.slot_bytes == 4:
+            _place_in(self, <uint32_t*>self.slots, h, i)
+        else:
+            _place_in(self, <uint64_t*>self.slots, h, i)
 
     cdef int _grow_slots(self) except -1:
-        # A slot's home follows from its tag, so the table grows without re-hashing any
-        # key; by half, to keep the table between 53% and 80% full.
-        cdef size_t old = self.cap, cap = min(self.cap + self.cap // 2, <size_t>SLOTS_MAX), k, j
-        cdef uint64_t* fresh
-        cdef uint64_t* stale = self.slots
-        cdef uint64_t s
-        if cap <= old:
-            raise OverflowError("KeyIndex holds at most 2**32 slots")
-        fresh = <uint64_t*>calloc(cap, sizeof(uint64_t))
+        cdef size_t cap = grown(self.cap)
+        if self.slot_bytes == 4:
+            return self._rebuild(cap)
+        self.slots = grow_wide(<uint64_t*>self.slots, self.cap, cap)
+        self.cap, self.tbytes = cap, cap * 8
+        return 0
+
+    cdef int _rebuild(self, size_t cap) except -1:
+        """A fresh table of `cap` slots holding keys 0 .. n - 1, each re-hashed from the
+        arena (4-byte slots keep too few bits of the hash to find their home in another
+        size), in number order: the arena is read in sequence."""
+        cdef void* fresh = calloc(cap, self.slot_bytes)
         if fresh == NULL:
             raise MemoryError()
-        for k in range(old):
-            s = stale[k]
-            if s:
-                j = _home(s, cap)
-                while fresh[j] != 0:
-                    j += 1
-                    if j == cap:
-                        j = 0
-                fresh[j] = s
-        self.slots = fresh
-        self.cap = cap
-        free(stale)
+        if self.slot_bytes == 4:
+            _rehash_into(self, <uint32_t*>fresh, cap, number_mask(cap))
+        else:
+            _rehash_into(self, <uint64_t*>fresh, cap, 0)
+        free(self.slots)
+        self.slots, self.cap, self.nmask = fresh, cap, number_mask(cap)
+        self.tbytes = cap * <size_t>self.slot_bytes
+        self.miss_cap = 0  # no search stopped in this table yet
         return 0
 
     cdef int _grow_numbers(self, Py_ssize_t need) except -1:
@@ -387,21 +309,7 @@ cdef class KeyIndex:
         return pm_hash(p, n)
 
     cdef void prefetch_slot(self, uint64_t h) noexcept:
-        pm_prefetch(self.slots + _home(h, self.cap))
-
-    cdef Py_ssize_t peek(self, uint64_t h) noexcept:
-        """The number in the first slot whose tag matches `h` (unverified), or -1."""
-        cdef size_t j = _home(h, self.cap)
-        cdef uint64_t tag = h >> 32, s
-        while True:
-            s = self.slots[j]
-            if s == 0:
-                return -1
-            if (s >> 32) == tag:
-                return <Py_ssize_t><uint32_t>s - 1
-            j += 1
-            if j == self.cap:
-                j = 0
+        pm_prefetch(<char*>self.slots + home_byte(h, self.tbytes))
 
     cdef void prefetch_entry(self, Py_ssize_t i) noexcept:
         if self.offs != NULL:
@@ -477,17 +385,39 @@ cdef class KeyIndex:
 
     def nbytes(self) -> int:
         """Bytes allocated: table, offsets (keys of varying length only), values and arena."""
-        return (self.cap * 8 + ((self.ocap + 1) * 8 if self.offs != NULL else 0)
+        return (self.cap * self.slot_bytes + ((self.ocap + 1) * 8 if self.offs != NULL else 0)
                 + (self.ocap * (8 if self.wide else 4) if self.has_values else 0) + self.acap)
 
     def layout(self) -> dict:
         """Bytes allocated by part, and the key width (None once keys vary), for reports."""
         return {"keys": self.n, "width": self.width if self.width >= 0 else None,
                 "packed": bool(self.packed),
-                "slots": self.cap * 8,
+                "slots": self.cap * self.slot_bytes, "slot_bytes": self.slot_bytes,
+                "tag_bits": 32 - popcount(self.nmask) if self.slot_bytes == 4 else 32,
                 "offsets": (self.ocap + 1) * 8 if self.offs != NULL else 0,
                 "values": self.ocap * (8 if self.wide else 4) if self.has_values else 0,
                 "arena": self.acap, "arena_used": self.used}
+
+    def probe_stats(self) -> dict:
+        """How long lookups are, for reports: the average slots read and keys compared
+        (tags that match) by a hit, over every key, and by a miss, over every home (its
+        compares expected from the tag's width: a miss's tag is as good as random)."""
+        if self.slot_bytes == 4:
+            return _probe_stats(self, <uint32_t*>self.slots)
+        return _probe_stats(self, <uint64_t*>self.slots)
+
+    def reslot(self, int slot_bytes) -> None:
+        """Re-hash every key into a table of `slot_bytes` (4 or 8) slots of the same size."""
+        if slot_bytes != 4 and slot_bytes != 8:
+            raise ValueError(f"slot_bytes is 4 or 8, not {slot_bytes}")
+        cdef int old = self.slot_bytes
+        if slot_bytes != old:
+            self._set_width(slot_bytes)
+            try:
+                self._rebuild(self.cap)
+            except BaseException:  # MemoryError: the old table stays, and its width
+                self._set_width(old)
+                raise
 
     def __sizeof__(self) -> int:
         return 64 + self.nbytes()  # the object itself, plus its buffers (sys.getsizeof)
@@ -496,18 +426,20 @@ cdef class KeyIndex:
         return self.__reduce_ex__(4)
 
     def __reduce_ex__(self, protocol):
-        # The slot table goes along, so that loading is copying, not re-hashing. From
+        # The slot table goes along (its slot width last), so that loading is copying,
+        # not re-hashing. From
         # protocol 5 the buffers are views of this index's memory (out of band when the
         # pickler takes buffers; core.state_codec does), else bytes copies.
         parts = [_export(self.arena, self.used),
                  _export(self.offs, (self.n + 1) * 8) if self.offs != NULL else None,
                  _export(self.vals, self.n * (8 if self.wide else 4)) if self.has_values else None,
-                 _export(self.slots, self.cap * 8)]
+                 _export(self.slots, self.cap * self.slot_bytes)]
         if protocol >= 5:
             parts = [None if p is None else PickleBuffer(p) for p in parts]
         else:
             parts = [None if p is None else bytes(p) for p in parts]
-        return (_restore, (self.has_values, self.n, self.width, self.packed, self.wide, *parts))
+        return (_restore, (self.has_values, self.n, self.width, self.packed, self.wide, *parts,
+                           self.slot_bytes))
 
     def __repr__(self) -> str:
         return f"KeyIndex({self.n} keys, {'values' if self.has_values else 'numbered'})"
@@ -537,10 +469,11 @@ cdef const unsigned char* _at(const unsigned char[::1] b) noexcept:
 
 
 def _restore(bint values, Py_ssize_t n, Py_ssize_t width, bint packed, bint wide, arena,
-             offs, vals, slots=None) -> KeyIndex:
+             offs, vals, slots=None, int slot_bytes=8) -> KeyIndex:
     """Rebuild a pickled KeyIndex (bytes or buffers) at its exact size: copied; the table
-    too when given and sound, else re-hashed from the arena. Raises ValueError for a state
-    no KeyIndex could have written."""
+    too when given and sound, else re-hashed from the arena. Pickles before snapshot
+    version 7 hold no `slot_bytes`: their tables are of 8-byte slots. Raises ValueError
+    for a state no KeyIndex could have written."""
     cdef const unsigned char[::1] a = arena
     cdef const unsigned char[::1] o = offs if offs is not None else b""
     cdef const unsigned char[::1] v = vals if vals is not None else b""
@@ -548,15 +481,14 @@ def _restore(bint values, Py_ssize_t n, Py_ssize_t width, bint packed, bint wide
     cdef Py_ssize_t i, size = 8 if wide else 4
     cdef bint fixed = width >= 0 or (width == -1 and n == 0)
     cdef Py_ssize_t rec = packed_size(width) if packed else max(width, 0)
-    cdef unsigned char buf[64]
     if (n < 0 or n >= PM_NUMBER_MAX or width < -2 or (wide and not values)
             or (packed and not 0 < width <= 64)
             or (fixed and (offs is not None or a.shape[0] != n * rec))
             or (not fixed and (width != -2 or offs is None or o.shape[0] != (n + 1) * 8))
             or (values and (vals is None or v.shape[0] != n * size))
-            or (not values and vals is not None)):
+            or (not values and vals is not None) or slot_bytes not in (4, 8)):
         raise ValueError("corrupt KeyIndex state")
-    cdef KeyIndex k = KeyIndex(values, n)
+    cdef KeyIndex k = KeyIndex(values, n, slot_bytes)
     k.arena = <unsigned char*>_realloc(k.arena, max(<size_t>a.shape[0], <size_t>ARENA_MIN))
     k.acap = max(<size_t>a.shape[0], <size_t>ARENA_MIN)
     memcpy(k.arena, _at(a), a.shape[0])
@@ -581,32 +513,26 @@ def _restore(bint values, Py_ssize_t n, Py_ssize_t width, bint packed, bint wide
         for i in range(n):
             if k.offs[i] > k.offs[i + 1]:
                 raise ValueError("corrupt KeyIndex state")
-    cdef size_t cap = t.shape[0] // 8
-    if (t.shape[0] % 8 == 0 and MIN_SLOTS <= cap <= SLOTS_MAX and <size_t>n * 5 <= cap * 4
-            and _slots_sound(<const uint64_t*>_at(t), cap, n)):
+    cdef size_t cap = t.shape[0] // slot_bytes
+    k.n = n
+    if (t.shape[0] % slot_bytes == 0 and MIN_SLOTS <= cap <= SLOTS_MAX
+            and <size_t>n * 5 <= cap * 4
+            and (sound(<uint32_t*>_at(t), cap, n) if slot_bytes == 4
+                 else sound(<uint64_t*>_at(t), cap, n))):
         free(k.slots)
-        k.slots = <uint64_t*>malloc(cap * 8)
+        k.slots = malloc(cap * slot_bytes)
         if k.slots == NULL:
             raise MemoryError()
-        memcpy(k.slots, _at(t), cap * 8)
-        k.cap = cap
+        memcpy(k.slots, _at(t), cap * slot_bytes)
+        k.cap, k.nmask, k.tbytes = cap, number_mask(cap), cap * <size_t>slot_bytes
     else:
-        for i in range(n):
-            k._place(pm_hash(_raw(k, i, buf), _length(k, i)), i)
-    k.n = n
+        k._rebuild(k.cap)
     return k
 
 
-cdef bint _slots_sound(const uint64_t* t, size_t cap, Py_ssize_t n) noexcept:
-    # n filled slots, each numbering a key that exists (memory safety; the CRC of the
-    # snapshot, not this, guards against tampering).
-    cdef size_t j, filled = 0
-    cdef uint64_t s, no
-    for j in range(cap):
-        s = t[j]
-        if s:
-            no = <uint32_t>s
-            if no == 0 or no > <uint64_t>n:
-                return False
-            filled += 1
-    return filled == <size_t>n
+def key_hash(str key) -> int:
+    """The 64-bit hash a KeyIndex gives `key` (of its UTF-8 bytes): its home is the top 32
+    bits scaled to the table's size; the tag of an 8-byte slot is the same bits, of a
+    4-byte slot the low bits (for tests and reports)."""
+    cdef bytes b = _utf8(key)
+    return pm_hash(<const unsigned char*>PyBytes_AS_STRING(b), len(b))

@@ -43,6 +43,7 @@ BALANCES = ("bal", "bal_pend", "qual")
 SIDES = {"avail": ("bal", 1), "pend": ("bal_pend", 1), "shad": ("bal", 0),
          "shad_pend": ("bal_pend", 0)}
 _I32 = (-(2**31), 2**31 - 1)
+MAP_SLOT_BYTES = 4  # the member maps' KeyIndex table slots (by_app, by_union)
 
 
 class UnpairedBalances(ValueError):
@@ -92,8 +93,11 @@ class Accounts:
         # into qual_months[month] = (accounts, amounts), only the accounts whose amount is
         # not zero, and the month leaving a program's window is taken off qual.
         self.qual_months: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-        self.by_app: dict[str, KeyIndex] = {a: KeyIndex() for p in programs for a in p.appids}
-        self.by_union: list[KeyIndex] = [KeyIndex() for _ in programs]
+        # The member maps take 4-byte table slots (core/_keys.pyx): a key is inserted once a
+        # shopper, so re-hashing as they grow costs little (docs/memory.md).
+        self.by_app: dict[str, KeyIndex] = {a: KeyIndex(slot_bytes=MAP_SLOT_BYTES)
+                                            for p in programs for a in p.appids}
+        self.by_union: list[KeyIndex] = [KeyIndex(slot_bytes=MAP_SLOT_BYTES) for _ in programs]
         # The number of the account's unionid in by_union[prog] plus one; 0 for none
         # (sparse: most accounts of a large engine have no unionid).
         self.union_no = AccountMap()
@@ -323,6 +327,12 @@ class Accounts:
             for a in held.tolist():
                 self.lots.tail.set(a, int(t[a]))
         del r, t
+
+    def reslot_v6(self) -> None:
+        """Convert the member maps of a snapshot before version 7 (tables of 8-byte slots)
+        to this version's 4-byte slots, each re-hashed from its keys."""
+        for ix in (*self.by_app.values(), *self.by_union):
+            ix.reslot(MAP_SLOT_BYTES)
 
     def view(self, name: str) -> np.ndarray:
         """A numpy view of column `name` over the live accounts (2-D for the per-account

@@ -244,6 +244,7 @@ def run(members: int, events: int, seed: int = 1, program: Program | None = None
     stats = eng.stats()
     accounts = len(eng.acc)
     mem_members, mem_inputs = _engine_bytes(eng)
+    parts = member_bytes_by_part(eng)
     bad = (check_invariants(eng) + check_invariants(beng) + check_invariants(keng)
            + check_invariants(ieng))
     same = stats == beng.stats() == keng.stats()
@@ -273,6 +274,7 @@ def run(members: int, events: int, seed: int = 1, program: Program | None = None
                           "us": round(input_s[kind] / input_n[kind] * 1e6, 2)}
                    for kind, _ in INPUT_SIZES},
         "bytes_per_member": round(mem_members / accounts),
+        "member_bytes_by_part": {k: round(v / accounts, 2) for k, v in parts.items()},
         "bytes_per_payment": round(mem_inputs / stats["payments"]),
         "engine_bytes": mem_members + mem_inputs,
         "ledger_entries": stats["ledger_entries"],
@@ -319,6 +321,8 @@ def format_report(r: dict[str, Any]) -> str:
         f"  engine memory      {r['bytes_per_member']:>12,} bytes/member (accounts, id maps)"
         f" + {r['bytes_per_payment']:,} bytes/payment (records, index, ledger); "
         f"{r['engine_bytes'] / 2**20:,.1f} MiB in all",
+        "    a member, by part " + ", ".join(f"{k} {v}" for k, v in r["member_bytes_by_part"].items()
+                                      if v >= 0.05),
         f"  replay             {r['replay_events_per_s']:>12,} events/s "
         f"(journal {r['journal_bytes_per_payment']} bytes/payment)",
         f"    of which apply {r['replay_apply_events_per_s']:>12,} events/s "

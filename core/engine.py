@@ -172,6 +172,7 @@ class Engine(MembershipMixin, EngagementMixin, SpendingMixin, LifecycleMixin, Qu
         if state["acc"].visit_n.typecode == "i":  # before version 6: int64 balances, int32 visits
             state["acc"].narrow_v5()
         state["acc"].sparse_v6()  # before version 7: dense root and lots' tail
+        state["acc"].reslot_v6()  # before version 7: member maps of 8-byte slots (else nothing)
         eng = cls.__new__(cls)
         eng.__dict__.update(state)
         eng._kernel = eng._inputs_kernel = None

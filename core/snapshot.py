@@ -30,11 +30,12 @@ VERSION = 7  # 2: ids in KeyIndex tables, lots pooled, tier months sparse; 3: id
 # 6: balances and roots int32 until a value does not fit, visit days uint16 and visit
 # counts uint8 (core.accounts); 7: one balance pair (bal, bal_pend) for members and
 # shadow accounts alike instead of avail/pend and shad/shad_pend, root and the lots' tail
-# sparse (core.accounts, core/_amap.pyx).
+# sparse (core.accounts, core/_amap.pyx), the member maps' KeyIndex tables of 4-byte slots.
 # Versions read: 4 to 6 as well, converted on loading (Engine.from_snapshot): 4's records
 # and entries, 4's and 5's account columns (Accounts.narrow_v5), 4's to 6's two balance
-# pairs (Accounts.pair_v6, refusing one that breaks the pairing) and dense root and tail
-# (Accounts.sparse_v6).
+# pairs (Accounts.pair_v6, refusing one that breaks the pairing), dense root and tail
+# (Accounts.sparse_v6) and member maps (Accounts.reslot_v6: their tables of 8-byte slots
+# re-hashed into 4-byte ones).
 VERSIONS_READ = (4, 5, 6, VERSION)
 HEAD = struct.Struct("<8sIIQQII")
 assert HEAD.size == 40

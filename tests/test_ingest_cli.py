@@ -89,4 +89,5 @@ def test_bench_engine_quick_run() -> None:
     for key in ("per_event_payments_per_s", "reference_loop_per_s", "bytes_per_member",
                 "members", "dict_path_payments_per_s"):
         assert s[key] > 0
+    assert abs(sum(s["member_bytes_by_part"].values()) - s["bytes_per_member"]) < 1
     assert s["invariants_ok"]
