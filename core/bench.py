@@ -321,8 +321,8 @@ def format_report(r: dict[str, Any]) -> str:
         f"  engine memory      {r['bytes_per_member']:>12,} bytes/member (accounts, id maps)"
         f" + {r['bytes_per_payment']:,} bytes/payment (records, index, ledger); "
         f"{r['engine_bytes'] / 2**20:,.1f} MiB in all",
-        "    a member, by part " + ", ".join(f"{k} {v}" for k, v in r["member_bytes_by_part"].items()
-                                      if v >= 0.05),
+        "    a member, by part " + ", ".join(
+            f"{k} {v}" for k, v in r["member_bytes_by_part"].items() if v >= 0.05),
         f"  replay             {r['replay_events_per_s']:>12,} events/s "
         f"(journal {r['journal_bytes_per_payment']} bytes/payment)",
         f"    of which apply {r['replay_apply_events_per_s']:>12,} events/s "
