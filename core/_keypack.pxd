@@ -169,48 +169,55 @@ cdef extern from *:
     }
     /* 16 < n <= 32 characters, n a multiple of 4 (the platform's ids: 28-character
        openids, 32-character transaction ids), in one pass (AVX2): the first 16 and the
-       last 16 characters, one per lane, as pm_pack16 does each (the overlap is written
-       twice, the same bytes). Returns n / 4 * 3, or -1 when a character is off the
-       alphabet. */
+       last 16 characters, one per lane (the overlap is written twice, the same bytes).
+       Characters are classed by table look-ups on their nibbles, as base64 decoders do:
+       a character is on the alphabet when the classes its low nibble is in (pm_lo_class)
+       are all allowed with its high nibble (pm_hi_bar: the classes barred), and its code
+       is itself plus an offset by its high nibble (pm_hi_off; `_`, the one character of
+       the alphabet with its high nibble, 5, and low nibble 15, takes row 13). Returns
+       n / 4 * 3, or -1 when a character is off the alphabet. */
+    static const int8_t pm_lo_class[32] __attribute__((aligned(32))) = {
+        1, 2, 2, 2, 2, 2, 2, 2, 2, 2, 4, 8, 8, 16, 8, 32,
+        1, 2, 2, 2, 2, 2, 2, 2, 2, 2, 4, 8, 8, 16, 8, 32};
+    static const int8_t pm_hi_bar[32] __attribute__((aligned(32))) = {
+        63, 63, 47, 60, 1, 24, 1, 56, 63, 63, 63, 63, 63, 63, 63, 63,
+        63, 63, 47, 60, 1, 24, 1, 56, 63, 63, 63, 63, 63, 63, 63, 63};
+    static const int8_t pm_hi_off[32] __attribute__((aligned(32))) = {
+        0, 0, 62 - 0x2D, 52 - 0x30, -65, -65, -71, -71, 0, 0, 0, 0, 0, 63 - 0x5F, 0, 0,
+        0, 0, 62 - 0x2D, 52 - 0x30, -65, -65, -71, -71, 0, 0, 0, 0, 0, 63 - 0x5F, 0, 0};
+    static const int8_t pm_order[32] __attribute__((aligned(32))) = {
+        2, 1, 0, 6, 5, 4, 10, 9, 8, 14, 13, 12, -1, -1, -1, -1,
+        2, 1, 0, 6, 5, 4, 10, 9, 8, 14, 13, 12, -1, -1, -1, -1};
     __attribute__((target("avx2")))
     static Py_ssize_t pm_pack32_avx2(const unsigned char* p, Py_ssize_t n, unsigned char* out) {
         const __m256i v = _mm256_inserti128_si256(
             _mm256_castsi128_si256(_mm_loadu_si128((const __m128i*)p)),
             _mm_loadu_si128((const __m128i*)(p + n - 16)), 1);
-        const __m256i az = _mm256_and_si256(_mm256_cmpgt_epi8(v, _mm256_set1_epi8(0x60)),
-                                            _mm256_cmpgt_epi8(_mm256_set1_epi8(0x7B), v));
-        const __m256i AZ = _mm256_and_si256(_mm256_cmpgt_epi8(v, _mm256_set1_epi8(0x40)),
-                                            _mm256_cmpgt_epi8(_mm256_set1_epi8(0x5B), v));
-        const __m256i d09 = _mm256_and_si256(_mm256_cmpgt_epi8(v, _mm256_set1_epi8(0x2F)),
-                                             _mm256_cmpgt_epi8(_mm256_set1_epi8(0x3A), v));
-        const __m256i dash = _mm256_cmpeq_epi8(v, _mm256_set1_epi8(0x2D));
+        const __m256i nib = _mm256_set1_epi8(0x0F);
+        const __m256i hi = _mm256_and_si256(_mm256_srli_epi32(v, 4), nib);
+        const __m256i lo = _mm256_and_si256(v, nib);
         const __m256i us = _mm256_cmpeq_epi8(v, _mm256_set1_epi8(0x5F));
-        const __m256i ok = _mm256_or_si256(_mm256_or_si256(_mm256_or_si256(az, AZ), d09),
-                                           _mm256_or_si256(dash, us));
-        __m256i off, c;
-        __m128i lo, hi;
+        __m256i c;
+        __m128i low, high;
         int w;
-        if (_mm256_movemask_epi8(ok) != -1) return -1;
-        off = _mm256_or_si256(
-            _mm256_or_si256(_mm256_and_si256(AZ, _mm256_set1_epi8(-65)),
-                            _mm256_and_si256(az, _mm256_set1_epi8(-71))),
-            _mm256_or_si256(_mm256_and_si256(d09, _mm256_set1_epi8(4)),
-                            _mm256_or_si256(_mm256_and_si256(dash, _mm256_set1_epi8(62 - 0x2D)),
-                                            _mm256_and_si256(us, _mm256_set1_epi8(63 - 0x5F)))));
-        c = _mm256_add_epi8(v, off);
-        c = _mm256_maddubs_epi16(c, _mm256_set1_epi32(0x01400140));
-        c = _mm256_madd_epi16(c, _mm256_set1_epi32(0x00011000));
-        c = _mm256_shuffle_epi8(c, _mm256_setr_epi8(2, 1, 0, 6, 5, 4, 10, 9, 8, 14, 13, 12,
-                                                    -1, -1, -1, -1, 2, 1, 0, 6, 5, 4, 10, 9,
-                                                    8, 14, 13, 12, -1, -1, -1, -1));
-        lo = _mm256_castsi256_si128(c);
-        hi = _mm256_extracti128_si256(c, 1);
-        _mm_storel_epi64((__m128i*)out, lo);
-        w = _mm_cvtsi128_si32(_mm_srli_si128(lo, 8));
+        if (!_mm256_testz_si256(
+                _mm256_shuffle_epi8(_mm256_load_si256((const __m256i*)pm_lo_class), lo),
+                _mm256_shuffle_epi8(_mm256_load_si256((const __m256i*)pm_hi_bar), hi)))
+            return -1;
+        c = _mm256_add_epi8(v, _mm256_shuffle_epi8(
+            _mm256_load_si256((const __m256i*)pm_hi_off),
+            _mm256_or_si256(hi, _mm256_and_si256(us, _mm256_set1_epi8(8)))));
+        c = _mm256_maddubs_epi16(c, _mm256_set1_epi32(0x01400140));  /* pairs: c0 << 6 | c1 */
+        c = _mm256_madd_epi16(c, _mm256_set1_epi32(0x00011000));  /* quads: 24 bits */
+        c = _mm256_shuffle_epi8(c, _mm256_load_si256((const __m256i*)pm_order));
+        low = _mm256_castsi256_si128(c);
+        high = _mm256_extracti128_si256(c, 1);
+        _mm_storel_epi64((__m128i*)out, low);
+        w = _mm_cvtsi128_si32(_mm_srli_si128(low, 8));
         memcpy(out + 8, &w, 4);
         out += (n - 16) / 4 * 3;
-        _mm_storel_epi64((__m128i*)out, hi);
-        w = _mm_cvtsi128_si32(_mm_srli_si128(hi, 8));
+        _mm_storel_epi64((__m128i*)out, high);
+        w = _mm_cvtsi128_si32(_mm_srli_si128(high, 8));
         memcpy(out + 8, &w, 4);
         return n / 4 * 3;
     }
