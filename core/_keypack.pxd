@@ -19,12 +19,35 @@ cdef extern from *:
     #include <string.h>
     static const char pm_alphabet[65] =
         "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    static unsigned char pm_codes[256];
+    /* A character's code, 0xFF off the alphabet: a constant table, so that packing is
+       ready in every module that inlines it (pm_codes_init runs in core._keys only). */
+    static const unsigned char pm_codes[256] = {
+        0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
+        0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
+        0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
+        0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x3E, 0xFF, 0xFF,
+        0x34, 0x35, 0x36, 0x37, 0x38, 0x39, 0x3A, 0x3B, 0x3C, 0x3D, 0xFF, 0xFF,
+        0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06,
+        0x07, 0x08, 0x09, 0x0A, 0x0B, 0x0C, 0x0D, 0x0E, 0x0F, 0x10, 0x11, 0x12,
+        0x13, 0x14, 0x15, 0x16, 0x17, 0x18, 0x19, 0xFF, 0xFF, 0xFF, 0xFF, 0x3F,
+        0xFF, 0x1A, 0x1B, 0x1C, 0x1D, 0x1E, 0x1F, 0x20, 0x21, 0x22, 0x23, 0x24,
+        0x25, 0x26, 0x27, 0x28, 0x29, 0x2A, 0x2B, 0x2C, 0x2D, 0x2E, 0x2F, 0x30,
+        0x31, 0x32, 0x33, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
+        0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
+        0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
+        0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
+        0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
+        0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
+        0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
+        0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
+        0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
+        0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
+        0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
+        0xFF, 0xFF, 0xFF, 0xFF,
+    };
     static unsigned char pm_pairs[4096][2];  /* 12 bits -> their 2 characters, for unpacking */
     static void pm_codes_init(void) {
         int c;
-        for (c = 0; c < 256; c++) pm_codes[c] = 0xFF;
-        for (c = 0; c < 64; c++) pm_codes[(unsigned char)pm_alphabet[c]] = (unsigned char)c;
         for (c = 0; c < 4096; c++) {
             pm_pairs[c][0] = (unsigned char)pm_alphabet[c >> 6];
             pm_pairs[c][1] = (unsigned char)pm_alphabet[c & 63];
@@ -63,8 +86,8 @@ cdef extern from *:
     }
     """
     const char* pm_alphabet
-    unsigned char* pm_codes
-    void pm_codes_init() noexcept nogil  # once, before packing (core._keys does at import)
+    const unsigned char* pm_codes
+    void pm_codes_init() noexcept nogil  # once, before unpacking (core._keys does at import)
     void pm_unpack6(const unsigned char* p, Py_ssize_t n, unsigned char* out) noexcept nogil
 
 
@@ -169,48 +192,55 @@ cdef extern from *:
     }
     /* 16 < n <= 32 characters, n a multiple of 4 (the platform's ids: 28-character
        openids, 32-character transaction ids), in one pass (AVX2): the first 16 and the
-       last 16 characters, one per lane, as pm_pack16 does each (the overlap is written
-       twice, the same bytes). Returns n / 4 * 3, or -1 when a character is off the
-       alphabet. */
+       last 16 characters, one per lane (the overlap is written twice, the same bytes).
+       Characters are classed by table look-ups on their nibbles, as base64 decoders do:
+       a character is on the alphabet when the classes its low nibble is in (pm_lo_class)
+       are all allowed with its high nibble (pm_hi_bar: the classes barred), and its code
+       is itself plus an offset by its high nibble (pm_hi_off; `_`, the one character of
+       the alphabet with its high nibble, 5, and low nibble 15, takes row 13). Returns
+       n / 4 * 3, or -1 when a character is off the alphabet. */
+    static const int8_t pm_lo_class[32] __attribute__((aligned(32))) = {
+        1, 2, 2, 2, 2, 2, 2, 2, 2, 2, 4, 8, 8, 16, 8, 32,
+        1, 2, 2, 2, 2, 2, 2, 2, 2, 2, 4, 8, 8, 16, 8, 32};
+    static const int8_t pm_hi_bar[32] __attribute__((aligned(32))) = {
+        63, 63, 47, 60, 1, 24, 1, 56, 63, 63, 63, 63, 63, 63, 63, 63,
+        63, 63, 47, 60, 1, 24, 1, 56, 63, 63, 63, 63, 63, 63, 63, 63};
+    static const int8_t pm_hi_off[32] __attribute__((aligned(32))) = {
+        0, 0, 62 - 0x2D, 52 - 0x30, -65, -65, -71, -71, 0, 0, 0, 0, 0, 63 - 0x5F, 0, 0,
+        0, 0, 62 - 0x2D, 52 - 0x30, -65, -65, -71, -71, 0, 0, 0, 0, 0, 63 - 0x5F, 0, 0};
+    static const int8_t pm_order[32] __attribute__((aligned(32))) = {
+        2, 1, 0, 6, 5, 4, 10, 9, 8, 14, 13, 12, -1, -1, -1, -1,
+        2, 1, 0, 6, 5, 4, 10, 9, 8, 14, 13, 12, -1, -1, -1, -1};
     __attribute__((target("avx2")))
     static Py_ssize_t pm_pack32_avx2(const unsigned char* p, Py_ssize_t n, unsigned char* out) {
         const __m256i v = _mm256_inserti128_si256(
             _mm256_castsi128_si256(_mm_loadu_si128((const __m128i*)p)),
             _mm_loadu_si128((const __m128i*)(p + n - 16)), 1);
-        const __m256i az = _mm256_and_si256(_mm256_cmpgt_epi8(v, _mm256_set1_epi8(0x60)),
-                                            _mm256_cmpgt_epi8(_mm256_set1_epi8(0x7B), v));
-        const __m256i AZ = _mm256_and_si256(_mm256_cmpgt_epi8(v, _mm256_set1_epi8(0x40)),
-                                            _mm256_cmpgt_epi8(_mm256_set1_epi8(0x5B), v));
-        const __m256i d09 = _mm256_and_si256(_mm256_cmpgt_epi8(v, _mm256_set1_epi8(0x2F)),
-                                             _mm256_cmpgt_epi8(_mm256_set1_epi8(0x3A), v));
-        const __m256i dash = _mm256_cmpeq_epi8(v, _mm256_set1_epi8(0x2D));
+        const __m256i nib = _mm256_set1_epi8(0x0F);
+        const __m256i hi = _mm256_and_si256(_mm256_srli_epi32(v, 4), nib);
+        const __m256i lo = _mm256_and_si256(v, nib);
         const __m256i us = _mm256_cmpeq_epi8(v, _mm256_set1_epi8(0x5F));
-        const __m256i ok = _mm256_or_si256(_mm256_or_si256(_mm256_or_si256(az, AZ), d09),
-                                           _mm256_or_si256(dash, us));
-        __m256i off, c;
-        __m128i lo, hi;
+        __m256i c;
+        __m128i low, high;
         int w;
-        if (_mm256_movemask_epi8(ok) != -1) return -1;
-        off = _mm256_or_si256(
-            _mm256_or_si256(_mm256_and_si256(AZ, _mm256_set1_epi8(-65)),
-                            _mm256_and_si256(az, _mm256_set1_epi8(-71))),
-            _mm256_or_si256(_mm256_and_si256(d09, _mm256_set1_epi8(4)),
-                            _mm256_or_si256(_mm256_and_si256(dash, _mm256_set1_epi8(62 - 0x2D)),
-                                            _mm256_and_si256(us, _mm256_set1_epi8(63 - 0x5F)))));
-        c = _mm256_add_epi8(v, off);
-        c = _mm256_maddubs_epi16(c, _mm256_set1_epi32(0x01400140));
-        c = _mm256_madd_epi16(c, _mm256_set1_epi32(0x00011000));
-        c = _mm256_shuffle_epi8(c, _mm256_setr_epi8(2, 1, 0, 6, 5, 4, 10, 9, 8, 14, 13, 12,
-                                                    -1, -1, -1, -1, 2, 1, 0, 6, 5, 4, 10, 9,
-                                                    8, 14, 13, 12, -1, -1, -1, -1));
-        lo = _mm256_castsi256_si128(c);
-        hi = _mm256_extracti128_si256(c, 1);
-        _mm_storel_epi64((__m128i*)out, lo);
-        w = _mm_cvtsi128_si32(_mm_srli_si128(lo, 8));
+        if (!_mm256_testz_si256(
+                _mm256_shuffle_epi8(_mm256_load_si256((const __m256i*)pm_lo_class), lo),
+                _mm256_shuffle_epi8(_mm256_load_si256((const __m256i*)pm_hi_bar), hi)))
+            return -1;
+        c = _mm256_add_epi8(v, _mm256_shuffle_epi8(
+            _mm256_load_si256((const __m256i*)pm_hi_off),
+            _mm256_or_si256(hi, _mm256_and_si256(us, _mm256_set1_epi8(8)))));
+        c = _mm256_maddubs_epi16(c, _mm256_set1_epi32(0x01400140));  /* pairs: c0 << 6 | c1 */
+        c = _mm256_madd_epi16(c, _mm256_set1_epi32(0x00011000));  /* quads: 24 bits */
+        c = _mm256_shuffle_epi8(c, _mm256_load_si256((const __m256i*)pm_order));
+        low = _mm256_castsi256_si128(c);
+        high = _mm256_extracti128_si256(c, 1);
+        _mm_storel_epi64((__m128i*)out, low);
+        w = _mm_cvtsi128_si32(_mm_srli_si128(low, 8));
         memcpy(out + 8, &w, 4);
         out += (n - 16) / 4 * 3;
-        _mm_storel_epi64((__m128i*)out, hi);
-        w = _mm_cvtsi128_si32(_mm_srli_si128(hi, 8));
+        _mm_storel_epi64((__m128i*)out, high);
+        w = _mm_cvtsi128_si32(_mm_srli_si128(high, 8));
         memcpy(out + 8, &w, 4);
         return n / 4 * 3;
     }

@@ -179,3 +179,21 @@ def test_the_split_takes_common_rows_lean_and_hands_the_rest_on() -> None:
         assert outs == [per_event.pay(p) for p in rows]
     assert counts == [4, 0, 1]  # the refund held, then released by payment 20
     assert state(lean) == state(per_event)
+
+
+def test_transaction_ids_of_every_packing_path_are_found_after_lean_and_per_event() -> None:
+    """Transaction ids of lengths that take each path of the packer (8 characters at a
+    time with a tail, 16 at a time, one pass of 20 to 32), inserted by the lean core and
+    by `_pay_core` (which pack in their own modules), are found again and kept in order."""
+    ids = [f"42{n:0{width - 2}d}"[:width] for width in (6, 13, 18, 22, 24, 28, 31, 32, 40)
+           for n in range(width, width + 3)]
+    lean, per_event = _engine(program()), _engine(program())
+    rows = [dataclasses.replace(pay(0, n % WHO), transaction_id=tx) for n, tx in enumerate(ids)]
+    before = lean_rows()
+    outs = lean.pay_block(block_from_columns(from_payments(rows)))
+    assert lean_rows() - before == len(rows) - 1  # the first looks its hour up (_pay_core)
+    assert outs == [per_event.pay(p) for p in rows]
+    for eng in (lean, per_event):
+        assert eng.pay_index.keys() == ids
+        assert [eng.pay_index.number(tx) for tx in ids] == list(range(len(ids)))
+        assert all(eng.pay(p).code == Code.DUPLICATE for p in rows)
