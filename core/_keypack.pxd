@@ -53,10 +53,11 @@ cdef extern from *:
             pm_pairs[c][1] = (unsigned char)pm_alphabet[c & 63];
         }
     }
-    /* The n characters packed at p, into out: 4 characters from each 3 bytes (a KeyIndex
-       re-hashes its keys unpacked when its table grows), then one at a time. */
-    static inline void pm_unpack6(const unsigned char* p, Py_ssize_t n, unsigned char* out) {
-        Py_ssize_t k = 0, o = 0, size = (n * 6 + 7) / 8;
+    /* The n characters packed at p, into out, from character k (byte o, k a multiple of
+       4): 8 characters from each 6 bytes, 4 from each 3, then one at a time. */
+    static inline void pm_unpack6_from(const unsigned char* p, Py_ssize_t n, unsigned char* out,
+                                       Py_ssize_t k, Py_ssize_t o) {
+        Py_ssize_t size = (n * 6 + 7) / 8;
         unsigned int v, acc = 0, bits = 0;
     #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
         uint64_t w;
@@ -88,7 +89,6 @@ cdef extern from *:
     const char* pm_alphabet
     const unsigned char* pm_codes
     void pm_codes_init() noexcept nogil  # once, before unpacking (core._keys does at import)
-    void pm_unpack6(const unsigned char* p, Py_ssize_t n, unsigned char* out) noexcept nogil
 
 
 cdef inline Py_ssize_t packed_size(Py_ssize_t n) noexcept:
@@ -263,6 +263,108 @@ cdef extern from *:
     }
     """
     Py_ssize_t pm_pack6(const unsigned char* p, Py_ssize_t n, unsigned char* out) noexcept nogil
+
+
+cdef extern from *:
+    """
+#if defined(__x86_64__) && defined(__GNUC__)
+    /* Unpacking is base64url encoding: 12 bytes make 16 characters. The 12 bytes at
+       `at`..`at` + 11 of each 128-bit lane, each 3 bytes spread over a 32-bit word
+       (b1 b0 b2 b1), then the four 6-bit codes of each word moved to its bytes (two
+       multiplies), then a code to its character by a 16-entry table of offsets. */
+    #define PM_SPREAD(at) at + 1, at, at + 2, at + 1, at + 4, at + 3, at + 5, at + 4, \
+        at + 7, at + 6, at + 8, at + 7, at + 10, at + 9, at + 11, at + 10
+    __attribute__((target("ssse3")))
+    static inline __m128i pm_chars16(__m128i v, __m128i spread) {
+        const __m128i w = _mm_shuffle_epi8(v, spread);
+        const __m128i hi = _mm_mulhi_epu16(_mm_and_si128(w, _mm_set1_epi32(0x0FC0FC00)),
+                                           _mm_set1_epi32(0x04000040));
+        const __m128i lo = _mm_mullo_epi16(_mm_and_si128(w, _mm_set1_epi32(0x003F03F0)),
+                                           _mm_set1_epi32(0x01000010));
+        const __m128i c = _mm_or_si128(hi, lo);  /* the codes, 0..63 */
+        /* 0 for 26..51, 1..10 for the digits, 11 '-', 12 '_', 13 for A..Z */
+        __m128i r = _mm_subs_epu8(c, _mm_set1_epi8(51));
+        r = _mm_or_si128(r, _mm_and_si128(_mm_cmpgt_epi8(_mm_set1_epi8(26), c),
+                                          _mm_set1_epi8(13)));
+        r = _mm_shuffle_epi8(_mm_setr_epi8('a' - 26, '0' - 52, '0' - 52, '0' - 52, '0' - 52,
+                                           '0' - 52, '0' - 52, '0' - 52, '0' - 52, '0' - 52,
+                                           '0' - 52, '-' - 62, '_' - 63, 'A', 0, 0), r);
+        return _mm_add_epi8(r, c);
+    }
+    /* 12 bytes at p into a register's low 12 bytes, reading no byte past them. */
+    static inline __m128i pm_load12(const unsigned char* p) {
+        int last;
+        memcpy(&last, p + 8, 4);
+        return _mm_unpacklo_epi64(_mm_loadl_epi64((const __m128i*)p), _mm_cvtsi32_si128(last));
+    }
+    /* n >= 16 (SSSE3): 16 characters from each 12 bytes; when n is a multiple of 4, the
+       last 16 characters from the last 12 bytes (overlapping: the same characters written
+       twice), else the rest as the scalar loop does. */
+    __attribute__((target("ssse3")))
+    static void pm_unpack6_ssse3(const unsigned char* p, Py_ssize_t n, unsigned char* out) {
+        const __m128i spread = _mm_setr_epi8(PM_SPREAD(0));
+        Py_ssize_t k = 0, o = 0;
+        for (; k + 16 <= n; k += 16, o += 12)
+            _mm_storeu_si128((__m128i*)(out + k), pm_chars16(pm_load12(p + o), spread));
+        if (k == n) return;
+        if (n % 4 == 0) {
+            _mm_storeu_si128((__m128i*)(out + n - 16),
+                             pm_chars16(pm_load12(p + n / 4 * 3 - 12), spread));
+            return;
+        }
+        pm_unpack6_from(p, n, out, k, o);
+    }
+    /* n of 24, 28 or 32 (the platform's openids and transaction ids), in one pass (AVX2):
+       the first 16 characters from the first 12 bytes, the last 16 from the last 12, one
+       per lane, as pm_unpack6_ssse3 does each. Both 16-byte loads lie inside the key's
+       n * 3 / 4 >= 18 bytes; the last 12 are at 4 in the second. */
+    __attribute__((target("avx2")))
+    static void pm_unpack32_avx2(const unsigned char* p, Py_ssize_t n, unsigned char* out) {
+        const __m256i v = _mm256_inserti128_si256(
+            _mm256_castsi128_si256(_mm_loadu_si128((const __m128i*)p)),
+            _mm_loadu_si128((const __m128i*)(p + n / 4 * 3 - 16)), 1);
+        const __m256i w = _mm256_shuffle_epi8(v, _mm256_setr_epi8(PM_SPREAD(0), PM_SPREAD(4)));
+        const __m256i hi = _mm256_mulhi_epu16(_mm256_and_si256(w, _mm256_set1_epi32(0x0FC0FC00)),
+                                              _mm256_set1_epi32(0x04000040));
+        const __m256i lo = _mm256_mullo_epi16(_mm256_and_si256(w, _mm256_set1_epi32(0x003F03F0)),
+                                              _mm256_set1_epi32(0x01000010));
+        const __m256i c = _mm256_or_si256(hi, lo);
+        __m256i r = _mm256_subs_epu8(c, _mm256_set1_epi8(51));
+        r = _mm256_or_si256(r, _mm256_and_si256(_mm256_cmpgt_epi8(_mm256_set1_epi8(26), c),
+                                                _mm256_set1_epi8(13)));
+        r = _mm256_shuffle_epi8(_mm256_setr_epi8(
+            'a' - 26, '0' - 52, '0' - 52, '0' - 52, '0' - 52, '0' - 52, '0' - 52, '0' - 52,
+            '0' - 52, '0' - 52, '0' - 52, '-' - 62, '_' - 63, 'A', 0, 0,
+            'a' - 26, '0' - 52, '0' - 52, '0' - 52, '0' - 52, '0' - 52, '0' - 52, '0' - 52,
+            '0' - 52, '0' - 52, '0' - 52, '-' - 62, '_' - 63, 'A', 0, 0), r);
+        r = _mm256_add_epi8(r, c);
+        _mm_storeu_si128((__m128i*)out, _mm256_castsi256_si128(r));
+        _mm_storeu_si128((__m128i*)(out + n - 16), _mm256_extracti128_si256(r, 1));
+    }
+    #define PM_UNPACK_AVX2(n) ((n) >= 24 && (n) <= 32 && ((n) & 3) == 0)
+#else
+    #define PM_UNPACK_AVX2(n) 0
+    static void pm_unpack6_ssse3(const unsigned char* p, Py_ssize_t n, unsigned char* out) {}
+    static void pm_unpack32_avx2(const unsigned char* p, Py_ssize_t n, unsigned char* out) {}
+#endif
+    /* The n characters packed at p, into out (n <= 64): the same bytes by every path. */
+    static inline void pm_unpack6(const unsigned char* p, Py_ssize_t n, unsigned char* out) {
+        if (PM_UNPACK_AVX2(n) && PM_AVX2()) pm_unpack32_avx2(p, n, out);
+        else if (n >= 16 && PM_SSSE3()) pm_unpack6_ssse3(p, n, out);
+        else pm_unpack6_from(p, n, out, 0, 0);
+    }
+    /* Tests: unpack by one path (0 scalar, 1 SSSE3, 2 AVX2); 0 when this CPU lacks it
+       or it does not take n characters. */
+    static int pm_unpack6_by(const unsigned char* p, Py_ssize_t n, unsigned char* out, int path) {
+        if (path == 0) pm_unpack6_from(p, n, out, 0, 0);
+        else if (path == 1 && n >= 16 && PM_SSSE3()) pm_unpack6_ssse3(p, n, out);
+        else if (path == 2 && PM_UNPACK_AVX2(n) && PM_AVX2()) pm_unpack32_avx2(p, n, out);
+        else return 0;
+        return 1;
+    }
+    """
+    void pm_unpack6(const unsigned char* p, Py_ssize_t n, unsigned char* out) noexcept nogil
+    int pm_unpack6_by(const unsigned char* p, Py_ssize_t n, unsigned char* out, int path) noexcept nogil
 
 
 cdef inline Py_ssize_t pack6(const unsigned char* p, Py_ssize_t n, unsigned char* out) noexcept:

@@ -8,7 +8,8 @@ from libc.stdint cimport uint32_t, uint64_t
 from core._keyhash cimport pm_hash, pm_prefetch, pm_same
 from core._keypack cimport pack6, unpack6
 from core._keys cimport KeyIndex
-from core._keytable cimport home, number_in, popcount, put, slot_t, tag_hit
+from core._keytable cimport (home, number_in, popcount, put, put_slot, slot_of, slot_t,
+                              tag_hit)
 
 DEF REHASH_AHEAD = 16  # keys hashed ahead of their placing when a table is rebuilt (a power of 2)
 DEF PACKED_MAX = 48  # bytes of a packed key at most (64 characters; core._keypack)
@@ -95,21 +96,30 @@ cdef inline Py_ssize_t _peek(KeyIndex k, slot_t* t, uint64_t h) noexcept:
 
 cdef inline void _rehash_into(KeyIndex k, slot_t* fresh, size_t cap, uint32_t nmask) noexcept:
     # Keys 0 .. k.n - 1 into the empty table `fresh`, each hashed REHASH_AHEAD keys ahead
-    # of its placing and its home slot touched then.
-    cdef uint64_t hs[REHASH_AHEAD]
-    cdef uint64_t h = 0
+    # of its placing and its home slot touched then (the ring keeps its home and slot).
+    # Packed keys of one width (the member maps') are unpacked straight from the arena.
+    cdef size_t homes[REHASH_AHEAD]
+    cdef slot_t held[REHASH_AHEAD]
+    cdef uint64_t h
     cdef unsigned char buf[64]
-    cdef Py_ssize_t i, d
-    for i in range(k.n + REHASH_AHEAD):
-        if i < k.n:
-            h = pm_hash(_raw(k, i, buf), _length(k, i))
-            pm_prefetch(fresh + home(h, cap))
+    cdef Py_ssize_t i, d, n = k.n, width = k.width, rec = k.rec
+    cdef bint packed = k.packed and k.offs == NULL
+    cdef size_t j = 0
+    for i in range(n + REHASH_AHEAD):
+        if i < n:
+            if packed:
+                unpack6(k.arena + i * rec, width, buf)
+                h = pm_hash(buf, width)
+            else:
+                h = pm_hash(_raw(k, i, buf), _length(k, i))
+            j = home(h, cap)
+            pm_prefetch(fresh + j)
         d = i - REHASH_AHEAD
         if d >= 0:
-            put(fresh, cap, home(hs[d & (REHASH_AHEAD - 1)], cap), hs[d & (REHASH_AHEAD - 1)],
-                d, nmask)
-        if i < k.n:
-            hs[i & (REHASH_AHEAD - 1)] = h
+            put_slot(fresh, cap, homes[d & (REHASH_AHEAD - 1)], held[d & (REHASH_AHEAD - 1)])
+        if i < n:
+            homes[i & (REHASH_AHEAD - 1)] = j
+            held[i & (REHASH_AHEAD - 1)] = slot_of(<slot_t>0, h, i, nmask)
 
 
 cdef inline dict _probe_stats(KeyIndex k, slot_t* t):

@@ -37,7 +37,8 @@ from libc.stdlib cimport calloc, free, malloc, realloc
 from libc.string cimport memcpy
 
 from core._keyhash cimport PM_NUMBER_MAX, pm_hash, pm_prefetch
-from core._keypack cimport pack6, packed_size, pad_clear, pm_codes_init, unpack6
+from core._keypack cimport (pack6, packed_size, pad_clear, pm_codes_init, pm_unpack6_by,
+                             unpack6)
 from core._keyprobe cimport (_length, _peek, _place_in, _probe, _probe_stats, _raw,
                               _rehash_into, _stored)
 from core._keytable cimport grow_wide, grown, home_byte, number_mask, popcount, sound
@@ -536,3 +537,15 @@ def key_hash(str key) -> int:
     4-byte slot the low bits (for tests and reports)."""
     cdef bytes b = _utf8(key)
     return pm_hash(<const unsigned char*>PyBytes_AS_STRING(b), len(b))
+
+
+def unpack_by(bytes packed, Py_ssize_t n, int path):
+    """The `n` characters packed in `packed` (its first packed size bytes), unpacked by one
+    path: 0 scalar, 1 SSSE3, 2 AVX2; None when this CPU lacks that path or it does not
+    take `n` characters (for tests: every path gives the same bytes)."""
+    cdef unsigned char out[64]
+    if not 0 < n <= 64 or len(packed) < packed_size(n):
+        raise ValueError(f"{len(packed)} bytes do not hold {n} packed characters")
+    if not pm_unpack6_by(<const unsigned char*>PyBytes_AS_STRING(packed), n, out, path):
+        return None
+    return (<char*>out)[:n]

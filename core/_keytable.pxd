@@ -80,6 +80,23 @@ cdef inline void put(slot_t* t, size_t cap, size_t j, uint64_t h, Py_ssize_t i,
     t[j] = s
 
 
+cdef inline slot_t slot_of(slot_t width, uint64_t h, Py_ssize_t i, uint32_t nmask) noexcept:
+    # The slot of key number i hashed h, as `put` writes it (`width` only picks the type).
+    if slot_t is uint64_t:
+        return ((h >> 32) << 32) | <uint64_t>(i + 1)
+    else:
+        return (<uint32_t>h & ~nmask) | <uint32_t>(i + 1)
+
+
+cdef inline void put_slot(slot_t* t, size_t cap, size_t j, slot_t s) noexcept:
+    # Slot s into the first empty slot of t from j on (wrapping), for rebuilds.
+    while t[j] != 0:
+        j += 1
+        if j == cap:
+            j = 0
+    t[j] = s
+
+
 cdef inline size_t grown(size_t cap) except 0:
     # The next table size: by half, to keep the table between 53% and 80% full.
     cdef size_t more = min(cap + cap // 2, <size_t>SLOTS_MAX)

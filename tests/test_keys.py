@@ -292,6 +292,50 @@ def test_packed_arena_is_six_bits_a_character_first_character_highest(keys: list
     assert k.keys() == keys and all(k.number(key) == n for n, key in enumerate(keys))
 
 
+_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+
+
+@given(st.integers(1, 64).flatmap(lambda n: st.text(alphabet=_ALPHABET, min_size=n, max_size=n)))
+def test_every_unpack_path_gives_the_key_back(key: str) -> None:
+    """Each unpacker this CPU has (scalar, SSSE3 from 16 characters, AVX2 for 24, 28 and
+    32) turns the packed form back into the key's bytes; the scalar one takes every length."""
+    from core._keys import unpack_by
+    packed = _pack_reference(key)
+    got = [unpack_by(packed, len(key), path) for path in (0, 1, 2)]
+    assert got[0] == key.encode()
+    assert all(g is None or g == key.encode() for g in got)
+
+
+def test_unpack_paths_cover_the_platform_ids_and_refuse_bad_sizes() -> None:
+    from core._keys import unpack_by
+    key = "oAbc" + "Zz-_09" * 4
+    assert unpack_by(_pack_reference(key), 28, 0) == key.encode()
+    assert unpack_by(_pack_reference(key[:8]), 8, 1) is None  # SSSE3 from 16 characters
+    assert unpack_by(_pack_reference(key[:20]), 20, 2) is None  # AVX2 for 24, 28, 32
+    with pytest.raises(ValueError):
+        unpack_by(_pack_reference(key)[:20], 28, 0)
+    with pytest.raises(ValueError):
+        unpack_by(b"", 0, 0)
+
+
+@pytest.mark.parametrize("width", [1, 7, 15, 16, 17, 20, 23, 24, 27, 28, 31, 32, 33, 48, 64])
+def test_four_byte_tables_grown_from_packed_keys_find_every_key(width: int) -> None:
+    """Growing a 4-byte table re-hashes every packed key unpacked (by this CPU's path for
+    its width): each is found where a lookup hashes it, none that is absent is."""
+    import random
+    rng = random.Random(width)
+    keys = list(dict.fromkeys("".join(rng.choice(_ALPHABET) for _ in range(width))
+                              for _ in range(3_000)))
+    k = KeyIndex(slot_bytes=4)
+    for n, key in enumerate(keys):
+        k[key] = n
+    assert k.layout()["packed"] and k.layout()["slots"] > len(keys) * 4
+    assert all(k[key] == n for n, key in enumerate(keys))
+    assert k.probe_stats()["hit_compares"] < 1.1
+    absent = ("".join(rng.choice(_ALPHABET) for _ in range(width)) for _ in range(500))
+    assert not any(key in k for key in absent if key not in set(keys))
+
+
 @pytest.mark.parametrize("bad", ["\x00", "!", "é", "~", " ", "."])
 @pytest.mark.parametrize("at", [0, 7, 8, 27])
 def test_one_character_off_the_alphabet_unpacks_the_keys(bad: str, at: int) -> None:
