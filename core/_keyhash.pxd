@@ -13,8 +13,10 @@ cdef extern from *:
     }
     #define pm_prefetch(p) __builtin_prefetch((const void*)(p))
     #define PM_NUMBER_MAX ((Py_ssize_t)0xFFFFFFFEll)  /* numbers live in a slot's low 32 bits, plus one */
-    /* A wyhash-style hash of n bytes: 8-byte words folded by 128-bit multiplies. */
-    static uint64_t pm_hash(const unsigned char* p, Py_ssize_t n) {
+    /* A wyhash-style hash of n bytes: 8-byte words folded by 128-bit multiplies (inlined
+       where n is a constant: a rebuild's loops, core/_keyprobe.pxd; else pm_hash). */
+    static inline __attribute__((always_inline)) uint64_t pm_hash_at(const unsigned char* p,
+                                                                     Py_ssize_t n) {
         uint64_t h = pm_mum((uint64_t)n ^ 0xa0761d6478bd642full, 0xe7037ed1a0b428dbull);
         uint64_t w;
         const Py_ssize_t len = n;
@@ -39,6 +41,7 @@ cdef extern from *:
         h = pm_mum(w ^ 0x1d8e4e27c47d124full ^ ((uint64_t)n << 56), h ^ 0xa0761d6478bd642full);
         return pm_mum(h, 0xe7037ed1a0b428dbull) ^ h;
     }
+    static uint64_t pm_hash(const unsigned char* p, Py_ssize_t n) { return pm_hash_at(p, n); }
     /* Whether n bytes at a and b are equal; keys of 8 to 32 bytes (the platform's ids,
        packed or not) by overlapping 8-byte words, in place of a call to memcmp. */
     static inline int pm_same(const unsigned char* a, const unsigned char* b, size_t n) {

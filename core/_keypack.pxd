@@ -319,7 +319,7 @@ cdef extern from *:
        per lane, as pm_unpack6_ssse3 does each. Both 16-byte loads lie inside the key's
        n * 3 / 4 >= 18 bytes; the last 12 are at 4 in the second. */
     __attribute__((target("avx2")))
-    static void pm_unpack32_avx2(const unsigned char* p, Py_ssize_t n, unsigned char* out) {
+    static inline void pm_unpack32_avx2(const unsigned char* p, Py_ssize_t n, unsigned char* out) {
         const __m256i v = _mm256_inserti128_si256(
             _mm256_castsi128_si256(_mm_loadu_si128((const __m128i*)p)),
             _mm_loadu_si128((const __m128i*)(p + n / 4 * 3 - 16)), 1);

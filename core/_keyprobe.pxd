@@ -11,8 +11,47 @@ from core._keys cimport KeyIndex
 from core._keytable cimport (home, number_in, popcount, put, put_slot, slot_of, slot_t,
                               tag_hit)
 
-DEF REHASH_AHEAD = 16  # keys hashed ahead of their placing when a table is rebuilt (a power of 2)
+DEF REHASH_AHEAD = 16  # keys hashed a run ahead of their placing when a table is rebuilt
 DEF PACKED_MAX = 48  # bytes of a packed key at most (64 characters; core._keypack)
+
+
+cdef extern from *:
+    """
+    /* The hashes of `count` packed keys of n characters from p, rec bytes apart, into out
+       (a rebuild's keys): unpacked and hashed inline, n a constant for the platform's
+       widths, by AVX2 where the CPU has it; else key by key. */
+    #define PM_HASH_RUN(N, UNPACK) \
+        for (i = 0; i < count; i++, p += rec) { UNPACK(p, N, buf); out[i] = pm_hash_at(buf, N); }
+#if defined(__x86_64__) && defined(__GNUC__)
+    __attribute__((target("avx2")))
+    static void pm_hash_packed_avx2(const unsigned char* p, Py_ssize_t rec, Py_ssize_t n,
+                                    Py_ssize_t count, uint64_t* out) {
+        unsigned char buf[32];
+        Py_ssize_t i;
+        if (n == 28) PM_HASH_RUN(28, pm_unpack32_avx2)
+        else if (n == 32) PM_HASH_RUN(32, pm_unpack32_avx2)
+        else PM_HASH_RUN(24, pm_unpack32_avx2)
+    }
+#else
+    static void pm_hash_packed_avx2(const unsigned char* p, Py_ssize_t rec, Py_ssize_t n,
+                                    Py_ssize_t count, uint64_t* out) {}
+#endif
+    static void pm_hash_packed(const unsigned char* p, Py_ssize_t rec, Py_ssize_t n,
+                               Py_ssize_t count, uint64_t* out) {
+        unsigned char buf[64];
+        Py_ssize_t i;
+        if (PM_UNPACK_AVX2(n) && PM_AVX2()) {
+            pm_hash_packed_avx2(p, rec, n, count, out);
+            return;
+        }
+        for (i = 0; i < count; i++, p += rec) {
+            pm_unpack6(p, n, buf);
+            out[i] = pm_hash(buf, n);
+        }
+    }
+    """
+    void pm_hash_packed(const unsigned char* p, Py_ssize_t rec, Py_ssize_t n, Py_ssize_t count,
+                        uint64_t* out) noexcept nogil
 
 
 cdef inline const unsigned char* _stored(KeyIndex k, Py_ssize_t i) noexcept:
@@ -94,32 +133,36 @@ cdef inline Py_ssize_t _peek(KeyIndex k, slot_t* t, uint64_t h) noexcept:
             j = 0
 
 
-cdef inline void _rehash_into(KeyIndex k, slot_t* fresh, size_t cap, uint32_t nmask) noexcept:
-    # Keys 0 .. k.n - 1 into the empty table `fresh`, each hashed REHASH_AHEAD keys ahead
-    # of its placing and its home slot touched then (the ring keeps its home and slot).
-    # Packed keys of one width (the member maps') are unpacked straight from the arena.
-    cdef size_t homes[REHASH_AHEAD]
-    cdef slot_t held[REHASH_AHEAD]
-    cdef uint64_t h
+cdef inline void _hash_run(KeyIndex k, Py_ssize_t first, Py_ssize_t count, uint64_t* out) noexcept:
+    # The hashes of keys first .. first + count - 1, into out.
     cdef unsigned char buf[64]
-    cdef Py_ssize_t i, d, n = k.n, width = k.width, rec = k.rec
-    cdef bint packed = k.packed and k.offs == NULL
-    cdef size_t j = 0
-    for i in range(n + REHASH_AHEAD):
-        if i < n:
-            if packed:
-                unpack6(k.arena + i * rec, width, buf)
-                h = pm_hash(buf, width)
-            else:
-                h = pm_hash(_raw(k, i, buf), _length(k, i))
-            j = home(h, cap)
-            pm_prefetch(fresh + j)
-        d = i - REHASH_AHEAD
-        if d >= 0:
-            put_slot(fresh, cap, homes[d & (REHASH_AHEAD - 1)], held[d & (REHASH_AHEAD - 1)])
-        if i < n:
-            homes[i & (REHASH_AHEAD - 1)] = j
-            held[i & (REHASH_AHEAD - 1)] = slot_of(<slot_t>0, h, i, nmask)
+    cdef Py_ssize_t i
+    if k.packed and k.offs == NULL:
+        pm_hash_packed(k.arena + first * k.rec, k.rec, k.width, count, out)
+    else:
+        for i in range(count):
+            out[i] = pm_hash(_raw(k, first + i, buf), _length(k, first + i))
+
+
+cdef inline void _rehash_into(KeyIndex k, slot_t* fresh, size_t cap, uint32_t nmask) noexcept:
+    # Keys 0 .. k.n - 1 into the empty table `fresh`, in runs of REHASH_AHEAD: a run is
+    # hashed and its homes touched, then the run before it placed (the arena read in order).
+    cdef uint64_t hs[2][REHASH_AHEAD]
+    cdef size_t homes[2][REHASH_AHEAD]
+    cdef Py_ssize_t c, d, e, m, n = k.n
+    cdef int b
+    for c in range(0, n + REHASH_AHEAD, REHASH_AHEAD):
+        if c < n:
+            m, b = min(REHASH_AHEAD, n - c), (c // REHASH_AHEAD) & 1
+            _hash_run(k, c, m, hs[b])
+            for e in range(m):
+                homes[b][e] = home(hs[b][e], cap)
+                pm_prefetch(fresh + homes[b][e])
+        if c >= REHASH_AHEAD:
+            d = c - REHASH_AHEAD
+            m, b = min(REHASH_AHEAD, n - d), (d // REHASH_AHEAD) & 1
+            for e in range(m):
+                put_slot(fresh, cap, homes[b][e], slot_of(<slot_t>0, hs[b][e], d + e, nmask))
 
 
 cdef inline dict _probe_stats(KeyIndex k, slot_t* t):
