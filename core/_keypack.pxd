@@ -7,7 +7,9 @@ bijection on strings of one length over that alphabet (spare bits are zero), so 
 keys compare exactly as the strings do. It is base64url decoding: sixteen characters at a
 time go through SSSE3 where the CPU has it, and ids of 20 to 32 characters (a multiple of
 4: the platform's openids and transaction ids) in one AVX2 pass where it has that (the
-same bytes as the eight-at-a-time loop).
+same bytes as the eight-at-a-time loop). Unpacking (a 4-byte table's rebuild unpacks
+every key) is base64url encoding, by the same paths: SSSE3 from 16 characters, AVX2 for
+24, 28 and 32 (`pm_unpack6`; `core._keys.unpack_by` runs each path, for tests).
 """
 
 DEF PACK_CHARS_MAX = 64  # longer keys are kept as they are
