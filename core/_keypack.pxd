@@ -61,6 +61,8 @@ cdef extern from *:
                                        Py_ssize_t k, Py_ssize_t o) {
         Py_ssize_t size = (n * 6 + 7) / 8;
         unsigned int v, acc = 0, bits = 0;
+        if (!pm_pairs[0][0])  /* static: each module inlining this has its own table */
+            pm_codes_init();
     #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
         uint64_t w;
         for (; k + 8 <= n && o + 8 <= size; k += 8, o += 6) {  /* 8 characters from 6 bytes */
