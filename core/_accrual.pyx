@@ -237,7 +237,7 @@ cdef object _pay_core(Kernel k, Row* r):
         if not _valid_id_bytes(r.op, r.opn):
             return eng._check_payment(_payment(r))
         a = create_account(k.acc, k.prog, pi)
-        apps._insert_missed(r.op, r.opn, r.hop, a)
+        apps._insert(r.op, r.opn, r.hop, a)
     else:
         a = apps.value_at(i)
         if root_of(k.root, a) != a:
@@ -260,7 +260,7 @@ cdef object _pay_core(Kernel k, Row* r):
             pts = pr.cap
         elif pts > POINTS_MAX:
             pts = POINTS_MAX
-    i = pays._insert_missed(r.tx, r.txn, r.htx, 0)  # payment numbers are the index's insertion order
+    i = pays._insert(r.tx, r.txn, r.htx, 0)  # payment numbers are the index's insertion order
     pending = pts if pr.window_s else 0
     pay_append(k.pays, k.pays_wide, a, pi, t, total, basis, pts, pending)
     cdef long long cause = i << 3

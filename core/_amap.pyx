@@ -29,6 +29,16 @@ cdef inline void _wr(array.array c, Py_ssize_t i, long long v) noexcept:
         c.data.as_longlongs[i] = v
 
 
+cdef inline void _put_new(array.array keys, array.array vals, long long k, long long v) noexcept:
+    # Key k (account + 1, absent from the table) with number v into its first empty slot.
+    cdef Py_ssize_t size = len(keys)
+    cdef Py_ssize_t i = amap_home(k - 1, size)
+    while amap_rd(keys, i):
+        i = (i + 1) & (size - 1)
+    _wr(keys, i, k)
+    _wr(vals, i, v)
+
+
 cdef class AccountMap:
     """Account -> number (not 0); every other account reads 0."""
 
@@ -145,7 +155,7 @@ cdef class AccountMap:
             self.vals.frombytes(bytes(accounts * self.vals.itemsize))
             return
         cdef array.array col = self.vals
-        cdef Py_ssize_t a, i
+        cdef Py_ssize_t a
         cdef long long v
         tc = col.typecode
         self.keys = _array(tc, bytes(size * col.itemsize))
@@ -154,15 +164,11 @@ cdef class AccountMap:
         for a in range(len(col)):
             v = amap_rd(col, a)
             if v:
-                i = amap_home(a, size)
-                while amap_rd(self.keys, i):
-                    i = (i + 1) & (size - 1)
-                _wr(self.keys, i, a + 1)
-                _wr(self.vals, i, v)
+                _put_new(self.keys, self.vals, a + 1, v)
 
     def _grow(self):
         cdef array.array keys = self.keys, vals = self.vals
-        cdef Py_ssize_t size = max(1024, 2 * len(keys)), j, i
+        cdef Py_ssize_t size = max(1024, 2 * len(keys)), j
         cdef long long k
         tc = keys.typecode
         if 0 <= self.cap < 2 * size:  # the table would outweigh a column: dense
@@ -179,11 +185,7 @@ cdef class AccountMap:
         for j in range(len(keys)):
             k = amap_rd(keys, j)
             if k:
-                i = amap_home(k - 1, size)
-                while amap_rd(self.keys, i):
-                    i = (i + 1) & (size - 1)
-                _wr(self.keys, i, k)
-                _wr(self.vals, i, amap_rd(vals, j))
+                _put_new(self.keys, self.vals, k, amap_rd(vals, j))
 
     cdef long long _index(self, a) except? -1:
         # A column's index: past the accounts (when known) IndexError, negative from the end.

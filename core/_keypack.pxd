@@ -22,7 +22,7 @@ cdef extern from *:
     static const char pm_alphabet[65] =
         "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     /* A character's code, 0xFF off the alphabet: a constant table, so that packing is
-       ready in every module that inlines it (pm_codes_init runs in core._keys only). */
+       ready in every module that inlines it. */
     static const unsigned char pm_codes[256] = {
         0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
         0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
@@ -48,7 +48,7 @@ cdef extern from *:
         0xFF, 0xFF, 0xFF, 0xFF,
     };
     static unsigned char pm_pairs[4096][2];  /* 12 bits -> their 2 characters, for unpacking */
-    static void pm_codes_init(void) {
+    static void pm_pairs_init(void) {
         int c;
         for (c = 0; c < 4096; c++) {
             pm_pairs[c][0] = (unsigned char)pm_alphabet[c >> 6];
@@ -61,8 +61,8 @@ cdef extern from *:
                                        Py_ssize_t k, Py_ssize_t o) {
         Py_ssize_t size = (n * 6 + 7) / 8;
         unsigned int v, acc = 0, bits = 0;
-        if (!pm_pairs[0][0])  /* static: each module inlining this has its own table */
-            pm_codes_init();
+        if (!pm_pairs[0][0])  /* filled on first use: each module inlining this has its own */
+            pm_pairs_init();
     #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
         uint64_t w;
         for (; k + 8 <= n && o + 8 <= size; k += 8, o += 6) {  /* 8 characters from 6 bytes */
@@ -92,7 +92,6 @@ cdef extern from *:
     """
     const char* pm_alphabet
     const unsigned char* pm_codes
-    void pm_codes_init() noexcept nogil  # once, before unpacking (core._keys does at import)
 
 
 cdef inline Py_ssize_t packed_size(Py_ssize_t n) noexcept:

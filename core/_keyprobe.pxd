@@ -8,8 +8,7 @@ from libc.stdint cimport uint32_t, uint64_t
 from core._keyhash cimport pm_hash, pm_prefetch, pm_same
 from core._keypack cimport pack6, unpack6
 from core._keys cimport KeyIndex
-from core._keytable cimport (home, number_in, popcount, put, put_slot, slot_of, slot_t,
-                              tag_hit)
+from core._keytable cimport home, number_in, put, put_slot, slot_of, slot_t, tag_hit
 
 DEF REHASH_AHEAD = 16  # keys hashed a run ahead of their placing when a table is rebuilt
 DEF PACKED_MAX = 48  # bytes of a packed key at most (64 characters; core._keypack)
@@ -189,7 +188,7 @@ cdef inline dict _probe_stats(KeyIndex k, slot_t* t):
         i = <Py_ssize_t>((e + k.cap - j) % k.cap)
         run = run + 1 if t[i] != 0 else 0
         miss_probes += run + 1
-    tag_bits = 32 - popcount(k.nmask) if slot_t is uint32_t else 32
+    tag_bits = 32 - int(k.nmask).bit_count() if slot_t is uint32_t else 32
     return {"keys": k.n, "slots": k.cap, "tag_bits": tag_bits,
             "hit_probes": hit_probes / k.n if k.n else 0.0,
             "hit_compares": hit_compares / k.n if k.n else 0.0,

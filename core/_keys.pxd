@@ -1,6 +1,4 @@
-from libc.stdint cimport INT32_MAX, INT32_MIN, int32_t, int64_t, uint32_t, uint64_t
-
-from core._keypack cimport pack6
+from libc.stdint cimport int32_t, int64_t, uint32_t, uint64_t
 
 
 cdef class KeyIndex:
@@ -32,37 +30,6 @@ cdef class KeyIndex:
     cdef Py_ssize_t _insert(self, const unsigned char* p, Py_ssize_t n, uint64_t h,
                             int64_t value) except -1
 
-    cdef inline Py_ssize_t _insert_missed(self, const unsigned char* p, Py_ssize_t n,
-                                          uint64_t h, int64_t value) except -1:
-        # `_insert` of a key `_find` just missed, the common case in line: a packed key of
-        # the index's width whose search stopped at an empty slot of this table, with room
-        # for it everywhere (no growth), is packed straight into the arena and its slot
-        # filled where the search stopped (as `_place` would: the slots from its home up
-        # to there were taken then and are still). Anything else goes to `_insert`.
-        cdef Py_ssize_t i = self.n
-        cdef size_t j = self.miss_slot
-        if (h != self.miss_h or self.cap != self.miss_cap or self.offs != NULL
-                or not self.packed or n != self.width or i >= self.ocap
-                or <size_t>(i + 1) * 5 > self.cap * 4
-                or self.used + <size_t>self.rec > self.acap
-                or (self.has_values and (self.wide or not INT32_MIN <= value <= INT32_MAX))):
-            return self._insert(p, n, h, value)
-        if self.slot_bytes == 8:
-            if (<uint64_t*>self.slots)[j] != 0:
-                return self._insert(p, n, h, value)
-        elif (<uint32_t*>self.slots)[j] != 0:
-            return self._insert(p, n, h, value)
-        if pack6(p, n, self.arena + self.used) < 0:
-            return self._insert(p, n, h, value)  # off the alphabet: `_insert` unpacks them all
-        if self.has_values:
-            (<int32_t*>self.vals)[i] = <int32_t>value
-        self.used += <size_t>self.rec
-        if self.slot_bytes == 8:
-            (<uint64_t*>self.slots)[j] = ((h >> 32) << 32) | <uint64_t>(i + 1)
-        else:
-            (<uint32_t*>self.slots)[j] = (<uint32_t>h & ~self.nmask) | <uint32_t>(i + 1)
-        self.n = i + 1
-        return i
     cdef void _set_width(self, int slot_bytes) noexcept
     cdef inline void _place(self, uint64_t h, Py_ssize_t i) noexcept
     cdef int _grow_slots(self) except -1

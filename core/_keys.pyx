@@ -37,11 +37,10 @@ from libc.stdlib cimport calloc, free, malloc, realloc
 from libc.string cimport memcpy
 
 from core._keyhash cimport PM_NUMBER_MAX, pm_hash, pm_prefetch
-from core._keypack cimport (pack6, packed_size, pad_clear, pm_codes_init, pm_unpack6_by,
-                             unpack6)
+from core._keypack cimport pack6, packed_size, pad_clear, pm_unpack6_by, unpack6
 from core._keyprobe cimport (_length, _peek, _place_in, _probe, _probe_stats, _raw,
                               _rehash_into, _stored)
-from core._keytable cimport grow_wide, grown, home_byte, number_mask, popcount, sound
+from core._keytable cimport grow_wide, grown, home_byte, number_mask, sound
 
 cdef extern from "Python.h":
     bint PyUnicode_IS_ASCII(object o)
@@ -53,8 +52,6 @@ DEF MIN_NUMBERS = 16
 DEF SLOTS_MAX = 1 << 32  # homes scale the hash's top 32 bits (core/_keytable.pxd)
 DEF ARENA_MIN = 64
 DEF PACKED_MAX = 48  # bytes of a packed key at most (64 characters; core._keypack)
-
-pm_codes_init()
 
 
 cdef inline size_t _slots_for(Py_ssize_t keys) noexcept:
@@ -394,7 +391,7 @@ cdef class KeyIndex:
         return {"keys": self.n, "width": self.width if self.width >= 0 else None,
                 "packed": bool(self.packed),
                 "slots": self.cap * self.slot_bytes, "slot_bytes": self.slot_bytes,
-                "tag_bits": 32 - popcount(self.nmask) if self.slot_bytes == 4 else 32,
+                "tag_bits": 32 - int(self.nmask).bit_count() if self.slot_bytes == 4 else 32,
                 "offsets": (self.ocap + 1) * 8 if self.offs != NULL else 0,
                 "values": self.ocap * (8 if self.wide else 4) if self.has_values else 0,
                 "arena": self.acap, "arena_used": self.used}

@@ -65,21 +65,6 @@ cdef inline Py_ssize_t number_in(slot_t s, uint32_t nmask) noexcept:
         return <Py_ssize_t>(s & nmask) - 1
 
 
-cdef inline void put(slot_t* t, size_t cap, size_t j, uint64_t h, Py_ssize_t i,
-                     uint32_t nmask) noexcept:
-    # Key number i, hashed h, into the first empty slot of t from j on (wrapping).
-    cdef slot_t s
-    if slot_t is uint64_t:
-        s = ((h >> 32) << 32) | <uint64_t>(i + 1)
-    else:
-        s = (<uint32_t>h & ~nmask) | <uint32_t>(i + 1)
-    while t[j] != 0:
-        j += 1
-        if j == cap:
-            j = 0
-    t[j] = s
-
-
 cdef inline slot_t slot_of(slot_t width, uint64_t h, Py_ssize_t i, uint32_t nmask) noexcept:
     # The slot of key number i hashed h, as `put` writes it (`width` only picks the type).
     if slot_t is uint64_t:
@@ -89,12 +74,18 @@ cdef inline slot_t slot_of(slot_t width, uint64_t h, Py_ssize_t i, uint32_t nmas
 
 
 cdef inline void put_slot(slot_t* t, size_t cap, size_t j, slot_t s) noexcept:
-    # Slot s into the first empty slot of t from j on (wrapping), for rebuilds.
+    # Slot s into the first empty slot of t from j on (wrapping).
     while t[j] != 0:
         j += 1
         if j == cap:
             j = 0
     t[j] = s
+
+
+cdef inline void put(slot_t* t, size_t cap, size_t j, uint64_t h, Py_ssize_t i,
+                     uint32_t nmask) noexcept:
+    # Key number i, hashed h, into the first empty slot of t from j on (wrapping).
+    put_slot(t, cap, j, slot_of(t[0], h, i, nmask))
 
 
 cdef inline size_t grown(size_t cap) except 0:
@@ -109,19 +100,14 @@ cdef inline uint64_t* grow_wide(uint64_t* stale, size_t old, size_t cap) except 
     # A table of 8-byte slots moved into `cap` slots without re-hashing (a slot's home
     # follows from its tag); frees `stale`.
     cdef uint64_t* fresh = <uint64_t*>calloc(cap, sizeof(uint64_t))
-    cdef size_t k, j
+    cdef size_t k
     cdef uint64_t s
     if fresh == NULL:
         raise MemoryError()
     for k in range(old):
         s = stale[k]
         if s:
-            j = home(s, cap)
-            while fresh[j] != 0:
-                j += 1
-                if j == cap:
-                    j = 0
-            fresh[j] = s
+            put_slot(fresh, cap, home(s, cap), s)
     free(stale)
     return fresh
 
@@ -139,11 +125,3 @@ cdef inline bint sound(slot_t* t, size_t cap, Py_ssize_t n) noexcept:
                 return False
             filled += 1
     return filled == <size_t>n
-
-
-cdef inline int popcount(uint32_t x) noexcept:
-    cdef int c = 0
-    while x:
-        x &= x - 1
-        c += 1
-    return c

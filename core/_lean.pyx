@@ -125,8 +125,8 @@ cdef long long lean(Kernel k, Row* r, uint64_t homes, array.array pays, array.ar
     # From here on the payment is applied, step by step as `_pay_core` does.
     if a < 0:
         a = create_account(k.acc, k.prog, pi)
-        (<KeyIndex>r.apps)._insert_missed(r.op, r.opn, r.hop, a)
-    i = k.pay_index._insert_missed(r.tx, r.txn, r.htx, 0)
+        (<KeyIndex>r.apps)._insert(r.op, r.opn, r.hop, a)
+    i = k.pay_index._insert(r.tx, r.txn, r.htx, 0)
     pending = pts if pr.window_s else 0
     pay_append(pays, wide, a, pi, t, total, basis, pts, pending)
     cdef long long cause = i << 3

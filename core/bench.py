@@ -48,8 +48,9 @@ def deep_size(root: object, seen: set[int] | None = None) -> int:
             stack.extend(obj.values())
         elif isinstance(obj, list | tuple | set | frozenset):
             stack.extend(obj)
-        elif isinstance(obj, array | str | int | bytes | float):
-            continue
+        elif isinstance(obj, array | str | int | bytes | float | type):
+            continue  # a class (a key of Accounts.kernels): its __dict__ is a fresh proxy
+            # each time, whose id a later one may reuse, so descending would count by chance
         elif hasattr(obj, "__dict__"):
             stack.append(obj.__dict__)
         elif hasattr(obj, "__slots__"):
