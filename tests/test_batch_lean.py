@@ -197,3 +197,30 @@ def test_transaction_ids_of_every_packing_path_are_found_after_lean_and_per_even
         assert eng.pay_index.keys() == ids
         assert [eng.pay_index.number(tx) for tx in ids] == list(range(len(ids)))
         assert all(eng.pay(p).code == Code.DUPLICATE for p in rows)
+
+
+def test_new_shoppers_openids_are_checked_as_core_ids_checks_them() -> None:
+    """A new shopper's openid is checked by the packer's classifier up to 64 characters
+    (core/_inputs.pyx `_valid_id_bytes`), byte by byte past that: ids of 1..66 characters,
+    each also with one character off the alphabet (ASCII neighbours of its ranges, a
+    control byte, non-ASCII) at its first, middle and last place, are accepted by
+    `pay_block` and the per-event path exactly when `core.ids.valid_id` accepts them."""
+    from core.ids import valid_id
+
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    openids = []
+    for n in range(1, 67):
+        good = "".join(alphabet[(n * 7 + j) % 64] for j in range(n))
+        openids.append(good)
+        for bad in "@[`{/:.+ \x00\x7fé":
+            for at in {0, n // 2, n - 1}:
+                openids.append(good[:at] + bad + good[at + 1:])
+    rows = [dataclasses.replace(pay(0, 0), transaction_id=f"42{n:030d}", openid=o)
+            for n, o in enumerate(openids)]
+    lean, per_event = Engine([program()]), Engine([program()])
+    outs = lean.pay_block(block_from_columns(from_payments(rows)))
+    assert outs == [per_event.pay(p) for p in rows]
+    assert [o.code == Code.APPLIED for o in outs] == [valid_id(o) for o in openids]
+    assert sum(valid_id(o) for o in openids) == 64  # 1..64 characters, the alphabet's
+    assert state(lean) == state(per_event)
+    assert not check_invariants(lean)
