@@ -7,6 +7,7 @@ same run: a minimal dict-update loop over the same payments.
 from __future__ import annotations
 
 import gc
+import resource
 import sys
 import time
 from array import array
@@ -155,6 +156,11 @@ def _other_inputs(wl: Workload, prog: Program, rng: np.random.Generator,
     return {"binding": binds, "enrollment": enrolls, "event": evs, "refund": refunds}
 
 
+def _kernel_s() -> float:
+    """CPU seconds this process has spent in the kernel."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_stime
+
+
 def _time_inputs(eng: Engine, inputs: dict[str, list[Any]]) -> dict[str, float]:
     """Seconds spent applying each kind of `inputs` to `eng`, kinds in INPUT_SIZES order."""
     methods = {"binding": eng.bind, "enrollment": eng.enroll, "event": eng.engage,
@@ -207,7 +213,7 @@ def run(members: int, events: int, seed: int = 1, program: Program | None = None
         pay_columns, pay_block = beng.pay_columns, keng.pay_block
         bal: dict[str, int] = {}
         get = bal.get
-        engine_s = batch_s = block_s = build_s = ref_s = 0.0
+        engine_s = batch_s = block_s = build_s = ref_s = block_kernel_s = 0.0
         for lo in range(0, len(pays), batch_size):
             part = pays[lo:lo + batch_size]
             part_cols = cols.slice(lo, lo + batch_size)
@@ -218,9 +224,11 @@ def run(members: int, events: int, seed: int = 1, program: Program | None = None
                 pay(p)
             t2 = time.perf_counter()
             pay_columns(part_cols)
+            k0 = _kernel_s()
             t3 = time.perf_counter()
             pay_block(part_block)
             t4 = time.perf_counter()
+            block_kernel_s += _kernel_s() - k0
             for p in part:
                 bal[p.openid] = get(p.openid, 0) + p.total_fen // 100
             build_s += t1 - t0
@@ -264,6 +272,7 @@ def run(members: int, events: int, seed: int = 1, program: Program | None = None
         "columns_payments_per_s": round(events / batch_s),
         "block_build_payments_per_s": round(events / build_s),
         "batch_size": batch_size,
+        "batch_kernel_share": round(block_kernel_s / block_s, 3),
         "reference_loop_per_s": round(events / ref_s),
         "per_event_vs_reference": round(ref_s / engine_s, 3),
         "batch_vs_reference": round(ref_s / block_s, 3),
@@ -308,6 +317,8 @@ def format_report(r: dict[str, Any]) -> str:
         f"  per-event path     {r['per_event_payments_per_s']:>12,} payments/s",
         f"  batch path         {r['batch_payments_per_s']:>12,} payments/s "
         f"(blocks of {r['batch_size']:,}; same final state: {r['batch_equals_per_event']})",
+        f"    in the kernel    {r['batch_kernel_share']:>12.0%} of its time (page faults: "
+        f"first touches of the memory the engine grows into)",
         f"    from columns     {r['columns_payments_per_s']:>12,} payments/s "
         f"(lists of str; building a block from them: "
         f"{r['block_build_payments_per_s']:,} payments/s)",
