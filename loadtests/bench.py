@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -115,7 +116,11 @@ def _singles(prepare: Callable[[str, int], list[bytes]], urls: dict[str, str],
     gens: dict[str, Generator] = {
         "ours": lambda url, reqs, cycle, dur, pid: bench_gen.closed_loop(
             url, reqs, connections, dur, pid, cycle)}
-    if bench_gen.find_wrk() is not None:
+    try:
+        bench_gen.ensure_wrk()  # installed with apt-get when missing, as redis-server is
+    except RuntimeError as e:
+        print(f"wrk: {e}", file=sys.stderr)
+    else:
         gens["wrk"] = lambda url, reqs, cycle, dur, pid: bench_gen.run_wrk(
             url, reqs, d, dur, connections, threads, pid, cycle)
     reference = prepare(CONFIGS[0].label, REFERENCE_REQUESTS)
@@ -194,7 +199,7 @@ def print_single(runs: dict[tuple[str, str], list[Run]],
           "reads the body, answers 200 {\"code\":\"SUCCESS\"}; no signature check, no "
           "decryption, no JSON, no engine")
     if "wrk" not in gens:
-        print("  wrk: not installed, its figures are skipped (apt-get install wrk)")
+        print("  wrk: could not be installed (apt-get install wrk), its figures are skipped")
     best_at = {key: max(range(len(rs)), key=lambda i: rs[i].rps) for key, rs in runs.items()}
     best: dict[tuple[str, str], Run] = {key: runs[key][i] for key, i in best_at.items()}
     handler = {key: handler_us[key][i] for key, i in best_at.items() if key in handler_us}

@@ -29,6 +29,7 @@ from urllib.parse import urlparse
 import numpy as np
 import uvloop
 
+from core.peers.apt import ensure_program
 from loadtests import procs
 from loadtests.client import NOTIFY_TRANSACTION, Notifier
 from loadtests.fastgen import Conn
@@ -164,6 +165,12 @@ def handler_time(url: str, route: str) -> tuple[float, int]:
 def find_wrk() -> str | None:
     """Return the path of wrk, or None when it is not installed (apt-get install wrk)."""
     return shutil.which("wrk")
+
+
+def ensure_wrk() -> str:
+    """The path of wrk, installing Debian's package first when it is missing (as the
+    Redis peer does redis-server). Raises RuntimeError when it cannot be installed."""
+    return ensure_program("wrk", "wrk")
 
 
 def run_wrk(url: str, requests: list[bytes], workdir: Path, duration_s: float,

@@ -77,3 +77,18 @@ def test_lua_script_carries_the_program() -> None:
         assert f'["{mchid}"]' in src
     assert "local TIER_AT = {0, 2000, 8000}" in src
     assert "redis.call('SET', tx, pts)" in src
+
+
+def test_ensure_program_finds_or_says_why_it_cannot_install(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A program on PATH is found as it is; one missing where apt-get is not available is
+    a RuntimeError naming it and its package, not a hang or a silent skip."""
+    from core.peers.apt import ensure_program
+
+    tool = tmp_path / "sometool"
+    tool.write_text("#!/bin/sh\n")
+    tool.chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert ensure_program("sometool", "some-package") == str(tool)
+    with pytest.raises(RuntimeError, match=r"othertool is missing .* Debian's other-package"):
+        ensure_program("othertool", "other-package")

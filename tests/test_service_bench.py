@@ -73,10 +73,11 @@ def test_columns_split_times_every_step_of_the_handler() -> None:
     assert all(0 < us < 1e6 for us in split.values())
 
 
-@pytest.mark.skipif(bench_gen.find_wrk() is None, reason="wrk is not installed")
 def test_wrk_replays_the_prepared_notifications(service: tuple[str, int],
                                                 tmp_path: Path) -> None:
-    """wrk replays distinct signed notifications; every one it sent was accepted."""
+    """wrk (installed with apt-get when missing) replays distinct signed notifications;
+    every one it sent was accepted."""
+    bench_gen.ensure_wrk()
     url, pid = service
     notifier = Notifier(HmacSigner(b"k" * 32), Aead(KEY32.encode()))
     reqs = bench_gen.notifications(40_000, notifier, PROGRAM, "127.0.0.1", "W")

@@ -9,7 +9,6 @@ below 2^53, which holds for any basket under about 10^5 yuan.
 
 from __future__ import annotations
 
-import shutil
 import socket
 import subprocess
 import tempfile
@@ -17,6 +16,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from core.peers.apt import ensure_program
 from core.peers.rules import DUPLICATE, REJECTED, Rules, rules_of
 from core.program import Program
 from core.types import Payment
@@ -112,17 +112,7 @@ def ensure_redis_server() -> str:
 
     Raises RuntimeError when it cannot be installed.
     """
-    path = shutil.which("redis-server")
-    if path:
-        return path
-    for cmd in (["apt-get", "update"], ["apt-get", "install", "-y", "redis-server"]):
-        done = subprocess.run(cmd, capture_output=True, text=True, check=False)
-        if done.returncode != 0:
-            raise RuntimeError(f"{' '.join(cmd)} failed: {done.stderr.strip()[-500:]}")
-    path = shutil.which("redis-server")
-    if not path:
-        raise RuntimeError("redis-server is still missing after apt-get install")
-    return path
+    return ensure_program("redis-server", "redis-server")
 
 
 class RedisServer:
