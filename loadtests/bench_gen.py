@@ -29,7 +29,7 @@ from urllib.parse import urlparse
 import numpy as np
 import uvloop
 
-from core.peers.apt import ensure_program
+from core.peers import ensure_program
 from loadtests import procs
 from loadtests.client import NOTIFY_TRANSACTION, Notifier
 from loadtests.fastgen import Conn

@@ -83,7 +83,7 @@ def test_ensure_program_finds_or_says_why_it_cannot_install(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A program on PATH is found as it is; one missing where apt-get is not available is
     a RuntimeError naming it and its package, not a hang or a silent skip."""
-    from core.peers.apt import ensure_program
+    from core.peers import ensure_program
 
     tool = tmp_path / "sometool"
     tool.write_text("#!/bin/sh\n")

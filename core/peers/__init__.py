@@ -5,6 +5,7 @@
 (c) `SqlitePeer`: SQLite, one transaction per payment.
 Each has `run(payments) -> payments_per_s`, `pay(p) -> points | DUPLICATE | REJECTED`
 and `state() -> {openid: (points, tier)}`; `measure` runs the chosen ones.
+`ensure_program` installs a Debian package a benchmark drives when it is missing.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Sequence
 
+from core.peers.apt import ensure_program
 from core.peers.naive import NaivePeer
 from core.peers.redis_lua import RedisLuaPeer, RedisServer
 from core.peers.rules import DUPLICATE, REJECTED, Rules, rules_of
@@ -60,4 +62,4 @@ def measure(program: Program, payments: Sequence[Payment],
 
 
 __all__ = ["DUPLICATE", "PEER_NAMES", "REJECTED", "NaivePeer", "RedisLuaPeer", "RedisServer",
-           "Rules", "SqlitePeer", "measure", "rules_of"]
+           "Rules", "SqlitePeer", "ensure_program", "measure", "rules_of"]
