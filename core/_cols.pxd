@@ -31,18 +31,28 @@ cdef inline int col_set(object acc, array.array c, str name, Py_ssize_t i,
     return 0
 
 
-cdef inline int col_add_at(PyObject* acc, PyObject* o, str name, Py_ssize_t i,
-                           long long d) except -1:
-    """Add `d` to entry `i` of column `name` (`o`) of the accounts `acc` (both borrowed)."""
+cdef inline bint col_try_add(PyObject* o, Py_ssize_t i, long long d) noexcept:
+    """Add `d` to entry `i` of the column `o` (borrowed) unless that needs the column
+    widened: True when added, False (nothing changed) when it does. Small enough to be
+    inlined where `col_add_at`, which widens, is not (core/_lean.pyx's hot path)."""
     cdef long long v
     if (<array.array>o).ob_descr.itemsize != 4:
         (<array.array>o).data.as_longlongs[i] += d
-        return 0
+        return True
     v = <long long>(<array.array>o).data.as_ints[i] + d
     if INT_MIN <= v <= INT_MAX:
         (<array.array>o).data.as_ints[i] = <int>v
+        return True
+    return False
+
+
+cdef inline int col_add_at(PyObject* acc, PyObject* o, str name, Py_ssize_t i,
+                           long long d) except -1:
+    """Add `d` to entry `i` of column `name` (`o`) of the accounts `acc` (both borrowed)."""
+    if col_try_add(o, i, d):
         return 0
-    return col_set(<object>acc, <array.array>o, name, i, v)  # widens the column
+    return col_set(<object>acc, <array.array>o, name, i,  # widens the column
+                   <long long>(<array.array>o).data.as_ints[i] + d)
 
 
 cdef inline int col_add(object acc, array.array c, str name, Py_ssize_t i,
