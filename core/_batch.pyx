@@ -29,6 +29,8 @@ from core._keys cimport KeyIndex
 from core._lean cimport SLOW, lean, put_lean
 from core._sink cimport Sink, put_outcome, sink_open
 
+import numpy as np
+
 cdef extern from *:
     """
     #define pm_prefetch_str(p) (__builtin_prefetch((const void*)(p)), \
@@ -172,6 +174,15 @@ cdef tuple _lot_columns(Kernel k):
     return (tail, day, pts)
 
 
+cdef object _flat(x):
+    # `x` when its buffer is one contiguous run, else a contiguous copy (a strided view).
+    if isinstance(x, (bytes, bytearray)):
+        return x
+    if memoryview(x).c_contiguous:
+        return x
+    return np.ascontiguousarray(x)
+
+
 cdef int _check_coupons(list coupons) except -1:
     for x in coupons:
         if type(x) is not tuple:
@@ -186,7 +197,7 @@ cdef Py_ssize_t _utf8_chars(const unsigned char* p, Py_ssize_t n) noexcept:
     return c
 
 
-cdef int _check_spans(const int64_t[:] lo, const int64_t[:] hi, Py_ssize_t n,
+cdef int _check_spans(const int64_t[::1] lo, const int64_t[::1] hi, Py_ssize_t n,
                       Py_ssize_t size, str name) except -1:
     # Id i is buf[lo[i]:hi[i]].
     cdef Py_ssize_t i
@@ -198,7 +209,7 @@ cdef int _check_spans(const int64_t[:] lo, const int64_t[:] hi, Py_ssize_t n,
     return 0
 
 
-cdef int _check_codes(const uint16_t[:] codes, Py_ssize_t n, Py_ssize_t size,
+cdef int _check_codes(const uint16_t[::1] codes, Py_ssize_t n, Py_ssize_t size,
                       str name) except -1:
     cdef Py_ssize_t i
     if codes.shape[0] != n:
@@ -233,16 +244,18 @@ def pay_block_into(eng, blk, code, points, flags, at):
 cdef object _pay_block(eng, blk, Sink* sink):
     cdef Kernel k = kernel_of(eng)
     cdef Py_ssize_t i, j, n = len(blk.total_fen)
-    cdef const unsigned char[:] txb = blk.tx_data
-    cdef const unsigned char[:] opb = blk.openid_data
-    cdef const int64_t[:] tx_lo = blk.tx_starts, tx_hi = blk.tx_ends
-    cdef const int64_t[:] op_lo = blk.openid_starts, op_hi = blk.openid_ends
-    cdef const uint16_t[:] ac = blk.appid_codes
-    cdef const uint16_t[:] mc = blk.mchid_codes
-    cdef const uint16_t[:] cc = blk.currency_codes
-    cdef const long long[:] totals = blk.total_fen
-    cdef const long long[:] payers = blk.payer_total_fen
-    cdef const long long[:] times = blk.time_s
+    # Every column read as contiguous memory (no stride multiplied in per row); one that is
+    # not (a strided view a caller made) is copied first.
+    cdef const unsigned char[::1] txb = _flat(blk.tx_data)
+    cdef const unsigned char[::1] opb = _flat(blk.openid_data)
+    cdef const int64_t[::1] tx_lo = _flat(blk.tx_starts), tx_hi = _flat(blk.tx_ends)
+    cdef const int64_t[::1] op_lo = _flat(blk.openid_starts), op_hi = _flat(blk.openid_ends)
+    cdef const uint16_t[::1] ac = _flat(blk.appid_codes)
+    cdef const uint16_t[::1] mc = _flat(blk.mchid_codes)
+    cdef const uint16_t[::1] cc = _flat(blk.currency_codes)
+    cdef const long long[::1] totals = _flat(blk.total_fen)
+    cdef const long long[::1] payers = _flat(blk.payer_total_fen)
+    cdef const long long[::1] times = _flat(blk.time_s)
     cdef list appids = list(blk.appids), mchids = list(blk.mchids)
     cdef list coupons = blk.coupon_ids
     cdef bint ascii = blk.ascii
