@@ -4,6 +4,7 @@ machine needs no setup beyond the project's own commands."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 
@@ -21,8 +22,10 @@ def ensure_program(command: str, package: str) -> str:
     if shutil.which("apt-get") is None:
         raise RuntimeError(f"{command} is missing and apt-get is not available "
                            f"to install Debian's {package}")
-    for cmd in (["apt-get", "update"], ["apt-get", "install", "-y", package]):
-        done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    wait = ["-o", "DPkg::Lock::Timeout=120"]  # another apt run may hold the lock a while
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for cmd in (["apt-get", *wait, "update"], ["apt-get", *wait, "install", "-y", package]):
+        done = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
         if done.returncode != 0:
             raise RuntimeError(f"{' '.join(cmd)} failed: {done.stderr.strip()[-500:]}")
     path = shutil.which(command)
