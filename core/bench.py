@@ -66,9 +66,24 @@ def _engine_bytes(eng: Engine) -> tuple[int, int]:
     appid map `app_of` refers to their openid maps)."""
     seen = {id(k) for k in eng.acc.kernels.values()}  # caches, as _kernel below
     members = deep_size(eng.acc, seen)
-    rest = deep_size({k: v for k, v in eng.__dict__.items()
-                      if k not in ("programs", "rules", "acc", "_kernel")}, seen)
-    return members, rest
+    return members, sum(_input_parts(eng, seen).values())
+
+
+def _input_parts(eng: Engine, seen: set[int]) -> dict[str, int]:
+    # Bytes of each engine attribute but the accounts and configuration, in attribute
+    # order (what two share is counted with the first); `seen` holds what the accounts do.
+    return {k: deep_size(v, seen) for k, v in eng.__dict__.items()
+            if k not in ("programs", "rules", "acc", "_kernel")}
+
+
+def input_bytes_by_part(eng: Engine) -> dict[str, int]:
+    """Bytes of each part of the engine's state other than its accounts (payment records,
+    their index, the ledger, queues, coupons, by attribute name), capacity included,
+    largest first; they add up to `_engine_bytes(eng)[1]`."""
+    seen = {id(k) for k in eng.acc.kernels.values()}
+    deep_size(eng.acc, seen)
+    parts = _input_parts(eng, seen)
+    return dict(sorted(parts.items(), key=lambda kv: -kv[1]))
 
 
 def member_bytes_by_part(eng: Engine) -> dict[str, int]:
@@ -254,6 +269,7 @@ def run(members: int, events: int, seed: int = 1, program: Program | None = None
     accounts = len(eng.acc)
     mem_members, mem_inputs = _engine_bytes(eng)
     parts = member_bytes_by_part(eng)
+    input_parts = input_bytes_by_part(eng)
     bad = (check_invariants(eng) + check_invariants(beng) + check_invariants(keng)
            + check_invariants(ieng))
     same = stats == beng.stats() == keng.stats()
@@ -286,6 +302,8 @@ def run(members: int, events: int, seed: int = 1, program: Program | None = None
         "bytes_per_member": round(mem_members / accounts),
         "member_bytes_by_part": {k: round(v / accounts, 2) for k, v in parts.items()},
         "bytes_per_payment": round(mem_inputs / stats["payments"]),
+        "payment_bytes_by_part": {k: round(v / stats["payments"], 2)
+                                  for k, v in input_parts.items()},
         "engine_bytes": mem_members + mem_inputs,
         "ledger_entries": stats["ledger_entries"],
         "points_outstanding": stats["points_outstanding"],
@@ -335,6 +353,8 @@ def format_report(r: dict[str, Any]) -> str:
         f"{r['engine_bytes'] / 2**20:,.1f} MiB in all",
         "    a member, by part " + ", ".join(
             f"{k} {v}" for k, v in r["member_bytes_by_part"].items() if v >= 0.05),
+        "    a payment, by part " + ", ".join(
+            f"{k} {v}" for k, v in r["payment_bytes_by_part"].items() if v >= 0.05),
         f"  replay             {r['replay_events_per_s']:>12,} events/s "
         f"(journal {r['journal_bytes_per_payment']} bytes/payment)",
         f"    of which apply {r['replay_apply_events_per_s']:>12,} events/s "

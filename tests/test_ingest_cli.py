@@ -90,5 +90,7 @@ def test_bench_engine_quick_run() -> None:
                 "members", "dict_path_payments_per_s"):
         assert s[key] > 0
     assert abs(sum(s["member_bytes_by_part"].values()) - s["bytes_per_member"]) < 1
+    assert abs(sum(s["payment_bytes_by_part"].values()) - s["bytes_per_payment"]) < 1
+    assert {"pays", "pay_index", "ledger"} <= set(s["payment_bytes_by_part"])
     assert 0 <= s["batch_kernel_share"] <= 1
     assert s["invariants_ok"]
