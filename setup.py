@@ -4,8 +4,9 @@ pyproject.toml."""
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 
-MODULES = ("_keys", "_amap", "_lots", "_check", "_inputs", "_engage", "_accrual", "_refund",
-           "_lean", "_batch", "_enroll", "_fastparse", "_identity", "_journal", "_records")
+MODULES = ("_cols", "_keys", "_amap", "_lots", "_check", "_inputs", "_engage", "_accrual",
+           "_refund", "_lean", "_batch", "_enroll", "_fastparse", "_identity", "_journal",
+           "_records")
 SIM_MODULES = ("_tick", "_calendar")
 
 setup(ext_modules=cythonize(

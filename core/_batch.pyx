@@ -176,11 +176,7 @@ cdef tuple _lot_columns(Kernel k):
 
 cdef object _flat(x):
     # `x` when its buffer is one contiguous run, else a contiguous copy (a strided view).
-    if isinstance(x, (bytes, bytearray)):
-        return x
-    if memoryview(x).c_contiguous:
-        return x
-    return np.ascontiguousarray(x)
+    return x if memoryview(x).c_contiguous else np.ascontiguousarray(x)
 
 
 cdef int _check_coupons(list coupons) except -1:

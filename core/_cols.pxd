@@ -19,6 +19,11 @@ cdef inline long long col_get(array.array c, Py_ssize_t i) noexcept:
     return col_get_at(<PyObject*>c, i)
 
 
+# The widening write, out of line (core/_cols.pyx): rare, and a Python call, it would
+# make every inline writer below too large for the compiler to inline in turn.
+cdef int col_widen_set(object acc, str name, Py_ssize_t i, long long v) except -1
+
+
 cdef inline int col_set(object acc, array.array c, str name, Py_ssize_t i,
                         long long v) except -1:
     """Column `name` (the column `c` of `acc`) of account `i` = `v`."""
@@ -27,32 +32,22 @@ cdef inline int col_set(object acc, array.array c, str name, Py_ssize_t i,
     elif INT_MIN <= v <= INT_MAX:
         c.data.as_ints[i] = <int>v
     else:
-        (<array.array>acc.widen(name)).data.as_longlongs[i] = v
+        return col_widen_set(acc, name, i, v)
     return 0
-
-
-cdef inline bint col_try_add(PyObject* o, Py_ssize_t i, long long d) noexcept:
-    """Add `d` to entry `i` of the column `o` (borrowed) unless that needs the column
-    widened: True when added, False (nothing changed) when it does. Small enough to be
-    inlined where `col_add_at`, which widens, is not (core/_lean.pyx's hot path)."""
-    cdef long long v
-    if (<array.array>o).ob_descr.itemsize != 4:
-        (<array.array>o).data.as_longlongs[i] += d
-        return True
-    v = <long long>(<array.array>o).data.as_ints[i] + d
-    if INT_MIN <= v <= INT_MAX:
-        (<array.array>o).data.as_ints[i] = <int>v
-        return True
-    return False
 
 
 cdef inline int col_add_at(PyObject* acc, PyObject* o, str name, Py_ssize_t i,
                            long long d) except -1:
     """Add `d` to entry `i` of column `name` (`o`) of the accounts `acc` (both borrowed)."""
-    if col_try_add(o, i, d):
+    cdef long long v
+    if (<array.array>o).ob_descr.itemsize != 4:
+        (<array.array>o).data.as_longlongs[i] += d
         return 0
-    return col_set(<object>acc, <array.array>o, name, i,  # widens the column
-                   <long long>(<array.array>o).data.as_ints[i] + d)
+    v = <long long>(<array.array>o).data.as_ints[i] + d
+    if INT_MIN <= v <= INT_MAX:
+        (<array.array>o).data.as_ints[i] = <int>v
+        return 0
+    return col_widen_set(<object>acc, name, i, v)
 
 
 cdef inline int col_add(object acc, array.array c, str name, Py_ssize_t i,

@@ -18,7 +18,7 @@ from core._inputs cimport (
     AHEAD1, B_AV, B_SH, CAUSE_EVENT, E_EARN, RING, Ahead, Kernel, Prog, Rule, _credit_member,
     _find, _kernel, _lots_add, _month, _push, _upgrade, _valid_id, ahead_hash, ahead_later,
     applied, create_account)
-from core._amap cimport AccountMap, amap_get
+from core._amap cimport AccountMap
 from core._cols cimport col_add
 from core._keys cimport KeyIndex
 from core._sink cimport Sink, put_outcome, sink_open

@@ -15,7 +15,7 @@ from libc.stdint cimport uint64_t
 
 from core._accrual cimport Kernel, Prog, Row, _applied
 from core._amap cimport root_of_at
-from core._cols cimport col_add_at, col_get_at, col_try_add
+from core._cols cimport col_add_at, col_get_at
 from core._inputs cimport Kernel as InputsKernel
 from core._inputs cimport _credit_member, _valid_id_bytes, create_account, outcome_flags
 from core._keys cimport KeyIndex
@@ -51,14 +51,6 @@ cdef inline long long* _ll(PyObject* o) noexcept:
 
 cdef inline signed char* _sc(PyObject* o) noexcept:
     return (<array.array>o).data.as_schars
-
-
-cdef inline int _add(Kernel k, PyObject* col, str name, Py_ssize_t a, long long d) except -1:
-    # core/_cols.pxd col_add_at, its common case inline here (gcc keeps col_add_at, which
-    # can widen the column, out of line: a call per balance was ~25 instructions).
-    if col_try_add(col, a, d):
-        return 0
-    return col_add_at(<PyObject*>k.acc, col, name, a, d)
 
 
 cdef long long lean(Kernel k, Row* r, uint64_t homes, array.array pays, array.array wide,
@@ -145,20 +137,20 @@ cdef long long lean(Kernel k, Row* r, uint64_t homes, array.array pays, array.ar
             room(fifo, n + 1)
             fifo.data.as_uints[n] = <unsigned int>i
             _ll(<PyObject*>k.scal)[0] = t + pr.window_s
-            _add(k, <PyObject*>k.bal_pend, "bal_pend", a, pts)
+            col_add_at(<PyObject*>k.acc, <PyObject*>k.bal_pend, "bal_pend", a, pts)
             push_row(rows, E_PENDING, B_PE if member else B_SP, a, pts, t, cause)
         elif member:
-            _add(k, <PyObject*>k.bal, "bal", a, pts)
+            col_add_at(<PyObject*>k.acc, <PyObject*>k.bal, "bal", a, pts)
             push_row(rows, E_EARN, B_AV, a, pts, t, cause)
             if pr.keep_lots:
                 _credit_member(<InputsKernel>k.inputs, pi, a, t, pts)
         else:
-            _add(k, <PyObject*>k.bal, "bal", a, pts)
+            col_add_at(<PyObject*>k.acc, <PyObject*>k.bal, "bal", a, pts)
             push_row(rows, E_EARN, B_SH, a, pts, t, cause)
             _lots_add(k.lots, a, (t + pr.off_s) // DAY_S, pts)
     q = basis if pr.spend_basis else pts
     if q:
-        _add(k, <PyObject*>k.qual, "qual", a, q)
+        col_add_at(<PyObject*>k.acc, <PyObject*>k.qual, "qual", a, q)
         if (member and col_get_at(<PyObject*>k.qual, a)
                 >= pr.tier_next[_sc(<PyObject*>k.tier)[a]]):
             k.eng._upgrade(a, k.compiled[pi])
