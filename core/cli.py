@@ -45,6 +45,9 @@ def register(sub: argparse._SubParsersAction, bench: argparse._SubParsersAction)
     r.add_argument("--members", type=int, default=10_000_000)
     r.add_argument("--tail", type=int, default=100_000,
                    help="payments journaled after the snapshot")
+    r.add_argument("--repeat", type=int, default=1_000_000,
+                   help="payments by known shoppers then timed on the restarted engine's "
+                        "batch path (0: none)")
     r.add_argument("--seed", type=int, default=1)
     r.add_argument("--program", type=Path, default=DEFAULT_PROGRAM)
     r.add_argument("--json", action="store_true", help="print one JSON object")
@@ -144,7 +147,8 @@ def _bench_restart(args: argparse.Namespace) -> int:
             print(m, file=sys.stderr, flush=True)
 
     return _bench(args, lambda prog: restart_bench.measure(
-        prog, args.members, START_S, args.tail, args.seed, say), restart_bench.format_report)
+        prog, args.members, START_S, args.tail, args.seed, say, args.repeat),
+        restart_bench.format_report)
 
 
 def _bench_shards(args: argparse.Namespace) -> int:

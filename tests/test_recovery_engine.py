@@ -91,9 +91,15 @@ def test_recover_engine_from_snapshot_and_tail(tmp_path: Path) -> None:
 def test_restart_bench_restores_the_same_state() -> None:
     from core import restart_bench
 
-    r = restart_bench.measure(PROGRAM, 2_500, START_S, tail=700, seed=3)
+    r = restart_bench.measure(PROGRAM, 2_500, START_S, tail=700, seed=3, repeat=1_500)
     assert r["restart_same_state"] and r["invariants_ok"]
     assert r["restart_tail_events"] == 700  # the tail after the checkpoint, nothing more
+    # the known shoppers' payments all applied, none a new account (invariants after them)
+    assert r["repeat_applied"] == r["repeat_payments"] == 1_500
+    assert r["repeat_new_accounts"] == 0
+    assert r["repeat_batch_payments_per_s"] > 0 and 0 <= r["repeat_kernel_share"] <= 1
+    assert "payments/s over the 2,500 members (1,500 payments by shoppers it knows, 1,500 " \
+        "applied" in restart_bench.format_report(r)
     assert r["snapshot_bytes"] > 2_500 * 32 and r["journal_bytes"] > 0
     assert "2,500 members" in restart_bench.format_report(r)
     parts = r["member_bytes_by_part"]
@@ -123,6 +129,20 @@ def test_restart_bench_refuses_bad_sizes() -> None:
 
     with pytest.raises(ValueError, match="members"):
         restart_bench.measure(PROGRAM, 0, START_S)
+    with pytest.raises(ValueError, match="repeat"):
+        restart_bench.measure(PROGRAM, 10, START_S, repeat=-1)
+
+
+def test_restart_bench_repeat_shoppers_are_known_and_the_build_unchanged() -> None:
+    """The repeat payments are by shoppers of the build, drawn apart from its random
+    stream: the build's snapshot is the same with them or without."""
+    from core import restart_bench
+
+    a = restart_bench.measure(PROGRAM, 1_200, START_S, tail=10, seed=4, repeat=0)
+    b = restart_bench.measure(PROGRAM, 1_200, START_S, tail=10, seed=4, repeat=3_000)
+    assert a["snapshot_bytes"] == b["snapshot_bytes"] and "repeat_applied" not in a
+    assert "by shoppers it knows" not in restart_bench.format_report(a)
+    assert b["repeat_applied"] == 3_000 and b["invariants_ok"]
 
 
 def test_merged_payments_records_replay_to_the_same_engine(tmp_path: Path) -> None:
