@@ -8,6 +8,7 @@ unchanged, for `_pay_core` (core/_accrual.pyx). After the checks its steps are
 (tests/test_batch_lean.py compares them, and counts the rows each took).
 """
 
+cimport cython
 from cpython cimport array
 from cpython.object cimport Py_SIZE
 from cpython.ref cimport PyObject
@@ -37,11 +38,16 @@ cdef long long POINTS_MAX = limits.POINTS_PER_INPUT_MAX
 cdef long long T_MIN = limits.TIME_S_MIN
 cdef long long T_MAX = limits.TIME_S_MAX
 cdef Py_ssize_t REF_MAX = limits.REF_LEN_MAX
-cdef long long LLONG_MAX_ = 0x7FFFFFFFFFFFFFFF
 cdef short APPLIED_INDEX = tuple(Code).index(Code.APPLIED)
 cdef long long E_EARN = 1, E_PENDING = 2  # core.types.Entry
 cdef long long B_AV = 0, B_PE = 1, B_SH = 2, B_SP = 3  # core.types.Bucket
 cdef long long DAY_S = 86400
+
+cdef extern from *:
+    """
+    #define pm_mul_overflow(a, b, p) __builtin_mul_overflow((a), (b), (p))
+    """
+    bint pm_mul_overflow(long long a, long long b, long long* p) noexcept nogil
 
 
 cdef inline long long* _ll(PyObject* o) noexcept:
@@ -53,6 +59,7 @@ cdef inline signed char* _sc(PyObject* o) noexcept:
     return (<array.array>o).data.as_schars
 
 
+@cython.cdivision(True)  # C's / and %: every division below is of non-negatives by non-zero
 cdef long long lean(Kernel k, Row* r, uint64_t homes, array.array pays, array.array wide,
                      array.array rows, array.array fifo) except -2:
     """Apply payment `r` if it is a common one (see above): its outcome's points * 4 +
@@ -60,7 +67,7 @@ cdef long long lean(Kernel k, Row* r, uint64_t homes, array.array pays, array.ar
     currency is program pi's home currency; `pays` .. `fifo`: k's own arrays of those
     names (held by the caller, which saves their reference counting per row)."""
     cdef Py_ssize_t i
-    cdef long long a, pts, mult, pending, basis, n, base, day, kk, hour, q
+    cdef long long a, pts, mult, pending, basis, n, base, day, kk, hour, q, product
     cdef long long total = r.total, payer = r.payer, t = r.t
     cdef int pi, mno = r.mno, member, tier
     cdef Prog* pr
@@ -76,7 +83,7 @@ cdef long long lean(Kernel k, Row* r, uint64_t homes, array.array pays, array.ar
         return SLOW
     pr = &k.progs[pi]
     if t + pr.off_s < 0:
-        return SLOW  # (never: times are past 2000) divisions below are C's, on non-negatives
+        return SLOW  # (never: times are past 2000) the divisions below are of non-negatives
     if k.pay_index._find(r.tx, r.txn, r.htx) >= 0:
         return SLOW  # a duplicate
     basis = total if payer == -1 else payer
@@ -106,9 +113,9 @@ cdef long long lean(Kernel k, Row* r, uint64_t homes, array.array pays, array.ar
                 k.merchants[mno].memo_pct = pct
             mult = k.merchants[mno].memo_pct
         mult *= k.merchants[mno].rate * (pr.tier_pct[tier] if member else 100)
-        if mult < 0 or (mult != 0 and basis > LLONG_MAX_ // mult):
+        if mult < 0 or pm_mul_overflow(basis, mult, &product):  # basis >= 0
             return SLOW
-        pts = basis * mult // 100_000_000
+        pts = product // 100_000_000
         if pr.cap and pts > pr.cap:
             pts = pr.cap
         elif pts > POINTS_MAX:

@@ -224,3 +224,22 @@ def test_new_shoppers_openids_are_checked_as_core_ids_checks_them() -> None:
     assert sum(valid_id(o) for o in openids) == 64  # 1..64 characters, the alphabet's
     assert state(lean) == state(per_event)
     assert not check_invariants(lean)
+
+
+def test_points_past_int64_go_to_the_exact_path() -> None:
+    """A payment whose basis times multipliers passes 2**63 (10^10 fen at 1,000 points a
+    yuan, doubled in the lunch campaign: 2 * 10^19 before the division) is handed to
+    `_pay_core`, which counts in Python ints; a quarter of it in the same hour stays lean.
+    Same outcomes and state."""
+    prog = BIG[0]
+    lean, per_event = _engine(prog), _engine(prog)
+    rows = [pay(1, 0, t=LUNCH),  # the campaign hour looked up (_pay_core)
+            pay(2, 0, total=limits.AMOUNT_FEN_MAX, t=LUNCH),  # past int64: _pay_core
+            pay(3, 0, total=limits.AMOUNT_FEN_MAX // 4, t=LUNCH),  # fits: lean
+            pay(4, 5, total=limits.AMOUNT_FEN_MAX, t=LUNCH)]  # a shadow shopper, past int64
+    before = lean_rows()
+    outs = lean.pay_block(block_from_columns(from_payments(rows)))
+    assert lean_rows() - before == 1
+    assert outs == [per_event.pay(p) for p in rows]
+    assert outs[1].points == outs[3].points == limits.AMOUNT_FEN_MAX // 100 * 1000 * 2
+    assert state(lean) == state(per_event)
