@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from core.bench import member_bytes_by_part
+from core.bench import kernel_seconds, kernel_share, member_bytes_by_part
 from core.invariants import check_invariants
 from core.journal_format import list_segments
 from core.payment_block import from_columns
@@ -42,16 +42,7 @@ def population(program: Program, rng: np.random.Generator, first: int, n: int,
                start_s: int, span_s: int) -> PaymentColumns:
     """`n` payments, each by a new shopper of `program` (transaction numbers from `first`),
     in time order over `span_s` seconds from `start_s`, as columns."""
-    openids = random_ids(rng, n)
-    mchids = list(program.merchants)
-    mch = rng.integers(0, len(mchids), size=n).tolist()
-    totals = baskets(rng, n)
-    times = (start_s + np.sort(rng.integers(0, span_s, size=n))).astype(np.int64)
-    appid = program.appids[0]
-    return PaymentColumns(
-        [f"4200{first + k:028d}" for k in range(n)], [appid] * n, [mchids[m] for m in mch],
-        openids, totals, times, np.full(n, -1, dtype=np.int64), [program.home_currency] * n,
-        ["MICROPAY"] * n, [""] * n, [""] * n, [()] * n)
+    return _payments(program, rng, "4200", first, random_ids(rng, n), start_s, span_s)
 
 
 def repeat_payments(program: Program, rng: np.random.Generator, first: int,
@@ -59,19 +50,22 @@ def repeat_payments(program: Program, rng: np.random.Generator, first: int,
     """One payment by each of `openids` (shoppers the engine knows; repeats allowed), in
     the given order, at times sorted over `span_s` seconds from `start_s`, transaction
     numbers from `first` (prefix 4300, apart from `population`'s), as columns."""
+    return _payments(program, rng, "4300", first, openids, start_s, span_s)
+
+
+def _payments(program: Program, rng: np.random.Generator, prefix: str, first: int,
+              openids: list[str], start_s: int, span_s: int) -> PaymentColumns:
+    # One payment by each of `openids` at a drawn merchant, basket and time (sorted), in
+    # the program's first app and home currency; transaction ids prefix + first, first + 1 ...
     n = len(openids)
     mchids = list(program.merchants)
     mch = rng.integers(0, len(mchids), size=n).tolist()
+    totals = baskets(rng, n)
     times = (start_s + np.sort(rng.integers(0, span_s, size=n))).astype(np.int64)
     return PaymentColumns(
-        [f"4300{first + k:028d}" for k in range(n)], [program.appids[0]] * n,
-        [mchids[m] for m in mch], openids, baskets(rng, n), times,
-        np.full(n, -1, dtype=np.int64), [program.home_currency] * n, ["MICROPAY"] * n,
-        [""] * n, [""] * n, [()] * n)
-
-
-def _kernel_s() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_stime
+        [f"{prefix}{first + k:028d}" for k in range(n)], [program.appids[0]] * n,
+        [mchids[m] for m in mch], openids, totals, times, np.full(n, -1, dtype=np.int64),
+        [program.home_currency] * n, ["MICROPAY"] * n, [""] * n, [""] * n, [()] * n)
 
 
 def _time_repeats(eng: Any, cols: PaymentColumns) -> tuple[float, float]:
@@ -82,10 +76,10 @@ def _time_repeats(eng: Any, cols: PaymentColumns) -> tuple[float, float]:
               for lo in range(0, n, REPEAT_BLOCK)]
     spent = kernel = 0.0
     for block in blocks:
-        k0, t0 = _kernel_s(), time.perf_counter()
+        k0, t0 = kernel_seconds(), time.perf_counter()
         eng.pay_block(block)
         spent += time.perf_counter() - t0
-        kernel += _kernel_s() - k0
+        kernel += kernel_seconds() - k0
     return spent, kernel
 
 
@@ -170,7 +164,7 @@ def measure(program: Program, members: int, start_s: int, tail: int = 100_000, s
             spent, kernel = _time_repeats(back, cols)
             out["repeat_new_accounts"] = len(back.acc) - accounts  # type: ignore[attr-defined]
             out["repeat_batch_payments_per_s"] = round(repeat / spent)
-            out["repeat_kernel_share"] = round(kernel / spent, 3)
+            out["repeat_kernel_share"] = kernel_share(kernel, spent)
             stats = back.stats()  # type: ignore[attr-defined]
             out["repeat_applied"] = stats["payments"] - expected["payments"]
         say("checking invariants of the restarted engine ...")

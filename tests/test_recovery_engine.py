@@ -168,3 +168,29 @@ def test_merged_payments_records_replay_to_the_same_engine(tmp_path: Path) -> No
         assert all(c <= merge for c in seen) and (merge == 0) == (max(seen) == 0)
         same_state(live, eng)
     assert calls[0] > calls[30] >= calls[limits.JOURNAL_REPLAY_RUN_PAYMENTS_MAX]
+
+
+def test_kernel_time_is_the_calling_threads_and_its_share_at_most_one() -> None:
+    """The benches' kernel share counts the timing thread's own kernel time, not another
+    thread's, and is a share: at most 1 however short the span."""
+    import threading
+
+    from core.bench import kernel_seconds, kernel_share
+
+    assert kernel_share(0.5, 2.0) == 0.25
+    assert kernel_share(0.0021, 0.002) == 1.0  # the reads just outside a tiny span
+    assert kernel_share(0.1, 0.0) == 0.0
+    spent: list[float] = []
+
+    def read_zeros() -> None:  # kernel time: copying zeros out of /dev/zero
+        k0 = kernel_seconds()
+        with open("/dev/zero", "rb", buffering=0) as f:
+            while kernel_seconds() - k0 < 0.2:
+                f.read(1 << 20)
+        spent.append(kernel_seconds() - k0)
+
+    k0 = kernel_seconds()
+    worker = threading.Thread(target=read_zeros)
+    worker.start()
+    worker.join()
+    assert spent[0] >= 0.2 and kernel_seconds() - k0 < spent[0] / 2
