@@ -9,6 +9,14 @@ from core._keys cimport KeyIndex
 
 DEF TIERS_MAX = 16
 
+# Whether a * b overflows an int64, its product in *p when not: the points product's test
+# (basis times the multipliers) of `_pay_core` and of the batch path's lean core.
+cdef extern from *:
+    """
+    #define pm_mul_overflow(a, b, p) __builtin_mul_overflow((a), (b), (p))
+    """
+    bint pm_mul_overflow(long long a, long long b, long long* p) noexcept nogil
+
 cdef struct Prog:
     long long min_order
     long long camp_lo

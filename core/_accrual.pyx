@@ -193,7 +193,7 @@ cdef object _pay_core(Kernel k, Row* r):
     cdef object eng = k.eng
     cdef KeyIndex pays = k.pay_index, apps
     cdef Py_ssize_t i
-    cdef long long a, pts, mult, pending, basis, home, n, base, day, kk
+    cdef long long a, pts, mult, pending, basis, home, n, base, day, kk, product
     cdef long long total = r.total, payer = r.payer, t = r.t
     cdef int pi, mno = r.mno, member, tier
     cdef Prog* pr
@@ -251,11 +251,11 @@ cdef object _pay_core(Kernel k, Row* r):
             mult = _campaign_pct(k, pr, pi, mno, t)
         tier = k.tier.data.as_schars[a]
         mult *= k.merchants[mno].rate * (pr.tier_pct[tier] if member else 100)
-        if mult != 0 and basis > LLONG_MAX // mult:
+        if pm_mul_overflow(basis, mult, &product):
             # exact, in Python ints, then held to the per-input bound
             pts = min((basis * <object>mult) // 100_000_000, POINTS_MAX + 1)
         else:
-            pts = basis * mult // 100_000_000
+            pts = product // 100_000_000
         if pr.cap and pts > pr.cap:
             pts = pr.cap
         elif pts > POINTS_MAX:

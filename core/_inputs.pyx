@@ -63,9 +63,9 @@ cdef long long DAY_S = 86400
 # immutable): enrollments' outcomes.
 cdef Py_ssize_t _SMALL = 4096
 cdef list _APPLIED_SMALL = [None] * _SMALL
-cdef bint _ID_CHAR[128]  # the characters of an id: [A-Za-z0-9_-]
-for _c in range(128):
-    _ID_CHAR[_c] = chr(_c).isascii() and (chr(_c).isalnum() or chr(_c) in "-_")
+# An id is checked by the packer's classifier (core/_keypack.pxd: its alphabet is an id's
+# characters), which takes ids of up to 64 characters.
+assert limits.ID_LEN_MAX <= 64, "ids longer than the packer takes: check them byte by byte"
 # Entry kinds, buckets (core.types) and the cause tags (core.ledger).
 
 
@@ -151,20 +151,13 @@ cdef bint _valid_id(str s):
 
 
 cdef bint _valid_id_bytes(const unsigned char* c, Py_ssize_t n) noexcept:
-    # The same test on an id's UTF-8 bytes (any byte past ASCII fails it). Up to 64
-    # characters it is the packer's own (core/_keypack.pxd: its alphabet is an id's
-    # characters), which classifies 16 or 32 of them at a time: a new shopper's openid
-    # is checked here on every compiled path, byte by byte it cost ~9 instructions each.
-    cdef Py_ssize_t j
-    cdef unsigned char q[48]  # a packed id at most (core/_keypack.pxd)
+    # The same test on an id's UTF-8 bytes (any byte past ASCII fails it): the packer's
+    # own classifier, 16 or 32 characters at a time (a new shopper's openid is checked
+    # here on every compiled path; byte by byte it cost ~9 instructions each).
+    cdef unsigned char q[48]  # a packed id of ID_MAX <= 64 characters at most
     if n == 0 or n > ID_MAX:
         return False
-    if n <= 64:  # packable (core/_keypack.pxd)
-        return pack6(c, n, q) >= 0
-    for j in range(n):
-        if c[j] >= 128 or not _ID_CHAR[c[j]]:
-            return False
-    return True
+    return pack6(c, n, q) >= 0
 
 
 # Accounts.n and .cap by slot offset (core/_slots.pxd): `create_account` runs once per

@@ -14,7 +14,7 @@ from cpython.object cimport Py_SIZE
 from cpython.ref cimport PyObject
 from libc.stdint cimport uint64_t
 
-from core._accrual cimport Kernel, Prog, Row, _applied
+from core._accrual cimport Kernel, Prog, Row, _applied, pm_mul_overflow
 from core._amap cimport root_of_at
 from core._cols cimport col_add_at, col_get_at
 from core._inputs cimport Kernel as InputsKernel
@@ -42,12 +42,6 @@ cdef short APPLIED_INDEX = tuple(Code).index(Code.APPLIED)
 cdef long long E_EARN = 1, E_PENDING = 2  # core.types.Entry
 cdef long long B_AV = 0, B_PE = 1, B_SH = 2, B_SP = 3  # core.types.Bucket
 cdef long long DAY_S = 86400
-
-cdef extern from *:
-    """
-    #define pm_mul_overflow(a, b, p) __builtin_mul_overflow((a), (b), (p))
-    """
-    bint pm_mul_overflow(long long a, long long b, long long* p) noexcept nogil
 
 
 cdef inline long long* _ll(PyObject* o) noexcept:

@@ -76,23 +76,33 @@ def _input_parts(eng: Engine, seen: set[int]) -> dict[str, int]:
             if k not in ("programs", "rules", "acc", "_kernel")}
 
 
-def input_bytes_by_part(eng: Engine) -> dict[str, int]:
-    """Bytes of each part of the engine's state other than its accounts (payment records,
-    their index, the ledger, queues, coupons, by attribute name), capacity included,
-    largest first; they add up to `_engine_bytes(eng)[1]`."""
-    seen = {id(k) for k in eng.acc.kernels.values()}
-    deep_size(eng.acc, seen)
-    parts = _input_parts(eng, seen)
+def _member_parts(eng: Engine, seen: set[int]) -> dict[str, int]:
+    # Bytes of each slot of `eng.acc` and of the object itself; fills `seen` as
+    # deep_size(eng.acc, seen) would.
+    seen.add(id(eng.acc))
+    parts = {s: deep_size(getattr(eng.acc, s), seen) for s in eng.acc.__slots__}
+    parts["(object)"] = sys.getsizeof(eng.acc)
+    return parts
+
+
+def _largest_first(parts: dict[str, int]) -> dict[str, int]:
     return dict(sorted(parts.items(), key=lambda kv: -kv[1]))
 
 
 def member_bytes_by_part(eng: Engine) -> dict[str, int]:
     """Bytes of each part of `eng.acc` (its columns, id maps and lots, by slot name),
     capacity included, largest first; they add up to `_engine_bytes(eng)[0]`."""
+    return _largest_first(_member_parts(eng, {id(k) for k in eng.acc.kernels.values()}))
+
+
+def bytes_by_part(eng: Engine) -> tuple[dict[str, int], dict[str, int]]:
+    """`member_bytes_by_part(eng)`, and the bytes of each other part of the engine's state
+    (payment records, their index, the ledger, queues, coupons, by attribute name),
+    capacity included, largest first, adding up to `_engine_bytes(eng)[1]`: the engine
+    walked once."""
     seen = {id(k) for k in eng.acc.kernels.values()}
-    parts = {s: deep_size(getattr(eng.acc, s), seen) for s in eng.acc.__slots__}
-    parts["(object)"] = sys.getsizeof(eng.acc)
-    return dict(sorted(parts.items(), key=lambda kv: -kv[1]))
+    members = _member_parts(eng, seen)
+    return _largest_first(members), _largest_first(_input_parts(eng, seen))
 
 
 def to_dict(p: Payment) -> dict[str, Any]:
@@ -280,8 +290,7 @@ def run(members: int, events: int, seed: int = 1, program: Program | None = None
     say("measuring memory and checking invariants ...")
     stats = eng.stats()
     accounts = len(eng.acc)
-    parts = member_bytes_by_part(eng)
-    input_parts = input_bytes_by_part(eng)
+    parts, input_parts = bytes_by_part(eng)
     mem_members, mem_inputs = sum(parts.values()), sum(input_parts.values())
     bad = (check_invariants(eng) + check_invariants(beng) + check_invariants(keng)
            + check_invariants(ieng))

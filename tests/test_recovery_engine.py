@@ -109,7 +109,7 @@ def test_restart_bench_restores_the_same_state() -> None:
 
 
 def test_member_bytes_by_part_adds_up_to_the_engine_bench_figure() -> None:
-    from core.bench import _engine_bytes, input_bytes_by_part, member_bytes_by_part
+    from core.bench import _engine_bytes, bytes_by_part, member_bytes_by_part
     from core.restart_bench import population
 
     eng = Engine([PROGRAM])
@@ -117,7 +117,8 @@ def test_member_bytes_by_part_adds_up_to_the_engine_bench_figure() -> None:
     parts = member_bytes_by_part(eng)
     assert sum(parts.values()) == _engine_bytes(eng)[0]
     assert set(parts) == {*type(eng.acc).__slots__, "(object)"}
-    inputs = input_bytes_by_part(eng)
+    same_parts, inputs = bytes_by_part(eng)
+    assert same_parts == parts
     assert sum(inputs.values()) == _engine_bytes(eng)[1]
     assert {"pays", "pay_index", "ledger"} <= set(inputs) and "acc" not in inputs
 

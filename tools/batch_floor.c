@@ -32,6 +32,7 @@ static inline uint64_t hash24(const unsigned char* p) {  /* core/_keyhash.pxd's,
         memcpy(&w, p + 8 * i, 8);
         h = mum(w ^ 0x8ebc6af09c88c6e3ull, h ^ 0x589965cc75374cc3ull);
     }
+    h = mum(0x1d8e4e27c47d124full, h ^ 0xa0761d6478bd642full);  /* no tail: w = 0, n = 0 */
     return mum(h, 0xe7037ed1a0b428dbull) ^ h;
 }
 
